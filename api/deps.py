@@ -1,0 +1,53 @@
+"""FastAPI dependencies, as `Annotated` aliases; the resources themselves are made in the lifespan."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated
+
+import redis
+from celery import Celery
+from fastapi import Depends, Request
+
+from core.errors import Unauthorized
+from core.job_store import JobStore
+from core.settings import Settings
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _store(request: Request) -> JobStore:
+    store: JobStore = request.app.state.store
+    return store
+
+
+def _redis(request: Request) -> redis.Redis:
+    client: redis.Redis = request.app.state.redis
+    return client
+
+
+def _celery(request: Request) -> Celery:
+    celery: Celery = request.app.state.celery
+    return celery
+
+
+def _owner(request: Request, settings: Annotated[Settings, Depends(_settings)]) -> str:
+    """The caller's tenant: a digest of its API key, so one key never sees another's jobs."""
+    if not settings.api_keys:
+        return ""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not any(hmac.compare_digest(token, key) for key in settings.api_keys):
+        raise Unauthorized("send a valid API key as 'Authorization: Bearer <key>'")
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+JobStoreDep = Annotated[JobStore, Depends(_store)]
+RedisDep = Annotated[redis.Redis, Depends(_redis)]
+CeleryDep = Annotated[Celery, Depends(_celery)]
+OwnerDep = Annotated[str, Depends(_owner)]

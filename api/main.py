@@ -1,0 +1,85 @@
+"""The FastAPI app: `uvicorn api.main:app`. Light: no torch, no whisperx."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.routes import jobs, system
+from core.errors import EndoScribeError
+from core.job_store import JobStore
+from core.queueing import make_celery
+from core.settings import Settings, get_settings
+
+log = logging.getLogger("endoscribe.api")
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+        parts.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error to `{"error": {"code", "message"}}` once, here."""
+
+    @app.exception_handler(EndoScribeError)
+    async def _domain(_: Request, exc: EndoScribeError) -> JSONResponse:
+        return _error(exc.http_status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, "validation_error", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
+
+    @app.exception_handler(redis.RedisError)
+    async def _redis(_: Request, exc: redis.RedisError) -> JSONResponse:
+        log.error("redis error: %s", exc.__class__.__name__)
+        return _error(503, "unavailable", "the job store is unreachable; retry in a moment")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; tests pass their own settings."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = redis.Redis.from_url(settings.redis_url)
+        app.state.settings = settings
+        app.state.redis = client
+        app.state.store = JobStore(client, settings.retention_seconds)
+        app.state.celery = make_celery(settings, name="endoscribe-api")
+        if not settings.api_keys:
+            log.warning("ENDOSCRIBE_API_KEYS is empty: the API is open to anyone who can reach it")
+        yield
+        client.close()
+
+    app = FastAPI(
+        title="EndoScribe",
+        version="1.0",
+        summary="Transcription of clinical dictation on GPUs",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(jobs.router)
+    app.include_router(system.router)
+    return app
+
+
+app = create_app()

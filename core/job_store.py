@@ -1,0 +1,156 @@
+"""Job records, audio blobs and transcripts in Redis."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from core import keys
+from core.errors import NotFound
+from core.jobs import JobRecord, JobStatus, Transcript
+
+_JSON_FIELDS = {"options", "error"}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _encode(record_fields: dict[str, Any]) -> dict[str, str]:
+    encoded: dict[str, str] = {}
+    for name, value in record_fields.items():
+        if name in _JSON_FIELDS:
+            encoded[name] = json.dumps(value)
+        elif value is None:
+            encoded[name] = ""
+        elif isinstance(value, bool):
+            encoded[name] = "1" if value else ""
+        else:
+            encoded[name] = str(value)
+    return encoded
+
+
+def _decode(raw: dict[str, str]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name in _JSON_FIELDS:
+            fields[name] = json.loads(value)
+        elif name == "cancel_requested":
+            fields[name] = value == "1"
+        else:
+            fields[name] = value if value != "" else None
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+class JobStore:
+    """The one place that reads and writes job state in Redis; API and worker share it."""
+
+    def __init__(self, client: redis.Redis, retention_seconds: int) -> None:
+        self.redis = client
+        self.retention_seconds = retention_seconds
+
+    def create(self, record: JobRecord, audio: bytes) -> None:
+        """Store a new job and its audio atomically, both expiring after the retention period."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.job_key(record.id), mapping=_encode(record.model_dump(mode="json")))
+        pipe.expire(keys.job_key(record.id), self.retention_seconds)
+        pipe.set(keys.audio_key(record.id), audio, ex=self.retention_seconds)
+        pipe.execute()
+
+    def get(self, job_id: str) -> JobRecord:
+        raw = self.redis.hgetall(keys.job_key(job_id))
+        if not raw:
+            raise NotFound(f"no job with id {job_id}")
+        decoded = {k.decode(): v.decode() for k, v in raw.items()}
+        return JobRecord.model_validate(_decode(decoded))
+
+    def update(self, job_id: str, only_if: set[JobStatus] | None = None, **fields: Any) -> bool:
+        """Set some fields of an existing job; with `only_if`, only while its status is one of those.
+
+        Returns False (writing nothing) if the job was erased meanwhile or its status did not match.
+        """
+        template = JobRecord.model_validate({"id": job_id, "created_at": utcnow(), **fields})
+        encoded = _encode(template.model_dump(mode="json", include=set(fields)))
+        key = keys.job_key(job_id)
+        # Check-and-set under WATCH: DELETE may erase the hash, and writing then would resurrect a
+        # partial record; a cancel may land between the worker's read and its write.
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    status = pipe.hget(key, "status")
+                    if status is None or (only_if is not None and JobStatus(status.decode()) not in only_if):
+                        pipe.reset()
+                        return False
+                    pipe.multi()
+                    pipe.hset(key, mapping=encoded)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
+
+    def set_progress(self, job_id: str, progress: float) -> None:
+        # Progress is written many times per job; one HSET without the existence check is enough.
+        self.redis.hset(keys.job_key(job_id), "progress", f"{progress:.1f}")
+
+    def is_cancel_requested(self, job_id: str) -> bool:
+        value = self.redis.hget(keys.job_key(job_id), "cancel_requested")
+        return value == b"1"
+
+    def get_audio(self, job_id: str) -> bytes | None:
+        value = self.redis.get(keys.audio_key(job_id))
+        return bytes(value) if value is not None else None
+
+    def delete_audio(self, job_id: str) -> None:
+        self.redis.delete(keys.audio_key(job_id))
+
+    def save_result(self, job_id: str, transcript: Transcript) -> None:
+        ttl = self.redis.ttl(keys.job_key(job_id))
+        expiry = ttl if isinstance(ttl, int) and ttl > 0 else self.retention_seconds
+        self.redis.set(keys.result_key(job_id), transcript.model_dump_json(), ex=expiry)
+
+    def get_result(self, job_id: str) -> Transcript | None:
+        value = self.redis.get(keys.result_key(job_id))
+        return Transcript.model_validate_json(value) if value is not None else None
+
+    def erase(self, job_id: str) -> None:
+        """Remove every trace of a job: record, audio, transcript."""
+        self.redis.delete(
+            keys.job_key(job_id), keys.audio_key(job_id), keys.result_key(job_id), keys.lock_key(job_id)
+        )
+
+    def try_lock(self, job_id: str, owner: str, seconds: int) -> bool:
+        """Claim a job for processing; False if another worker holds it."""
+        return bool(self.redis.set(keys.lock_key(job_id), owner, nx=True, ex=seconds))
+
+    def unlock(self, job_id: str) -> None:
+        self.redis.delete(keys.lock_key(job_id))
+
+    def mark_cancelled_if_queued(self, job_id: str) -> JobStatus:
+        """Cancel a job atomically if it has not started; returns the status it ends with."""
+        key = keys.job_key(job_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    status = pipe.hget(key, "status")
+                    if status is None:
+                        raise NotFound(f"no job with id {job_id}")
+                    current = JobStatus(status.decode())
+                    pipe.multi()
+                    if current == JobStatus.QUEUED:
+                        now = utcnow().isoformat()
+                        pipe.hset(key, mapping={"status": "cancelled", "stage": "done", "finished_at": now,
+                                                "cancel_requested": "1"})
+                        pipe.delete(keys.audio_key(job_id))
+                        pipe.execute()
+                        return JobStatus.CANCELLED
+                    if current == JobStatus.PROCESSING:
+                        pipe.hset(key, "cancel_requested", "1")
+                    pipe.execute()
+                    return current
+                except redis.WatchError:
+                    continue

@@ -1,0 +1,133 @@
+"""The job model: status, options, the stored record and the public schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class JobStage(StrEnum):
+    QUEUED = "queued"
+    DECODING = "decoding"
+    TRANSCRIBING = "transcribing"
+    ALIGNING = "aligning"
+    DONE = "done"
+
+
+class JobOptions(BaseModel):
+    """What the client asked for, besides the audio."""
+
+    language: str | None = Field(default=None, max_length=16)
+    initial_prompt: str | None = Field(default=None, max_length=2000)
+    hotwords: str | None = Field(default=None, max_length=2000)
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class JobRecord(BaseModel):
+    """A job as stored in Redis (one hash field per attribute, so writers never clobber each other)."""
+
+    id: str
+    owner: str = ""
+    status: JobStatus = JobStatus.QUEUED
+    stage: JobStage = JobStage.QUEUED
+    progress: float = 0.0
+    options: JobOptions = Field(default_factory=JobOptions)
+    upload_bytes: int = 0
+    audio_format: str = ""
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    audio_seconds: float | None = None
+    processing_seconds: float | None = None
+    model: str | None = None
+    device: str | None = None
+    compute_type: str | None = None
+    batch_size: int | None = None
+    worker: str | None = None
+    error: JobError | None = None
+    cancel_requested: bool = False
+
+
+class JobCreated(BaseModel):
+    """The 202 answer to a submission."""
+
+    id: str
+    status: JobStatus
+    status_url: str
+    result_url: str
+
+
+class JobPublic(BaseModel):
+    """What `GET /v1/jobs/{id}` shows."""
+
+    id: str
+    status: JobStatus
+    stage: JobStage
+    progress: float
+    options: JobOptions
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    audio_seconds: float | None
+    processing_seconds: float | None
+    realtime_factor: float | None
+    model: str | None
+    device: str | None
+    compute_type: str | None
+    batch_size: int | None
+    worker: str | None
+    error: JobError | None
+    result_url: str
+
+    @classmethod
+    def from_record(cls, record: JobRecord, result_url: str, **extra: Any) -> JobPublic:
+        rtf = None
+        if record.audio_seconds and record.processing_seconds:
+            rtf = round(record.audio_seconds / record.processing_seconds, 2)
+        fields = record.model_dump(exclude={"owner", "upload_bytes", "audio_format", "cancel_requested"})
+        return cls(**fields, realtime_factor=rtf, result_url=result_url, **extra)
+
+
+class Word(BaseModel):
+    word: str
+    start: float | None = None
+    end: float | None = None
+    score: float | None = None
+
+
+class Segment(BaseModel):
+    start: float
+    end: float
+    text: str
+    words: list[Word] | None = None
+
+
+class Transcript(BaseModel):
+    """The one stored result of a job; every output format is rendered from it."""
+
+    text: str
+    language: str
+    duration: float
+    segments: list[Segment]

@@ -1,0 +1,34 @@
+"""Every Redis key, queue and task name EndoScribe uses, in one place."""
+
+PREFIX = "endoscribe"
+
+TRANSCRIBE_QUEUE = "transcribe"
+TRANSCRIBE_TASK = "endoscribe.transcribe"
+
+
+def job_key(job_id: str) -> str:
+    """Hash with the job record's fields."""
+    return f"{PREFIX}:job:{job_id}"
+
+
+def audio_key(job_id: str) -> str:
+    """The uploaded audio bytes, deleted when the job ends."""
+    return f"{PREFIX}:audio:{job_id}"
+
+
+def result_key(job_id: str) -> str:
+    """The stored transcript (JSON), rendered to each format at fetch time."""
+    return f"{PREFIX}:result:{job_id}"
+
+
+def lock_key(job_id: str) -> str:
+    """Held by the worker processing a job, so a redelivered copy does not run beside it."""
+    return f"{PREFIX}:lock:{job_id}"
+
+
+def worker_key(worker: str) -> str:
+    """A worker's heartbeat (JSON), expiring when the worker stops writing it."""
+    return f"{PREFIX}:worker:{worker}"
+
+
+WORKER_PATTERN = f"{PREFIX}:worker:*"

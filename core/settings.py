@@ -1,0 +1,103 @@
+"""One settings object for every EndoScribe process, read from the environment once."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Device = Literal["auto", "cuda", "mps", "cpu"]
+
+
+class WorkerSettings(BaseSettings):
+    """How a transcription worker loads and runs its model (`ENDOSCRIBE_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_", extra="ignore")
+
+    model: str = ""
+    """Whisper model: a size name (`large-v3`), an HF id or a local CTranslate2 folder; empty means the bundled tiny.en."""
+    device: Device = "auto"
+    """Where to run: `auto` picks CUDA, then CPU (WhisperX has no MPS backend)."""
+    compute_type: str = ""
+    """CTranslate2 compute type; empty picks float16 on CUDA and int8 elsewhere."""
+    batch_size: int = Field(default=0, ge=0, le=256)
+    """Segments decoded per batch; 0 picks 16 on CUDA and 4 on CPU."""
+    cpu_threads: int = Field(default=0, ge=0)
+    """CTranslate2 CPU threads; 0 uses every core."""
+    align: bool = False
+    """Run wav2vec2 word alignment after transcription (needs the alignment model on disk)."""
+    job_time_limit_seconds: int = Field(default=3600, ge=10)
+    """Hard per-job time limit; the broker's visibility timeout is set above it."""
+    max_audio_seconds: float = Field(default=4 * 3600, gt=0)
+    """Longest audio accepted for one job, after decoding."""
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    """How often a worker writes its heartbeat for `/gpu-info` and `/ready`."""
+    warmup: bool = True
+    """Transcribe a bundled clip before consuming jobs, so the first job is not the slow one."""
+
+
+class WebhookSettings(BaseSettings):
+    """How finished jobs are called back (`ENDOSCRIBE_WEBHOOK_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_WEBHOOK_", extra="ignore")
+
+    secret: str = ""
+    """Standard Webhooks signing secret, `whsec_<base64>`; empty means callbacks are refused at submit."""
+    allow_private: bool = False
+    """Allow loopback/private callback targets (development and tests only)."""
+    allow_http: bool = False
+    """Allow plain-http callback targets (otherwise https only)."""
+    retry_base_seconds: float = Field(default=5.0, gt=0)
+    """First retry delay; each next one doubles, with jitter."""
+    retry_hours: float = Field(default=24.0, gt=0)
+    """Give up retrying this long after the first attempt."""
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    """Per-attempt timeout (connect + response)."""
+    poll_seconds: float = Field(default=1.0, gt=0)
+    """How often the deliverer looks for due deliveries."""
+
+
+class Settings(BaseSettings):
+    """Everything an EndoScribe process needs; construct your own in tests."""
+
+    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_", extra="ignore")
+
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("REDIS_URL", "ENDOSCRIBE_REDIS_URL"),
+    )
+    """Redis for the broker, job records, audio blobs and heartbeats."""
+    api_port: int = 8000
+    """Port `make up` serves the API on."""
+    flower_port: int = 5555
+    """Port `make up` serves Flower on."""
+    public_url: str = ""
+    """Base URL clients reach the API at; empty derives it from each request."""
+    api_keys: list[str] = Field(default_factory=list)
+    """Bearer tokens allowed to use the API (JSON list); empty disables auth (development only)."""
+    max_upload_mb: float = Field(default=500.0, gt=0)
+    """Largest audio upload accepted, in MB."""
+    retention_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    """How long job records and transcripts are kept after submission."""
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    """Transcription worker settings."""
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    """Webhook delivery settings."""
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1_000_000)
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        # Redis redelivers an unacked task after this; it must exceed the longest job (plus queueing
+        # slack for the prefetched message), or a running job is handed to a second worker.
+        return self.worker.job_time_limit_seconds * 2 + 300
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()

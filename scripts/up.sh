@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `make up`: the whole system in the foreground — Redis (only if none answers at REDIS_URL), the API,
+# one worker and Flower. Ctrl-C stops everything this script started. Every ENDOSCRIBE_* variable in
+# the environment reaches each process unchanged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+API_PORT="${ENDOSCRIBE_API_PORT:-8000}"
+FLOWER_PORT="${ENDOSCRIBE_FLOWER_PORT:-5555}"
+# Workers read models from disk only; nothing is downloaded at run time.
+export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
+export PYTHONUNBUFFERED=1
+
+pids=()
+cleanup() {
+    trap - INT TERM EXIT
+    echo; echo "stopping EndoScribe..."
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+redis_answers() { "$BIN/python" -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_timeout=1).ping()" "$REDIS_URL" 2>/dev/null; }
+
+if ! redis_answers; then
+    port=$("$BIN/python" -c "from urllib.parse import urlparse; import sys; print(urlparse(sys.argv[1]).port or 6379)" "$REDIS_URL")
+    echo "no Redis answers at $REDIS_URL: starting a local redis-server on port $port"
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning &
+    pids+=($!)
+    for _ in $(seq 50); do redis_answers && break; sleep 0.1; done
+fi
+
+if [ -z "${FLOWER_BASIC_AUTH:-}" ]; then
+    FLOWER_BASIC_AUTH="admin:$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(12))')"
+    generated_auth=1
+fi
+export FLOWER_BASIC_AUTH
+
+"$BIN/uvicorn" api.main:app --host 0.0.0.0 --port "$API_PORT" --proxy-headers &
+pids+=($!)
+# Solo pool: CUDA is not fork-safe, and one resident model serves one job at a time.
+"$BIN/celery" -A worker.celery_app worker -P solo -Q transcribe -c 1 -n "worker1@%h" --loglevel INFO &
+pids+=($!)
+"$BIN/celery" -A worker.celery_app flower --port="$FLOWER_PORT" --loglevel=WARNING &
+pids+=($!)
+if [ -f scripts/deliverer.sh ]; then bash scripts/deliverer.sh & pids+=($!); fi
+
+echo "waiting for the worker to load and warm up its model..."
+alive() { for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done; }
+until curl -fsS "http://127.0.0.1:$API_PORT/ready" >/dev/null 2>&1; do
+    alive || { echo "a process failed to start; see the log above"; exit 1; }
+    sleep 0.5
+done
+cat <<MSG
+
+================ EndoScribe is up ================
+API      http://127.0.0.1:$API_PORT        (docs: http://127.0.0.1:$API_PORT/docs)
+Flower   http://127.0.0.1:$FLOWER_PORT        (basic auth: ${generated_auth:+$FLOWER_BASIC_AUTH}${generated_auth:-from FLOWER_BASIC_AUTH})
+GPU info http://127.0.0.1:$API_PORT/gpu-info
+
+Try it:
+  curl -F file=@tests/fixtures/colonoscopy.wav http://127.0.0.1:$API_PORT/v1/jobs
+  curl http://127.0.0.1:$API_PORT/v1/jobs/<id>
+  curl "http://127.0.0.1:$API_PORT/v1/jobs/<id>/result?format=srt"
+Ctrl-C stops everything.
+==================================================
+MSG
+while alive; do sleep 1; done
+echo "a process exited; shutting down"

@@ -1,0 +1,1 @@
+"""The transcription worker: Celery tasks around a resident WhisperX pipeline."""

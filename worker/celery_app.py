@@ -1,0 +1,87 @@
+"""The worker's Celery app: `celery -A worker.celery_app worker -P solo`.
+
+The model loads when the worker starts (solo pool: in the process that runs the tasks) and stays
+resident; heartbeats begin only once it is warm, so `/ready` never counts a worker that would make
+the first job slow.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from celery import signals
+
+from core.job_store import JobStore
+from core.queueing import make_celery
+from core.settings import get_settings
+from worker.device import gpu_diagnostics, log_diagnostics
+from worker.heartbeat import Heartbeat
+from worker.job_runner import JobContext
+from worker.model_manager import ModelManager
+
+log = logging.getLogger("endoscribe.worker")
+
+settings = get_settings()
+app = make_celery(settings, name="endoscribe-worker")
+app.conf.include = ["worker.tasks"]
+
+
+class WorkerState:
+    """The resources a worker process keeps between jobs."""
+
+    def __init__(self) -> None:
+        self.models = ModelManager(settings.worker)
+        self.redis = redis.Redis.from_url(settings.redis_url)
+        self.store = JobStore(self.redis, settings.retention_seconds)
+        self.worker_name = "unnamed"
+        self.heartbeat: Heartbeat | None = None
+        self.jobs_done = 0
+
+    def context(self) -> JobContext:
+        return JobContext(self.store, self.models, settings.worker, self.worker_name)
+
+    def describe(self) -> dict[str, Any]:
+        runtime = self.models.runtime
+        info = gpu_diagnostics(runtime) if runtime else {}
+        return {
+            **info,
+            "model": self.models.model_name,
+            "compute_type": runtime.compute_type if runtime else None,
+            "batch_size": runtime.batch_size if runtime else None,
+            "jobs_done": self.jobs_done,
+        }
+
+
+state = WorkerState()
+
+
+@signals.worker_init.connect
+def _load_model(sender: Any = None, **_: Any) -> None:
+    state.worker_name = getattr(sender, "hostname", None) or state.worker_name
+    pool = getattr(sender, "pool_cls", None)
+    pool_name = getattr(pool, "__module__", str(pool))
+    if "solo" not in pool_name:
+        # CUDA is not fork-safe: in a prefork pool the model must load in each child, on first use.
+        log.warning("pool %s is not solo: the model loads lazily in each child on its first job", pool_name)
+        return
+    state.models.load()
+    assert state.models.runtime is not None
+    log_diagnostics(gpu_diagnostics(state.models.runtime), settings.worker.device)
+    if settings.worker.warmup:
+        state.models.warm_up()
+
+
+@signals.worker_ready.connect
+def _start_heartbeat(sender: Any = None, **_: Any) -> None:
+    state.heartbeat = Heartbeat(state.redis, state.worker_name, settings.worker.heartbeat_seconds, state.describe)
+    state.heartbeat.start()
+    log.info("worker %s ready", state.worker_name)
+
+
+@signals.worker_shutdown.connect
+def _stop_heartbeat(**_: Any) -> None:
+    if state.heartbeat is not None:
+        state.heartbeat.stop()
+    state.models.unload()

