@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -33,6 +33,10 @@ def _encode(record_fields: dict[str, Any]) -> dict[str, str]:
     return encoded
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _decode(raw: dict[str, str]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name, value in raw.items():
@@ -55,7 +59,7 @@ class JobStore:
     def create(self, record: JobRecord, audio: bytes) -> None:
         """Store a new job and its audio atomically, both expiring after the retention period."""
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(keys.job_key(record.id), mapping=_encode(record.model_dump(mode="json")))
+        pipe.hset(keys.job_key(record.id), mapping=cast(Any, _encode(record.model_dump(mode="json"))))
         pipe.expire(keys.job_key(record.id), self.retention_seconds)
         pipe.set(keys.audio_key(record.id), audio, ex=self.retention_seconds)
         pipe.execute()
@@ -64,7 +68,7 @@ class JobStore:
         raw = self.redis.hgetall(keys.job_key(job_id))
         if not raw:
             raise NotFound(f"no job with id {job_id}")
-        decoded = {k.decode(): v.decode() for k, v in raw.items()}
+        decoded = {_text(k): _text(v) for k, v in raw.items()}
         return JobRecord.model_validate(_decode(decoded))
 
     def update(self, job_id: str, only_if: set[JobStatus] | None = None, **fields: Any) -> bool:
@@ -82,11 +86,11 @@ class JobStore:
                 try:
                     pipe.watch(key)
                     status = pipe.hget(key, "status")
-                    if status is None or (only_if is not None and JobStatus(status.decode()) not in only_if):
+                    if status is None or (only_if is not None and JobStatus(_text(status)) not in only_if):
                         pipe.reset()
                         return False
                     pipe.multi()
-                    pipe.hset(key, mapping=encoded)
+                    pipe.hset(key, mapping=cast(Any, encoded))
                     pipe.execute()
                     return True
                 except redis.WatchError:
@@ -102,7 +106,7 @@ class JobStore:
 
     def get_audio(self, job_id: str) -> bytes | None:
         value = self.redis.get(keys.audio_key(job_id))
-        return bytes(value) if value is not None else None
+        return cast(bytes, value) if value is not None else None
 
     def delete_audio(self, job_id: str) -> None:
         self.redis.delete(keys.audio_key(job_id))
@@ -139,7 +143,7 @@ class JobStore:
                     status = pipe.hget(key, "status")
                     if status is None:
                         raise NotFound(f"no job with id {job_id}")
-                    current = JobStatus(status.decode())
+                    current = JobStatus(_text(status))
                     pipe.multi()
                     if current == JobStatus.QUEUED:
                         now = utcnow().isoformat()

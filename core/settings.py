@@ -17,7 +17,7 @@ class WorkerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_", extra="ignore")
 
     model: str = ""
-    """Whisper model: a size name (`large-v3`), an HF id or a local CTranslate2 folder; empty means the bundled tiny.en."""
+    """Whisper model: a size (`large-v3`), an HF id or a CTranslate2 folder; empty = bundled tiny.en."""
     device: Device = "auto"
     """Where to run: `auto` picks CUDA, then CPU (WhisperX has no MPS backend)."""
     compute_type: str = ""

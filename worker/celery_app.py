@@ -36,6 +36,7 @@ class WorkerState:
         self.redis = redis.Redis.from_url(settings.redis_url)
         self.store = JobStore(self.redis, settings.retention_seconds)
         self.worker_name = "unnamed"
+        self.pool_name = ""
         self.heartbeat: Heartbeat | None = None
         self.jobs_done = 0
 
@@ -58,26 +59,30 @@ state = WorkerState()
 
 
 @signals.worker_init.connect
-def _load_model(sender: Any = None, **_: Any) -> None:
+def _remember_worker(sender: Any = None, **_: Any) -> None:
     state.worker_name = getattr(sender, "hostname", None) or state.worker_name
-    pool = getattr(sender, "pool_cls", None)
-    pool_name = getattr(pool, "__module__", str(pool))
-    if "solo" not in pool_name:
-        # CUDA is not fork-safe: in a prefork pool the model must load in each child, on first use.
-        log.warning("pool %s is not solo: the model loads lazily in each child on its first job", pool_name)
-        return
-    state.models.load()
-    assert state.models.runtime is not None
-    log_diagnostics(gpu_diagnostics(state.models.runtime), settings.worker.device)
-    if settings.worker.warmup:
-        state.models.warm_up()
+    pool = getattr(sender, "pool_cls", "")
+    # Before the bootsteps run, pool_cls is still the CLI's alias ("solo"); later it is the class.
+    state.pool_name = pool if isinstance(pool, str) else getattr(pool, "__module__", "")
 
 
 @signals.worker_ready.connect
-def _start_heartbeat(sender: Any = None, **_: Any) -> None:
+def _load_model_and_start_heartbeat(sender: Any = None, **_: Any) -> None:
+    # Runs after logging is configured. With the solo pool this is the process that runs the tasks,
+    # and it consumes nothing until this returns, so no job can beat the warm-up.
+    if "solo" in state.pool_name:
+        state.models.load()
+        assert state.models.runtime is not None
+        log_diagnostics(gpu_diagnostics(state.models.runtime), settings.worker.device)
+        if settings.worker.warmup:
+            state.models.warm_up()
+    else:
+        # CUDA is not fork-safe: in a prefork pool each child loads the model on its first job.
+        log.warning("pool %s is not solo: the model loads lazily in each child on its first job", state.pool_name)
     state.heartbeat = Heartbeat(state.redis, state.worker_name, settings.worker.heartbeat_seconds, state.describe)
     state.heartbeat.start()
-    log.info("worker %s ready", state.worker_name)
+    log.info("worker %s ready: model resident, heartbeat every %.0fs", state.worker_name,
+             settings.worker.heartbeat_seconds)
 
 
 @signals.worker_shutdown.connect

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from core.errors import AudioError, EndoScribeError, JobCancelled
 from core.job_store import JobStore, utcnow
@@ -138,7 +139,7 @@ def _check_continue(job_id: str, ctx: JobContext, deadline: float) -> None:
         raise JobTimedOut(f"the job ran past its {ctx.settings.job_time_limit_seconds} s limit; split the audio")
 
 
-def _finish(job_id: str, ctx: JobContext, started: float, status: JobStatus, **fields: object) -> None:
+def _finish(job_id: str, ctx: JobContext, started: float, status: JobStatus, **fields: Any) -> None:
     ctx.store.update(
         job_id, status=status, stage=JobStage.DONE, finished_at=utcnow(),
         processing_seconds=round(time.perf_counter() - started, 3), **fields,

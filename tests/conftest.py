@@ -1,0 +1,51 @@
+"""Session-wide real services: one redis-server, one worker with the bundled model, one API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.services import Process, start_api, start_redis, start_worker
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def service_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def redis_url(service_dir: Path) -> Iterator[str]:
+    proc, url = start_redis(service_dir)
+    yield url
+    proc.stop()
+
+
+@pytest.fixture()
+def redis_client(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+@pytest.fixture(scope="session")
+def worker(redis_url: str, service_dir: Path) -> Iterator[Process]:
+    proc = start_worker(redis_url, service_dir, "e2e")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def api_url(redis_url: str, service_dir: Path) -> Iterator[str]:
+    proc, base = start_api(redis_url, service_dir)
+    yield base
+    proc.stop()
+
+
+@pytest.fixture()
+def client(api_url: str, worker: Process) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api_url, timeout=30) as c:
+        yield c

@@ -1,0 +1,60 @@
+"""Upload limits and API keys, on a real API process and Redis (no worker needed: jobs only queue)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.jobs import FIXTURES
+from tests.services import start_api, start_redis
+
+KEYS = ["clinic-a-key", "clinic-b-key"]
+
+
+@pytest.fixture(scope="module")
+def guarded_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("guarded")
+    redis_proc, url = start_redis(tmp)
+    api_proc, base = start_api(url, tmp, ENDOSCRIBE_MAX_UPLOAD_MB="0.3", ENDOSCRIBE_API_KEYS=json.dumps(KEYS))
+    yield base
+    api_proc.stop()
+    redis_proc.stop()
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_an_upload_over_the_limit_is_413_with_both_sizes(guarded_api: str) -> None:
+    big = (FIXTURES / "colonoscopy.wav").read_bytes()  # 0.48 MB
+    response = httpx.post(f"{guarded_api}/v1/jobs", files={"file": ("a.wav", big)}, headers=auth(KEYS[0]))
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "file_too_large" and "0.5 MB" in error["message"] and "0 MB" in error["message"]
+
+
+def test_requests_without_a_valid_key_are_401(guarded_api: str) -> None:
+    for headers in ({}, auth("wrong"), {"Authorization": KEYS[0]}):
+        response = httpx.get(f"{guarded_api}/v1/jobs/00000000-0000-4000-8000-000000000000", headers=headers)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_one_client_cannot_see_or_delete_another_clients_job(guarded_api: str) -> None:
+    small = (FIXTURES / "summary.ogg").read_bytes()
+    created = httpx.post(f"{guarded_api}/v1/jobs", files={"file": ("a.ogg", small)}, headers=auth(KEYS[0]))
+    assert created.status_code == 202
+    job_url = created.json()["status_url"]
+
+    assert httpx.get(job_url, headers=auth(KEYS[0])).json()["status"] == "queued"
+    for response in (httpx.get(job_url, headers=auth(KEYS[1])), httpx.get(f"{job_url}/result", headers=auth(KEYS[1])),
+                     httpx.delete(job_url, headers=auth(KEYS[1]))):
+        assert response.status_code == 404
+    assert httpx.get(job_url, headers=auth(KEYS[0])).json()["status"] == "queued"
+
+
+def test_health_needs_no_key(guarded_api: str) -> None:
+    assert httpx.get(f"{guarded_api}/health").json() == {"status": "ok"}

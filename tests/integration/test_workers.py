@@ -1,0 +1,73 @@
+"""`/gpu-info` and `/ready` follow real workers' heartbeats: they appear when warm and vanish when gone."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.services import start_api, start_redis, start_worker
+
+DIAGNOSTIC_FIELDS = {
+    "pytorch_version", "cuda_available", "mps_available", "device", "whisperx_device", "cuda_version", "gpu_name",
+    "gpu_memory_total_gb", "gpu_memory_allocated_gb", "gpu_memory_reserved_gb", "gpu_count",
+    "worker", "model", "compute_type", "batch_size", "jobs_done", "last_seen",
+}
+
+
+@pytest.fixture(scope="module")
+def lone_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
+    """A Redis and an API with no worker yet (the session worker uses another Redis)."""
+    tmp = tmp_path_factory.mktemp("lone")
+    redis_proc, url = start_redis(tmp)
+    api_proc, base = start_api(url, tmp)
+    yield url, base, tmp
+    api_proc.stop()
+    redis_proc.stop()
+
+
+def wait_until(predicate, timeout: float = 15) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.2)
+
+
+def test_a_worker_appears_when_ready_and_disappears_when_it_stops(lone_stack: tuple[str, str, Path]) -> None:
+    url, base, tmp = lone_stack
+    assert httpx.get(f"{base}/gpu-info").json() == {"workers": []}
+    not_ready = httpx.get(f"{base}/ready")
+    assert not_ready.status_code == 503 and "no transcription worker" in not_ready.json()["error"]["message"]
+
+    worker = start_worker(url, tmp, "beat")
+    try:
+        workers = httpx.get(f"{base}/gpu-info").json()["workers"]
+        assert len(workers) == 1
+        entry = workers[0]
+        assert DIAGNOSTIC_FIELDS <= set(entry)
+        assert entry["worker"].startswith("beat@")
+        assert (entry["device"], entry["whisperx_device"], entry["cuda_available"]) == ("cpu", "cpu", False)
+        assert (entry["model"], entry["compute_type"], entry["batch_size"]) == ("tiny.en (bundled)", "int8", 4)
+        assert entry["pytorch_version"].startswith("2.")
+        assert httpx.get(f"{base}/ready").json() == {"status": "ready", "workers": 1}
+        assert "GPU DIAGNOSTICS" in worker.output()
+    finally:
+        worker.stop(signal.SIGTERM)
+    # A clean shutdown removes the heartbeat at once.
+    assert httpx.get(f"{base}/gpu-info").json() == {"workers": []}
+    assert httpx.get(f"{base}/ready").status_code == 503
+
+
+def test_a_killed_worker_expires_from_gpu_info(lone_stack: tuple[str, str, Path]) -> None:
+    url, base, tmp = lone_stack
+    worker = start_worker(url, tmp, "crash")
+    assert len(httpx.get(f"{base}/gpu-info").json()["workers"]) == 1
+    worker.stop(signal.SIGKILL)
+    killed_at = time.monotonic()
+    # Heartbeat every 1 s with a 3-beat TTL: gone within ~3 s of the last beat.
+    wait_until(lambda: httpx.get(f"{base}/gpu-info").json() == {"workers": []}, timeout=10)
+    assert time.monotonic() - killed_at <= 5

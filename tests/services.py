@@ -1,0 +1,116 @@
+"""Real services for tests: redis-server, Celery workers and the API as subprocesses on free ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001 - the service may not be up yet
+            pass
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not ready within {timeout}s")
+
+
+class Process:
+    """A child process whose output goes to a log file, stopped with SIGTERM (then SIGKILL)."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._logfile = log.open("wb")
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self._logfile, stderr=subprocess.STDOUT)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        if self.alive():
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._logfile.close()
+
+    def output(self) -> str:
+        self._logfile.flush()
+        return self.log.read_text(errors="replace")
+
+
+def service_env(redis_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENDOSCRIBE_")}
+    env.update({
+        "REDIS_URL": redis_url,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "ENDOSCRIBE_HEARTBEAT_SECONDS": "1",
+    })
+    env.update(extra)
+    return env
+
+
+def start_redis(tmp: Path) -> tuple[Process, str]:
+    port = free_port()
+    proc = Process(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp)],
+        dict(os.environ), tmp / "redis.log",
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    wait_for(lambda: bool(redis.Redis.from_url(url).ping()), 10, "redis-server")
+    return proc, url
+
+
+def start_worker(redis_url: str, tmp: Path, name: str, **env: str) -> Process:
+    args = [str(BIN / "celery"), "-A", "worker.celery_app", "worker", "-P", "solo", "-c", "1",
+            "-Q", "transcribe", "-n", f"{name}@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip"]
+    proc = Process(args, service_env(redis_url, **env), tmp / f"worker-{name}.log")
+    client = redis.Redis.from_url(redis_url)
+
+    def registered() -> bool:
+        if not proc.alive():
+            raise RuntimeError(f"worker {name} exited:\n{proc.output()[-3000:]}")
+        return any(name.encode() in k for k in client.scan_iter(match="endoscribe:worker:*"))
+
+    deadline = time.monotonic() + 180
+    while not registered():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"worker {name} did not report ready:\n{proc.output()[-3000:]}")
+        time.sleep(0.3)
+    return proc
+
+
+def start_api(redis_url: str, tmp: Path, **env: str) -> tuple[Process, str]:
+    port = free_port()
+    proc = Process(
+        [str(BIN / "uvicorn"), "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        service_env(redis_url, **env), tmp / f"api-{port}.log",
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_for(lambda: httpx.get(f"{base}/health").status_code == 200, 30, "api")
+    return proc, base

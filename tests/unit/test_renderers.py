@@ -1,0 +1,47 @@
+"""The result renderers: one stored transcript, four formats."""
+
+from core.jobs import Segment, Transcript
+from core.renderers import render
+
+TRANSCRIPT = Transcript(
+    text="Scope advanced to the cecum. No polyps.",
+    language="en",
+    duration=3725.5,
+    segments=[
+        Segment(start=0.0, end=2.5004, text="Scope advanced to the cecum."),
+        Segment(start=3723.25, end=3725.5, text="No polyps."),
+        Segment(start=3725.5, end=3725.5, text="   "),
+    ],
+)
+
+
+def test_txt_is_the_plain_text() -> None:
+    assert render(TRANSCRIPT, "txt") == "Scope advanced to the cecum. No polyps.\n"
+
+
+def test_srt_numbers_cues_and_uses_commas_in_timestamps() -> None:
+    assert render(TRANSCRIPT, "srt") == (
+        "1\n00:00:00,000 --> 00:00:02,500\nScope advanced to the cecum.\n"
+        "\n"
+        "2\n01:02:03,250 --> 01:02:05,500\nNo polyps.\n"
+    )
+
+
+def test_vtt_has_a_header_and_dots_in_timestamps() -> None:
+    assert render(TRANSCRIPT, "vtt") == (
+        "WEBVTT\n\n"
+        "00:00:00.000 --> 00:00:02.500\nScope advanced to the cecum.\n"
+        "\n"
+        "01:02:03.250 --> 01:02:05.500\nNo polyps.\n"
+    )
+
+
+def test_cue_text_cannot_break_the_cue_structure() -> None:
+    tricky = Transcript(text="a", language="en", duration=1, segments=[Segment(start=0, end=1, text="a\n\nb --> c")])
+    assert render(tricky, "srt") == "1\n00:00:00,000 --> 00:00:01,000\na\nb -> c\n"
+
+
+def test_json_round_trips_and_leaves_out_missing_words() -> None:
+    body = render(TRANSCRIPT, "json")
+    assert Transcript.model_validate_json(body) == TRANSCRIPT
+    assert '"words"' not in body

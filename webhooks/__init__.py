@@ -1,0 +1,1 @@
+"""Webhook callbacks: signing, SSRF-safe targets, the due-time schedule and the light delivery process."""
