@@ -37,6 +37,7 @@ up: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	bash scripts/lint_infra.sh
 
 test: install lint
 	$(BIN)/pytest

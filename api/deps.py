@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from core.errors import Unauthorized
 from core.job_store import JobStore
 from core.settings import Settings
+from webhooks.store import WebhookStore
 
 
 def _settings(request: Request) -> Settings:
@@ -23,6 +24,11 @@ def _settings(request: Request) -> Settings:
 def _store(request: Request) -> JobStore:
     store: JobStore = request.app.state.store
     return store
+
+
+def _webhooks(request: Request) -> WebhookStore:
+    webhooks: WebhookStore = request.app.state.webhooks
+    return webhooks
 
 
 def _redis(request: Request) -> redis.Redis:
@@ -48,6 +54,7 @@ def _owner(request: Request, settings: Annotated[Settings, Depends(_settings)]) 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 JobStoreDep = Annotated[JobStore, Depends(_store)]
+WebhookStoreDep = Annotated[WebhookStore, Depends(_webhooks)]
 RedisDep = Annotated[redis.Redis, Depends(_redis)]
 CeleryDep = Annotated[Celery, Depends(_celery)]
 OwnerDep = Annotated[str, Depends(_owner)]

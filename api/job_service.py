@@ -11,16 +11,36 @@ from core.audio_format import detect_audio_format
 from core.errors import Conflict, NotFound
 from core.job_store import JobStore, utcnow
 from core.jobs import JobOptions, JobRecord, JobStatus, Transcript
+from webhooks.payloads import event_for
+from webhooks.store import WebhookConfig, WebhookStore
 
 
-def submit_job(store: JobStore, celery: Celery, owner: str, audio: bytes, options: JobOptions) -> JobRecord:
-    """Store the audio and the job, then enqueue the job by task name with only its id."""
+def job_urls(base_url: str, job_id: str) -> tuple[str, str]:
+    """The status and result URLs of a job."""
+    base = base_url.rstrip("/")
+    return f"{base}/v1/jobs/{job_id}", f"{base}/v1/jobs/{job_id}/result"
+
+
+def submit_job(
+    store: JobStore,
+    webhooks: WebhookStore,
+    celery: Celery,
+    owner: str,
+    audio: bytes,
+    options: JobOptions,
+    base_url: str,
+    callback: WebhookConfig | None = None,
+) -> JobRecord:
+    """Store the audio, the job and its callback, then enqueue the job by task name with only its id."""
     audio_format = detect_audio_format(audio[:64])
     record = JobRecord(
         id=str(uuid.uuid4()), owner=owner, options=options, upload_bytes=len(audio),
         audio_format=audio_format, created_at=utcnow(),
     )
     store.create(record, audio)
+    if callback is not None:
+        status_url, result_url = job_urls(base_url, record.id)
+        webhooks.register(record.id, callback.model_copy(update={"status_url": status_url, "result_url": result_url}))
     celery.send_task(keys.TRANSCRIBE_TASK, args=[record.id], queue=keys.TRANSCRIBE_QUEUE)
     return record
 
@@ -50,11 +70,23 @@ def get_result(store: JobStore, job_id: str, owner: str) -> Transcript:
     return transcript
 
 
-def cancel_or_erase(store: JobStore, job_id: str, owner: str) -> JobRecord | None:
+def cancel_or_erase(store: JobStore, webhooks: WebhookStore, job_id: str, owner: str) -> JobRecord | None:
     """Cancel a queued or running job (returns it), or erase a finished one (returns None)."""
     record = get_job(store, job_id, owner)
     if record.status.is_final:
         store.erase(job_id)
+        webhooks.erase(job_id)
         return None
-    store.mark_cancelled_if_queued(job_id)
+    if store.mark_cancelled_if_queued(job_id) == JobStatus.CANCELLED:
+        webhooks.schedule(job_id, event_for(JobStatus.CANCELLED.value))
     return store.get(job_id)
+
+
+def redeliver_webhook(store: JobStore, webhooks: WebhookStore, job_id: str, owner: str) -> None:
+    """Send an ended job's callback again: a new attempt series with the same webhook-id."""
+    record = get_job(store, job_id, owner)
+    if webhooks.get(job_id) is None:
+        raise NotFound(f"job {job_id} has no callback_url", code="no_webhook")
+    if not record.status.is_final or webhooks.redeliver(job_id) is None:
+        raise Conflict(f"the job is {record.status.value}; its callback is sent when it ends",
+                       code=f"job_{record.status.value}")

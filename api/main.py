@@ -17,6 +17,7 @@ from core.errors import EndoScribeError
 from core.job_store import JobStore
 from core.queueing import make_celery
 from core.settings import Settings, get_settings
+from webhooks.store import WebhookStore
 
 log = logging.getLogger("endoscribe.api")
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.redis = client
         app.state.store = JobStore(client, settings.retention_seconds)
+        app.state.webhooks = WebhookStore(client, settings.retention_seconds)
         app.state.celery = make_celery(settings, name="endoscribe-api")
         if not settings.api_keys:
             log.warning("ENDOSCRIBE_API_KEYS is empty: the API is open to anyone who can reach it")

@@ -79,6 +79,23 @@ class JobCreated(BaseModel):
     result_url: str
 
 
+class WebhookAttemptPublic(BaseModel):
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+class WebhookPublic(BaseModel):
+    """A job's callback as its owner sees it: no auth header, no query string."""
+
+    url: str
+    format: str
+    status: str
+    attempts: list[WebhookAttemptPublic]
+    next_attempt_at: datetime | None
+
+
 class JobPublic(BaseModel):
     """What `GET /v1/jobs/{id}` shows."""
 
@@ -100,6 +117,7 @@ class JobPublic(BaseModel):
     worker: str | None
     error: JobError | None
     result_url: str
+    webhook: WebhookPublic | None = None
 
     @classmethod
     def from_record(cls, record: JobRecord, result_url: str, **extra: Any) -> JobPublic:

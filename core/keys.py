@@ -32,3 +32,12 @@ def worker_key(worker: str) -> str:
 
 
 WORKER_PATTERN = f"{PREFIX}:worker:*"
+
+
+def webhook_key(job_id: str) -> str:
+    """Hash with a job's callback target, signing id and every delivery attempt."""
+    return f"{PREFIX}:webhook:{job_id}"
+
+
+WEBHOOK_DUE = f"{PREFIX}:webhooks:due"
+"""Sorted set of job ids by the epoch second their next delivery attempt is due."""

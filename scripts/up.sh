@@ -36,6 +36,11 @@ if [ -z "${FLOWER_BASIC_AUTH:-}" ]; then
     generated_auth=1
 fi
 export FLOWER_BASIC_AUTH
+if [ -z "${ENDOSCRIBE_WEBHOOK_SECRET:-}" ]; then
+    ENDOSCRIBE_WEBHOOK_SECRET="whsec_$("$BIN/python" -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(24)).decode())')"
+    generated_secret=1
+fi
+export ENDOSCRIBE_WEBHOOK_SECRET
 
 "$BIN/uvicorn" api.main:app --host 0.0.0.0 --port "$API_PORT" --proxy-headers &
 pids+=($!)
@@ -44,7 +49,9 @@ pids+=($!)
 pids+=($!)
 "$BIN/celery" -A worker.celery_app flower --port="$FLOWER_PORT" --loglevel=WARNING &
 pids+=($!)
-if [ -f scripts/deliverer.sh ]; then bash scripts/deliverer.sh & pids+=($!); fi
+# Webhook delivery: a separate light process (no torch), so slow receivers never hold up a GPU.
+"$BIN/python" -m webhooks.deliverer &
+pids+=($!)
 
 echo "waiting for the worker to load and warm up its model..."
 alive() { for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done; }
@@ -58,6 +65,7 @@ cat <<MSG
 API      http://127.0.0.1:$API_PORT        (docs: http://127.0.0.1:$API_PORT/docs)
 Flower   http://127.0.0.1:$FLOWER_PORT        (basic auth: ${generated_auth:+$FLOWER_BASIC_AUTH}${generated_auth:-from FLOWER_BASIC_AUTH})
 GPU info http://127.0.0.1:$API_PORT/gpu-info
+Webhook signing secret: ${generated_secret:+$ENDOSCRIBE_WEBHOOK_SECRET (generated for this run)}${generated_secret:-from ENDOSCRIBE_WEBHOOK_SECRET}
 
 Try it:
   curl -F file=@tests/fixtures/colonoscopy.wav http://127.0.0.1:$API_PORT/v1/jobs

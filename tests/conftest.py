@@ -49,3 +49,12 @@ def api_url(redis_url: str, service_dir: Path) -> Iterator[str]:
 def client(api_url: str, worker: Process) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=api_url, timeout=30) as c:
         yield c
+
+
+@pytest.fixture()
+def deliverer(redis_url: str, service_dir: Path) -> Iterator[Process]:
+    from tests.services import start_deliverer
+
+    proc = start_deliverer(redis_url, service_dir)
+    yield proc
+    proc.stop()

@@ -16,6 +16,7 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+TEST_WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 def free_port() -> int:
@@ -69,6 +70,13 @@ def service_env(redis_url: str, **extra: str) -> dict[str, str]:
         "HF_HUB_OFFLINE": "1",
         "PYTHONUNBUFFERED": "1",
         "ENDOSCRIBE_HEARTBEAT_SECONDS": "1",
+        # Test receivers listen on loopback over plain http, and retries must come quickly.
+        "ENDOSCRIBE_WEBHOOK_SECRET": TEST_WEBHOOK_SECRET,
+        "ENDOSCRIBE_WEBHOOK_ALLOW_PRIVATE": "true",
+        "ENDOSCRIBE_WEBHOOK_ALLOW_HTTP": "true",
+        "ENDOSCRIBE_WEBHOOK_RETRY_BASE_SECONDS": "0.3",
+        "ENDOSCRIBE_WEBHOOK_POLL_SECONDS": "0.1",
+        "ENDOSCRIBE_WEBHOOK_TIMEOUT_SECONDS": "1",
     })
     env.update(extra)
     return env
@@ -114,3 +122,11 @@ def start_api(redis_url: str, tmp: Path, **env: str) -> tuple[Process, str]:
     base = f"http://127.0.0.1:{port}"
     wait_for(lambda: httpx.get(f"{base}/health").status_code == 200, 30, "api")
     return proc, base
+
+
+def start_deliverer(redis_url: str, tmp: Path, name: str = "deliverer", **env: str) -> Process:
+    proc = Process([sys.executable, "-m", "webhooks.deliverer"], service_env(redis_url, **env), tmp / f"{name}.log")
+    wait_for(lambda: "polling" in proc.output() or not proc.alive(), 20, "webhook deliverer")
+    if not proc.alive():
+        raise RuntimeError(f"deliverer exited:\n{proc.output()}")
+    return proc

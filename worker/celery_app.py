@@ -16,6 +16,7 @@ from celery import signals
 from core.job_store import JobStore
 from core.queueing import make_celery
 from core.settings import get_settings
+from webhooks.store import WebhookStore
 from worker.device import gpu_diagnostics, log_diagnostics
 from worker.heartbeat import Heartbeat
 from worker.job_runner import JobContext
@@ -35,13 +36,14 @@ class WorkerState:
         self.models = ModelManager(settings.worker)
         self.redis = redis.Redis.from_url(settings.redis_url)
         self.store = JobStore(self.redis, settings.retention_seconds)
+        self.webhooks = WebhookStore(self.redis, settings.retention_seconds)
         self.worker_name = "unnamed"
         self.pool_name = ""
         self.heartbeat: Heartbeat | None = None
         self.jobs_done = 0
 
     def context(self) -> JobContext:
-        return JobContext(self.store, self.models, settings.worker, self.worker_name)
+        return JobContext(self.store, self.models, settings.worker, self.worker_name, self.webhooks)
 
     def describe(self) -> dict[str, Any]:
         runtime = self.models.runtime

@@ -11,6 +11,8 @@ from core.errors import AudioError, EndoScribeError, JobCancelled
 from core.job_store import JobStore, utcnow
 from core.jobs import FINAL_STATUSES, JobError, JobStage, JobStatus
 from core.settings import WorkerSettings
+from webhooks.payloads import event_for
+from webhooks.store import WebhookStore
 from worker import pipeline
 from worker.model_manager import ModelManager
 
@@ -29,6 +31,7 @@ class JobContext:
     models: ModelManager
     settings: WorkerSettings
     worker_name: str
+    webhooks: WebhookStore
 
 
 def run_job(job_id: str, ctx: JobContext) -> str:
@@ -140,7 +143,10 @@ def _check_continue(job_id: str, ctx: JobContext, deadline: float) -> None:
 
 
 def _finish(job_id: str, ctx: JobContext, started: float, status: JobStatus, **fields: Any) -> None:
-    ctx.store.update(
+    ended = ctx.store.update(
         job_id, status=status, stage=JobStage.DONE, finished_at=utcnow(),
         processing_seconds=round(time.perf_counter() - started, 3), **fields,
     )
+    if ended:
+        # The deliverer picks it up from the schedule; transcription never waits on a receiver.
+        ctx.webhooks.schedule(job_id, event_for(status.value))

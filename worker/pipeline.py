@@ -6,12 +6,13 @@ import dataclasses
 import subprocess
 import tempfile
 from collections.abc import Callable
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from core.errors import AudioError
 from core.jobs import Segment, Transcript, Word
+
+if TYPE_CHECKING:  # numpy comes with the worker set; Flower imports this module in the light image
+    import numpy as np
 
 SAMPLE_RATE = 16_000
 # Below this peak (about -60 dBFS) a recording holds no speech worth sending to the model.
@@ -37,6 +38,8 @@ def decode_audio(data: bytes, timeout: float = 600.0) -> np.ndarray:
         except subprocess.TimeoutExpired as exc:
             raise AudioError("decoding the audio took too long; re-encode it as WAV or FLAC",
                              code="audio_undecodable") from exc
+    import numpy as np
+
     if out.returncode != 0:
         # ffmpeg's stderr can quote tags from the file (titles, names): not copied into the message.
         raise AudioError("the audio could not be decoded; send a valid wav, flac, mp3, m4a, ogg or webm file",
@@ -50,6 +53,8 @@ def decode_audio(data: bytes, timeout: float = 600.0) -> np.ndarray:
 
 def check_audio(audio: np.ndarray, max_seconds: float) -> float:
     """Reject audio that is silent or too long; returns its duration in seconds."""
+    import numpy as np
+
     seconds = audio.size / SAMPLE_RATE
     if seconds > max_seconds:
         raise AudioError(f"the audio is {seconds:.0f} s long; the limit is {max_seconds:.0f} s — split it",

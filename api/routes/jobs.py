@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from api import job_service
-from api.deps import CeleryDep, JobStoreDep, OwnerDep, SettingsDep
+from api.callbacks import build_callback
+from api.deps import CeleryDep, JobStoreDep, OwnerDep, SettingsDep, WebhookStoreDep
 from api.uploads import read_upload
 from core.jobs import JobCreated, JobOptions, JobPublic, JobRecord
 from core.renderers import MEDIA_TYPES, ResultFormat, render
 from core.settings import Settings
+from webhooks.store import WebhookStore
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
-def _urls(request: Request, settings: Settings, job_id: str) -> tuple[str, str]:
-    base = (settings.public_url or str(request.base_url)).rstrip("/")
-    return f"{base}/v1/jobs/{job_id}", f"{base}/v1/jobs/{job_id}/result"
+def _base_url(request: Request, settings: Settings) -> str:
+    return settings.public_url or str(request.base_url)
 
 
-def _public(request: Request, settings: Settings, record: JobRecord) -> JobPublic:
-    return JobPublic.from_record(record, result_url=_urls(request, settings, record.id)[1])
+def _public(request: Request, settings: Settings, record: JobRecord, webhooks: WebhookStore) -> JobPublic:
+    result_url = job_service.job_urls(_base_url(request, settings), record.id)[1]
+    return JobPublic.from_record(record, result_url=result_url, webhook=webhooks.public_view(record.id))
 
 
 @router.post("", status_code=202, response_model=JobCreated)
@@ -31,25 +33,41 @@ async def create_job(
     request: Request,
     settings: SettingsDep,
     store: JobStoreDep,
+    webhooks: WebhookStoreDep,
     celery: CeleryDep,
     owner: OwnerDep,
     file: Annotated[UploadFile, File(description="The recording: wav, flac, mp3, m4a/aac, ogg/opus or webm")],
     language: Annotated[str | None, Form(max_length=16)] = None,
     initial_prompt: Annotated[str | None, Form(max_length=2000)] = None,
     hotwords: Annotated[str | None, Form(max_length=2000)] = None,
+    callback_url: Annotated[str | None, Form(max_length=2000, description="POSTed to when the job ends")] = None,
+    callback_format: Annotated[Literal["thin", "full", "fhir"], Form()] = "thin",
+    callback_auth_header_name: Annotated[str | None, Form(max_length=64)] = None,
+    callback_auth_header_value: Annotated[str | None, Form(max_length=4096)] = None,
+    note_type: Annotated[str | None, Form(description="colonoscopy, egd, endoscopy or procedure")] = None,
+    patient_reference: Annotated[str | None, Form(max_length=128)] = None,
+    encounter_reference: Annotated[str | None, Form(max_length=128)] = None,
 ) -> JobCreated:
-    """Accept a recording for transcription; poll `status_url`, then fetch `result_url`."""
+    """Accept a recording for transcription; poll `status_url` (or get a callback), then fetch `result_url`."""
+    callback = None
+    if callback_url:
+        callback = build_callback(settings.webhook, callback_url, callback_format, callback_auth_header_name,
+                                  callback_auth_header_value, note_type, patient_reference, encounter_reference)
     audio = await read_upload(file, settings.max_upload_bytes)
     options = JobOptions(language=language or None, initial_prompt=initial_prompt or None, hotwords=hotwords or None)
-    record = job_service.submit_job(store, celery, owner, audio, options)
-    status_url, result_url = _urls(request, settings, record.id)
+    base = _base_url(request, settings)
+    record = job_service.submit_job(store, webhooks, celery, owner, audio, options, base, callback)
+    status_url, result_url = job_service.job_urls(base, record.id)
     return JobCreated(id=record.id, status=record.status, status_url=status_url, result_url=result_url)
 
 
 @router.get("/{job_id}", response_model=JobPublic)
-def read_job(job_id: str, request: Request, settings: SettingsDep, store: JobStoreDep, owner: OwnerDep) -> JobPublic:
-    """Status, stage, progress and timings of a job."""
-    return _public(request, settings, job_service.get_job(store, job_id, owner))
+def read_job(
+    job_id: str, request: Request, settings: SettingsDep, store: JobStoreDep, webhooks: WebhookStoreDep,
+    owner: OwnerDep,
+) -> JobPublic:
+    """Status, stage, progress, timings and callback attempts of a job."""
+    return _public(request, settings, job_service.get_job(store, job_id, owner), webhooks)
 
 
 @router.get("/{job_id}/result", responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()}}})
@@ -66,10 +84,21 @@ def read_result(
 
 @router.delete("/{job_id}", responses={204: {"description": "finished job erased"}}, response_model=JobPublic)
 def delete_job(
-    job_id: str, request: Request, settings: SettingsDep, store: JobStoreDep, owner: OwnerDep
+    job_id: str, request: Request, settings: SettingsDep, store: JobStoreDep, webhooks: WebhookStoreDep,
+    owner: OwnerDep,
 ) -> Response:
     """Cancel a queued or running job (202), or erase a finished one with its audio and transcript (204)."""
-    record = job_service.cancel_or_erase(store, job_id, owner)
+    record = job_service.cancel_or_erase(store, webhooks, job_id, owner)
     if record is None:
         return Response(status_code=204)
-    return JSONResponse(_public(request, settings, record).model_dump(mode="json"), status_code=202)
+    return JSONResponse(_public(request, settings, record, webhooks).model_dump(mode="json"), status_code=202)
+
+
+@router.post("/{job_id}/webhook/redeliver", status_code=202, response_model=JobPublic)
+def redeliver_webhook(
+    job_id: str, request: Request, settings: SettingsDep, store: JobStoreDep, webhooks: WebhookStoreDep,
+    owner: OwnerDep,
+) -> JobPublic:
+    """Send an ended job's callback again (new attempt series, same `webhook-id`)."""
+    job_service.redeliver_webhook(store, webhooks, job_id, owner)
+    return _public(request, settings, job_service.get_job(store, job_id, owner), webhooks)

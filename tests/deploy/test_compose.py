@@ -1,0 +1,162 @@
+"""docker-compose.yml: services, GPU reservation, persistence, healthchecks and required secrets."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from tests.deploy.infra import REPO, compose, dockerfile_instructions, entry_point_file
+
+SECRETS = ("REDIS_PASSWORD", "FLOWER_BASIC_AUTH", "ENDOSCRIBE_API_KEYS", "ENDOSCRIBE_WEBHOOK_SECRET")
+LIGHT_SERVICES = ("api", "webhooks", "flower")
+WORKERS = ("worker", "worker-cpu")
+REFERENCE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:(?P<op>:\?|:-|\?|-)(?P<arg>[^}]*))?\}")
+
+
+def interpolate(node: Any, env: dict[str, str]) -> Any:
+    """Compose's `${VAR}`, `${VAR:-default}` and `${VAR:?error}` substitution, applied like compose
+    does: to every string value of the parsed file, whichever services are started."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name, op, arg = match.group("name", "op", "arg")
+        value = env.get(name, "")
+        if op == ":?" and not value:
+            raise LookupError(f"required variable {name} is missing a value: {arg}")
+        if op == ":-" and not value:
+            return arg
+        return value
+
+    if isinstance(node, dict):
+        return {key: interpolate(value, env) for key, value in node.items()}
+    if isinstance(node, list):
+        return [interpolate(item, env) for item in node]
+    if isinstance(node, str):
+        return REFERENCE.sub(substitute, node.replace("$$", "\0")).replace("\0", "$")
+    return node
+
+
+def resolved(env: dict[str, str]) -> dict[str, Any]:
+    data = interpolate(compose(), env)
+    assert isinstance(data, dict)
+    return data
+
+
+SECRET_ENV = {
+    "REDIS_PASSWORD": "0123abcd",
+    "FLOWER_BASIC_AUTH": "ops:pw",
+    "ENDOSCRIBE_API_KEYS": '["token"]',
+    "ENDOSCRIBE_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+}
+
+
+def test_the_stack_has_redis_the_light_services_and_two_worker_flavours() -> None:
+    assert set(compose()["services"]) == {"redis", *LIGHT_SERVICES, *WORKERS}
+
+
+def test_redis_persists_to_an_append_only_file_on_a_named_volume_behind_a_password() -> None:
+    data = compose()
+    redis = data["services"]["redis"]
+    command = redis["command"]
+    assert command[0] == "redis-server"
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--requirepass") + 1].startswith("${REDIS_PASSWORD:?")
+    volume, target = redis["volumes"][0].split(":")
+    assert target == "/data" and volume in data["volumes"]
+    assert "ports" not in redis, "Redis must not be published"
+
+
+def test_every_service_reaches_redis_with_the_password() -> None:
+    services = resolved(SECRET_ENV)["services"]
+    for name in (*LIGHT_SERVICES, *WORKERS):
+        url = urlsplit(services[name]["environment"]["REDIS_URL"])
+        assert (url.scheme, url.hostname, url.port, url.password) == ("redis", "redis", 6379, "0123abcd"), name
+
+
+def test_missing_secrets_stop_compose_with_a_message() -> None:
+    for secret in SECRETS:
+        env = {k: v for k, v in SECRET_ENV.items() if k != secret}
+        with pytest.raises(LookupError, match=f"required variable {secret} is missing a value: set {secret}"):
+            resolved(env)
+    # Every reference to a secret is a required one: none can slip through empty.
+    text = (REPO / "docker-compose.yml").read_text()
+    for match in REFERENCE.finditer(text):
+        if match["name"] in SECRETS:
+            assert match["op"] == ":?", match.group(0)
+
+
+def test_with_every_secret_set_nothing_is_left_unresolved() -> None:
+    data = resolved(SECRET_ENV)
+    assert "${" not in yaml.safe_dump(data)
+    services = data["services"]
+    assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"] == "ops:pw"
+    assert services["api"]["environment"]["ENDOSCRIBE_API_KEYS"] == '["token"]'
+    assert services["api"]["environment"]["ENDOSCRIBE_WEBHOOK_SECRET"].startswith("whsec_")
+    assert services["webhooks"]["environment"]["ENDOSCRIBE_WEBHOOK_SECRET"].startswith("whsec_")
+
+
+def test_the_gpu_worker_reserves_an_nvidia_gpu() -> None:
+    worker = compose()["services"]["worker"]
+    [device] = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia"
+    assert "gpu" in device["capabilities"]
+    assert device.get("count") in (1, "all") or device.get("device_ids")
+    assert worker["environment"]["ENDOSCRIBE_DEVICE"] == "cuda"
+    assert worker["build"]["dockerfile"] == "Dockerfile.worker"
+    assert worker["build"]["args"]["ENDOSCRIBE_MODEL"] == "${ENDOSCRIBE_MODEL:-large-v3}"
+
+
+def test_the_cpu_profile_runs_the_same_image_on_the_cpu_with_the_bundled_model() -> None:
+    services = compose()["services"]
+    cpu, gpu = services["worker-cpu"], services["worker"]
+    assert cpu["profiles"] == ["cpu"]
+    assert cpu["image"] == gpu["image"]
+    assert cpu["environment"]["ENDOSCRIBE_DEVICE"] == "cpu"
+    assert cpu["environment"]["ENDOSCRIBE_MODEL"] == ""
+    assert "deploy" not in cpu
+    # `--profile cpu up` must not also start the GPU worker, which needs the NVIDIA runtime.
+    assert gpu["profiles"] == ["gpu"]
+
+
+def test_the_light_services_share_the_api_image_and_start_after_redis() -> None:
+    services = compose()["services"]
+    for name in LIGHT_SERVICES:
+        assert services[name]["image"] == "endoscribe-api:latest", name
+        assert services[name]["build"]["dockerfile"] == "Dockerfile.api", name
+        assert services[name]["depends_on"] == {"redis": {"condition": "service_healthy"}}, name
+    for name in WORKERS:
+        assert services[name]["depends_on"] == {"redis": {"condition": "service_healthy"}}, name
+
+
+def test_service_commands_start_entry_points_that_exist() -> None:
+    services = compose()["services"]
+    assert services["flower"]["command"] == ["celery", "-A", "worker.celery_app", "flower", "--port=5555"]
+    assert services["webhooks"]["command"] == ["python", "-m", "webhooks.deliverer"]
+    for name in ("flower", "webhooks"):
+        assert entry_point_file(services[name]["command"]).is_file(), name
+
+
+def test_every_long_running_service_has_a_healthcheck() -> None:
+    services = compose()["services"]
+    assert "redis-cli ping" in services["redis"]["healthcheck"]["test"][1]
+    assert "http://127.0.0.1:5555/healthcheck" in services["flower"]["healthcheck"]["test"][-1]
+    # The deliverer serves no HTTP, so the API image's check is switched off there, on purpose.
+    assert services["webhooks"]["healthcheck"] == {"disable": True}
+    # The API and the workers carry their checks in their images.
+    for dockerfile in ("Dockerfile.api", "Dockerfile.worker"):
+        assert any(keyword == "HEALTHCHECK" for keyword, _ in dockerfile_instructions(dockerfile)), dockerfile
+    for name in ("api", *WORKERS):
+        assert "healthcheck" not in services[name], f"{name}: keep the check in the image"
+
+
+def test_flower_is_published_on_loopback_only() -> None:
+    assert compose()["services"]["flower"]["ports"] == ["127.0.0.1:5555:5555"]
+
+
+def test_the_deploy_guide_names_every_required_secret() -> None:
+    guide = (REPO / "docs" / "deploy.md").read_text()
+    for secret in SECRETS:
+        assert secret in guide, secret

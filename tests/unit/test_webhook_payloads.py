@@ -1,0 +1,73 @@
+"""Payload shapes, signing compatibility with the standardwebhooks library, and the retry schedule."""
+
+import base64
+from datetime import UTC, datetime
+
+import httpx
+from fhir.resources.R4B.documentreference import DocumentReference
+from standardwebhooks.webhooks import Webhook
+
+from core.jobs import JobRecord, JobStatus, Segment, Transcript
+from webhooks.delivery import backoff_seconds, retry_after_seconds
+from webhooks.payloads import NOTE_TYPES, envelope, fhir_document_reference, thin_data
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+FINISHED = datetime(2026, 11, 24, 9, 30, 5, tzinfo=UTC)
+RECORD = JobRecord(id="3f0c6a1e-0000-4000-8000-000000000001", status=JobStatus.COMPLETED,
+                   created_at=FINISHED, finished_at=FINISHED, model="tiny.en (bundled)")
+TRANSCRIPT = Transcript(text="Cecal intubation confirmed. Ünïcode survives.", language="en", duration=4.0,
+                        segments=[Segment(start=0, end=4, text="Cecal intubation confirmed. Ünïcode survives.")])
+
+
+def test_thin_payload_has_links_and_no_text() -> None:
+    payload = envelope("job.completed", FINISHED, thin_data(RECORD, "https://h/v1/jobs/x", "https://h/v1/jobs/x/result"))
+    assert payload == {
+        "type": "job.completed",
+        "timestamp": "2026-11-24T09:30:05Z",
+        "data": {"id": RECORD.id, "status": "completed", "status_url": "https://h/v1/jobs/x",
+                 "result_url": "https://h/v1/jobs/x/result"},
+    }
+
+
+def test_our_signature_verifies_with_the_standardwebhooks_library() -> None:
+    body = '{"type":"job.completed","data":{"id":"x"}}'
+    signature = Webhook(SECRET).sign("msg_1", FINISHED, body)
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(int(FINISHED.timestamp())),
+               "webhook-signature": signature}
+    verifier = Webhook(SECRET)
+    # Verification checks the timestamp against "now"; compare with the raw HMAC instead of waiting.
+    assert signature.startswith("v1,")
+    import hashlib
+    import hmac
+
+    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    expected = hmac.new(key, f"msg_1.{headers['webhook-timestamp']}.{body}".encode(), hashlib.sha256).digest()
+    assert signature == "v1," + base64.b64encode(expected).decode()
+    now = datetime.now(UTC)
+    fresh = Webhook(SECRET).sign("msg_1", now, body)
+    assert verifier.verify(body, {"webhook-id": "msg_1", "webhook-timestamp": str(int(now.timestamp())),
+                                  "webhook-signature": fresh}) == {"type": "job.completed", "data": {"id": "x"}}
+
+
+def test_each_note_type_makes_a_valid_fhir_document_reference() -> None:
+    for note_type, (code, _) in NOTE_TYPES.items():
+        resource = fhir_document_reference(RECORD, TRANSCRIPT, note_type, "Patient/p1", None)
+        document = DocumentReference.model_validate(resource)
+        assert document.type.coding[0].code == code
+        assert document.content[0].attachment.data.decode() == TRANSCRIPT.text
+        assert "context" not in resource and resource["subject"] == {"reference": "Patient/p1"}
+
+
+def test_backoff_doubles_with_bounded_jitter() -> None:
+    delays = [backoff_seconds(5, n) for n in range(1, 6)]
+    for n, delay in enumerate(delays, start=1):
+        assert 5 * 2 ** (n - 1) <= delay <= 5 * 2 ** (n - 1) * 1.5
+    assert backoff_seconds(5, 30) == 3600
+
+
+def test_retry_after_accepts_seconds_and_dates() -> None:
+    assert retry_after_seconds(httpx.Response(429, headers={"retry-after": "120"})) == 120
+    later = httpx.Response(503, headers={"retry-after": "Wed, 21 Oct 2099 07:28:00 GMT"})
+    assert (retry_after_seconds(later) or 0) > 10**8
+    assert retry_after_seconds(httpx.Response(429)) is None
+    assert retry_after_seconds(httpx.Response(429, headers={"retry-after": "soon"})) is None

@@ -1,0 +1,90 @@
+"""The light webhook delivery process: `python -m webhooks.deliverer`. Never imports torch.
+
+It polls the due-time schedule in Redis, claims due callbacks under a lease and sends each from
+a small thread pool, so a slow or dead receiver delays neither transcription nor other receivers.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from types import FrameType
+
+import redis
+
+from core.job_store import JobStore
+from core.settings import Settings, get_settings
+from webhooks.delivery import Deliverer, attempt_delivery, make_client
+from webhooks.store import WebhookStore
+
+log = logging.getLogger("endoscribe.webhooks")
+
+CONCURRENCY = 8
+
+
+def lease_seconds(settings: Settings) -> float:
+    # Longer than any one attempt (connect + response timeout) so a live deliverer never sees its own
+    # claim come due again; short enough that a killed one's claims resume quickly.
+    return settings.webhook.timeout_seconds * 2 + 5
+
+
+def run(settings: Settings, stop: threading.Event) -> None:
+    client = redis.Redis.from_url(settings.redis_url)
+    deliverer = Deliverer(
+        jobs=JobStore(client, settings.retention_seconds),
+        webhooks=WebhookStore(client, settings.retention_seconds),
+        settings=settings.webhook,
+        client=make_client(settings.webhook),
+    )
+    if not settings.webhook.secret:
+        log.warning("ENDOSCRIBE_WEBHOOK_SECRET is not set: callbacks are refused at submit")
+    log.info("webhook deliverer polling every %.1fs", settings.webhook.poll_seconds)
+    in_flight: set[str] = set()
+    lock = threading.Lock()
+
+    def send(job_id: str) -> None:
+        try:
+            attempt_delivery(deliverer, job_id)
+        except Exception:
+            log.exception("webhook attempt for job %s crashed; it comes due again after its lease", job_id)
+        finally:
+            with lock:
+                in_flight.discard(job_id)
+
+    with ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="webhook") as pool:
+        while not stop.is_set():
+            with lock:
+                free = CONCURRENCY - len(in_flight)
+            due: list[str] = []
+            if free > 0:
+                try:
+                    due = deliverer.webhooks.claim_due(time.time(), lease_seconds(settings), free)
+                except redis.RedisError as exc:
+                    log.warning("redis unavailable (%s); retrying", exc.__class__.__name__)
+            for job_id in due:
+                with lock:
+                    in_flight.add(job_id)
+                pool.submit(send, job_id)
+            stop.wait(settings.webhook.poll_seconds)
+    deliverer.client.close()
+    log.info("webhook deliverer stopped")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+
+    def _stop(signum: int, _: FrameType | None) -> None:
+        log.info("signal %s: finishing in-flight attempts", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    run(get_settings(), stop)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Webhook state in Redis: each job's callback config and attempts, and the due-time schedule.
+
+The schedule is a sorted set scored by due time rather than Celery countdowns, which on Redis
+collide with the visibility timeout over a 24-hour retry window. A claimed delivery is leased by
+pushing its score forward, so a deliverer killed mid-attempt leaves it due again once the lease
+runs out: at-least-once, never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal, cast
+
+import redis
+from pydantic import BaseModel, Field
+
+from core import keys
+
+DeliveryStatus = Literal["pending", "retrying", "delivered", "failed"]
+
+# Atomically take due ids and push each one's score out by the lease.
+_CLAIM = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
+return due
+"""
+
+
+class Attempt(BaseModel):
+    at: datetime
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int
+
+
+class WebhookConfig(BaseModel):
+    """What the client asked for at submit; the auth header value is never shown back."""
+
+    url: str
+    format: Literal["thin", "full", "fhir"] = "thin"
+    auth_header_name: str | None = None
+    auth_header_value: str | None = None
+    note_type: str = "procedure"
+    patient_reference: str | None = None
+    encounter_reference: str | None = None
+    status_url: str = ""
+    result_url: str = ""
+
+
+class WebhookRecord(BaseModel):
+    config: WebhookConfig
+    msg_id: str
+    event: str | None = None
+    status: DeliveryStatus = "pending"
+    attempts: list[Attempt] = Field(default_factory=list)
+    next_attempt_at: datetime | None = None
+    series_started_at: float | None = None
+    series_attempts: int = 0
+
+
+def _dt(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+class WebhookStore:
+    def __init__(self, client: redis.Redis, retention_seconds: int) -> None:
+        self.redis = client
+        self.retention_seconds = retention_seconds
+
+    def register(self, job_id: str, config: WebhookConfig) -> None:
+        record = WebhookRecord(config=config, msg_id=f"msg_{job_id.replace('-', '')}")
+        self.redis.set(keys.webhook_key(job_id), record.model_dump_json(), ex=self.retention_seconds)
+
+    def get(self, job_id: str) -> WebhookRecord | None:
+        raw = self.redis.get(keys.webhook_key(job_id))
+        return WebhookRecord.model_validate_json(cast(bytes, raw)) if raw is not None else None
+
+    def _save(self, job_id: str, record: WebhookRecord) -> None:
+        self.redis.set(keys.webhook_key(job_id), record.model_dump_json(), keepttl=True)
+
+    def schedule(self, job_id: str, event: str, now: float | None = None) -> bool:
+        """Make the job's callback due now for `event`; False if it has none or was scheduled already."""
+        record = self.get(job_id)
+        if record is None or record.event is not None:
+            return False
+        record.event = event
+        self._start_series(job_id, record, now or time.time())
+        return True
+
+    def redeliver(self, job_id: str, now: float | None = None) -> WebhookRecord | None:
+        """A new attempt series for an ended job's callback (same webhook-id); None if it never ended."""
+        record = self.get(job_id)
+        if record is None or record.event is None:
+            return None
+        self._start_series(job_id, record, now or time.time())
+        return record
+
+    def _start_series(self, job_id: str, record: WebhookRecord, now: float) -> None:
+        record.status = "pending"
+        record.series_started_at = now
+        record.series_attempts = 0
+        record.next_attempt_at = _dt(now)
+        self._save(job_id, record)
+        self.redis.zadd(keys.WEBHOOK_DUE, {job_id: now})
+
+    def claim_due(self, now: float, lease_seconds: float, limit: int) -> list[str]:
+        ids = self.redis.eval(_CLAIM, 1, keys.WEBHOOK_DUE, now, now + lease_seconds, limit)  # type: ignore[no-untyped-call]
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in cast(list[Any], ids)]
+
+    def finish_attempt(
+        self, job_id: str, attempt: Attempt, next_at: float | None, final: DeliveryStatus | None
+    ) -> None:
+        """Record an attempt; then either schedule the next at `next_at` or end with `final`."""
+        record = self.get(job_id)
+        if record is None:
+            self.redis.zrem(keys.WEBHOOK_DUE, job_id)
+            return
+        record.attempts.append(attempt)
+        record.series_attempts += 1
+        if final is not None:
+            record.status = final
+            record.next_attempt_at = None
+            self._save(job_id, record)
+            self.redis.zrem(keys.WEBHOOK_DUE, job_id)
+            return
+        assert next_at is not None
+        record.status = "retrying"
+        record.next_attempt_at = _dt(next_at)
+        self._save(job_id, record)
+        self.redis.zadd(keys.WEBHOOK_DUE, {job_id: next_at})
+
+    def unschedule(self, job_id: str) -> None:
+        self.redis.zrem(keys.WEBHOOK_DUE, job_id)
+
+    def erase(self, job_id: str) -> None:
+        self.redis.delete(keys.webhook_key(job_id))
+        self.redis.zrem(keys.WEBHOOK_DUE, job_id)
+
+    def public_view(self, job_id: str) -> dict[str, Any] | None:
+        """What GET /v1/jobs/{id} shows: no auth header, no query string."""
+        from webhooks.targets import redact
+
+        record = self.get(job_id)
+        if record is None:
+            return None
+        return {
+            "url": redact(record.config.url),
+            "format": record.config.format,
+            "status": record.status,
+            "attempts": [json.loads(a.model_dump_json()) for a in record.attempts],
+            "next_attempt_at": record.next_attempt_at.isoformat() if record.next_attempt_at else None,
+        }

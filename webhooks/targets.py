@@ -1,0 +1,115 @@
+"""Which callback targets EndoScribe may call: http(s) URLs that resolve only to public addresses.
+
+Checked at submit and again before every attempt (DNS rebinding): the deliverer then connects to
+the very address it checked, never to a fresh lookup.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+from core.errors import InvalidInput
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], list[str]]
+
+# Cloud metadata services: refused even when private targets are allowed for development.
+METADATA_NETWORKS = [
+    ipaddress.ip_network("169.254.169.254/32"),  # AWS, GCP, Azure, OpenStack
+    ipaddress.ip_network("169.254.170.2/32"),  # AWS ECS task metadata
+    ipaddress.ip_network("fd00:ec2::254/128"),  # AWS IMDS over IPv6
+    ipaddress.ip_network("100.100.100.200/32"),  # Alibaba Cloud
+]
+# Named for the error message; the `is_global` test below already refuses them.
+PRIVATE_HINTS = {
+    ipaddress.ip_network("fdaa::/16"): "a Fly.io private (6PN) address",
+    ipaddress.ip_network("fc00::/7"): "a unique-local IPv6 address",
+}
+
+
+class TargetRefused(InvalidInput):
+    code = "callback_url_refused"
+    http_status = 422
+
+
+def classify_address(address: str) -> str | None:
+    """Why calling this address is refused, or None when it is a public unicast address."""
+    ip: IPAddress = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if any(ip in net for net in METADATA_NETWORKS):
+        return "a cloud metadata address"
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_unspecified:
+        return "an unspecified address"
+    for net, name in PRIVATE_HINTS.items():
+        if ip in net:
+            return name
+    if ip.is_private or not ip.is_global:
+        return "a private or reserved address"
+    return None
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def parse_callback_url(url: str, allow_http: bool) -> SplitResult:
+    """Syntax checks only: scheme, host, no credentials."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise TargetRefused(f"callback_url is malformed: {exc}") from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise TargetRefused("callback_url must be an absolute http(s) URL, e.g. https://ehr.example.org/hooks")
+    if parts.scheme == "http" and not allow_http:
+        raise TargetRefused("callback_url must use https (plain http is disabled on this server)")
+    if parts.username or parts.password:
+        raise TargetRefused("callback_url must not carry credentials; use callback_auth_header_name/value")
+    if port == 0:
+        raise TargetRefused("callback_url has port 0")
+    return parts
+
+
+def resolve_target(url: str, allow_private: bool, allow_http: bool, resolver: Resolver = system_resolver) -> str:
+    """Resolve the URL's host and return one permitted address; raise TargetRefused otherwise.
+
+    Every address the name resolves to must pass, so a name that mixes public and private
+    answers cannot be used to reach the private one.
+    """
+    parts = parse_callback_url(url, allow_http)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        addresses = resolver(host, port)
+    except (OSError, UnicodeError):
+        raise TargetRefused(f"callback_url host {host!r} does not resolve") from None
+    if not addresses:
+        raise TargetRefused(f"callback_url host {host!r} does not resolve")
+    for address in addresses:
+        reason = classify_address(address)
+        if reason is None:
+            continue
+        if allow_private and reason != "a cloud metadata address":
+            continue
+        raise TargetRefused(f"callback_url resolves to {reason} ({address}); only public hosts can be called back")
+    return addresses[0]
+
+
+def redact(url: str) -> str:
+    """The URL without query string or fragment (they often carry tokens), for display and logs."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
