@@ -46,7 +46,7 @@ unit: install
 	$(BIN)/pytest tests/unit
 
 bench: install
-	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/throughput.py --repeat 3 --rounds 3
 
 fixtures:
 	bash scripts/make_fixtures.sh

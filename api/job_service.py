@@ -41,7 +41,8 @@ def submit_job(
     if callback is not None:
         status_url, result_url = job_urls(base_url, record.id)
         webhooks.register(record.id, callback.model_copy(update={"status_url": status_url, "result_url": result_url}))
-    celery.send_task(keys.TRANSCRIBE_TASK, args=[record.id], queue=keys.TRANSCRIBE_QUEUE)
+    # The task id is the job id, so operators can find a job in Flower by the id clients report.
+    celery.send_task(keys.TRANSCRIBE_TASK, args=[record.id], queue=keys.TRANSCRIBE_QUEUE, task_id=record.id)
     return record
 
 
