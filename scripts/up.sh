@@ -19,7 +19,8 @@ cleanup() {
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup; exit 0' INT TERM
+trap cleanup EXIT
 
 redis_answers() { "$BIN/python" -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_timeout=1).ping()" "$REDIS_URL" 2>/dev/null; }
 
@@ -59,13 +60,17 @@ until curl -fsS "http://127.0.0.1:$API_PORT/ready" >/dev/null 2>&1; do
     alive || { echo "a process failed to start; see the log above"; exit 1; }
     sleep 0.5
 done
+flower_login="from FLOWER_BASIC_AUTH"
+[ -n "${generated_auth:-}" ] && flower_login="$FLOWER_BASIC_AUTH (generated for this run)"
+webhook_secret="from ENDOSCRIBE_WEBHOOK_SECRET"
+[ -n "${generated_secret:-}" ] && webhook_secret="$ENDOSCRIBE_WEBHOOK_SECRET (generated for this run)"
 cat <<MSG
 
 ================ EndoScribe is up ================
 API      http://127.0.0.1:$API_PORT        (docs: http://127.0.0.1:$API_PORT/docs)
-Flower   http://127.0.0.1:$FLOWER_PORT        (basic auth: ${generated_auth:+$FLOWER_BASIC_AUTH}${generated_auth:-from FLOWER_BASIC_AUTH})
+Flower   http://127.0.0.1:$FLOWER_PORT        (basic auth: $flower_login)
 GPU info http://127.0.0.1:$API_PORT/gpu-info
-Webhook signing secret: ${generated_secret:+$ENDOSCRIBE_WEBHOOK_SECRET (generated for this run)}${generated_secret:-from ENDOSCRIBE_WEBHOOK_SECRET}
+Webhook signing secret: $webhook_secret
 
 Try it:
   curl -F file=@tests/fixtures/colonoscopy.wav http://127.0.0.1:$API_PORT/v1/jobs
