@@ -126,12 +126,48 @@ class JobStore:
             keys.job_key(job_id), keys.audio_key(job_id), keys.result_key(job_id), keys.lock_key(job_id)
         )
 
-    def try_lock(self, job_id: str, owner: str, seconds: int) -> bool:
-        """Claim a job for processing; False if another worker holds it."""
-        return bool(self.redis.set(keys.lock_key(job_id), owner, nx=True, ex=seconds))
+    def try_lock(self, job_id: str, owner: str, lease_seconds: float) -> bool:
+        """Claim a job for processing under a lease the owner keeps renewing; False if another holds it."""
+        claimed = bool(self.redis.set(keys.lock_key(job_id), owner, nx=True, px=int(lease_seconds * 1000)))
+        if claimed:
+            self.redis.sadd(keys.PROCESSING, job_id)
+        return claimed
 
-    def unlock(self, job_id: str) -> None:
-        self.redis.delete(keys.lock_key(job_id))
+    def renew_lock(self, job_id: str, lease_seconds: float) -> None:
+        self.redis.pexpire(keys.lock_key(job_id), int(lease_seconds * 1000))
+
+    def unlock(self, job_id: str, owner: str) -> None:
+        if self.redis.get(keys.lock_key(job_id)) == owner.encode():
+            self.redis.delete(keys.lock_key(job_id))
+        self.redis.srem(keys.PROCESSING, job_id)
+
+    def requeue_orphans(self) -> list[str]:
+        """Put back to `queued` every claimed job whose worker stopped renewing its lease (it died).
+
+        Returns the ids this call requeued; the caller sends their tasks again. A WATCH on the job
+        and its lock makes sure only one worker requeues a given job.
+        """
+        requeued = []
+        for raw in self.redis.smembers(keys.PROCESSING):
+            job_id = _text(raw)
+            key, lock = keys.job_key(job_id), keys.lock_key(job_id)
+            with self.redis.pipeline() as pipe:
+                try:
+                    pipe.watch(key, lock)
+                    if pipe.exists(lock):
+                        pipe.reset()
+                        continue
+                    status = pipe.hget(key, "status")
+                    pipe.multi()
+                    pipe.srem(keys.PROCESSING, job_id)
+                    if status is not None and _text(status) == JobStatus.PROCESSING.value:
+                        pipe.hset(key, mapping={"status": "queued", "stage": "queued", "progress": "0.0",
+                                                "worker": "", "started_at": ""})
+                        requeued.append(job_id)
+                    pipe.execute()
+                except redis.WatchError:
+                    requeued = [j for j in requeued if j != job_id]
+        return requeued
 
     def mark_cancelled_if_queued(self, job_id: str) -> JobStatus:
         """Cancel a job atomically if it has not started; returns the status it ends with."""

@@ -33,6 +33,9 @@ def worker_key(worker: str) -> str:
 
 WORKER_PATTERN = f"{PREFIX}:worker:*"
 
+PROCESSING = f"{PREFIX}:processing"
+"""Set of job ids some worker has claimed; with the per-job lock lease it finds jobs of dead workers."""
+
 
 def webhook_key(job_id: str) -> str:
     """Hash with a job's callback target, signing id and every delivery attempt."""

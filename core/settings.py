@@ -34,6 +34,11 @@ class WorkerSettings(BaseSettings):
     """Longest audio accepted for one job, after decoding."""
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     """How often a worker writes its heartbeat for `/gpu-info` and `/ready`."""
+    @property
+    def lease_seconds(self) -> float:
+        """How long a job's lock outlives the last heartbeat of the worker holding it."""
+        return max(6.0, self.heartbeat_seconds * 6)
+
     warmup: bool = True
     """Transcribe a bundled clip before consuming jobs, so the first job is not the slow one."""
 

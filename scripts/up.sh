@@ -25,7 +25,11 @@ trap cleanup EXIT
 redis_answers() { "$BIN/python" -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_timeout=1).ping()" "$REDIS_URL" 2>/dev/null; }
 
 if ! redis_answers; then
-    port=$("$BIN/python" -c "from urllib.parse import urlparse; import sys; print(urlparse(sys.argv[1]).port or 6379)" "$REDIS_URL")
+    read -r host port < <("$BIN/python" -c "from urllib.parse import urlparse; import sys; u = urlparse(sys.argv[1]); print(u.hostname, u.port or 6379)" "$REDIS_URL")
+    case "$host" in
+        127.0.0.1|localhost|::1) ;;
+        *) echo "no Redis answers at $REDIS_URL (host $host): start it, or unset REDIS_URL for a local one"; exit 1 ;;
+    esac
     echo "no Redis answers at $REDIS_URL: starting a local redis-server on port $port"
     redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning &
     pids+=($!)

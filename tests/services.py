@@ -59,7 +59,8 @@ class Process:
         self._logfile.close()
 
     def output(self) -> str:
-        self._logfile.flush()
+        if not self._logfile.closed:
+            self._logfile.flush()
         return self.log.read_text(errors="replace")
 
 

@@ -19,11 +19,19 @@ log = logging.getLogger(__name__)
 class Heartbeat:
     """Writes `describe()` under the worker's key every `interval` seconds, expiring after 3 missed beats."""
 
-    def __init__(self, client: redis.Redis, worker: str, interval: float, describe: Callable[[], dict[str, Any]]):
+    def __init__(
+        self,
+        client: redis.Redis,
+        worker: str,
+        interval: float,
+        describe: Callable[[], dict[str, Any]],
+        on_beat: Callable[[], None] | None = None,
+    ):
         self.client = client
         self.worker = worker
         self.interval = interval
         self.describe = describe
+        self.on_beat = on_beat
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="endoscribe-heartbeat", daemon=True)
 
@@ -35,6 +43,8 @@ class Heartbeat:
         payload = {**self.describe(), "worker": self.worker, "last_seen": utcnow().isoformat()}
         ttl_ms = int(self.interval * 3 * 1000)
         self.client.set(keys.worker_key(self.worker), json.dumps(payload), px=ttl_ms)
+        if self.on_beat is not None:
+            self.on_beat()
 
     def stop(self) -> None:
         self._stop.set()
@@ -48,3 +58,6 @@ class Heartbeat:
                 self.beat()
             except redis.RedisError as exc:
                 log.warning("heartbeat failed: %s", exc)
+            except Exception:
+                # The thread must outlive any one bad beat, or /ready and the job leases go with it.
+                log.exception("heartbeat hook failed")

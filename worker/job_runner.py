@@ -47,7 +47,7 @@ def run_job(job_id: str, ctx: JobContext) -> str:
         return "skipped"
     if record.status in FINAL_STATUSES:
         return "skipped"
-    if not ctx.store.try_lock(job_id, ctx.worker_name, ctx.settings.job_time_limit_seconds + 60):
+    if not ctx.store.try_lock(job_id, ctx.worker_name, ctx.settings.lease_seconds):
         log.warning("job %s is held by another worker; skipping this delivery", job_id)
         return "skipped"
     try:
@@ -55,7 +55,7 @@ def run_job(job_id: str, ctx: JobContext) -> str:
     finally:
         # Audio is patient data: it goes when the job ends, whatever the outcome.
         ctx.store.delete_audio(job_id)
-        ctx.store.unlock(job_id)
+        ctx.store.unlock(job_id, ctx.worker_name)
 
 
 def _process(job_id: str, ctx: JobContext) -> str:
