@@ -70,4 +70,4 @@ def test_a_killed_worker_expires_from_gpu_info(lone_stack: tuple[str, str, Path]
     killed_at = time.monotonic()
     # Heartbeat every 1 s with a 3-beat TTL: gone within ~3 s of the last beat.
     wait_until(lambda: httpx.get(f"{base}/gpu-info").json() == {"workers": []}, timeout=10)
-    assert time.monotonic() - killed_at <= 5
+    assert time.monotonic() - killed_at <= 8
