@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Device = Literal["auto", "cuda", "mps", "cpu"]
@@ -62,6 +64,19 @@ class WebhookSettings(BaseSettings):
     """Per-attempt timeout (connect + response)."""
     poll_seconds: float = Field(default=1.0, gt=0)
     """How often the deliverer looks for due deliveries."""
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_is_whsec(cls, value: str) -> str:
+        # Caught at start-up of every process, not at the first delivery attempt.
+        if value:
+            try:
+                key = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("ENDOSCRIBE_WEBHOOK_SECRET must be whsec_ followed by base64") from None
+            if len(key) < 16:
+                raise ValueError("ENDOSCRIBE_WEBHOOK_SECRET must hold at least 16 random bytes")
+        return value
 
 
 class Settings(BaseSettings):

@@ -17,7 +17,7 @@ import redis
 
 from core.job_store import JobStore
 from core.settings import Settings, get_settings
-from webhooks.delivery import Deliverer, attempt_delivery, make_client
+from webhooks.delivery import Deliverer, attempt_delivery
 from webhooks.store import WebhookStore
 
 log = logging.getLogger("endoscribe.webhooks")
@@ -26,8 +26,9 @@ CONCURRENCY = 8
 
 
 def lease_seconds(settings: Settings) -> float:
-    # Longer than any one attempt (connect + response timeout) so a live deliverer never sees its own
-    # claim come due again; short enough that a killed one's claims resume quickly.
+    # Longer than any one attempt (each has a hard overall deadline of timeout_seconds, plus DNS) so a
+    # live deliverer never sees its own claim come due again; short enough that a killed one's claims
+    # resume quickly.
     return settings.webhook.timeout_seconds * 2 + 5
 
 
@@ -37,7 +38,6 @@ def run(settings: Settings, stop: threading.Event) -> None:
         jobs=JobStore(client, settings.retention_seconds),
         webhooks=WebhookStore(client, settings.retention_seconds),
         settings=settings.webhook,
-        client=make_client(settings.webhook),
     )
     if not settings.webhook.secret:
         log.warning("ENDOSCRIBE_WEBHOOK_SECRET is not set: callbacks are refused at submit")
@@ -66,10 +66,11 @@ def run(settings: Settings, stop: threading.Event) -> None:
                     log.warning("redis unavailable (%s); retrying", exc.__class__.__name__)
             for job_id in due:
                 with lock:
+                    if job_id in in_flight:
+                        continue  # still being sent here; its lease was only pushed forward
                     in_flight.add(job_id)
                 pool.submit(send, job_id)
             stop.wait(settings.webhook.poll_seconds)
-    deliverer.client.close()
     log.info("webhook deliverer stopped")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,15 +18,15 @@ from standardwebhooks.webhooks import Webhook
 from core.errors import EndoScribeError
 from core.job_store import JobStore
 from core.settings import WebhookSettings
+from webhooks import http
 from webhooks.payloads import envelope, fhir_document_reference, thin_data
 from webhooks.store import Attempt, WebhookRecord, WebhookStore
-from webhooks.targets import Resolver, TargetRefused, redact, resolve_target, system_resolver
+from webhooks.targets import Resolver, TargetRefused, ascii_host, redact, resolve_target, system_resolver
 
 log = logging.getLogger("endoscribe.webhooks")
 
 RETRY_STATUSES = {408, 429}
 MAX_DELAY_SECONDS = 3600.0
-USER_AGENT = "EndoScribe-Webhooks/1.0"
 
 
 @dataclass
@@ -35,15 +36,7 @@ class Deliverer:
     jobs: JobStore
     webhooks: WebhookStore
     settings: WebhookSettings
-    client: httpx.Client
     resolver: Resolver = system_resolver
-
-
-def make_client(settings: WebhookSettings) -> httpx.Client:
-    # No redirects (a 3xx could point anywhere, past the address check); no proxies from the
-    # environment (they would make the check meaningless).
-    return httpx.Client(timeout=settings.timeout_seconds, follow_redirects=False, trust_env=False,
-                        headers={"user-agent": USER_AGENT})
 
 
 def build_body(d: Deliverer, job_id: str, hook: WebhookRecord) -> bytes:
@@ -66,81 +59,101 @@ def build_body(d: Deliverer, job_id: str, hook: WebhookRecord) -> bytes:
     return json.dumps(envelope(event, when, data), separators=(",", ":")).encode()
 
 
-def _pinned_request(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
-    """The URL rewritten to the checked address, with Host and SNI kept for the real name."""
+def pinned_request(url: str, address: str) -> tuple[str, str, str | None]:
+    """(URL aimed at the checked address, Host header, TLS server name) for the URL's real host."""
     parts = urlsplit(url)
-    host = f"[{address}]" if ":" in address else address
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    name = ascii_host(parts.hostname or "")
+    ip = f"[{address}]" if ":" in address else address
+    netloc = f"{ip}:{parts.port}" if parts.port else ip
     pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-    host_header = parts.netloc.rsplit("@", 1)[-1]
-    extensions = {"sni_hostname": parts.hostname or ""} if parts.scheme == "https" else {}
-    return pinned, {"host": host_header}, extensions
+    host_name = f"[{name}]" if ":" in name else name
+    host_header = f"{host_name}:{parts.port}" if parts.port else host_name
+    return pinned, host_header, (name if parts.scheme == "https" else None)
 
 
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def retry_after_seconds(headers: httpx.Headers) -> float | None:
+    value = (headers.get("retry-after") or "").strip()
     if not value:
         return None
-    if value.strip().isdigit():
-        return float(value.strip())
+    if re.fullmatch(r"[0-9]{1,9}", value):
+        return float(value)
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
 
 
 def backoff_seconds(base: float, attempt: int) -> float:
     """Exponential backoff with jitter: base, 2*base, 4*base... each stretched by up to 50%."""
-    delay: float = base * 2 ** (attempt - 1) * random.uniform(1.0, 1.5)  # noqa: S311 - jitter, not crypto
+    delay: float = base * 2 ** min(attempt - 1, 30) * random.uniform(1.0, 1.5)  # noqa: S311 - jitter, not crypto
     return min(MAX_DELAY_SECONDS, delay)
 
 
+@dataclass
+class Outcome:
+    status_code: int | None = None
+    error: str | None = None
+    retryable: bool = False
+    retry_after: float | None = None
+
+
+def _send(d: Deliverer, job_id: str, hook: WebhookRecord, now: datetime) -> Outcome:
+    body = build_body(d, job_id, hook)
+    addresses = resolve_target(hook.config.url, d.settings.allow_private, d.settings.allow_http, d.resolver)
+    headers = {
+        "content-type": "application/fhir+json" if body.startswith(b'{"resourceType"') else "application/json",
+        "webhook-id": hook.msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(d.settings.secret).sign(hook.msg_id, now, body.decode()),
+    }
+    if hook.config.auth_header_name and hook.config.auth_header_value:
+        headers[hook.config.auth_header_name] = hook.config.auth_header_value
+    deadline = time.monotonic() + d.settings.timeout_seconds
+    for index, address in enumerate(addresses):
+        url, headers["host"], sni = pinned_request(hook.config.url, address)
+        left = deadline - time.monotonic()
+        try:
+            answer = http.post(url, body, headers, sni, max(0.05, left))
+        except httpx.ConnectError:
+            # Try the name's next checked address (e.g. IPv6 when IPv4 refuses), within the deadline.
+            if index + 1 < len(addresses) and deadline - time.monotonic() > 0.05:
+                continue
+            raise
+        code = answer.status_code
+        if 200 <= code < 300:
+            return Outcome(code)
+        if code in RETRY_STATUSES or code >= 500:
+            return Outcome(code, f"HTTP {code}", retryable=True, retry_after=retry_after_seconds(answer.headers))
+        return Outcome(code, f"HTTP {code}" + (" (redirects are not followed)" if 300 <= code < 400 else ""))
+    raise AssertionError("resolve_target returned no address")
+
+
 def attempt_delivery(d: Deliverer, job_id: str) -> str:
-    """Make one attempt for a claimed job; returns the resulting delivery status."""
+    """Make one attempt for a claimed job and record it; returns the resulting delivery status."""
     hook = d.webhooks.get(job_id)
     if hook is None or hook.status in {"delivered", "failed"}:
         # The job was erased, or a stale schedule entry outlived a finished series.
         d.webhooks.unschedule(job_id)
         return "skipped"
-    started_at = datetime.now(UTC)
+    now = datetime.now(UTC)
     started = time.perf_counter()
-    status_code: int | None = None
-    error: str | None = None
-    retry_after: float | None = None
-    retryable = False
     try:
-        body = build_body(d, job_id, hook)
-        address = resolve_target(hook.config.url, d.settings.allow_private, d.settings.allow_http, d.resolver)
-        url, headers, extensions = _pinned_request(hook.config.url, address)
-        signer = Webhook(d.settings.secret)
-        headers.update({
-            "content-type": "application/fhir+json" if body.startswith(b'{"resourceType"') else "application/json",
-            "webhook-id": hook.msg_id,
-            "webhook-timestamp": str(int(started_at.timestamp())),
-            "webhook-signature": signer.sign(hook.msg_id, started_at, body.decode()),
-        })
-        if hook.config.auth_header_name and hook.config.auth_header_value:
-            headers[hook.config.auth_header_name] = hook.config.auth_header_value
-        response = d.client.post(url, content=body, headers=headers, extensions=extensions)
-        status_code = response.status_code
-        if 200 <= status_code < 300:
-            pass
-        elif status_code in RETRY_STATUSES or status_code >= 500:
-            retryable, error = True, f"HTTP {status_code}"
-            retry_after = retry_after_seconds(response)
-        else:
-            error = f"HTTP {status_code}" + (" (redirects are not followed)" if 300 <= status_code < 400 else "")
+        outcome = _send(d, job_id, hook, now)
     except TargetRefused as exc:
-        error = f"refused: {exc.message}"
+        outcome = Outcome(error=f"refused: {exc.message}")
     except EndoScribeError as exc:
-        error = exc.message
+        outcome = Outcome(error=exc.message)
     except httpx.TimeoutException:
-        retryable, error = True, f"timeout after {d.settings.timeout_seconds:g} s"
+        outcome = Outcome(error=f"timeout after {d.settings.timeout_seconds:g} s", retryable=True)
     except httpx.HTTPError as exc:
-        retryable, error = True, f"network error: {exc.__class__.__name__}"
-    attempt = Attempt(at=started_at, status_code=status_code, error=error,
+        outcome = Outcome(error=f"network error: {exc.__class__.__name__}", retryable=True)
+    except Exception as exc:
+        # Recorded and final, so a bug or a poisoned record can't loop through claims for days.
+        log.exception("webhook attempt for job %s failed unexpectedly", job_id)
+        outcome = Outcome(error=f"internal error: {exc.__class__.__name__}")
+    attempt = Attempt(at=now, status_code=outcome.status_code, error=outcome.error,
                       duration_ms=round((time.perf_counter() - started) * 1000))
-    return _conclude(d, job_id, hook, attempt, retryable, retry_after)
+    return _conclude(d, job_id, hook, attempt, outcome.retryable, outcome.retry_after)
 
 
 def _conclude(d: Deliverer, job_id: str, hook: WebhookRecord, attempt: Attempt, retryable: bool,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from core.errors import InvalidInput
@@ -28,6 +30,14 @@ PRIVATE_HINTS = {
     ipaddress.ip_network("fdaa::/16"): "a Fly.io private (6PN) address",
     ipaddress.ip_network("fc00::/7"): "a unique-local IPv6 address",
 }
+# IPv6 forms that carry an IPv4 address a gateway may translate to (NAT64, 6to4, Teredo, SIIT,
+# IPv4-compatible): 64:ff9b::7f00:1 can reach 127.0.0.1. No webhook receiver needs them.
+TRANSITION_NETWORKS = [
+    ipaddress.ip_network(net)
+    for net in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32", "::/96", "::ffff:0:0:0/96")
+]
+DNS_TIMEOUT_SECONDS = 5.0
+_dns_pool = ThreadPoolExecutor(4, thread_name_prefix="dns")
 
 
 class TargetRefused(InvalidInput):
@@ -50,6 +60,8 @@ def classify_address(address: str) -> str | None:
         return "a multicast address"
     if ip.is_unspecified:
         return "an unspecified address"
+    if any(ip in net for net in TRANSITION_NETWORKS):
+        return "an IPv6 transition address (NAT64/6to4/Teredo/IPv4-compatible)"
     for net, name in PRIVATE_HINTS.items():
         if ip in net:
             return name
@@ -58,9 +70,27 @@ def classify_address(address: str) -> str | None:
     return None
 
 
-def system_resolver(host: str, port: int) -> list[str]:
+def _getaddrinfo(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
+    # getaddrinfo's order, without repeats, IPv4 first: many containers have no IPv6 route.
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    return sorted(addresses, key=lambda a: ":" in a)
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """getaddrinfo with a deadline (the C resolver has none of its own that we control)."""
+    try:
+        return _dns_pool.submit(_getaddrinfo, host, port).result(timeout=DNS_TIMEOUT_SECONDS)
+    except FutureTimeout:
+        raise OSError(f"resolving {host} took over {DNS_TIMEOUT_SECONDS:g} s") from None
+
+
+def ascii_host(host: str) -> str:
+    """The host name as sent on the wire (IDNA/punycode for international names)."""
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise TargetRefused(f"callback_url host {host!r} is not a valid domain name") from None
 
 
 def parse_callback_url(url: str, allow_http: bool) -> SplitResult:
@@ -81,14 +111,16 @@ def parse_callback_url(url: str, allow_http: bool) -> SplitResult:
     return parts
 
 
-def resolve_target(url: str, allow_private: bool, allow_http: bool, resolver: Resolver = system_resolver) -> str:
-    """Resolve the URL's host and return one permitted address; raise TargetRefused otherwise.
+def resolve_target(
+    url: str, allow_private: bool, allow_http: bool, resolver: Resolver = system_resolver
+) -> list[str]:
+    """Resolve the URL's host and return its addresses, all permitted; raise TargetRefused otherwise.
 
     Every address the name resolves to must pass, so a name that mixes public and private
     answers cannot be used to reach the private one.
     """
     parts = parse_callback_url(url, allow_http)
-    host = parts.hostname or ""
+    host = ascii_host(parts.hostname or "")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         addresses = resolver(host, port)
@@ -103,7 +135,7 @@ def resolve_target(url: str, allow_private: bool, allow_http: bool, resolver: Re
         if allow_private and reason != "a cloud metadata address":
             continue
         raise TargetRefused(f"callback_url resolves to {reason} ({address}); only public hosts can be called back")
-    return addresses[0]
+    return addresses
 
 
 def redact(url: str) -> str:

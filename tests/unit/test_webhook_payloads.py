@@ -65,9 +65,22 @@ def test_backoff_doubles_with_bounded_jitter() -> None:
     assert backoff_seconds(5, 30) == 3600
 
 
-def test_retry_after_accepts_seconds_and_dates() -> None:
-    assert retry_after_seconds(httpx.Response(429, headers={"retry-after": "120"})) == 120
-    later = httpx.Response(503, headers={"retry-after": "Wed, 21 Oct 2099 07:28:00 GMT"})
+def test_retry_after_accepts_seconds_and_dates_and_ignores_junk() -> None:
+    assert retry_after_seconds(httpx.Headers({"retry-after": "120"})) == 120
+    later = httpx.Headers({"retry-after": "Wed, 21 Oct 2099 07:28:00 GMT"})
     assert (retry_after_seconds(later) or 0) > 10**8
-    assert retry_after_seconds(httpx.Response(429)) is None
-    assert retry_after_seconds(httpx.Response(429, headers={"retry-after": "soon"})) is None
+    assert retry_after_seconds(httpx.Headers()) is None
+    for junk in ("soon", "\u00b2", "1e9", "-5", "99999999999999999999"):
+        assert retry_after_seconds(httpx.Headers({"retry-after": junk.encode("latin-1")})) is None, junk
+
+
+def test_a_malformed_signing_secret_is_refused_at_start_up() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from core.settings import WebhookSettings
+
+    for bad in ("not-base64!!", "whsec_c2hvcnQ="):
+        with pytest.raises(ValidationError, match="ENDOSCRIBE_WEBHOOK_SECRET"):
+            WebhookSettings(secret=bad)
+    assert WebhookSettings(secret=SECRET).secret == SECRET

@@ -25,6 +25,12 @@ from webhooks.targets import TargetRefused, classify_address, redact, resolve_ta
         ("fdaa:0:1::3", "a Fly.io private (6PN) address"),
         ("fd12:3456::1", "a unique-local IPv6 address"),
         ("240.0.0.1", "a private or reserved address"),
+        ("64:ff9b::7f00:1", "an IPv6 transition address (NAT64/6to4/Teredo/IPv4-compatible)"),
+        ("64:ff9b::a9fe:a9fe", "an IPv6 transition address (NAT64/6to4/Teredo/IPv4-compatible)"),
+        ("2002:7f00:1::", "an IPv6 transition address (NAT64/6to4/Teredo/IPv4-compatible)"),
+        ("::7f00:1", "an IPv6 transition address (NAT64/6to4/Teredo/IPv4-compatible)"),
+        ("::ffff:0:7f00:1", "an IPv6 transition address (NAT64/6to4/Teredo/IPv4-compatible)"),
+        ("2001:0:4136:e378::1", "an IPv6 transition address (NAT64/6to4/Teredo/IPv4-compatible)"),
     ],
 )
 def test_non_public_addresses_are_refused(address: str, reason: str) -> None:
@@ -51,12 +57,12 @@ def test_a_name_with_any_private_answer_is_refused() -> None:
 
 def test_a_public_name_resolves_to_its_address() -> None:
     resolver = fake_dns({"ehr.example.org": ["93.184.215.14"]})
-    assert resolve_target("https://ehr.example.org/h", False, False, resolver) == "93.184.215.14"
+    assert resolve_target("https://ehr.example.org/h", False, False, resolver) == ["93.184.215.14"]
 
 
 def test_allow_private_permits_loopback_but_never_metadata() -> None:
     resolver = fake_dns({"dev.local": ["127.0.0.1"], "meta.evil": ["169.254.169.254"]})
-    assert resolve_target("http://dev.local:8080/h", True, True, resolver) == "127.0.0.1"
+    assert resolve_target("http://dev.local:8080/h", True, True, resolver) == ["127.0.0.1"]
     with pytest.raises(TargetRefused, match="metadata"):
         resolve_target("http://meta.evil/h", True, True, resolver)
 
@@ -65,7 +71,7 @@ def test_plain_http_needs_the_setting() -> None:
     resolver = fake_dns({"ehr.example.org": ["93.184.215.14"]})
     with pytest.raises(TargetRefused, match="https"):
         resolve_target("http://ehr.example.org/h", False, False, resolver)
-    assert resolve_target("http://ehr.example.org/h", False, True, resolver) == "93.184.215.14"
+    assert resolve_target("http://ehr.example.org/h", False, True, resolver) == ["93.184.215.14"]
 
 
 def test_an_unresolvable_name_is_refused() -> None:
@@ -78,3 +84,28 @@ def test_an_unresolvable_name_is_refused() -> None:
 
 def test_redaction_drops_query_fragment_and_credentials() -> None:
     assert redact("https://u:p@ehr.example.org:8443/hooks?token=abc#x") == "https://ehr.example.org:8443/hooks"
+
+
+def test_international_names_are_resolved_and_sent_as_punycode() -> None:
+    from webhooks.delivery import pinned_request
+
+    seen: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        seen.append(host)
+        return ["93.184.215.14"]
+
+    assert resolve_target("https://bücher.example/h", False, False, resolver) == ["93.184.215.14"]
+    assert seen == ["xn--bcher-kva.example"]
+    assert pinned_request("https://bücher.example:8443/h?x=1", "93.184.215.14") == (
+        "https://93.184.215.14:8443/h?x=1", "xn--bcher-kva.example:8443", "xn--bcher-kva.example")
+    assert pinned_request("http://ehr.example.org/h", "2606:4700::1") == (
+        "http://[2606:4700::1]/h", "ehr.example.org", None)
+
+
+def test_ipv4_answers_come_first() -> None:
+    from webhooks.targets import _getaddrinfo
+
+    # Literal addresses resolve locally, with no DNS query.
+    assert _getaddrinfo("::1", 80) == ["::1"]
+    assert _getaddrinfo("127.0.0.1", 80) == ["127.0.0.1"]
