@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Annotated
 
 import redis
 from celery import Celery
 from fastapi import Depends, Request
 
-from core.errors import Unauthorized
+from api.guards import owner_for
 from core.job_store import JobStore
 from core.settings import Settings
 from webhooks.store import WebhookStore
@@ -43,13 +41,7 @@ def _celery(request: Request) -> Celery:
 
 def _owner(request: Request, settings: Annotated[Settings, Depends(_settings)]) -> str:
     """The caller's tenant: a digest of its API key, so one key never sees another's jobs."""
-    if not settings.api_keys:
-        return ""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not any(hmac.compare_digest(token, key) for key in settings.api_keys):
-        raise Unauthorized("send a valid API key as 'Authorization: Bearer <key>'")
-    return hashlib.sha256(token.encode()).hexdigest()[:32]
+    return owner_for(request.headers.get("authorization"), settings.api_keys)
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]

@@ -8,7 +8,7 @@ from celery import Celery
 
 from core import keys
 from core.audio_format import detect_audio_format
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, NotFound, Unavailable
 from core.job_store import JobStore, utcnow
 from core.jobs import JobOptions, JobRecord, JobStatus, Transcript
 from webhooks.payloads import event_for
@@ -41,8 +41,14 @@ def submit_job(
     if callback is not None:
         status_url, result_url = job_urls(base_url, record.id)
         webhooks.register(record.id, callback.model_copy(update={"status_url": status_url, "result_url": result_url}))
-    # The task id is the job id, so operators can find a job in Flower by the id clients report.
-    celery.send_task(keys.TRANSCRIBE_TASK, args=[record.id], queue=keys.TRANSCRIBE_QUEUE, task_id=record.id)
+    try:
+        # The task id is the job id, so operators can find a job in Flower by the id clients report.
+        celery.send_task(keys.TRANSCRIBE_TASK, args=[record.id], queue=keys.TRANSCRIBE_QUEUE, task_id=record.id)
+    except Exception as exc:
+        # A job without a task message would stay queued forever: take it back and say so.
+        store.erase(record.id)
+        webhooks.erase(record.id)
+        raise Unavailable("the job queue is unreachable; nothing was stored, submit again in a moment") from exc
     return record
 
 

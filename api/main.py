@@ -10,8 +10,10 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError as KombuOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.guards import RequestGuard
 from api.routes import jobs, system
 from core.errors import EndoScribeError
 from core.job_store import JobStore
@@ -50,9 +52,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
 
     @app.exception_handler(redis.RedisError)
-    async def _redis(_: Request, exc: redis.RedisError) -> JSONResponse:
+    @app.exception_handler(KombuOperationalError)
+    async def _redis(_: Request, exc: Exception) -> JSONResponse:
         log.error("redis error: %s", exc.__class__.__name__)
         return _error(503, "unavailable", "the job store is unreachable; retry in a moment")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # The traceback goes to the log (it names code, not request data); the client gets the shape
+        # every other error has.
+        log.error("unhandled error", exc_info=exc)
+        return _error(500, "internal_error", "the server failed unexpectedly; retry, or tell the operator")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -79,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(RequestGuard, settings=settings)
     app.include_router(jobs.router)
     app.include_router(system.router)
     return app

@@ -14,6 +14,20 @@ from core.jobs import JobRecord, JobStatus, Transcript
 
 _JSON_FIELDS = {"options", "error"}
 
+# Write only while the job record exists: an erased or expired job must not come back as a
+# fragment without a TTL.
+_HSET_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return -1
+"""
+_SET_IF_JOB_EXISTS = """
+local ttl = redis.call('TTL', KEYS[1])
+if ttl == -2 then return 0 end
+if ttl < 0 then ttl = tonumber(ARGV[2]) end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ttl)
+return 1
+"""
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -97,8 +111,7 @@ class JobStore:
                     continue
 
     def set_progress(self, job_id: str, progress: float) -> None:
-        # Progress is written many times per job; one HSET without the existence check is enough.
-        self.redis.hset(keys.job_key(job_id), "progress", f"{progress:.1f}")
+        self.redis.eval(_HSET_IF_EXISTS, 1, keys.job_key(job_id), "progress", f"{progress:.1f}")  # type: ignore[no-untyped-call]
 
     def is_cancel_requested(self, job_id: str) -> bool:
         value = self.redis.hget(keys.job_key(job_id), "cancel_requested")
@@ -111,10 +124,13 @@ class JobStore:
     def delete_audio(self, job_id: str) -> None:
         self.redis.delete(keys.audio_key(job_id))
 
-    def save_result(self, job_id: str, transcript: Transcript) -> None:
-        ttl = self.redis.ttl(keys.job_key(job_id))
-        expiry = ttl if isinstance(ttl, int) and ttl > 0 else self.retention_seconds
-        self.redis.set(keys.result_key(job_id), transcript.model_dump_json(), ex=expiry)
+    def save_result(self, job_id: str, transcript: Transcript) -> bool:
+        """Store the transcript to expire with its job; False if the job no longer exists."""
+        saved = self.redis.eval(  # type: ignore[no-untyped-call]
+            _SET_IF_JOB_EXISTS, 2, keys.job_key(job_id), keys.result_key(job_id),
+            transcript.model_dump_json(), self.retention_seconds,
+        )
+        return bool(saved)
 
     def get_result(self, job_id: str) -> Transcript | None:
         value = self.redis.get(keys.result_key(job_id))

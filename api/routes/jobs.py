@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 
 from api import job_service
 from api.callbacks import build_callback
@@ -51,12 +52,17 @@ async def create_job(
     """Accept a recording for transcription; poll `status_url` (or get a callback), then fetch `result_url`."""
     callback = None
     if callback_url:
-        callback = build_callback(settings.webhook, callback_url, callback_format, callback_auth_header_name,
-                                  callback_auth_header_value, note_type, patient_reference, encounter_reference)
+        # Resolving the callback host and writing the audio to Redis block: keep them off the event loop.
+        callback = await run_in_threadpool(
+            build_callback, settings.webhook, callback_url, callback_format, callback_auth_header_name,
+            callback_auth_header_value, note_type, patient_reference, encounter_reference,
+        )
     audio = await read_upload(file, settings.max_upload_bytes)
     options = JobOptions(language=language or None, initial_prompt=initial_prompt or None, hotwords=hotwords or None)
     base = _base_url(request, settings)
-    record = job_service.submit_job(store, webhooks, celery, owner, audio, options, base, callback)
+    record = await run_in_threadpool(
+        job_service.submit_job, store, webhooks, celery, owner, audio, options, base, callback
+    )
     status_url, result_url = job_service.job_urls(base, record.id)
     return JobCreated(id=record.id, status=record.status, status_url=status_url, result_url=result_url)
 
