@@ -20,6 +20,20 @@ _HSET_IF_EXISTS = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 return -1
 """
+# Compare-and-set on the lock's owner: a worker that lost its lease must not extend or free the
+# lease another worker now holds.
+_RENEW_IF_OWNER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE_IF_OWNER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+"""
 _SET_IF_JOB_EXISTS = """
 local ttl = redis.call('TTL', KEYS[1])
 if ttl == -2 then return 0 end
@@ -149,13 +163,15 @@ class JobStore:
             self.redis.sadd(keys.PROCESSING, job_id)
         return claimed
 
-    def renew_lock(self, job_id: str, lease_seconds: float) -> None:
-        self.redis.pexpire(keys.lock_key(job_id), int(lease_seconds * 1000))
+    def renew_lock(self, job_id: str, owner: str, lease_seconds: float) -> bool:
+        """Extend the lease if `owner` still holds it; False means the job was taken away."""
+        renewed = self.redis.eval(  # type: ignore[no-untyped-call]
+            _RENEW_IF_OWNER, 1, keys.lock_key(job_id), owner, int(lease_seconds * 1000))
+        return bool(renewed)
 
     def unlock(self, job_id: str, owner: str) -> None:
-        if self.redis.get(keys.lock_key(job_id)) == owner.encode():
-            self.redis.delete(keys.lock_key(job_id))
-        self.redis.srem(keys.PROCESSING, job_id)
+        self.redis.eval(  # type: ignore[no-untyped-call]
+            _RELEASE_IF_OWNER, 2, keys.lock_key(job_id), keys.PROCESSING, owner, job_id)
 
     def requeue_orphans(self) -> list[str]:
         """Put back to `queued` every claimed job whose worker stopped renewing its lease (it died).

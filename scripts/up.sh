@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 API_PORT="${ENDOSCRIBE_API_PORT:-8000}"
+# Loopback unless asked: with no ENDOSCRIBE_API_KEYS the API is open to whoever can reach it.
+API_HOST="${ENDOSCRIBE_API_HOST:-127.0.0.1}"
 FLOWER_PORT="${ENDOSCRIBE_FLOWER_PORT:-5555}"
 # Workers read models from disk only; nothing is downloaded at run time.
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
@@ -47,12 +49,12 @@ if [ -z "${ENDOSCRIBE_WEBHOOK_SECRET:-}" ]; then
 fi
 export ENDOSCRIBE_WEBHOOK_SECRET
 
-"$BIN/uvicorn" api.main:app --host 0.0.0.0 --port "$API_PORT" --proxy-headers &
+"$BIN/uvicorn" api.main:app --host "$API_HOST" --port "$API_PORT" --proxy-headers &
 pids+=($!)
 # Solo pool: CUDA is not fork-safe, and one resident model serves one job at a time.
 "$BIN/celery" -A worker.celery_app worker -P solo -Q transcribe -c 1 -n "worker1@%h" --loglevel INFO &
 pids+=($!)
-"$BIN/celery" -A worker.celery_app flower --port="$FLOWER_PORT" --loglevel=WARNING &
+"$BIN/celery" -A worker.celery_app flower --address="$API_HOST" --port="$FLOWER_PORT" --loglevel=WARNING &
 pids+=($!)
 # Webhook delivery: a separate light process (no torch), so slow receivers never hold up a GPU.
 "$BIN/python" -m webhooks.deliverer &

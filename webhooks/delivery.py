@@ -160,7 +160,7 @@ def _conclude(d: Deliverer, job_id: str, hook: WebhookRecord, attempt: Attempt, 
               retry_after: float | None) -> str:
     target = redact(hook.config.url)
     if attempt.error is None:
-        d.webhooks.finish_attempt(job_id, attempt, None, "delivered")
+        d.webhooks.finish_attempt(job_id, hook.series_started_at, attempt, None, "delivered")
         log.info("webhook for job %s delivered to %s (HTTP %s)", job_id, target, attempt.status_code)
         return "delivered"
     if retryable:
@@ -170,9 +170,9 @@ def _conclude(d: Deliverer, job_id: str, hook: WebhookRecord, attempt: Attempt, 
         next_at = time.time() + delay
         deadline = (hook.series_started_at or time.time()) + d.settings.retry_hours * 3600
         if next_at <= deadline:
-            d.webhooks.finish_attempt(job_id, attempt, next_at, None)
+            d.webhooks.finish_attempt(job_id, hook.series_started_at, attempt, next_at, None)
             log.info("webhook for job %s to %s failed (%s); retry in %.1fs", job_id, target, attempt.error, delay)
             return "retrying"
-    d.webhooks.finish_attempt(job_id, attempt, None, "failed")
+    d.webhooks.finish_attempt(job_id, hook.series_started_at, attempt, None, "failed")
     log.warning("webhook for job %s to %s failed for good: %s", job_id, target, attempt.error)
     return "failed"

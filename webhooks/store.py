@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
@@ -64,6 +65,22 @@ def _dt(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
+KEEP = object()
+"""Returned by a `_mutate` change: leave the record's place in the schedule as it is."""
+
+
+class Unchanged(Exception):
+    """Raised by a `_mutate` change: write nothing."""
+
+
+def _start_series(record: WebhookRecord, now: float) -> float:
+    record.status = "pending"
+    record.series_started_at = now
+    record.series_attempts = 0
+    record.next_attempt_at = _dt(now)
+    return now
+
+
 class WebhookStore:
     def __init__(self, client: redis.Redis, retention_seconds: int) -> None:
         self.redis = client
@@ -77,59 +94,98 @@ class WebhookStore:
         raw = self.redis.get(keys.webhook_key(job_id))
         return WebhookRecord.model_validate_json(cast(bytes, raw)) if raw is not None else None
 
-    def _save(self, job_id: str, record: WebhookRecord) -> None:
-        self.redis.set(keys.webhook_key(job_id), record.model_dump_json(), keepttl=True)
+    def _mutate(
+        self, job_id: str, change: Callable[[WebhookRecord], float | object | None]
+    ) -> WebhookRecord | None:
+        """Read-modify-write one record atomically (WATCH), moving it in the schedule in the same step.
+
+        `change` edits the record and returns the epoch it comes due, None to take it off the
+        schedule, or KEEP to leave the schedule alone; raising Unchanged writes nothing. An erased
+        record is never recreated (SET XX), and it keeps its expiry.
+        """
+        key = keys.webhook_key(job_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        pipe.reset()
+                        return None
+                    record = WebhookRecord.model_validate_json(cast(bytes, raw))
+                    try:
+                        due = change(record)
+                    except Unchanged:
+                        pipe.reset()
+                        return None
+                    pipe.multi()
+                    pipe.set(key, record.model_dump_json(), xx=True, keepttl=True)
+                    if due is None:
+                        pipe.zrem(keys.WEBHOOK_DUE, job_id)
+                    elif due is not KEEP:
+                        pipe.zadd(keys.WEBHOOK_DUE, {job_id: cast(float, due)})
+                    pipe.execute()
+                    return record
+                except redis.WatchError:
+                    continue
 
     def schedule(self, job_id: str, event: str, now: float | None = None) -> bool:
         """Make the job's callback due now for `event`; False if it has none or was scheduled already."""
-        record = self.get(job_id)
-        if record is None or record.event is not None:
-            return False
-        record.event = event
-        self._start_series(job_id, record, now or time.time())
-        return True
+        at = now or time.time()
+
+        def change(record: WebhookRecord) -> float:
+            if record.event is not None:
+                raise Unchanged
+            record.event = event
+            return _start_series(record, at)
+
+        return self._mutate(job_id, change) is not None
 
     def redeliver(self, job_id: str, now: float | None = None) -> WebhookRecord | None:
         """A new attempt series for an ended job's callback (same webhook-id); None if it never ended."""
-        record = self.get(job_id)
-        if record is None or record.event is None:
-            return None
-        self._start_series(job_id, record, now or time.time())
-        return record
+        at = now or time.time()
 
-    def _start_series(self, job_id: str, record: WebhookRecord, now: float) -> None:
-        record.status = "pending"
-        record.series_started_at = now
-        record.series_attempts = 0
-        record.next_attempt_at = _dt(now)
-        self._save(job_id, record)
-        self.redis.zadd(keys.WEBHOOK_DUE, {job_id: now})
+        def change(record: WebhookRecord) -> float:
+            if record.event is None:
+                raise Unchanged
+            return _start_series(record, at)
+
+        return self._mutate(job_id, change)
 
     def claim_due(self, now: float, lease_seconds: float, limit: int) -> list[str]:
         ids = self.redis.eval(_CLAIM, 1, keys.WEBHOOK_DUE, now, now + lease_seconds, limit)  # type: ignore[no-untyped-call]
         return [i.decode() if isinstance(i, bytes) else str(i) for i in cast(list[Any], ids)]
 
     def finish_attempt(
-        self, job_id: str, attempt: Attempt, next_at: float | None, final: DeliveryStatus | None
+        self,
+        job_id: str,
+        series: float | None,
+        attempt: Attempt,
+        next_at: float | None,
+        final: DeliveryStatus | None,
     ) -> None:
-        """Record an attempt; then either schedule the next at `next_at` or end with `final`."""
-        record = self.get(job_id)
-        if record is None:
-            self.redis.zrem(keys.WEBHOOK_DUE, job_id)
-            return
-        record.attempts.append(attempt)
-        record.series_attempts += 1
-        if final is not None:
-            record.status = final
-            record.next_attempt_at = None
-            self._save(job_id, record)
-            self.redis.zrem(keys.WEBHOOK_DUE, job_id)
-            return
-        assert next_at is not None
-        record.status = "retrying"
-        record.next_attempt_at = _dt(next_at)
-        self._save(job_id, record)
-        self.redis.zadd(keys.WEBHOOK_DUE, {job_id: next_at})
+        """Record an attempt of `series`; then either schedule the next at `next_at` or end with `final`.
+
+        If a redelivery started a new series while this attempt was in flight, the attempt only
+        joins the history: the new series' status and schedule stand.
+        """
+
+        def change(record: WebhookRecord) -> float | object | None:
+            record.attempts.append(attempt)
+            if record.series_started_at != series:
+                return KEEP
+            record.series_attempts += 1
+            if final is not None:
+                record.status = final
+                record.next_attempt_at = None
+                return None
+            assert next_at is not None
+            record.status = "retrying"
+            record.next_attempt_at = _dt(next_at)
+            return next_at
+
+        if self._mutate(job_id, change) is None:
+            self.unschedule(job_id)
 
     def unschedule(self, job_id: str) -> None:
         self.redis.zrem(keys.WEBHOOK_DUE, job_id)

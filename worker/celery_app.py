@@ -42,16 +42,12 @@ class WorkerState:
         self.pool_name = ""
         self.heartbeat: Heartbeat | None = None
         self.jobs_done = 0
-        self.current_job: str | None = None
 
     def context(self) -> JobContext:
         return JobContext(self.store, self.models, settings.worker, self.worker_name, self.webhooks)
 
-    def keep_leases(self) -> None:
-        """On every heartbeat: renew the running job's lease, and rescue jobs whose worker died."""
-        job_id = self.current_job
-        if job_id is not None:
-            self.store.renew_lock(job_id, settings.worker.lease_seconds)
+    def rescue_orphans(self) -> None:
+        """On every heartbeat: requeue jobs whose worker died (their lease lapsed)."""
         for orphan in self.store.requeue_orphans():
             log.warning("job %s lost its worker mid-job; requeued", orphan)
             app.send_task(keys.TRANSCRIBE_TASK, args=[orphan], queue=keys.TRANSCRIBE_QUEUE, task_id=orphan)
@@ -93,7 +89,7 @@ def _load_model_and_start_heartbeat(sender: Any = None, **_: Any) -> None:
         # CUDA is not fork-safe: in a prefork pool each child loads the model on its first job.
         log.warning("pool %s is not solo: the model loads lazily in each child on its first job", state.pool_name)
     state.heartbeat = Heartbeat(state.redis, state.worker_name, settings.worker.heartbeat_seconds, state.describe,
-                                on_beat=state.keep_leases)
+                                on_beat=state.rescue_orphans)
     state.heartbeat.start()
     log.info("worker %s ready: model resident, heartbeat every %.0fs", state.worker_name,
              settings.worker.heartbeat_seconds)

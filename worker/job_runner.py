@@ -14,6 +14,7 @@ from core.settings import WorkerSettings
 from webhooks.payloads import event_for
 from webhooks.store import WebhookStore
 from worker import pipeline
+from worker.lease import LeaseKeeper
 from worker.model_manager import ModelManager
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,15 @@ log = logging.getLogger(__name__)
 
 class JobTimedOut(EndoScribeError):
     code = "job_timeout"
+
+
+class LeaseLost(Exception):
+    """Another worker now owns the job: stop and write nothing."""
+
+
+# After the job limit, how long a job stuck inside one uninterruptible model call may keep going
+# before its lease keeper fails it.
+HARD_DEADLINE_GRACE_SECONDS = 300
 
 
 @dataclass
@@ -50,15 +60,21 @@ def run_job(job_id: str, ctx: JobContext) -> str:
     if not ctx.store.try_lock(job_id, ctx.worker_name, ctx.settings.lease_seconds):
         log.warning("job %s is held by another worker; skipping this delivery", job_id)
         return "skipped"
+    hard_deadline = time.monotonic() + ctx.settings.job_time_limit_seconds + HARD_DEADLINE_GRACE_SECONDS
+    outcome = "failed"
     try:
-        return _process(job_id, ctx)
+        with LeaseKeeper(ctx.store, job_id, ctx.worker_name, ctx.settings.lease_seconds, hard_deadline) as lease:
+            outcome = _process(job_id, ctx, lease)
+            return outcome
     finally:
-        # Audio is patient data: it goes when the job ends, whatever the outcome.
-        ctx.store.delete_audio(job_id)
+        if outcome != "abandoned":
+            # Audio is patient data: it goes when the job ends, whatever the outcome. An abandoned
+            # job is not over: the worker that took it over still needs its audio.
+            ctx.store.delete_audio(job_id)
         ctx.store.unlock(job_id, ctx.worker_name)
 
 
-def _process(job_id: str, ctx: JobContext) -> str:
+def _process(job_id: str, ctx: JobContext, lease: LeaseKeeper) -> str:
     started = time.perf_counter()
     claimed = ctx.store.update(
         job_id, only_if={JobStatus.QUEUED, JobStatus.PROCESSING},
@@ -69,9 +85,11 @@ def _process(job_id: str, ctx: JobContext) -> str:
         return "skipped"
     deadline = started + ctx.settings.job_time_limit_seconds
     try:
-        _transcribe_job(job_id, ctx, deadline)
+        _transcribe_job(job_id, ctx, deadline, lease)
         _finish(job_id, ctx, started, JobStatus.COMPLETED, progress=100.0)
         return "completed"
+    except LeaseLost:
+        return "abandoned"
     except JobCancelled:
         _finish(job_id, ctx, started, JobStatus.CANCELLED)
         return "cancelled"
@@ -88,7 +106,7 @@ def _process(job_id: str, ctx: JobContext) -> str:
         return "failed"
 
 
-def _transcribe_job(job_id: str, ctx: JobContext, deadline: float) -> None:
+def _transcribe_job(job_id: str, ctx: JobContext, deadline: float, lease: LeaseKeeper) -> None:
     models = ctx.models
     pipe = models.load()
     runtime = models.runtime
@@ -102,12 +120,12 @@ def _transcribe_job(job_id: str, ctx: JobContext, deadline: float) -> None:
     audio = pipeline.decode_audio(data)
     del data
     seconds = pipeline.check_audio(audio, ctx.settings.max_audio_seconds)
-    _check_continue(job_id, ctx, deadline)
+    _check_continue(job_id, ctx, deadline, lease)
     ctx.store.update(job_id, stage=JobStage.TRANSCRIBING, audio_seconds=round(seconds, 3))
     language = _language_for(record.options.language, models.language)
 
     def on_progress(percent: float) -> None:
-        _check_continue(job_id, ctx, deadline)
+        _check_continue(job_id, ctx, deadline, lease)
         ctx.store.set_progress(job_id, min(99.0, percent))
 
     with models.lock:
@@ -119,11 +137,11 @@ def _transcribe_job(job_id: str, ctx: JobContext, deadline: float) -> None:
         if not transcript.segments:
             raise AudioError("no speech was found in the audio", code="no_speech")
         if ctx.settings.align:
-            _check_continue(job_id, ctx, deadline)
+            _check_continue(job_id, ctx, deadline, lease)
             ctx.store.update(job_id, stage=JobStage.ALIGNING)
             model, metadata = models.aligner(transcript.language)
             transcript = pipeline.align(transcript, audio, model, metadata, runtime.whisperx_device)
-    _check_continue(job_id, ctx, deadline)
+    _check_continue(job_id, ctx, deadline, lease)
     ctx.store.save_result(job_id, transcript)
 
 
@@ -134,8 +152,10 @@ def _language_for(requested: str | None, model_language: str | None) -> str | No
     return requested or model_language
 
 
-def _check_continue(job_id: str, ctx: JobContext, deadline: float) -> None:
+def _check_continue(job_id: str, ctx: JobContext, deadline: float, lease: LeaseKeeper) -> None:
     # Celery's time limits do nothing in the solo pool the GPU worker needs, so the job enforces its own.
+    if lease.lost.is_set():
+        raise LeaseLost(f"job {job_id} was taken over by another worker")
     if ctx.store.is_cancel_requested(job_id):
         raise JobCancelled("the job was cancelled")
     if time.perf_counter() > deadline:
@@ -144,7 +164,7 @@ def _check_continue(job_id: str, ctx: JobContext, deadline: float) -> None:
 
 def _finish(job_id: str, ctx: JobContext, started: float, status: JobStatus, **fields: Any) -> None:
     ended = ctx.store.update(
-        job_id, status=status, stage=JobStage.DONE, finished_at=utcnow(),
+        job_id, only_if={JobStatus.PROCESSING}, status=status, stage=JobStage.DONE, finished_at=utcnow(),
         processing_seconds=round(time.perf_counter() - started, 3), **fields,
     )
     if ended:

@@ -10,11 +10,7 @@ from worker.job_runner import run_job
 @app.task(name=keys.TRANSCRIBE_TASK, acks_late=True, reject_on_worker_lost=True)
 def transcribe(job_id: str) -> str:
     """Transcribe one job; the only argument is its id, so Flower shows no patient data."""
-    state.current_job = job_id
-    try:
-        outcome = run_job(job_id, state.context())
-    finally:
-        state.current_job = None
+    outcome = run_job(job_id, state.context())
     if outcome != "skipped":
         state.jobs_done += 1
     return outcome

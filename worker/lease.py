@@ -1,0 +1,71 @@
+"""Keep a job's lease alive while it runs, from a thread of the process that runs it.
+
+The lease (the job's lock with a short TTL) is what tells other workers this job is in hand; if
+this process dies, renewals stop and a live worker requeues the job. Renewing here, not in the
+worker's heartbeat, works the same in the solo pool and in a prefork child.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import redis
+
+from core.job_store import JobStore, utcnow
+from core.jobs import JobError, JobStage, JobStatus
+
+log = logging.getLogger(__name__)
+
+
+class LeaseKeeper:
+    """Renews `job_id`'s lease every third of its length until stopped.
+
+    If renewal finds the lease held by someone else, `lost` is set and the job must stop without
+    writing an outcome. Past `hard_deadline` (the job limit plus grace: the model hung inside a
+    call the runner cannot interrupt) it fails the job with `job_timeout` and stops renewing, so
+    no job stays `processing` for ever.
+    """
+
+    def __init__(self, store: JobStore, job_id: str, owner: str, lease_seconds: float, hard_deadline: float):
+        self.store = store
+        self.job_id = job_id
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.hard_deadline = hard_deadline
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{job_id[:8]}", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease_seconds / 3):
+            if time.monotonic() > self.hard_deadline:
+                self._expire()
+                return
+            try:
+                if not self.store.renew_lock(self.job_id, self.owner, self.lease_seconds):
+                    log.error("job %s: lease taken over by another worker; abandoning it", self.job_id)
+                    self.lost.set()
+                    return
+            except redis.RedisError as exc:  # Redis away: keep trying while the lease may still be valid
+                log.warning("job %s: lease renewal failed (%s)", self.job_id, exc.__class__.__name__)
+
+    def _expire(self) -> None:
+        log.error("job %s: still running past its hard deadline; failing it", self.job_id)
+        self.lost.set()
+        self.store.update(
+            self.job_id, only_if={JobStatus.PROCESSING}, status=JobStatus.FAILED, stage=JobStage.DONE,
+            finished_at=utcnow(),
+            error=JobError(code="job_timeout", message="the job ran far past its time limit and was stopped; "
+                           "split the audio or tell the operator"),
+        )
+        self.store.delete_audio(self.job_id)
