@@ -84,3 +84,13 @@ def test_one_client_cannot_see_or_delete_another_clients_job(guarded_api: str) -
 
 def test_health_needs_no_key(guarded_api: str) -> None:
     assert httpx.get(f"{guarded_api}/health").json() == {"status": "ok"}
+
+
+def test_another_key_cannot_redeliver_a_jobs_webhook(guarded_api: str) -> None:
+    small = (FIXTURES / "summary.ogg").read_bytes()
+    created = httpx.post(f"{guarded_api}/v1/jobs", files={"file": ("a.ogg", small)}, headers=auth(KEYS[0]))
+    redeliver = f"{created.json()['status_url']}/webhook/redeliver"
+    response = httpx.post(redeliver, headers=auth(KEYS[1]))
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+    # Its owner hears why instead: no callback was registered.
+    assert httpx.post(redeliver, headers=auth(KEYS[0])).json()["error"]["code"] == "no_webhook"
