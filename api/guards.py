@@ -56,9 +56,13 @@ class RequestGuard:
         owner_for(headers.get("authorization"), self.settings.api_keys)
         if scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/jobs":
             declared = headers.get("content-length")
-            if declared is None or not declared.isdigit():
-                raise LengthRequired("send the upload with a Content-Length header (no chunked uploads)")
+            if declared is None:
+                if "chunked" in headers.get("transfer-encoding", "").lower():
+                    raise LengthRequired("send the upload with a Content-Length header (no chunked uploads)")
+                return  # no body at all: the route answers 422 (no file)
             limit = self.settings.max_upload_bytes
+            if not declared.isdigit():
+                raise LengthRequired("the Content-Length header is not a number")
             if int(declared) > limit + FORM_OVERHEAD_BYTES:
                 raise PayloadTooLarge(f"the upload is {int(declared) / 1e6:.1f} MB; the limit is {limit / 1e6:g} MB")
 

@@ -68,6 +68,9 @@ def get_result(store: JobStore, job_id: str, owner: str) -> Transcript:
     record = get_job(store, job_id, owner)
     if record.status == JobStatus.FAILED and record.error is not None:
         raise Conflict(f"the job failed ({record.error.code}): {record.error.message}", code="job_failed")
+    if record.status == JobStatus.CANCELLED:
+        raise Conflict("the job was cancelled, so it has no transcript; submit the audio again",
+                       code="job_cancelled")
     if record.status != JobStatus.COMPLETED:
         raise Conflict(f"the job is {record.status.value}; poll its status until it is completed",
                        code=f"job_{record.status.value}")

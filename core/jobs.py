@@ -45,6 +45,24 @@ class JobError(BaseModel):
     message: str
 
 
+class ErrorBody(BaseModel):
+    """Every error response: `{"error": {"code", "message"}}`."""
+
+    error: JobError
+
+
+ERROR_DESCRIPTIONS = {
+    400: "empty file or invalid input",
+    401: "missing or invalid API key",
+    404: "no such job (or not yours)",
+    409: "the job is not in a state that allows this (not finished, failed, cancelled)",
+    411: "chunked upload without Content-Length",
+    413: "upload over the size limit",
+    415: "not a recognised audio format",
+    422: "a missing or invalid field, or a refused callback_url",
+}
+
+
 class JobRecord(BaseModel):
     """A job as stored in Redis (one hash field per attribute, so writers never clobber each other)."""
 

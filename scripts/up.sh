@@ -26,7 +26,9 @@ trap cleanup EXIT
 
 redis_answers() { "$BIN/python" -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_timeout=1).ping()" "$REDIS_URL" 2>/dev/null; }
 
-if ! redis_answers; then
+if redis_answers; then
+    echo "using the Redis that answers at $REDIS_URL (jobs and transcripts already there stay)"
+else
     read -r host port < <("$BIN/python" -c "from urllib.parse import urlparse; import sys; u = urlparse(sys.argv[1]); print(u.hostname, u.port or 6379)" "$REDIS_URL")
     case "$host" in
         127.0.0.1|localhost|::1) ;;
@@ -62,9 +64,11 @@ pids+=($!)
 
 echo "waiting for the worker to load and warm up its model..."
 alive() { for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done; }
-until curl -fsS "http://127.0.0.1:$API_PORT/ready" >/dev/null 2>&1; do
+# Ask Redis for a worker heartbeat rather than polling /ready, which would fill the access log.
+worker_ready() { "$BIN/python" -c "import redis,sys; c=redis.Redis.from_url(sys.argv[1]); sys.exit(not any(c.scan_iter(match='endoscribe:worker:*')))" "$REDIS_URL" 2>/dev/null; }
+until worker_ready; do
     alive || { echo "a process failed to start; see the log above"; exit 1; }
-    sleep 0.5
+    sleep 1
 done
 flower_login="from FLOWER_BASIC_AUTH"
 [ -n "${generated_auth:-}" ] && flower_login="$FLOWER_BASIC_AUTH (generated for this run)"

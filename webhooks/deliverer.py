@@ -76,6 +76,9 @@ def run(settings: Settings, stop: threading.Event) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request's full URL, query string included (often a token): ours say enough.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
     stop = threading.Event()
 
     def _stop(signum: int, _: FrameType | None) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -12,7 +12,7 @@ from api import job_service
 from api.callbacks import build_callback
 from api.deps import CeleryDep, JobStoreDep, OwnerDep, SettingsDep, WebhookStoreDep
 from api.uploads import read_upload
-from core.jobs import JobCreated, JobOptions, JobPublic, JobRecord
+from core.jobs import ERROR_DESCRIPTIONS, ErrorBody, JobCreated, JobOptions, JobPublic, JobRecord
 from core.renderers import MEDIA_TYPES, ResultFormat, render
 from core.settings import Settings
 from webhooks.store import WebhookStore
@@ -29,7 +29,11 @@ def _public(request: Request, settings: Settings, record: JobRecord, webhooks: W
     return JobPublic.from_record(record, result_url=result_url, webhook=webhooks.public_view(record.id))
 
 
-@router.post("", status_code=202, response_model=JobCreated)
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[status]} for status in statuses}
+
+
+@router.post("", status_code=202, response_model=JobCreated, responses=_errors(400, 401, 411, 413, 415, 422))
 async def create_job(
     request: Request,
     settings: SettingsDep,
@@ -67,7 +71,7 @@ async def create_job(
     return JobCreated(id=record.id, status=record.status, status_url=status_url, result_url=result_url)
 
 
-@router.get("/{job_id}", response_model=JobPublic)
+@router.get("/{job_id}", response_model=JobPublic, responses=_errors(401, 404))
 def read_job(
     job_id: str, request: Request, settings: SettingsDep, store: JobStoreDep, webhooks: WebhookStoreDep,
     owner: OwnerDep,
@@ -76,7 +80,8 @@ def read_job(
     return _public(request, settings, job_service.get_job(store, job_id, owner), webhooks)
 
 
-@router.get("/{job_id}/result", responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()}}})
+@router.get("/{job_id}/result",
+            responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()}}, **_errors(401, 404, 409)})
 def read_result(
     job_id: str, store: JobStoreDep, owner: OwnerDep, format: Annotated[ResultFormat, Query()] = "json"
 ) -> Response:
@@ -88,7 +93,8 @@ def read_result(
     return PlainTextResponse(body, media_type=MEDIA_TYPES[format])
 
 
-@router.delete("/{job_id}", responses={204: {"description": "finished job erased"}}, response_model=JobPublic)
+@router.delete("/{job_id}", status_code=202, response_model=JobPublic,
+               responses={204: {"description": "the finished job was erased"}, **_errors(401, 404)})
 def delete_job(
     job_id: str, request: Request, settings: SettingsDep, store: JobStoreDep, webhooks: WebhookStoreDep,
     owner: OwnerDep,
@@ -100,7 +106,8 @@ def delete_job(
     return JSONResponse(_public(request, settings, record, webhooks).model_dump(mode="json"), status_code=202)
 
 
-@router.post("/{job_id}/webhook/redeliver", status_code=202, response_model=JobPublic)
+@router.post("/{job_id}/webhook/redeliver", status_code=202, response_model=JobPublic,
+             responses=_errors(401, 404, 409))
 def redeliver_webhook(
     job_id: str, request: Request, settings: SettingsDep, store: JobStoreDep, webhooks: WebhookStoreDep,
     owner: OwnerDep,

@@ -241,6 +241,7 @@ def test_a_language_the_model_cannot_transcribe_fails_clearly(client: httpx.Clie
 def test_bad_submissions_are_refused_at_once(client: httpx.Client) -> None:
     cases = [
         (client.post("/v1/jobs", data={"language": "en"}), 422, "validation_error"),
+        (client.post("/v1/jobs"), 422, "validation_error"),
         (client.post("/v1/jobs", files={"file": ("a.wav", b"")}), 400, "empty_file"),
         (client.post("/v1/jobs", files={"file": ("a.txt", b"just some text, not audio")}), 415,
          "unsupported_media_type"),
