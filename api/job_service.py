@@ -38,10 +38,11 @@ def submit_job(
         audio_format=audio_format, created_at=utcnow(),
     )
     store.create(record, audio)
-    if callback is not None:
-        status_url, result_url = job_urls(base_url, record.id)
-        webhooks.register(record.id, callback.model_copy(update={"status_url": status_url, "result_url": result_url}))
     try:
+        if callback is not None:
+            status_url, result_url = job_urls(base_url, record.id)
+            update = {"status_url": status_url, "result_url": result_url}
+            webhooks.register(record.id, callback.model_copy(update=update))
         # The task id is the job id, so operators can find a job in Flower by the id clients report.
         celery.send_task(keys.TRANSCRIBE_TASK, args=[record.id], queue=keys.TRANSCRIBE_QUEUE, task_id=record.id)
     except Exception as exc:

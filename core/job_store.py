@@ -35,10 +35,10 @@ end
 return 0
 """
 _SET_IF_JOB_EXISTS = """
-local ttl = redis.call('TTL', KEYS[1])
-if ttl == -2 then return 0 end
-if ttl < 0 then ttl = tonumber(ARGV[2]) end
-redis.call('SET', KEYS[2], ARGV[1], 'EX', ttl)
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -2 or ttl == 0 then return 0 end
+if ttl < 0 then ttl = tonumber(ARGV[2]) * 1000 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ttl)
 return 1
 """
 
@@ -156,6 +156,37 @@ class JobStore:
             keys.job_key(job_id), keys.audio_key(job_id), keys.result_key(job_id), keys.lock_key(job_id)
         )
 
+    def finish(self, job_id: str, owner: str, transcript: Transcript | None = None, **fields: Any) -> bool:
+        """End a job in one step, only while `owner` holds its lease and it is processing.
+
+        Writes the outcome fields and the transcript (expiring with the job), deletes the audio and
+        releases the lease together. False, with nothing written, if the lease was taken over or
+        the job was cancelled before it started or erased: then its audio is someone else's business.
+        """
+        template = JobRecord.model_validate({"id": job_id, "created_at": utcnow(), **fields})
+        encoded = _encode(template.model_dump(mode="json", include=set(fields)))
+        key, lock = keys.job_key(job_id), keys.lock_key(job_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key, lock)
+                    status = pipe.hget(key, "status")
+                    if pipe.get(lock) != owner.encode() or status is None or _text(status) != "processing":
+                        pipe.reset()
+                        return False
+                    ttl = int(pipe.pttl(key))
+                    pipe.multi()
+                    pipe.hset(key, mapping=cast(Any, encoded))
+                    if transcript is not None:
+                        pipe.set(keys.result_key(job_id), transcript.model_dump_json(),
+                                 px=ttl if ttl > 0 else self.retention_seconds * 1000)
+                    pipe.delete(keys.audio_key(job_id), lock)
+                    pipe.srem(keys.PROCESSING, job_id)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
+
     def try_lock(self, job_id: str, owner: str, lease_seconds: float) -> bool:
         """Claim a job for processing under a lease the owner keeps renewing; False if another holds it."""
         claimed = bool(self.redis.set(keys.lock_key(job_id), owner, nx=True, px=int(lease_seconds * 1000)))
@@ -174,12 +205,15 @@ class JobStore:
             _RELEASE_IF_OWNER, 2, keys.lock_key(job_id), keys.PROCESSING, owner, job_id)
 
     def requeue_orphans(self) -> list[str]:
-        """Put back to `queued` every claimed job whose worker stopped renewing its lease (it died).
+        """Jobs whose worker stopped renewing its lease (it died): put back to `queued` and returned.
 
-        Returns the ids this call requeued; the caller sends their tasks again. A WATCH on the job
-        and its lock makes sure only one worker requeues a given job.
+        The caller sends each one's task again and then calls `forget_orphan`; until then the job
+        stays in the processing set, so one that was requeued but not re-sent (the sender died in
+        between) is returned again by the next sweep. A duplicate send is harmless: the runner skips
+        a job it cannot lock or that already ended. A WATCH on the job and its lock makes sure no
+        live worker's job is touched.
         """
-        requeued = []
+        orphans = []
         for raw in self.redis.smembers(keys.PROCESSING):
             job_id = _text(raw)
             key, lock = keys.job_key(job_id), keys.lock_key(job_id)
@@ -190,16 +224,23 @@ class JobStore:
                         pipe.reset()
                         continue
                     status = pipe.hget(key, "status")
+                    current = _text(status) if status is not None else None
                     pipe.multi()
-                    pipe.srem(keys.PROCESSING, job_id)
-                    if status is not None and _text(status) == JobStatus.PROCESSING.value:
+                    if current == JobStatus.PROCESSING.value:
                         pipe.hset(key, mapping={"status": "queued", "stage": "queued", "progress": "0.0",
                                                 "worker": "", "started_at": ""})
-                        requeued.append(job_id)
+                    elif current != JobStatus.QUEUED.value:
+                        pipe.srem(keys.PROCESSING, job_id)  # ended or erased: nothing to rescue
                     pipe.execute()
+                    if current in {JobStatus.PROCESSING.value, JobStatus.QUEUED.value}:
+                        orphans.append(job_id)
                 except redis.WatchError:
-                    requeued = [j for j in requeued if j != job_id]
-        return requeued
+                    continue
+        return orphans
+
+    def forget_orphan(self, job_id: str) -> None:
+        """The requeued job's task was sent: stop tracking it."""
+        self.redis.srem(keys.PROCESSING, job_id)
 
     def mark_cancelled_if_queued(self, job_id: str) -> JobStatus:
         """Cancel a job atomically if it has not started; returns the status it ends with."""

@@ -21,7 +21,15 @@ from core.settings import WebhookSettings
 from webhooks import http
 from webhooks.payloads import envelope, fhir_document_reference, thin_data
 from webhooks.store import Attempt, WebhookRecord, WebhookStore
-from webhooks.targets import Resolver, TargetRefused, ascii_host, redact, resolve_target, system_resolver
+from webhooks.targets import (
+    ResolutionFailed,
+    Resolver,
+    TargetRefused,
+    ascii_host,
+    redact,
+    resolve_target,
+    system_resolver,
+)
 
 log = logging.getLogger("endoscribe.webhooks")
 
@@ -139,6 +147,8 @@ def attempt_delivery(d: Deliverer, job_id: str) -> str:
     started = time.perf_counter()
     try:
         outcome = _send(d, job_id, hook, now)
+    except ResolutionFailed as exc:
+        outcome = Outcome(error=f"dns: {exc.message}", retryable=True)
     except TargetRefused as exc:
         outcome = Outcome(error=f"refused: {exc.message}")
     except EndoScribeError as exc:

@@ -37,12 +37,20 @@ TRANSITION_NETWORKS = [
     for net in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32", "::/96", "::ffff:0:0:0/96")
 ]
 DNS_TIMEOUT_SECONDS = 5.0
-_dns_pool = ThreadPoolExecutor(4, thread_name_prefix="dns")
+# More threads than the deliverer's senders: a lookup that hangs keeps its thread until the C
+# resolver gives up, and must not starve the others.
+_dns_pool = ThreadPoolExecutor(32, thread_name_prefix="dns")
 
 
 class TargetRefused(InvalidInput):
+    """The target breaks the rules: final."""
+
     code = "callback_url_refused"
     http_status = 422
+
+
+class ResolutionFailed(TargetRefused):
+    """The name did not resolve (now): refused at submit, retried at delivery."""
 
 
 def classify_address(address: str) -> str | None:
@@ -125,9 +133,9 @@ def resolve_target(
     try:
         addresses = resolver(host, port)
     except (OSError, UnicodeError):
-        raise TargetRefused(f"callback_url host {host!r} does not resolve") from None
+        raise ResolutionFailed(f"callback_url host {host!r} does not resolve") from None
     if not addresses:
-        raise TargetRefused(f"callback_url host {host!r} does not resolve")
+        raise ResolutionFailed(f"callback_url host {host!r} does not resolve")
     for address in addresses:
         reason = classify_address(address)
         if reason is None:

@@ -51,6 +51,7 @@ class WorkerState:
         for orphan in self.store.requeue_orphans():
             log.warning("job %s lost its worker mid-job; requeued", orphan)
             app.send_task(keys.TRANSCRIBE_TASK, args=[orphan], queue=keys.TRANSCRIBE_QUEUE, task_id=orphan)
+            self.store.forget_orphan(orphan)
 
     def describe(self) -> dict[str, Any]:
         runtime = self.models.runtime

@@ -36,8 +36,10 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name="endoscribe-heartbeat", daemon=True)
 
     def start(self) -> None:
-        self.beat()
+        # The thread first: a failing first beat (Redis briefly away at start-up) must not leave the
+        # worker without heartbeats, and without orphan rescue, for its whole life.
         self._thread.start()
+        self._beat_safely()
 
     def beat(self) -> None:
         payload = {**self.describe(), "worker": self.worker, "last_seen": utcnow().isoformat()}
@@ -54,10 +56,13 @@ class Heartbeat:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            try:
-                self.beat()
-            except redis.RedisError as exc:
-                log.warning("heartbeat failed: %s", exc)
-            except Exception:
-                # The thread must outlive any one bad beat, or /ready and the job leases go with it.
-                log.exception("heartbeat hook failed")
+            self._beat_safely()
+
+    def _beat_safely(self) -> None:
+        try:
+            self.beat()
+        except redis.RedisError as exc:
+            log.warning("heartbeat failed: %s", exc)
+        except Exception:
+            # The thread must outlive any one bad beat, or /ready and orphan rescue go with it.
+            log.exception("heartbeat hook failed")

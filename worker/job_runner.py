@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import redis
+
 from core.errors import AudioError, EndoScribeError, JobCancelled
 from core.job_store import JobStore, utcnow
-from core.jobs import FINAL_STATUSES, JobError, JobStage, JobStatus
+from core.jobs import FINAL_STATUSES, JobError, JobStage, JobStatus, Transcript
 from core.settings import WorkerSettings
 from webhooks.payloads import event_for
 from webhooks.store import WebhookStore
@@ -57,25 +60,27 @@ def run_job(job_id: str, ctx: JobContext) -> str:
         return "skipped"
     if record.status in FINAL_STATUSES:
         return "skipped"
-    if not ctx.store.try_lock(job_id, ctx.worker_name, ctx.settings.lease_seconds):
+    # Unique per run, so two runs in one host (prefork children, a stale run) never share a lease.
+    owner = f"{ctx.worker_name}/{uuid.uuid4().hex[:8]}"
+    if not ctx.store.try_lock(job_id, owner, ctx.settings.lease_seconds):
         log.warning("job %s is held by another worker; skipping this delivery", job_id)
         return "skipped"
-    hard_deadline = time.monotonic() + ctx.settings.job_time_limit_seconds + HARD_DEADLINE_GRACE_SECONDS
-    outcome = "failed"
-    try:
-        with LeaseKeeper(ctx.store, job_id, ctx.worker_name, ctx.settings.lease_seconds, hard_deadline) as lease:
-            outcome = _process(job_id, ctx, lease)
-            return outcome
-    finally:
-        if outcome != "abandoned":
-            # Audio is patient data: it goes when the job ends, whatever the outcome. An abandoned
-            # job is not over: the worker that took it over still needs its audio.
-            ctx.store.delete_audio(job_id)
-        ctx.store.unlock(job_id, ctx.worker_name)
-
-
-def _process(job_id: str, ctx: JobContext, lease: LeaseKeeper) -> str:
     started = time.perf_counter()
+    hard_deadline = time.monotonic() + ctx.settings.job_time_limit_seconds + HARD_DEADLINE_GRACE_SECONDS
+
+    def expire() -> None:
+        error = JobError(code="job_timeout", message="the job ran far past its time limit and was stopped; "
+                         "split the audio or tell the operator")
+        _end(job_id, ctx, owner, started, JobStatus.FAILED, error=error)
+
+    try:
+        with LeaseKeeper(ctx.store, job_id, owner, ctx.settings.lease_seconds, hard_deadline, expire) as lease:
+            return _process(job_id, ctx, owner, lease, started)
+    finally:
+        ctx.store.unlock(job_id, owner)  # a no-op once the job ended: ending releases the lease
+
+
+def _process(job_id: str, ctx: JobContext, owner: str, lease: LeaseKeeper, started: float) -> str:
     claimed = ctx.store.update(
         job_id, only_if={JobStatus.QUEUED, JobStatus.PROCESSING},
         status=JobStatus.PROCESSING, stage=JobStage.DECODING, progress=0.0, started_at=utcnow(),
@@ -85,28 +90,28 @@ def _process(job_id: str, ctx: JobContext, lease: LeaseKeeper) -> str:
         return "skipped"
     deadline = started + ctx.settings.job_time_limit_seconds
     try:
-        _transcribe_job(job_id, ctx, deadline, lease)
-        _finish(job_id, ctx, started, JobStatus.COMPLETED, progress=100.0)
-        return "completed"
+        transcript = _transcribe_job(job_id, ctx, deadline, lease)
+        return _end(job_id, ctx, owner, started, JobStatus.COMPLETED, transcript, progress=100.0)
     except LeaseLost:
         return "abandoned"
+    except redis.RedisError as exc:
+        # Not the job's fault: leave it (and its audio) for the lease to lapse and a worker to retry.
+        log.warning("job %s: redis failed mid-job (%s); abandoning it for a retry", job_id, exc.__class__.__name__)
+        return "abandoned"
     except JobCancelled:
-        _finish(job_id, ctx, started, JobStatus.CANCELLED)
-        return "cancelled"
+        return _end(job_id, ctx, owner, started, JobStatus.CANCELLED)
     except EndoScribeError as exc:
         log.info("job %s failed: %s", job_id, exc.code)
-        _finish(job_id, ctx, started, JobStatus.FAILED, error=JobError(code=exc.code, message=exc.message))
-        return "failed"
+        return _end(job_id, ctx, owner, started, JobStatus.FAILED, error=JobError(code=exc.code, message=exc.message))
     except Exception:
         # The traceback names code, not content: the audio and transcript never reach the log.
         log.exception("job %s failed unexpectedly", job_id)
         error = JobError(code="transcription_failed",
                          message="the transcription failed unexpectedly; submit the job again or tell the operator")
-        _finish(job_id, ctx, started, JobStatus.FAILED, error=error)
-        return "failed"
+        return _end(job_id, ctx, owner, started, JobStatus.FAILED, error=error)
 
 
-def _transcribe_job(job_id: str, ctx: JobContext, deadline: float, lease: LeaseKeeper) -> None:
+def _transcribe_job(job_id: str, ctx: JobContext, deadline: float, lease: LeaseKeeper) -> Transcript:
     models = ctx.models
     pipe = models.load()
     runtime = models.runtime
@@ -142,7 +147,7 @@ def _transcribe_job(job_id: str, ctx: JobContext, deadline: float, lease: LeaseK
             model, metadata = models.aligner(transcript.language)
             transcript = pipeline.align(transcript, audio, model, metadata, runtime.whisperx_device)
     _check_continue(job_id, ctx, deadline, lease)
-    ctx.store.save_result(job_id, transcript)
+    return transcript
 
 
 def _language_for(requested: str | None, model_language: str | None) -> str | None:
@@ -162,11 +167,22 @@ def _check_continue(job_id: str, ctx: JobContext, deadline: float, lease: LeaseK
         raise JobTimedOut(f"the job ran past its {ctx.settings.job_time_limit_seconds} s limit; split the audio")
 
 
-def _finish(job_id: str, ctx: JobContext, started: float, status: JobStatus, **fields: Any) -> None:
-    ended = ctx.store.update(
-        job_id, only_if={JobStatus.PROCESSING}, status=status, stage=JobStage.DONE, finished_at=utcnow(),
+def _end(
+    job_id: str, ctx: JobContext, owner: str, started: float, status: JobStatus,
+    transcript: Transcript | None = None, **fields: Any,
+) -> str:
+    """Record the outcome, delete the audio and release the lease in one step, then schedule the callback.
+
+    If this run no longer owns the job (its lease lapsed and another worker took over), nothing is
+    written and the audio stays for that worker: the run is "abandoned".
+    """
+    ended = ctx.store.finish(
+        job_id, owner, transcript, status=status, stage=JobStage.DONE, finished_at=utcnow(),
         processing_seconds=round(time.perf_counter() - started, 3), **fields,
     )
-    if ended:
-        # The deliverer picks it up from the schedule; transcription never waits on a receiver.
-        ctx.webhooks.schedule(job_id, event_for(status.value))
+    if not ended:
+        log.warning("job %s: this run no longer owns it; its outcome is dropped", job_id)
+        return "abandoned"
+    # The deliverer picks it up from the schedule; transcription never waits on a receiver.
+    ctx.webhooks.schedule(job_id, event_for(status.value))
+    return status.value

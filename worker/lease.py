@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import redis
 
-from core.job_store import JobStore, utcnow
-from core.jobs import JobError, JobStage, JobStatus
+from core.job_store import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +24,25 @@ class LeaseKeeper:
 
     If renewal finds the lease held by someone else, `lost` is set and the job must stop without
     writing an outcome. Past `hard_deadline` (the job limit plus grace: the model hung inside a
-    call the runner cannot interrupt) it fails the job with `job_timeout` and stops renewing, so
-    no job stays `processing` for ever.
+    call the runner cannot interrupt) it calls `expire` (the runner fails the job with `job_timeout`)
+    and stops renewing, so no job stays `processing` for ever.
     """
 
-    def __init__(self, store: JobStore, job_id: str, owner: str, lease_seconds: float, hard_deadline: float):
+    def __init__(
+        self,
+        store: JobStore,
+        job_id: str,
+        owner: str,
+        lease_seconds: float,
+        hard_deadline: float,
+        expire: Callable[[], object],
+    ):
         self.store = store
         self.job_id = job_id
         self.owner = owner
         self.lease_seconds = lease_seconds
         self.hard_deadline = hard_deadline
+        self.expire = expire
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{job_id[:8]}", daemon=True)
@@ -62,10 +71,7 @@ class LeaseKeeper:
     def _expire(self) -> None:
         log.error("job %s: still running past its hard deadline; failing it", self.job_id)
         self.lost.set()
-        self.store.update(
-            self.job_id, only_if={JobStatus.PROCESSING}, status=JobStatus.FAILED, stage=JobStage.DONE,
-            finished_at=utcnow(),
-            error=JobError(code="job_timeout", message="the job ran far past its time limit and was stopped; "
-                           "split the audio or tell the operator"),
-        )
-        self.store.delete_audio(self.job_id)
+        try:
+            self.expire()
+        except Exception:
+            log.exception("job %s: could not record the timeout; its lease lapses and a worker retries", self.job_id)

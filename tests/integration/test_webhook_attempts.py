@@ -1,0 +1,43 @@
+"""Single delivery attempts against a real Redis, with the resolver swapped so no DNS is asked."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import redis
+
+from core.job_store import JobStore, utcnow
+from core.jobs import JobRecord, JobStatus
+from core.settings import WebhookSettings
+from tests.services import TEST_WEBHOOK_SECRET
+from webhooks.delivery import Deliverer, attempt_delivery
+from webhooks.store import WebhookConfig, WebhookStore
+
+
+def ended_job_with_callback(client: redis.Redis) -> tuple[Deliverer, str, list[str]]:
+    jobs, hooks = JobStore(client, 3600), WebhookStore(client, 3600)
+    job_id = str(uuid.uuid4())
+    jobs.create(JobRecord(id=job_id, created_at=utcnow(), status=JobStatus.FAILED, finished_at=utcnow()), b"x")
+    hooks.register(job_id, WebhookConfig(url="https://ehr.example.org/hook"))
+    hooks.schedule(job_id, "job.failed")
+    asked: list[str] = []
+
+    def flaky_dns(host: str, port: int) -> list[str]:
+        asked.append(host)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    settings = WebhookSettings(secret=TEST_WEBHOOK_SECRET, retry_base_seconds=60)
+    return Deliverer(jobs, hooks, settings, resolver=flaky_dns), job_id, asked
+
+
+def test_a_name_that_does_not_resolve_now_is_retried_later(redis_client: redis.Redis) -> None:
+    deliverer, job_id, asked = ended_job_with_callback(redis_client)
+
+    assert attempt_delivery(deliverer, job_id) == "retrying"
+
+    assert asked == ["ehr.example.org"]
+    hook = deliverer.webhooks.get(job_id)
+    assert hook is not None and hook.status == "retrying" and hook.next_attempt_at is not None
+    assert hook.attempts[0].error is not None and hook.attempts[0].error.startswith("dns:")
+    assert redis_client.zscore("endoscribe:webhooks:due", job_id) is not None
