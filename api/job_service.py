@@ -98,6 +98,6 @@ def redeliver_webhook(store: JobStore, webhooks: WebhookStore, job_id: str, owne
     record = get_job(store, job_id, owner)
     if webhooks.get(job_id) is None:
         raise NotFound(f"job {job_id} has no callback_url", code="no_webhook")
-    if not record.status.is_final or webhooks.redeliver(job_id) is None:
+    if not record.status.is_final or webhooks.redeliver(job_id, event_for(record.status.value)) is None:
         raise Conflict(f"the job is {record.status.value}; its callback is sent when it ends",
                        code=f"job_{record.status.value}")

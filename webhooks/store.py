@@ -141,13 +141,15 @@ class WebhookStore:
 
         return self._mutate(job_id, change) is not None
 
-    def redeliver(self, job_id: str, now: float | None = None) -> WebhookRecord | None:
-        """A new attempt series for an ended job's callback (same webhook-id); None if it never ended."""
+    def redeliver(self, job_id: str, event: str, now: float | None = None) -> WebhookRecord | None:
+        """A new attempt series for an ended job's callback (same webhook-id); None if it has none.
+
+        `event` (from the job's final status) is used only if the callback was never scheduled.
+        """
         at = now or time.time()
 
         def change(record: WebhookRecord) -> float:
-            if record.event is None:
-                raise Unchanged
+            record.event = record.event or event
             return _start_series(record, at)
 
         return self._mutate(job_id, change)

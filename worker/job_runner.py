@@ -183,6 +183,21 @@ def _end(
     if not ended:
         log.warning("job %s: this run no longer owns it; its outcome is dropped", job_id)
         return "abandoned"
-    # The deliverer picks it up from the schedule; transcription never waits on a receiver.
-    ctx.webhooks.schedule(job_id, event_for(status.value))
+    _schedule_callback(ctx, job_id, event_for(status.value))
     return status.value
+
+
+def _schedule_callback(ctx: JobContext, job_id: str, event: str) -> None:
+    """Put the job's callback on the schedule (the deliverer takes it from there; nothing waits on a receiver).
+
+    This is a second write after the job's final transaction, so a Redis blip here would lose the
+    callback: retry for about half a minute before giving up loudly.
+    """
+    for attempt in range(6):
+        try:
+            ctx.webhooks.schedule(job_id, event)
+            return
+        except redis.RedisError as exc:
+            log.warning("job %s: scheduling its callback failed (%s); retrying", job_id, exc.__class__.__name__)
+            time.sleep(0.5 * 2**attempt)
+    log.error("job %s ended but its callback could not be scheduled; POST .../webhook/redeliver sends it", job_id)

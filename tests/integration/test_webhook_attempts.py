@@ -41,3 +41,14 @@ def test_a_name_that_does_not_resolve_now_is_retried_later(redis_client: redis.R
     assert hook is not None and hook.status == "retrying" and hook.next_attempt_at is not None
     assert hook.attempts[0].error is not None and hook.attempts[0].error.startswith("dns:")
     assert redis_client.zscore("endoscribe:webhooks:due", job_id) is not None
+
+
+def test_redeliver_sends_a_callback_that_was_never_scheduled(redis_client: redis.Redis) -> None:
+    hooks = WebhookStore(redis_client, 3600)
+    job_id = str(uuid.uuid4())
+    hooks.register(job_id, WebhookConfig(url="https://ehr.example.org/hook"))
+
+    record = hooks.redeliver(job_id, "job.completed", now=1000.0)
+
+    assert record is not None and record.event == "job.completed" and record.status == "pending"
+    assert redis_client.zscore("endoscribe:webhooks:due", job_id) == 1000.0
