@@ -10,6 +10,7 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from kombu.exceptions import OperationalError as KombuOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         client.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="EndoScribe",
         version="1.0",
         summary="Transcription of clinical dictation on GPUs",

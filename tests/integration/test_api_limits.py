@@ -94,3 +94,11 @@ def test_another_key_cannot_redeliver_a_jobs_webhook(guarded_api: str) -> None:
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
     # Its owner hears why instead: no callback was registered.
     assert httpx.post(redeliver, headers=auth(KEYS[0])).json()["error"]["code"] == "no_webhook"
+
+
+def test_the_docs_page_works_without_internet(guarded_api: str) -> None:
+    page = httpx.get(f"{guarded_api}/docs")
+    assert page.status_code == 200 and "cdn." not in page.text
+    script = page.text.split('src="')[1].split('"')[0]
+    assert script.startswith("/") and httpx.get(f"{guarded_api}{script}").status_code == 200
+    assert httpx.get(f"{guarded_api}/openapi.json").json()["info"]["title"] == "EndoScribe"
