@@ -34,13 +34,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-_SET_IF_JOB_EXISTS = """
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl == -2 or ttl == 0 then return 0 end
-if ttl < 0 then ttl = tonumber(ARGV[2]) * 1000 end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ttl)
-return 1
-"""
 
 
 def utcnow() -> datetime:
@@ -59,6 +52,12 @@ def _encode(record_fields: dict[str, Any]) -> dict[str, str]:
         else:
             encoded[name] = str(value)
     return encoded
+
+
+def _encode_fields(job_id: str, fields: dict[str, Any]) -> dict[str, str]:
+    """Validate some JobRecord fields and encode just those for HSET."""
+    template = JobRecord.model_validate({"id": job_id, "created_at": utcnow(), **fields})
+    return _encode(template.model_dump(mode="json", include=set(fields)))
 
 
 def _text(value: bytes | str) -> str:
@@ -104,8 +103,7 @@ class JobStore:
 
         Returns False (writing nothing) if the job was erased meanwhile or its status did not match.
         """
-        template = JobRecord.model_validate({"id": job_id, "created_at": utcnow(), **fields})
-        encoded = _encode(template.model_dump(mode="json", include=set(fields)))
+        encoded = _encode_fields(job_id, fields)
         key = keys.job_key(job_id)
         # Check-and-set under WATCH: DELETE may erase the hash, and writing then would resurrect a
         # partial record; a cancel may land between the worker's read and its write.
@@ -135,17 +133,6 @@ class JobStore:
         value = self.redis.get(keys.audio_key(job_id))
         return cast(bytes, value) if value is not None else None
 
-    def delete_audio(self, job_id: str) -> None:
-        self.redis.delete(keys.audio_key(job_id))
-
-    def save_result(self, job_id: str, transcript: Transcript) -> bool:
-        """Store the transcript to expire with its job; False if the job no longer exists."""
-        saved = self.redis.eval(  # type: ignore[no-untyped-call]
-            _SET_IF_JOB_EXISTS, 2, keys.job_key(job_id), keys.result_key(job_id),
-            transcript.model_dump_json(), self.retention_seconds,
-        )
-        return bool(saved)
-
     def get_result(self, job_id: str) -> Transcript | None:
         value = self.redis.get(keys.result_key(job_id))
         return Transcript.model_validate_json(value) if value is not None else None
@@ -163,8 +150,7 @@ class JobStore:
         releases the lease together. False, with nothing written, if the lease was taken over or
         the job was cancelled before it started or erased: then its audio is someone else's business.
         """
-        template = JobRecord.model_validate({"id": job_id, "created_at": utcnow(), **fields})
-        encoded = _encode(template.model_dump(mode="json", include=set(fields)))
+        encoded = _encode_fields(job_id, fields)
         key, lock = keys.job_key(job_id), keys.lock_key(job_id)
         with self.redis.pipeline() as pipe:
             while True:

@@ -19,7 +19,7 @@ from core.errors import EndoScribeError
 from core.job_store import JobStore
 from core.settings import WebhookSettings
 from webhooks import http
-from webhooks.payloads import envelope, fhir_document_reference, thin_data
+from webhooks.payloads import envelope, event_for, fhir_document_reference, thin_data
 from webhooks.store import Attempt, WebhookRecord, WebhookStore
 from webhooks.targets import (
     ResolutionFailed,
@@ -47,9 +47,10 @@ class Deliverer:
     resolver: Resolver = system_resolver
 
 
-def build_body(d: Deliverer, job_id: str, hook: WebhookRecord) -> bytes:
+def build_body(d: Deliverer, job_id: str, hook: WebhookRecord) -> tuple[bytes, str]:
+    """The payload and its content type."""
     record = d.jobs.get(job_id)
-    event = hook.event or f"job.{record.status.value}"
+    event = hook.event or event_for(record.status.value)
     when = record.finished_at or datetime.now(UTC)
     data = thin_data(record, hook.config.status_url, hook.config.result_url)
     completed = record.status.value == "completed"
@@ -63,8 +64,8 @@ def build_body(d: Deliverer, job_id: str, hook: WebhookRecord) -> bytes:
             # The resource itself is the body: what an EHR's FHIR endpoint ingests.
             doc = fhir_document_reference(record, transcript, hook.config.note_type,
                                           hook.config.patient_reference, hook.config.encounter_reference)
-            return json.dumps(doc, separators=(",", ":")).encode()
-    return json.dumps(envelope(event, when, data), separators=(",", ":")).encode()
+            return json.dumps(doc, separators=(",", ":")).encode(), "application/fhir+json"
+    return json.dumps(envelope(event, when, data), separators=(",", ":")).encode(), "application/json"
 
 
 def pinned_request(url: str, address: str) -> tuple[str, str, str | None]:
@@ -106,10 +107,10 @@ class Outcome:
 
 
 def _send(d: Deliverer, job_id: str, hook: WebhookRecord, now: datetime) -> Outcome:
-    body = build_body(d, job_id, hook)
+    body, content_type = build_body(d, job_id, hook)
     addresses = resolve_target(hook.config.url, d.settings.allow_private, d.settings.allow_http, d.resolver)
     headers = {
-        "content-type": "application/fhir+json" if body.startswith(b'{"resourceType"') else "application/json",
+        "content-type": content_type,
         "webhook-id": hook.msg_id,
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": Webhook(d.settings.secret).sign(hook.msg_id, now, body.decode()),

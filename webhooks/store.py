@@ -8,7 +8,6 @@ runs out: at-least-once, never lost.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -207,6 +206,6 @@ class WebhookStore:
             "url": redact(record.config.url),
             "format": record.config.format,
             "status": record.status,
-            "attempts": [json.loads(a.model_dump_json()) for a in record.attempts],
+            "attempts": [a.model_dump(mode="json") for a in record.attempts],
             "next_attempt_at": record.next_attempt_at.isoformat() if record.next_attempt_at else None,
         }

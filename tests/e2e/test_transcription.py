@@ -18,7 +18,7 @@ from tests.jobs import FIXTURES, reference, submit, wait_for_status
 
 # The bundled tiny.en model hears espeak-ng's robotic voice imperfectly, and clinical words worst
 # ("esophagus" -> "this office", "erythema in the antrum" -> "with the mid-end trim"). Measured WER
-# (tiny.en, int8, CPU): colonoscopy 0.05, egd 0.47, summary 0.06 (ogg) to 0.31 (wav/mp3/m4a). Each
+# (tiny.en, int8, CPU; `bench/wer.py`): colonoscopy 0.05, egd 0.47, summary 0.06 (ogg) to 0.31. Each
 # bound leaves ~0.1 of slack over that and stays far below what a wrong, truncated or garbled
 # transcript scores (0.7-1.0), so a broken decoder, VAD or model path fails here.
 MAX_WER = {"colonoscopy": 0.15, "egd": 0.55, "summary": 0.40}

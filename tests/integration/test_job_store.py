@@ -53,8 +53,9 @@ def test_writes_never_resurrect_an_erased_job(redis_client: redis.Redis) -> None
     job_id = new_job(store)
     store.erase(job_id)
     store.set_progress(job_id, 50)
-    saved = store.save_result(job_id, Transcript(text="x", language="en", duration=1,
-                                                 segments=[Segment(start=0, end=1, text="x")]))
+    saved = store.finish(job_id, "run", Transcript(text="x", language="en", duration=1,
+                                                   segments=[Segment(start=0, end=1, text="x")]),
+                         status=JobStatus.COMPLETED)
     assert not store.update(job_id, status=JobStatus.COMPLETED)
     assert saved is False
     assert list(redis_client.scan_iter(match=f"*{job_id}*")) == []
@@ -63,8 +64,11 @@ def test_writes_never_resurrect_an_erased_job(redis_client: redis.Redis) -> None
 def test_a_result_expires_with_its_job(redis_client: redis.Redis) -> None:
     store = JobStore(redis_client, 3600)
     job_id = new_job(store)
+    assert store.try_lock(job_id, "run", 60)
+    store.update(job_id, status=JobStatus.PROCESSING)
     redis_client.expire(f"endoscribe:job:{job_id}", 120)
-    assert store.save_result(job_id, Transcript(text="x", language="en", duration=1, segments=[]))
+    assert store.finish(job_id, "run", Transcript(text="x", language="en", duration=1, segments=[]),
+                        status=JobStatus.COMPLETED)
     assert 100 < redis_client.ttl(f"endoscribe:result:{job_id}") <= 120
 
 
