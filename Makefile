@@ -4,6 +4,11 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# No telemetry from the worker's dependencies in anything make runs (tests, CI, make up): see README, Privacy.
+export PYANNOTE_METRICS_ENABLED := false
+export OTEL_SDK_DISABLED := true
+export HF_HUB_DISABLE_TELEMETRY := 1
+export DO_NOT_TRACK := 1
 # uv through the interpreter: found wherever pip put it (user, system or pyenv site).
 UV := python3 -m uv
 

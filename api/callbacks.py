@@ -6,8 +6,8 @@ import re
 
 from core.errors import InvalidInput
 from core.settings import WebhookSettings
+from core.webhook_store import WebhookConfig
 from webhooks.payloads import NOTE_TYPES
-from webhooks.store import WebhookConfig
 from webhooks.targets import resolve_target
 
 HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")

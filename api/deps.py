@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from api.guards import owner_for
 from core.job_store import JobStore
 from core.settings import Settings
-from webhooks.store import WebhookStore
+from core.webhook_store import WebhookStore
 
 
 def _settings(request: Request) -> Settings:

@@ -10,9 +10,9 @@ from core import keys
 from core.audio_format import detect_audio_format
 from core.errors import Conflict, NotFound, Unavailable
 from core.job_store import JobStore, utcnow
-from core.jobs import JobOptions, JobRecord, JobStatus, Transcript
-from webhooks.payloads import event_for
-from webhooks.store import WebhookConfig, WebhookStore
+from core.jobs import JobOptions, JobRecord, JobStatus, Transcript, WebhookAttemptPublic, WebhookPublic
+from core.webhook_store import WebhookConfig, WebhookStore, event_for
+from webhooks.targets import redact
 
 
 def job_urls(base_url: str, job_id: str) -> tuple[str, str]:
@@ -63,6 +63,18 @@ def get_job(store: JobStore, job_id: str, owner: str) -> JobRecord:
     if record.owner != owner:
         raise NotFound(f"no job with id {job_id}")
     return record
+
+
+def webhook_view(webhooks: WebhookStore, job_id: str) -> WebhookPublic | None:
+    """A job's callback as its owner sees it: no auth header, no query string in the URL."""
+    record = webhooks.get(job_id)
+    if record is None:
+        return None
+    return WebhookPublic(
+        url=redact(record.config.url), format=record.config.format, status=record.status,
+        attempts=[WebhookAttemptPublic.model_validate(a.model_dump()) for a in record.attempts],
+        next_attempt_at=record.next_attempt_at,
+    )
 
 
 def get_result(store: JobStore, job_id: str, owner: str) -> Transcript:

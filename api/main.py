@@ -20,7 +20,7 @@ from core.errors import EndoScribeError
 from core.job_store import JobStore
 from core.queueing import make_celery
 from core.settings import Settings, get_settings
-from webhooks.store import WebhookStore
+from core.webhook_store import WebhookStore
 
 log = logging.getLogger("endoscribe.api")
 

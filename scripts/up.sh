@@ -12,6 +12,8 @@ API_HOST="${ENDOSCRIBE_API_HOST:-127.0.0.1}"
 FLOWER_PORT="${ENDOSCRIBE_FLOWER_PORT:-5555}"
 # Workers read models from disk only; nothing is downloaded at run time.
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
+# No telemetry (README, Privacy); the worker forces these itself too.
+export PYANNOTE_METRICS_ENABLED=false OTEL_SDK_DISABLED=true HF_HUB_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1
 export PYTHONUNBUFFERED=1
 
 pids=()

@@ -40,10 +40,10 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: flo
 class Process:
     """A child process whose output goes to a log file, stopped with SIGTERM (then SIGKILL)."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> None:
         self.log = log
         self._logfile = log.open("wb")
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self._logfile, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=self._logfile, stderr=subprocess.STDOUT)
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -17,8 +17,8 @@ import redis
 
 from core.job_store import JobStore
 from core.settings import Settings, get_settings
+from core.webhook_store import WebhookStore
 from webhooks.delivery import Deliverer, attempt_delivery
-from webhooks.store import WebhookStore
 
 log = logging.getLogger("endoscribe.webhooks")
 

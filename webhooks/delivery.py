@@ -18,9 +18,9 @@ from standardwebhooks.webhooks import Webhook
 from core.errors import EndoScribeError
 from core.job_store import JobStore
 from core.settings import WebhookSettings
+from core.webhook_store import Attempt, WebhookRecord, WebhookStore, event_for
 from webhooks import http
-from webhooks.payloads import envelope, event_for, fhir_document_reference, thin_data
-from webhooks.store import Attempt, WebhookRecord, WebhookStore
+from webhooks.payloads import envelope, fhir_document_reference, thin_data
 from webhooks.targets import (
     ResolutionFailed,
     Resolver,

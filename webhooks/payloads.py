@@ -23,10 +23,6 @@ US_CORE_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentrefer
 JOB_IDENTIFIER_SYSTEM = "urn:endoscribe:job"
 
 
-def event_for(status: str) -> str:
-    return f"job.{status}"
-
-
 def thin_data(record: JobRecord, status_url: str, result_url: str) -> dict[str, Any]:
     data: dict[str, Any] = {"id": record.id, "status": record.status.value, "status_url": status_url}
     if record.status.value == "completed":

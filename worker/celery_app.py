@@ -17,11 +17,12 @@ from core import keys
 from core.job_store import JobStore
 from core.queueing import make_celery
 from core.settings import get_settings
-from webhooks.store import WebhookStore
+from core.webhook_store import WebhookStore
 from worker.device import gpu_diagnostics, log_diagnostics
 from worker.heartbeat import Heartbeat
 from worker.job_runner import JobContext
-from worker.model_manager import ModelManager
+from worker.model_manager import AlignmentUnavailable, ModelManager
+from worker.privacy import telemetry_state
 
 log = logging.getLogger("endoscribe.worker")
 
@@ -62,6 +63,7 @@ class WorkerState:
             "compute_type": runtime.compute_type if runtime else None,
             "batch_size": runtime.batch_size if runtime else None,
             "jobs_done": self.jobs_done,
+            "telemetry": telemetry_state(),
         }
 
 
@@ -84,6 +86,13 @@ def _load_model_and_start_heartbeat(sender: Any = None, **_: Any) -> None:
         state.models.load()
         assert state.models.runtime is not None
         log_diagnostics(gpu_diagnostics(state.models.runtime), settings.worker.device)
+        if settings.worker.align:
+            try:
+                state.models.prepare_alignment()
+            except AlignmentUnavailable as exc:
+                log.critical("%s", exc)
+                # SystemExit passes through Celery's signal dispatch: the worker stops before consuming.
+                raise SystemExit(1) from exc
         if settings.worker.warmup:
             state.models.warm_up()
     else:

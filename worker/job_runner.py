@@ -14,8 +14,7 @@ from core.errors import AudioError, EndoScribeError, JobCancelled
 from core.job_store import JobStore, utcnow
 from core.jobs import FINAL_STATUSES, JobError, JobStage, JobStatus, Transcript
 from core.settings import WorkerSettings
-from webhooks.payloads import event_for
-from webhooks.store import WebhookStore
+from core.webhook_store import WebhookStore, event_for
 from worker import pipeline
 from worker.lease import LeaseKeeper
 from worker.model_manager import ModelManager

@@ -30,6 +30,10 @@ def model_language(name: str, path: str) -> str | None:
     return None
 
 
+class AlignmentUnavailable(RuntimeError):
+    """Word alignment is switched on but what it needs is not on this machine."""
+
+
 class ModelManager:
     """Holds one resident WhisperX pipeline (and the alignment model, when enabled) per process.
 
@@ -77,6 +81,24 @@ class ModelManager:
             assert self.runtime is not None
             self._aligners[language] = whisperx.load_align_model(language, self.runtime.whisperx_device)
         return self._aligners[language]
+
+    def prepare_alignment(self) -> None:
+        """Load what word alignment needs, from disk, now: a missing piece stops the worker at start-up.
+
+        WhisperX's alignment splits sentences with NLTK's punkt_tab and, when it is missing, calls
+        `nltk.download` in the middle of a job: offline that is a LookupError, online a download by
+        every new container. The worker image bakes it (NLTK_DATA); elsewhere it must be installed.
+        """
+        import nltk
+
+        try:
+            nltk.data.find("tokenizers/punkt_tab/english/")
+        except LookupError:
+            raise AlignmentUnavailable(
+                "ENDOSCRIBE_ALIGN=true needs NLTK's punkt_tab on disk: run `python -m nltk.downloader -d <dir> "
+                "punkt_tab` and set NLTK_DATA=<dir> (the worker image has it), or set ENDOSCRIBE_ALIGN=false"
+            ) from None
+        self.aligner("en")
 
     def warm_up(self) -> None:
         """Run the bundled clip through the pipeline so CUDA kernels and caches are ready for job one."""

@@ -15,7 +15,7 @@ from api.uploads import read_upload
 from core.jobs import ERROR_DESCRIPTIONS, ErrorBody, JobCreated, JobOptions, JobPublic, JobRecord
 from core.renderers import MEDIA_TYPES, ResultFormat, render
 from core.settings import Settings
-from webhooks.store import WebhookStore
+from core.webhook_store import WebhookStore
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -26,7 +26,7 @@ def _base_url(request: Request, settings: Settings) -> str:
 
 def _public(request: Request, settings: Settings, record: JobRecord, webhooks: WebhookStore) -> JobPublic:
     result_url = job_service.job_urls(_base_url(request, settings), record.id)[1]
-    return JobPublic.from_record(record, result_url=result_url, webhook=webhooks.public_view(record.id))
+    return JobPublic.from_record(record, result_url=result_url, webhook=job_service.webhook_view(webhooks, record.id))
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

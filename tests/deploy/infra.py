@@ -104,3 +104,42 @@ def entry_point_file(argv: list[str]) -> Path:
     else:
         raise AssertionError(f"unknown entry point: {argv}")
     return REPO / (module.replace(".", "/") + ".py")
+
+
+REFERENCE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:(?P<op>:\?|:-|\?|-)(?P<arg>[^}]*))?\}")
+
+
+def interpolate(node: Any, env: dict[str, str]) -> Any:
+    """Compose's `${VAR}`, `${VAR:-default}` and `${VAR:?error}` substitution, applied like compose
+    does: to every string value of the parsed file, whichever services are started."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name, op, arg = match.group("name", "op", "arg")
+        value = env.get(name, "")
+        if op == ":?" and not value:
+            raise LookupError(f"required variable {name} is missing a value: {arg}")
+        if op == ":-" and not value:
+            return arg
+        return value
+
+    if isinstance(node, dict):
+        return {key: interpolate(value, env) for key, value in node.items()}
+    if isinstance(node, list):
+        return [interpolate(item, env) for item in node]
+    if isinstance(node, str):
+        return REFERENCE.sub(substitute, node.replace("$$", "\0")).replace("\0", "$")
+    return node
+
+
+def resolved(env: dict[str, str]) -> dict[str, Any]:
+    data = interpolate(compose(), env)
+    assert isinstance(data, dict)
+    return data
+
+
+SECRET_ENV = {  # a value for every required variable, as an operator's .env gives them
+    "REDIS_PASSWORD": "0123abcd",
+    "FLOWER_BASIC_AUTH": "ops:pw",
+    "ENDOSCRIBE_API_KEYS": '["token"]',
+    "ENDOSCRIBE_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+}

@@ -2,57 +2,16 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
-from tests.deploy.infra import REPO, compose, dockerfile_instructions, entry_point_file
+from tests.deploy.infra import REFERENCE, REPO, SECRET_ENV, compose, dockerfile_instructions, entry_point_file, resolved
 
 SECRETS = ("REDIS_PASSWORD", "FLOWER_BASIC_AUTH", "ENDOSCRIBE_API_KEYS", "ENDOSCRIBE_WEBHOOK_SECRET")
 LIGHT_SERVICES = ("api", "webhooks", "flower")
 WORKERS = ("worker", "worker-cpu")
-REFERENCE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:(?P<op>:\?|:-|\?|-)(?P<arg>[^}]*))?\}")
-
-
-def interpolate(node: Any, env: dict[str, str]) -> Any:
-    """Compose's `${VAR}`, `${VAR:-default}` and `${VAR:?error}` substitution, applied like compose
-    does: to every string value of the parsed file, whichever services are started."""
-
-    def substitute(match: re.Match[str]) -> str:
-        name, op, arg = match.group("name", "op", "arg")
-        value = env.get(name, "")
-        if op == ":?" and not value:
-            raise LookupError(f"required variable {name} is missing a value: {arg}")
-        if op == ":-" and not value:
-            return arg
-        return value
-
-    if isinstance(node, dict):
-        return {key: interpolate(value, env) for key, value in node.items()}
-    if isinstance(node, list):
-        return [interpolate(item, env) for item in node]
-    if isinstance(node, str):
-        return REFERENCE.sub(substitute, node.replace("$$", "\0")).replace("\0", "$")
-    return node
-
-
-def resolved(env: dict[str, str]) -> dict[str, Any]:
-    data = interpolate(compose(), env)
-    assert isinstance(data, dict)
-    return data
-
-
-SECRET_ENV = {
-    "REDIS_PASSWORD": "0123abcd",
-    "FLOWER_BASIC_AUTH": "ops:pw",
-    "ENDOSCRIBE_API_KEYS": '["token"]',
-    "ENDOSCRIBE_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-}
-
-
 def test_the_stack_has_redis_the_light_services_and_two_worker_flavours() -> None:
     assert set(compose()["services"]) == {"redis", *LIGHT_SERVICES, *WORKERS}
 
@@ -125,10 +84,34 @@ def test_the_light_services_share_the_api_image_and_start_after_redis() -> None:
     services = compose()["services"]
     for name in LIGHT_SERVICES:
         assert services[name]["image"] == "endoscribe-api:latest", name
-        assert services[name]["build"]["dockerfile"] == "Dockerfile.api", name
         assert services[name]["depends_on"] == {"redis": {"condition": "service_healthy"}}, name
+    assert services["api"]["build"]["dockerfile"] == "Dockerfile.api"
     for name in WORKERS:
         assert services[name]["depends_on"] == {"redis": {"condition": "service_healthy"}}, name
+
+
+@pytest.mark.parametrize("profiles", [(), ("gpu",), ("cpu",)])
+def test_each_image_is_built_by_one_service_and_never_pulled_by_the_others(profiles: tuple[str, ...]) -> None:
+    services = {name: s for name, s in compose()["services"].items()
+                if not s.get("profiles") or set(s["profiles"]) & set(profiles)}
+    builders: dict[str, list[str]] = {}
+    for name, service in services.items():
+        if "build" in service:
+            builders.setdefault(service["image"], []).append(name)
+    # Concurrent builds of one tag can fail ("image already exists"): one builder per image.
+    assert all(len(names) == 1 for names in builders.values()), builders
+    for name, service in services.items():
+        if "build" not in service and service["image"].startswith("endoscribe-"):
+            assert service["image"] in builders, f"{name} uses an image nothing builds"
+            assert service.get("pull_policy") == "never", f"{name} would try to pull {service['image']}"
+
+
+def test_the_workers_switch_telemetry_off() -> None:
+    services = resolved(SECRET_ENV)["services"]
+    for name in WORKERS:
+        env = services[name]["environment"]
+        assert (env["PYANNOTE_METRICS_ENABLED"], env["OTEL_SDK_DISABLED"]) == ("false", "true"), name
+        assert (env["HF_HUB_DISABLE_TELEMETRY"], env["DO_NOT_TRACK"]) == ("1", "1"), name
 
 
 def test_service_commands_start_entry_points_that_exist() -> None:

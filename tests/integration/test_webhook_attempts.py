@@ -10,9 +10,9 @@ import redis
 from core.job_store import JobStore, utcnow
 from core.jobs import JobRecord, JobStatus
 from core.settings import WebhookSettings
+from core.webhook_store import WebhookConfig, WebhookStore
 from tests.services import TEST_WEBHOOK_SECRET
 from webhooks.delivery import Deliverer, attempt_delivery
-from webhooks.store import WebhookConfig, WebhookStore
 
 
 def ended_job_with_callback(client: redis.Redis) -> tuple[Deliverer, str, list[str]]:

@@ -15,7 +15,7 @@ from tests.services import start_api, start_redis, start_worker
 DIAGNOSTIC_FIELDS = {
     "pytorch_version", "cuda_available", "mps_available", "device", "whisperx_device", "cuda_version", "gpu_name",
     "gpu_memory_total_gb", "gpu_memory_allocated_gb", "gpu_memory_reserved_gb", "gpu_count",
-    "worker", "model", "compute_type", "batch_size", "jobs_done", "last_seen",
+    "worker", "model", "compute_type", "batch_size", "jobs_done", "last_seen", "telemetry",
 }
 
 
@@ -43,7 +43,9 @@ def test_a_worker_appears_when_ready_and_disappears_when_it_stops(lone_stack: tu
     not_ready = httpx.get(f"{base}/ready")
     assert not_ready.status_code == 503 and "no transcription worker" in not_ready.json()["error"]["message"]
 
-    worker = start_worker(url, tmp, "beat")
+    # An environment that asks for telemetry: the worker must switch it off regardless.
+    worker = start_worker(url, tmp, "beat", PYANNOTE_METRICS_ENABLED="true", OTEL_SDK_DISABLED="false",
+                          HF_HUB_DISABLE_TELEMETRY="0", DO_NOT_TRACK="0")
     try:
         workers = httpx.get(f"{base}/gpu-info").json()["workers"]
         assert len(workers) == 1
@@ -53,6 +55,9 @@ def test_a_worker_appears_when_ready_and_disappears_when_it_stops(lone_stack: tu
         assert (entry["device"], entry["whisperx_device"], entry["cuda_available"]) == ("cpu", "cpu", False)
         assert (entry["model"], entry["compute_type"], entry["batch_size"]) == ("tiny.en (bundled)", "int8", 4)
         assert entry["pytorch_version"].startswith("2.")
+        # Read from pyannote and huggingface_hub themselves, after the VAD model loaded and warmed up.
+        assert entry["telemetry"] == {"pyannote_metrics": False, "opentelemetry_sdk": False,
+                                      "huggingface_telemetry": False}
         assert httpx.get(f"{base}/ready").json() == {"status": "ready", "workers": 1}
         assert "GPU DIAGNOSTICS" in worker.output()
     finally:
@@ -71,3 +76,20 @@ def test_a_killed_worker_expires_from_gpu_info(lone_stack: tuple[str, str, Path]
     # Heartbeat every 1 s with a 3-beat TTL: gone within ~3 s of the last beat.
     wait_until(lambda: httpx.get(f"{base}/gpu-info").json() == {"workers": []}, timeout=10)
     assert time.monotonic() - killed_at <= 8
+
+
+def test_a_worker_with_alignment_on_but_no_punkt_tab_stops_at_start_up(lone_stack: tuple[str, str, Path]) -> None:
+    url, base, tmp = lone_stack
+    nltk = pytest.importorskip("nltk")
+    try:
+        nltk.data.find("tokenizers/punkt_tab/english/")
+        pytest.skip("punkt_tab is installed system-wide here; NLTK_DATA cannot hide it")
+    except LookupError:
+        pass
+    empty = tmp / "no-nltk-data"
+    empty.mkdir(exist_ok=True)
+    # Not at its first job, where WhisperX would call nltk.download: at start-up, saying what to do.
+    with pytest.raises(RuntimeError, match="exited") as exited:
+        start_worker(url, tmp, "align", ENDOSCRIBE_ALIGN="true", NLTK_DATA=str(empty))
+    assert "needs NLTK's punkt_tab on disk" in str(exited.value)
+    assert httpx.get(f"{base}/gpu-info").json() == {"workers": []}

@@ -60,6 +60,11 @@ class WebhookRecord(BaseModel):
     series_attempts: int = 0
 
 
+def event_for(status: str) -> str:
+    """The Standard Webhooks event type for a job that ended with `status`: `job.completed`, ..."""
+    return f"job.{status}"
+
+
 def _dt(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
@@ -194,18 +199,3 @@ class WebhookStore:
     def erase(self, job_id: str) -> None:
         self.redis.delete(keys.webhook_key(job_id))
         self.redis.zrem(keys.WEBHOOK_DUE, job_id)
-
-    def public_view(self, job_id: str) -> dict[str, Any] | None:
-        """What GET /v1/jobs/{id} shows: no auth header, no query string."""
-        from webhooks.targets import redact
-
-        record = self.get(job_id)
-        if record is None:
-            return None
-        return {
-            "url": redact(record.config.url),
-            "format": record.config.format,
-            "status": record.status,
-            "attempts": [a.model_dump(mode="json") for a in record.attempts],
-            "next_attempt_at": record.next_attempt_at.isoformat() if record.next_attempt_at else None,
-        }
