@@ -23,7 +23,6 @@ def job_urls(base_url: str, job_id: str) -> tuple[str, str]:
 
 def submit_job(
     store: JobStore,
-    webhooks: WebhookStore,
     celery: Celery,
     owner: str,
     audio: bytes,
@@ -31,24 +30,25 @@ def submit_job(
     base_url: str,
     callback: WebhookConfig | None = None,
 ) -> JobRecord:
-    """Store the audio, the job and its callback, then enqueue the job by task name with only its id."""
+    """Store the job with its audio and callback, then enqueue it by task name with only its id.
+
+    If this process dies between the two, recovery finds the job queued without a message and sends it.
+    """
     audio_format = detect_audio_format(audio[:64])
     record = JobRecord(
         id=str(uuid.uuid4()), owner=owner, options=options, upload_bytes=len(audio),
         audio_format=audio_format, created_at=utcnow(),
     )
-    store.create(record, audio)
+    if callback is not None:
+        status_url, result_url = job_urls(base_url, record.id)
+        callback = callback.model_copy(update={"status_url": status_url, "result_url": result_url})
+    store.create(record, audio, callback)
     try:
-        if callback is not None:
-            status_url, result_url = job_urls(base_url, record.id)
-            update = {"status_url": status_url, "result_url": result_url}
-            webhooks.register(record.id, callback.model_copy(update=update))
         # The task id is the job id, so operators can find a job in Flower by the id clients report.
         celery.send_task(keys.TRANSCRIBE_TASK, args=[record.id], queue=keys.TRANSCRIBE_QUEUE, task_id=record.id)
     except Exception as exc:
-        # A job without a task message would stay queued forever: take it back and say so.
+        # Told at once rather than left to recovery's resend: the client can retry now.
         store.erase(record.id)
-        webhooks.erase(record.id)
         raise Unavailable("the job queue is unreachable; nothing was stored, submit again in a moment") from exc
     return record
 
@@ -93,15 +93,13 @@ def get_result(store: JobStore, job_id: str, owner: str) -> Transcript:
     return transcript
 
 
-def cancel_or_erase(store: JobStore, webhooks: WebhookStore, job_id: str, owner: str) -> JobRecord | None:
+def cancel_or_erase(store: JobStore, job_id: str, owner: str) -> JobRecord | None:
     """Cancel a queued or running job (returns it), or erase a finished one (returns None)."""
     record = get_job(store, job_id, owner)
     if record.status.is_final:
         store.erase(job_id)
-        webhooks.erase(job_id)
         return None
-    if store.mark_cancelled_if_queued(job_id) == JobStatus.CANCELLED:
-        webhooks.schedule(job_id, event_for(JobStatus.CANCELLED.value))
+    store.cancel(job_id)
     return store.get(job_id)
 
 

@@ -44,8 +44,9 @@ def corpus(repeat: int) -> list[tuple[str, bytes]]:
 
 def in_process(files: list[tuple[str, bytes]]) -> tuple[float, float]:
     """(audio seconds, wall seconds) for the loop."""
+    from worker.decoding import decode_audio
     from worker.model_manager import ModelManager
-    from worker.pipeline import SAMPLE_RATE, decode_audio, transcribe
+    from worker.pipeline import SAMPLE_RATE, transcribe
 
     models = ModelManager(WorkerSettings())
     models.load()
@@ -54,7 +55,7 @@ def in_process(files: list[tuple[str, bytes]]) -> tuple[float, float]:
     audio_seconds = 0.0
     started = time.perf_counter()
     for _, data in files:
-        audio = decode_audio(data)
+        audio = decode_audio(data, 14400, Path(tempfile.gettempdir()))
         audio_seconds += audio.size / SAMPLE_RATE
         transcribe(models.load(), audio, language=models.language, batch_size=models.runtime.batch_size)
     wall = time.perf_counter() - started

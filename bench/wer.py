@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,8 +20,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import jiwer  # noqa: E402
 
 from core.settings import WorkerSettings  # noqa: E402
+from worker.decoding import decode_audio  # noqa: E402
 from worker.model_manager import ModelManager  # noqa: E402
-from worker.pipeline import decode_audio, transcribe  # noqa: E402
+from worker.pipeline import transcribe  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 PROMPTS = {
@@ -42,7 +44,7 @@ def main() -> None:
     for path in sorted(p for p in FIXTURES.iterdir() if p.suffix != ".txt"):
         name = path.name.split(".")[0]
         reference = normalise((FIXTURES / f"{name}.txt").read_text())
-        audio = decode_audio(path.read_bytes())
+        audio = decode_audio(path.read_bytes(), 14400, Path(tempfile.gettempdir()))
         for prompt in (None, PROMPTS[name]):
             text = transcribe(pipeline, audio, language=models.language, batch_size=models.runtime.batch_size,
                               initial_prompt=prompt).text

@@ -1,184 +1,209 @@
-"""Job records, audio blobs and transcripts in Redis."""
+"""The job aggregate in Redis: record, audio, result, lease, callback and open-jobs index.
+
+Every transition (create, claim, end, cancel, erase, recover) is one Redis transaction that changes
+all of them together, so no caller has to remember a second write and no crash between two writes
+can leave a job half-ended. Read-then-write transitions are optimistic (WATCH, then MULTI/EXEC,
+retried on conflict) through redis-py's `Redis.transaction` helper.
+"""
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
-from typing import Any, cast
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar, cast
 
 import redis
+from redis.client import Pipeline
 
 from core import keys
 from core.errors import NotFound
-from core.jobs import JobRecord, JobStatus, Transcript
+from core.job_codec import decode, encode, encode_record, text, utcnow
+from core.jobs import JobError, JobRecord, JobStage, JobStatus, Transcript
+from core.webhook_store import WebhookConfig, event_for, new_record, stage_schedule
 
-_JSON_FIELDS = {"options", "error"}
+__all__ = ["Claim", "JobStore", "Recovery", "utcnow"]
 
-# Write only while the job record exists: an erased or expired job must not come back as a
-# fragment without a TTL.
-_HSET_IF_EXISTS = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-return -1
+T = TypeVar("T")
+
+# Write only while `owner` holds the job's lease: a run that lost its job must not touch it.
+_HSET_IF_OWNER = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] or redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+return 1
 """
-# Compare-and-set on the lock's owner: a worker that lost its lease must not extend or free the
-# lease another worker now holds.
 _RENEW_IF_OWNER = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
 _RELEASE_IF_OWNER = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  redis.call('SREM', KEYS[2], ARGV[2])
-  return 1
-end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _encode(record_fields: dict[str, Any]) -> dict[str, str]:
-    encoded: dict[str, str] = {}
-    for name, value in record_fields.items():
-        if name in _JSON_FIELDS:
-            encoded[name] = json.dumps(value)
-        elif value is None:
-            encoded[name] = ""
-        elif isinstance(value, bool):
-            encoded[name] = "1" if value else ""
-        else:
-            encoded[name] = str(value)
-    return encoded
+WORKER_CRASHED = JobError(
+    code="worker_crashed",
+    message="every attempt to transcribe this audio ended with its worker dying (out of memory, killed or "
+            "lost); check the file, split it, or tell the operator",
+)
 
 
-def _encode_fields(job_id: str, fields: dict[str, Any]) -> dict[str, str]:
-    """Validate some JobRecord fields and encode just those for HSET."""
-    template = JobRecord.model_validate({"id": job_id, "created_at": utcnow(), **fields})
-    return _encode(template.model_dump(mode="json", include=set(fields)))
+class Claim(StrEnum):
+    """What `JobStore.claim` found."""
+
+    CLAIMED = "claimed"
+    MISSING = "missing"
+    ENDED = "ended"
+    HELD = "held"
+    EXHAUSTED = "exhausted"
+    """Its attempts ran out: the claim failed it (`worker_crashed`) instead."""
+    CANCELLED = "cancelled"
+    """Cancelled while a worker that then died held it: the claim ended it."""
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+class Recovery(StrEnum):
+    """What `JobStore.recover` did with one open job."""
 
-
-def _decode(raw: dict[str, str]) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for name, value in raw.items():
-        if name in _JSON_FIELDS:
-            fields[name] = json.loads(value)
-        elif name == "cancel_requested":
-            fields[name] = value == "1"
-        else:
-            fields[name] = value if value != "" else None
-    return {k: v for k, v in fields.items() if v is not None}
+    NOTHING = "nothing"
+    """A live lease holds it."""
+    WAITING = "waiting"
+    """Queued: the caller checks the broker for its message."""
+    REQUEUED = "requeued"
+    """Its lease lapsed mid-run: back to queued; the caller sends its task."""
+    ENDED = "ended"
+    """Its lease lapsed and its attempts ran out (or it was cancelled): ended now."""
+    FORGOTTEN = "forgotten"
+    """Already ended, erased or expired: dropped from the index."""
 
 
 class JobStore:
-    """The one place that reads and writes job state in Redis; API and worker share it."""
+    """The one place that reads and writes job state in Redis; API, worker and deliverer share it."""
 
     def __init__(self, client: redis.Redis, retention_seconds: int) -> None:
         self.redis = client
         self.retention_seconds = retention_seconds
 
-    def create(self, record: JobRecord, audio: bytes) -> None:
-        """Store a new job and its audio atomically, both expiring after the retention period."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(keys.job_key(record.id), mapping=cast(Any, _encode(record.model_dump(mode="json"))))
-        pipe.expire(keys.job_key(record.id), self.retention_seconds)
-        pipe.set(keys.audio_key(record.id), audio, ex=self.retention_seconds)
-        pipe.execute()
+    # ---- reads ---------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> JobRecord:
         raw = self.redis.hgetall(keys.job_key(job_id))
         if not raw:
             raise NotFound(f"no job with id {job_id}")
-        decoded = {_text(k): _text(v) for k, v in raw.items()}
-        return JobRecord.model_validate(_decode(decoded))
-
-    def update(self, job_id: str, only_if: set[JobStatus] | None = None, **fields: Any) -> bool:
-        """Set some fields of an existing job; with `only_if`, only while its status is one of those.
-
-        Returns False (writing nothing) if the job was erased meanwhile or its status did not match.
-        """
-        encoded = _encode_fields(job_id, fields)
-        key = keys.job_key(job_id)
-        # Check-and-set under WATCH: DELETE may erase the hash, and writing then would resurrect a
-        # partial record; a cancel may land between the worker's read and its write.
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    status = pipe.hget(key, "status")
-                    if status is None or (only_if is not None and JobStatus(_text(status)) not in only_if):
-                        pipe.reset()
-                        return False
-                    pipe.multi()
-                    pipe.hset(key, mapping=cast(Any, encoded))
-                    pipe.execute()
-                    return True
-                except redis.WatchError:
-                    continue
-
-    def set_progress(self, job_id: str, progress: float) -> None:
-        self.redis.eval(_HSET_IF_EXISTS, 1, keys.job_key(job_id), "progress", f"{progress:.1f}")  # type: ignore[no-untyped-call]
-
-    def is_cancel_requested(self, job_id: str) -> bool:
-        value = self.redis.hget(keys.job_key(job_id), "cancel_requested")
-        return value == b"1"
+        return decode(cast(dict[bytes, bytes], raw))
 
     def get_audio(self, job_id: str) -> bytes | None:
-        value = self.redis.get(keys.audio_key(job_id))
-        return cast(bytes, value) if value is not None else None
+        return cast(bytes | None, self.redis.get(keys.audio_key(job_id)))
 
     def get_result(self, job_id: str) -> Transcript | None:
         value = self.redis.get(keys.result_key(job_id))
         return Transcript.model_validate_json(value) if value is not None else None
 
-    def erase(self, job_id: str) -> None:
-        """Remove every trace of a job: record, audio, transcript."""
-        self.redis.delete(
-            keys.job_key(job_id), keys.audio_key(job_id), keys.result_key(job_id), keys.lock_key(job_id)
-        )
+    def is_cancel_requested(self, job_id: str) -> bool:
+        return self.redis.hget(keys.job_key(job_id), "cancel_requested") == b"1"
 
-    def finish(self, job_id: str, owner: str, transcript: Transcript | None = None, **fields: Any) -> bool:
-        """End a job in one step, only while `owner` holds its lease and it is processing.
+    # ---- transitions ---------------------------------------------------------------------------
 
-        Writes the outcome fields and the transcript (expiring with the job), deletes the audio and
-        releases the lease together. False, with nothing written, if the lease was taken over or
-        the job was cancelled before it started or erased: then its audio is someone else's business.
+    def create(self, record: JobRecord, audio: bytes, callback: WebhookConfig | None = None) -> None:
+        """Store a new job, its audio and its callback, and open it, all expiring after the retention."""
+        ttl = self.retention_seconds
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.job_key(record.id), mapping=cast(Any, encode_record(record)))
+        pipe.expire(keys.job_key(record.id), ttl)
+        pipe.set(keys.audio_key(record.id), audio, ex=ttl)
+        if callback is not None:
+            pipe.set(keys.webhook_key(record.id), new_record(record.id, callback).model_dump_json(), ex=ttl)
+        pipe.zadd(keys.OPEN_JOBS, {record.id: time.time()})
+        pipe.execute()
+
+    def claim(self, job_id: str, owner: str, worker: str, lease_seconds: float, max_attempts: int) -> Claim:
+        """Take a queued job (or one whose lease lapsed) for a run, counting the attempt.
+
+        A job whose attempts are used up is failed `worker_crashed` here instead, so a file that kills
+        every worker that opens it costs `max_attempts` worker lives, not the fleet's.
         """
-        encoded = _encode_fields(job_id, fields)
-        key, lock = keys.job_key(job_id), keys.lock_key(job_id)
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key, lock)
-                    status = pipe.hget(key, "status")
-                    if pipe.get(lock) != owner.encode() or status is None or _text(status) != "processing":
-                        pipe.reset()
-                        return False
-                    ttl = int(pipe.pttl(key))
-                    pipe.multi()
-                    pipe.hset(key, mapping=cast(Any, encoded))
-                    if transcript is not None:
-                        pipe.set(keys.result_key(job_id), transcript.model_dump_json(),
-                                 px=ttl if ttl > 0 else self.retention_seconds * 1000)
-                    pipe.delete(keys.audio_key(job_id), lock)
-                    pipe.srem(keys.PROCESSING, job_id)
-                    pipe.execute()
-                    return True
-                except redis.WatchError:
-                    continue
 
-    def try_lock(self, job_id: str, owner: str, lease_seconds: float) -> bool:
-        """Claim a job for processing under a lease the owner keeps renewing; False if another holds it."""
-        claimed = bool(self.redis.set(keys.lock_key(job_id), owner, nx=True, px=int(lease_seconds * 1000)))
-        if claimed:
-            self.redis.sadd(keys.PROCESSING, job_id)
-        return claimed
+        def body(pipe: Pipeline) -> Claim:
+            record, snapshot = self._read(pipe, job_id)
+            if record is None:
+                return Claim.MISSING
+            if record.status.is_final:
+                return Claim.ENDED
+            if pipe.exists(keys.lock_key(job_id)):
+                return Claim.HELD
+            pipe.multi()
+            if record.cancel_requested:
+                self._stage_end(pipe, job_id, JobStatus.CANCELLED, snapshot)
+                return Claim.CANCELLED
+            if record.attempts >= max_attempts:
+                self._stage_end(pipe, job_id, JobStatus.FAILED, snapshot, error=WORKER_CRASHED)
+                return Claim.EXHAUSTED
+            pipe.set(keys.lock_key(job_id), owner, px=int(lease_seconds * 1000))
+            fields = encode(job_id, {
+                "status": JobStatus.PROCESSING, "stage": JobStage.DECODING, "progress": 0.0,
+                "started_at": utcnow(), "worker": worker, "attempts": record.attempts + 1, "error": None,
+            })
+            pipe.hset(keys.job_key(job_id), mapping=cast(Any, fields))
+            return Claim.CLAIMED
+
+        return self._transact(body, job_id)
+
+    def update(self, job_id: str, owner: str, **fields: Any) -> bool:
+        """Set fields of a running job while `owner` holds its lease; False (nothing written) otherwise."""
+        pairs = [part for item in encode(job_id, fields).items() for part in item]
+        written = self.redis.eval(  # type: ignore[no-untyped-call]
+            _HSET_IF_OWNER, 2, keys.job_key(job_id), keys.lock_key(job_id), owner, *pairs)
+        return bool(written)
+
+    def finish(
+        self, job_id: str, owner: str, status: JobStatus, transcript: Transcript | None = None, **fields: Any
+    ) -> bool:
+        """End a run's job: outcome, transcript, audio deleted, lease released, callback scheduled.
+
+        One transaction, and only while `owner` holds the lease: False, with nothing written, if the
+        lease was taken over or the job erased (its audio is then someone else's business).
+        """
+
+        def body(pipe: Pipeline) -> bool:
+            record, snapshot = self._read(pipe, job_id)
+            if record is None or record.status != JobStatus.PROCESSING:
+                return False
+            if pipe.get(keys.lock_key(job_id)) != owner.encode():
+                return False
+            pipe.multi()
+            self._stage_end(pipe, job_id, status, snapshot, transcript, **fields)
+            return True
+
+        return self._transact(body, job_id)
+
+    def cancel(self, job_id: str) -> JobStatus:
+        """Cancel a job: a queued one ends at once (callback included), a running one is asked to stop."""
+
+        def body(pipe: Pipeline) -> JobStatus:
+            record, snapshot = self._read(pipe, job_id)
+            if record is None:
+                raise NotFound(f"no job with id {job_id}")
+            if record.status == JobStatus.QUEUED:
+                pipe.multi()
+                self._stage_end(pipe, job_id, JobStatus.CANCELLED, snapshot, cancel_requested=True)
+                return JobStatus.CANCELLED
+            if record.status == JobStatus.PROCESSING:
+                pipe.multi()
+                pipe.hset(keys.job_key(job_id), "cancel_requested", "1")
+            return record.status
+
+        return self._transact(body, job_id)
+
+    def erase(self, job_id: str) -> None:
+        """Remove every trace of a job: record, audio, transcript, lease, callback, index entries."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(keys.job_key(job_id), keys.audio_key(job_id), keys.result_key(job_id),
+                    keys.lock_key(job_id), keys.webhook_key(job_id))
+        pipe.zrem(keys.OPEN_JOBS, job_id)
+        pipe.zrem(keys.WEBHOOK_DUE, job_id)
+        pipe.execute()
+
+    # ---- leases --------------------------------------------------------------------------------
 
     def renew_lock(self, job_id: str, owner: str, lease_seconds: float) -> bool:
         """Extend the lease if `owner` still holds it; False means the job was taken away."""
@@ -186,70 +211,91 @@ class JobStore:
             _RENEW_IF_OWNER, 1, keys.lock_key(job_id), owner, int(lease_seconds * 1000))
         return bool(renewed)
 
-    def unlock(self, job_id: str, owner: str) -> None:
-        self.redis.eval(  # type: ignore[no-untyped-call]
-            _RELEASE_IF_OWNER, 2, keys.lock_key(job_id), keys.PROCESSING, owner, job_id)
+    def release_lock(self, job_id: str, owner: str) -> None:
+        """Give up a run without an outcome: the job stays open and recovery requeues it at once."""
+        self.redis.eval(_RELEASE_IF_OWNER, 1, keys.lock_key(job_id), owner)  # type: ignore[no-untyped-call]
 
-    def requeue_orphans(self) -> list[str]:
-        """Jobs whose worker stopped renewing its lease (it died): put back to `queued` and returned.
+    # ---- recovery ------------------------------------------------------------------------------
 
-        The caller sends each one's task again and then calls `forget_orphan`; until then the job
-        stays in the processing set, so one that was requeued but not re-sent (the sender died in
-        between) is returned again by the next sweep. A duplicate send is harmless: the runner skips
-        a job it cannot lock or that already ended. A WATCH on the job and its lock makes sure no
-        live worker's job is touched.
+    def open_jobs(self, sent_before: float, limit: int = 1000) -> list[str]:
+        """Jobs not yet ended whose task was last sent before `sent_before` (epoch seconds), oldest first."""
+        ids = self.redis.zrangebyscore(keys.OPEN_JOBS, "-inf", sent_before, start=0, num=limit)
+        return [text(cast(bytes, i)) for i in ids]
+
+    def recover(self, job_id: str, max_attempts: int, sent_before: float) -> Recovery:
+        """Bring one open job back into the flow if the run that held it is gone. Safe from any process.
+
+        A job (re)sent after `sent_before` (by another sweeper a moment ago) is left alone.
         """
-        orphans = []
-        for raw in self.redis.smembers(keys.PROCESSING):
-            job_id = _text(raw)
-            key, lock = keys.job_key(job_id), keys.lock_key(job_id)
-            with self.redis.pipeline() as pipe:
-                try:
-                    pipe.watch(key, lock)
-                    if pipe.exists(lock):
-                        pipe.reset()
-                        continue
-                    status = pipe.hget(key, "status")
-                    current = _text(status) if status is not None else None
-                    pipe.multi()
-                    if current == JobStatus.PROCESSING.value:
-                        pipe.hset(key, mapping={"status": "queued", "stage": "queued", "progress": "0.0",
-                                                "worker": "", "started_at": ""})
-                    elif current != JobStatus.QUEUED.value:
-                        pipe.srem(keys.PROCESSING, job_id)  # ended or erased: nothing to rescue
-                    pipe.execute()
-                    if current in {JobStatus.PROCESSING.value, JobStatus.QUEUED.value}:
-                        orphans.append(job_id)
-                except redis.WatchError:
-                    continue
-        return orphans
 
-    def forget_orphan(self, job_id: str) -> None:
-        """The requeued job's task was sent: stop tracking it."""
-        self.redis.srem(keys.PROCESSING, job_id)
+        def body(pipe: Pipeline) -> Recovery:
+            record, snapshot = self._read(pipe, job_id)
+            if record is None or record.status.is_final:
+                pipe.multi()
+                pipe.zrem(keys.OPEN_JOBS, job_id)
+                return Recovery.FORGOTTEN
+            # Advisory: the index is not watched (every job's create and end touch it, so watching it
+            # would make transactions collide); a race costs only a duplicate send.
+            sent = pipe.zscore(keys.OPEN_JOBS, job_id)
+            if pipe.exists(keys.lock_key(job_id)) or (sent is not None and sent > sent_before):
+                return Recovery.NOTHING
+            if record.status == JobStatus.QUEUED:
+                return Recovery.WAITING
+            pipe.multi()
+            if record.cancel_requested:
+                self._stage_end(pipe, job_id, JobStatus.CANCELLED, snapshot)
+                return Recovery.ENDED
+            if record.attempts >= max_attempts:
+                self._stage_end(pipe, job_id, JobStatus.FAILED, snapshot, error=WORKER_CRASHED)
+                return Recovery.ENDED
+            fields = encode(job_id, {"status": JobStatus.QUEUED, "stage": JobStage.QUEUED, "progress": 0.0,
+                                     "worker": None, "started_at": None})
+            pipe.hset(keys.job_key(job_id), mapping=cast(Any, fields))
+            # Counts as sent now: the caller sends it next, and other sweepers leave it alone.
+            pipe.zadd(keys.OPEN_JOBS, {job_id: time.time()}, xx=True)
+            return Recovery.REQUEUED
 
-    def mark_cancelled_if_queued(self, job_id: str) -> JobStatus:
-        """Cancel a job atomically if it has not started; returns the status it ends with."""
-        key = keys.job_key(job_id)
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    status = pipe.hget(key, "status")
-                    if status is None:
-                        raise NotFound(f"no job with id {job_id}")
-                    current = JobStatus(_text(status))
-                    pipe.multi()
-                    if current == JobStatus.QUEUED:
-                        now = utcnow().isoformat()
-                        pipe.hset(key, mapping={"status": "cancelled", "stage": "done", "finished_at": now,
-                                                "cancel_requested": "1"})
-                        pipe.delete(keys.audio_key(job_id))
-                        pipe.execute()
-                        return JobStatus.CANCELLED
-                    if current == JobStatus.PROCESSING:
-                        pipe.hset(key, "cancel_requested", "1")
-                    pipe.execute()
-                    return current
-                except redis.WatchError:
-                    continue
+        return self._transact(body, job_id)
+
+    def mark_sent(self, job_id: str, at: float | None = None) -> None:
+        """Its task was (re)sent now: recovery leaves it alone for a grace period."""
+        self.redis.zadd(keys.OPEN_JOBS, {job_id: at or time.time()}, xx=True)
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    def _transact(self, body: Callable[[Pipeline], T], job_id: str) -> T:
+        """Run `body` as one optimistic transaction over the job's keys (redis-py re-runs it on conflict):
+        reads before `pipe.multi()`, writes after; a body that never calls multi writes nothing."""
+        watched = (keys.job_key(job_id), keys.lock_key(job_id), keys.webhook_key(job_id))
+        return cast(T, self.redis.transaction(cast(Any, body), *watched, value_from_callable=True))
+
+    @staticmethod
+    def _read(pipe: Pipeline, job_id: str) -> tuple[JobRecord | None, _Snapshot]:
+        """Under WATCH, before MULTI: the job and what ending it needs to know."""
+        raw = pipe.hgetall(keys.job_key(job_id))
+        snapshot = _Snapshot(cast(bytes | None, pipe.get(keys.webhook_key(job_id))),
+                             int(pipe.pttl(keys.job_key(job_id))))
+        return (decode(cast(dict[bytes, bytes], raw)) if raw else None), snapshot
+
+    def _stage_end(
+        self, pipe: Pipeline, job_id: str, status: JobStatus, snapshot: _Snapshot,
+        transcript: Transcript | None = None, **fields: Any,
+    ) -> None:
+        """After MULTI: the writes that end a job, whoever ends it."""
+        outcome = {"status": status, "stage": JobStage.DONE, "finished_at": utcnow(), **fields}
+        pipe.hset(keys.job_key(job_id), mapping=cast(Any, encode(job_id, outcome)))
+        if transcript is not None:
+            # The transcript expires with the job record (retention counts from submission).
+            ttl_ms = snapshot.ttl_ms if snapshot.ttl_ms > 0 else self.retention_seconds * 1000
+            pipe.set(keys.result_key(job_id), transcript.model_dump_json(), px=ttl_ms)
+        pipe.delete(keys.audio_key(job_id), keys.lock_key(job_id))
+        pipe.zrem(keys.OPEN_JOBS, job_id)
+        stage_schedule(pipe, job_id, snapshot.webhook, event_for(status.value), time.time())
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    webhook: bytes | None
+    """The job's callback record as read under the transaction's WATCH (None: no callback)."""
+    ttl_ms: int
+    """The job record's remaining lifetime."""

@@ -86,6 +86,8 @@ class JobRecord(BaseModel):
     worker: str | None = None
     error: JobError | None = None
     cancel_requested: bool = False
+    attempts: int = 0
+    """Runs started so far; a run that ends without an outcome (its worker died) is retried up to a limit."""
 
 
 class JobCreated(BaseModel):
@@ -133,6 +135,7 @@ class JobPublic(BaseModel):
     compute_type: str | None
     batch_size: int | None
     worker: str | None
+    attempts: int
     error: JobError | None
     result_url: str
     webhook: WebhookPublic | None = None

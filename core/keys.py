@@ -33,8 +33,11 @@ def worker_key(worker: str) -> str:
 
 WORKER_PATTERN = f"{PREFIX}:worker:*"
 
-PROCESSING = f"{PREFIX}:processing"
-"""Set of job ids some worker has claimed; with the per-job lock lease it finds jobs of dead workers."""
+OPEN_JOBS = f"{PREFIX}:jobs:open"
+"""Sorted set of every job not yet ended, scored by the epoch its task was last sent: what recovery walks."""
+
+SWEEP_LOCK = f"{PREFIX}:sweep"
+"""Held by the one process running the recovery sweep this interval."""
 
 
 def webhook_key(job_id: str) -> str:
@@ -44,3 +47,6 @@ def webhook_key(job_id: str) -> str:
 
 WEBHOOK_DUE = f"{PREFIX}:webhooks:due"
 """Sorted set of job ids by the epoch second their next delivery attempt is due."""
+
+PROBE = f"{PREFIX}:probe"
+"""Written to check that Redis accepts writes again after a fault."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import redis
 from celery import Celery
 from kombu.entity import Queue
 
@@ -38,3 +42,33 @@ def make_celery(settings: Settings, name: str = "endoscribe") -> Celery:
         broker_connection_retry_on_startup=True,
     )
     return app
+
+
+# kombu's Redis transport keeps a queue's messages in a list named after it (plus one list per
+# priority step, named queue + "\x06\x16" + step), and each delivered-but-unacknowledged message in
+# the "unacked" hash until it is acked or restored. These are internals (kombu has no API to list
+# messages); this is the one place that reads them, for recovery, and only to spare a resend.
+_PRIORITY_SEPARATOR = "\x06\x16"
+_PRIORITY_STEPS = (3, 6, 9)
+_UNACKED = "unacked"
+
+
+def broker_task_ids(client: redis.Redis, queues: tuple[str, ...] = (keys.TRANSCRIBE_QUEUE,)) -> set[str]:
+    """Ids of the tasks that have a message waiting in, or reserved from, the broker."""
+    lists = [q for queue in queues for q in (queue, *(f"{queue}{_PRIORITY_SEPARATOR}{p}" for p in _PRIORITY_STEPS))]
+    pipe = client.pipeline(transaction=False)
+    for name in lists:
+        pipe.lrange(name, 0, -1)
+    pipe.hvals(_UNACKED)
+    *waiting, unacked = pipe.execute()
+    ids = set()
+    for raw in [m for messages in waiting for m in messages]:
+        ids.add(_task_id(json.loads(raw)))
+    for raw in unacked:
+        ids.add(_task_id(json.loads(raw)[0]))
+    ids.discard("")
+    return ids
+
+
+def _task_id(message: dict[str, Any]) -> str:
+    return str(message.get("headers", {}).get("id", ""))

@@ -36,6 +36,15 @@ class WorkerSettings(BaseSettings):
     """Longest audio accepted for one job, after decoding."""
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     """How often a worker writes its heartbeat for `/gpu-info` and `/ready`."""
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    """Runs a job gets; when every one ends with its worker dying, the job fails `worker_crashed`."""
+    sweep_seconds: float = Field(default=10.0, gt=0)
+    """How often one live worker looks for jobs that lost their run or their broker message."""
+    requeue_grace_seconds: float = Field(default=30.0, gt=0)
+    """How long a queued job may lack a broker message (lost enqueue, lost message) before it is sent again."""
+    tmp_dir: str = ""
+    """Base folder for each worker's temporary audio files (emptied at start-up); empty = the system's."""
+
     @property
     def lease_seconds(self) -> float:
         """How long a job's lock outlives the last heartbeat of the worker holding it."""

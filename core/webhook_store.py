@@ -15,6 +15,7 @@ from typing import Any, Literal, cast
 
 import redis
 from pydantic import BaseModel, Field
+from redis.client import Pipeline
 
 from core import keys
 
@@ -85,14 +86,36 @@ def _start_series(record: WebhookRecord, now: float) -> float:
     return now
 
 
+def new_record(job_id: str, config: WebhookConfig) -> WebhookRecord:
+    """A job's callback as registered at submit: not yet scheduled."""
+    return WebhookRecord(config=config, msg_id=f"msg_{job_id.replace('-', '')}")
+
+
+def stage_schedule(pipe: Pipeline, job_id: str, raw: bytes | None, event: str, now: float) -> bool:
+    """Inside a job's own transaction (after MULTI): make its callback due now for `event`.
+
+    `raw` is the webhook record read under the same WATCH. Nothing is staged if the job has no
+    callback or it was scheduled already (a redelivery starts series through `WebhookStore.redeliver`).
+    """
+    if raw is None:
+        return False
+    record = WebhookRecord.model_validate_json(raw)
+    if record.event is not None:
+        return False
+    record.event = event
+    due = _start_series(record, now)
+    pipe.set(keys.webhook_key(job_id), record.model_dump_json(), xx=True, keepttl=True)
+    pipe.zadd(keys.WEBHOOK_DUE, {job_id: due})
+    return True
+
+
 class WebhookStore:
+    """Delivery-side state of callbacks: claims, attempts, redelivery. A job's own transitions
+    (create, end, cancel, erase) change its callback inside `JobStore`'s transactions instead."""
+
     def __init__(self, client: redis.Redis, retention_seconds: int) -> None:
         self.redis = client
         self.retention_seconds = retention_seconds
-
-    def register(self, job_id: str, config: WebhookConfig) -> None:
-        record = WebhookRecord(config=config, msg_id=f"msg_{job_id.replace('-', '')}")
-        self.redis.set(keys.webhook_key(job_id), record.model_dump_json(), ex=self.retention_seconds)
 
     def get(self, job_id: str) -> WebhookRecord | None:
         raw = self.redis.get(keys.webhook_key(job_id))
@@ -108,42 +131,25 @@ class WebhookStore:
         record is never recreated (SET XX), and it keeps its expiry.
         """
         key = keys.webhook_key(job_id)
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    raw = pipe.get(key)
-                    if raw is None:
-                        pipe.reset()
-                        return None
-                    record = WebhookRecord.model_validate_json(cast(bytes, raw))
-                    try:
-                        due = change(record)
-                    except Unchanged:
-                        pipe.reset()
-                        return None
-                    pipe.multi()
-                    pipe.set(key, record.model_dump_json(), xx=True, keepttl=True)
-                    if due is None:
-                        pipe.zrem(keys.WEBHOOK_DUE, job_id)
-                    elif due is not KEEP:
-                        pipe.zadd(keys.WEBHOOK_DUE, {job_id: cast(float, due)})
-                    pipe.execute()
-                    return record
-                except redis.WatchError:
-                    continue
 
-    def schedule(self, job_id: str, event: str, now: float | None = None) -> bool:
-        """Make the job's callback due now for `event`; False if it has none or was scheduled already."""
-        at = now or time.time()
+        def body(pipe: Pipeline) -> WebhookRecord | None:
+            raw = pipe.get(key)
+            if raw is None:
+                return None
+            record = WebhookRecord.model_validate_json(cast(bytes, raw))
+            try:
+                due = change(record)
+            except Unchanged:
+                return None
+            pipe.multi()
+            pipe.set(key, record.model_dump_json(), xx=True, keepttl=True)
+            if due is None:
+                pipe.zrem(keys.WEBHOOK_DUE, job_id)
+            elif due is not KEEP:
+                pipe.zadd(keys.WEBHOOK_DUE, {job_id: cast(float, due)})
+            return record
 
-        def change(record: WebhookRecord) -> float:
-            if record.event is not None:
-                raise Unchanged
-            record.event = event
-            return _start_series(record, at)
-
-        return self._mutate(job_id, change) is not None
+        return cast(WebhookRecord | None, self.redis.transaction(cast(Any, body), key, value_from_callable=True))
 
     def redeliver(self, job_id: str, event: str, now: float | None = None) -> WebhookRecord | None:
         """A new attempt series for an ended job's callback (same webhook-id); None if it has none.
@@ -196,6 +202,3 @@ class WebhookStore:
     def unschedule(self, job_id: str) -> None:
         self.redis.zrem(keys.WEBHOOK_DUE, job_id)
 
-    def erase(self, job_id: str) -> None:
-        self.redis.delete(keys.webhook_key(job_id))
-        self.redis.zrem(keys.WEBHOOK_DUE, job_id)

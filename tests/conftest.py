@@ -58,3 +58,19 @@ def deliverer(redis_url: str, service_dir: Path) -> Iterator[Process]:
     proc = start_deliverer(redis_url, service_dir)
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="module")
+def own_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server for one test module, away from the session's worker and its jobs."""
+    proc, url = start_redis(tmp_path_factory.mktemp("own-redis"))
+    yield url
+    proc.stop()
+
+
+@pytest.fixture()
+def clean_redis(own_redis_url: str) -> redis.Redis:
+    """The module's own Redis, emptied before each test: sweeps see only this test's jobs."""
+    client = redis.Redis.from_url(own_redis_url)
+    client.flushdb()
+    return client

@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import redis
 
+from core import keys
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 TEST_WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -71,6 +73,9 @@ def service_env(redis_url: str, **extra: str) -> dict[str, str]:
         "HF_HUB_OFFLINE": "1",
         "PYTHONUNBUFFERED": "1",
         "ENDOSCRIBE_HEARTBEAT_SECONDS": "1",
+        # Recovery acts within seconds, not the production half-minute.
+        "ENDOSCRIBE_SWEEP_SECONDS": "1",
+        "ENDOSCRIBE_REQUEUE_GRACE_SECONDS": "2",
         # Test receivers listen on loopback over plain http, and retries must come quickly.
         "ENDOSCRIBE_WEBHOOK_SECRET": TEST_WEBHOOK_SECRET,
         "ENDOSCRIBE_WEBHOOK_ALLOW_PRIVATE": "true",
@@ -83,12 +88,13 @@ def service_env(redis_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_redis(tmp: Path) -> tuple[Process, str]:
-    port = free_port()
+def start_redis(tmp: Path, *extra: str, port: int | None = None) -> tuple[Process, str]:
+    """A redis-server on a free port (or `port`, to restart one), persisting nothing unless `extra` says."""
+    port = port or free_port()
     proc = Process(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp)],
-        dict(os.environ), tmp / "redis.log",
+         "--dir", str(tmp), *extra],
+        dict(os.environ), tmp / f"redis-{port}.log",
     )
     url = f"redis://127.0.0.1:{port}/0"
     wait_for(lambda: bool(redis.Redis.from_url(url).ping()), 10, "redis-server")
@@ -104,7 +110,7 @@ def start_worker(redis_url: str, tmp: Path, name: str, **env: str) -> Process:
     def registered() -> bool:
         if not proc.alive():
             raise RuntimeError(f"worker {name} exited:\n{proc.output()[-3000:]}")
-        return any(name.encode() in k for k in client.scan_iter(match="endoscribe:worker:*"))
+        return any(name.encode() in k for k in client.scan_iter(match=keys.WORKER_PATTERN))
 
     deadline = time.monotonic() + 180
     while not registered():

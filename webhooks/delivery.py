@@ -13,6 +13,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import redis
 from standardwebhooks.webhooks import Webhook
 
 from core.errors import EndoScribeError
@@ -148,6 +149,11 @@ def attempt_delivery(d: Deliverer, job_id: str) -> str:
     started = time.perf_counter()
     try:
         outcome = _send(d, job_id, hook, now)
+    except redis.RedisError as exc:
+        # Not the receiver's fault and not final: no attempt is recorded, and the claim's lease makes
+        # the callback due again once Redis is back.
+        log.warning("webhook for job %s deferred: redis failed (%s)", job_id, exc.__class__.__name__)
+        return "deferred"
     except ResolutionFailed as exc:
         outcome = Outcome(error=f"dns: {exc.message}", retryable=True)
     except TargetRefused as exc:

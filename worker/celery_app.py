@@ -8,16 +8,20 @@ the first job slow.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import redis
 from celery import signals
 
 from core import keys
+from core.errors import EndoScribeError
 from core.job_store import JobStore
-from core.queueing import make_celery
+from core.queueing import broker_task_ids, make_celery
 from core.settings import get_settings
-from core.webhook_store import WebhookStore
+from worker import decoding, recovery
 from worker.device import gpu_diagnostics, log_diagnostics
 from worker.heartbeat import Heartbeat
 from worker.job_runner import JobContext
@@ -25,6 +29,9 @@ from worker.model_manager import AlignmentUnavailable, ModelManager
 from worker.privacy import telemetry_state
 
 log = logging.getLogger("endoscribe.worker")
+
+# Distinct from Celery's own codes, so an operator reading `docker ps -a` knows why it restarted.
+EXIT_WEDGED = 70
 
 settings = get_settings()
 app = make_celery(settings, name="endoscribe-worker")
@@ -38,21 +45,22 @@ class WorkerState:
         self.models = ModelManager(settings.worker)
         self.redis = redis.Redis.from_url(settings.redis_url)
         self.store = JobStore(self.redis, settings.retention_seconds)
-        self.webhooks = WebhookStore(self.redis, settings.retention_seconds)
         self.worker_name = "unnamed"
         self.pool_name = ""
         self.heartbeat: Heartbeat | None = None
+        self.tmp_dir = Path(tempfile.gettempdir())
         self.jobs_done = 0
 
     def context(self) -> JobContext:
-        return JobContext(self.store, self.models, settings.worker, self.worker_name, self.webhooks)
+        return JobContext(self.store, self.models, settings.worker, self.worker_name, self.tmp_dir, exit_wedged)
 
-    def rescue_orphans(self) -> None:
-        """On every heartbeat: requeue jobs whose worker died (their lease lapsed)."""
-        for orphan in self.store.requeue_orphans():
-            log.warning("job %s lost its worker mid-job; requeued", orphan)
-            app.send_task(keys.TRANSCRIBE_TASK, args=[orphan], queue=keys.TRANSCRIBE_QUEUE, task_id=orphan)
-            self.store.forget_orphan(orphan)
+    def sweep(self) -> None:
+        """On every heartbeat, in one live worker at a time: recover jobs that fell out of the flow."""
+        interval_ms = int(settings.worker.sweep_seconds * 1000)
+        if not self.redis.set(keys.SWEEP_LOCK, self.worker_name, nx=True, px=interval_ms):
+            return
+        recovery.sweep(self.store, send_job, lambda: broker_task_ids(self.redis), settings.worker.max_attempts,
+                       settings.worker.requeue_grace_seconds)
 
     def describe(self) -> dict[str, Any]:
         runtime = self.models.runtime
@@ -67,12 +75,31 @@ class WorkerState:
         }
 
 
+def send_job(job_id: str) -> None:
+    # The task id is the job id, so operators find a job in Flower by the id clients report.
+    app.send_task(keys.TRANSCRIBE_TASK, args=[job_id], queue=keys.TRANSCRIBE_QUEUE, task_id=job_id)
+
+
+def exit_wedged() -> None:
+    """A job is stuck inside the model past its hard deadline (already failed `job_timeout`): the only
+    way out of an uninterruptible call is a new process. Stop counting as alive, then exit, so the
+    supervisor (compose's restart policy, `make up`) starts a fresh worker."""
+    log.critical("a job is stuck in the model past its hard deadline; exiting so this worker is restarted")
+    if state.heartbeat is not None:
+        state.heartbeat.stop()
+    logging.shutdown()
+    os._exit(EXIT_WEDGED)
+
+
 state = WorkerState()
 
 
 @signals.worker_init.connect
 def _remember_worker(sender: Any = None, **_: Any) -> None:
     state.worker_name = getattr(sender, "hostname", None) or state.worker_name
+    base = Path(settings.worker.tmp_dir or tempfile.gettempdir())
+    # Leftover audio of a previous life of this worker (killed mid-decode) is removed here.
+    state.tmp_dir = decoding.prepare_tmp_dir(base, state.worker_name)
     pool = getattr(sender, "pool_cls", "")
     # Before the bootsteps run, pool_cls is still the CLI's alias ("solo"); later it is the class.
     state.pool_name = pool if isinstance(pool, str) else getattr(pool, "__module__", "")
@@ -99,10 +126,25 @@ def _load_model_and_start_heartbeat(sender: Any = None, **_: Any) -> None:
         # CUDA is not fork-safe: in a prefork pool each child loads the model on its first job.
         log.warning("pool %s is not solo: the model loads lazily in each child on its first job", state.pool_name)
     state.heartbeat = Heartbeat(state.redis, state.worker_name, settings.worker.heartbeat_seconds, state.describe,
-                                on_beat=state.rescue_orphans)
+                                on_beat=state.sweep)
     state.heartbeat.start()
     log.info("worker %s ready: model resident, heartbeat every %.0fs", state.worker_name,
              settings.worker.heartbeat_seconds)
+
+
+@signals.task_revoked.connect
+def _cancel_revoked_job(request: Any = None, **_: Any) -> None:
+    # Revoking a task (Flower, `celery control revoke`) means "don't run this job": the job is
+    # cancelled, with its callback, rather than left queued for ever under a task id that stays revoked.
+    job_id = getattr(request, "id", None)
+    if job_id:
+        try:
+            state.store.cancel(job_id)
+            log.info("job %s: its task was revoked; cancelled", job_id)
+        except EndoScribeError:
+            pass  # erased meanwhile
+        except redis.RedisError as exc:
+            log.warning("job %s: revoked, but cancelling it failed (%s)", job_id, exc.__class__.__name__)
 
 
 @signals.worker_shutdown.connect

@@ -5,11 +5,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import wave
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from core.jobs import Transcript
 from core.settings import WorkerSettings
 from worker.device import Runtime, detect_runtime
+from worker.transcriber import ModelInfo
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +80,33 @@ class ModelManager:
                  runtime.compute_type, time.perf_counter() - started)
         return self._pipeline
 
+    def info(self) -> ModelInfo:
+        self.load()
+        assert self.runtime is not None
+        return ModelInfo(self.model_name, self.runtime.whisperx_device, self.runtime.compute_type,
+                         self.runtime.batch_size, self.language)
+
+    def transcribe(
+        self, audio: np.ndarray, *, language: str | None, initial_prompt: str | None, hotwords: str | None,
+        progress_callback: Callable[[float], None],
+    ) -> Transcript:
+        from worker import pipeline
+
+        pipe = self.load()
+        assert self.runtime is not None
+        with self.lock:
+            return pipeline.transcribe(pipe, audio, language=language, batch_size=self.runtime.batch_size,
+                                       initial_prompt=initial_prompt, hotwords=hotwords,
+                                       progress_callback=progress_callback)
+
+    def align(self, transcript: Transcript, audio: np.ndarray) -> Transcript:
+        from worker import pipeline
+
+        assert self.runtime is not None
+        model, metadata = self.aligner(transcript.language)
+        with self.lock:
+            return pipeline.align(transcript, audio, model, metadata, self.runtime.whisperx_device)
+
     def aligner(self, language: str) -> tuple[Any, Any]:
         """The wav2vec2 alignment model for a language, loaded on first use and kept."""
         if language not in self._aligners:
@@ -102,14 +136,16 @@ class ModelManager:
 
     def warm_up(self) -> None:
         """Run the bundled clip through the pipeline so CUDA kernels and caches are ready for job one."""
-        from worker.pipeline import decode_audio, transcribe
+        import numpy as np
 
-        pipeline = self.load()
-        assert self.runtime is not None
+        self.load()
         started = time.perf_counter()
-        audio = decode_audio(WARMUP_CLIP.read_bytes())
-        with self.lock:
-            transcribe(pipeline, audio, language=self.language, batch_size=self.runtime.batch_size)
+        # The bundled clip is a plain 16 kHz mono s16le WAV: no decoder (or temporary file) needed.
+        with wave.open(str(WARMUP_CLIP)) as clip:
+            samples = np.frombuffer(clip.readframes(clip.getnframes()), np.int16)
+        audio = samples.astype(np.float32) / 32768.0
+        self.transcribe(audio, language=self.language, initial_prompt=None, hotwords=None,
+                        progress_callback=lambda _: None)
         log.info("warm-up transcription took %.2fs", time.perf_counter() - started)
 
     def unload(self) -> None:

@@ -1,10 +1,8 @@
-"""Audio in, transcript out: plain functions that know nothing of Celery or Redis."""
+"""Decoded audio in, transcript out: plain functions that know nothing of Celery or Redis."""
 
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,48 +18,13 @@ SILENCE_PEAK = 0.001
 ProgressCallback = Callable[[float], None]
 
 
-def decode_audio(data: bytes, timeout: float = 600.0) -> np.ndarray:
-    """Decode any container ffmpeg reads to 16 kHz mono float32.
-
-    The bytes go through a temporary file, not a pipe: MP4/M4A files whose index sits at the end
-    cannot be demuxed from a stream. The file is removed before returning.
-    """
-    with tempfile.NamedTemporaryFile(prefix="endoscribe-", suffix=".audio") as tmp:
-        tmp.write(data)
-        tmp.flush()
-        cmd = [
-            "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "0",
-            "-i", tmp.name, "-vn", "-f", "s16le", "-ac", "1", "-acodec", "pcm_s16le", "-ar", str(SAMPLE_RATE), "-",
-        ]
-        try:
-            out = subprocess.run(cmd, capture_output=True, check=False, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise AudioError("decoding the audio took too long; re-encode it as WAV or FLAC",
-                             code="audio_undecodable") from exc
+def check_audio(audio: np.ndarray) -> float:
+    """Reject silent audio (the length was bounded while decoding); returns its duration in seconds."""
     import numpy as np
 
-    if out.returncode != 0:
-        # ffmpeg's stderr can quote tags from the file (titles, names): not copied into the message.
-        raise AudioError("the audio could not be decoded; send a valid wav, flac, mp3, m4a, ogg or webm file",
-                         code="audio_undecodable")
-    audio = np.frombuffer(out.stdout, np.int16).flatten().astype(np.float32) / 32768.0
-    if audio.size == 0:
-        raise AudioError("the file decodes to no audio samples; send a recording with sound in it",
-                         code="audio_empty")
-    return audio
-
-
-def check_audio(audio: np.ndarray, max_seconds: float) -> float:
-    """Reject audio that is silent or too long; returns its duration in seconds."""
-    import numpy as np
-
-    seconds = audio.size / SAMPLE_RATE
-    if seconds > max_seconds:
-        raise AudioError(f"the audio is {seconds:.0f} s long; the limit is {max_seconds:.0f} s — split it",
-                         code="audio_too_long")
     if float(np.abs(audio).max()) < SILENCE_PEAK:
         raise AudioError("the audio is silent; check the microphone and record again", code="audio_silent")
-    return seconds
+    return audio.size / SAMPLE_RATE
 
 
 def transcribe(
@@ -75,14 +38,17 @@ def transcribe(
     progress_callback: ProgressCallback | None = None,
 ) -> Transcript:
     """Run the WhisperX pipeline on one recording with per-job prompt and hotwords."""
-    saved_options = pipeline.options
+    saved_options, saved_tokenizer = pipeline.options, pipeline.tokenizer
     # asr_options are fixed at load time; per-job prompt/hotwords swap them for this call only.
     pipeline.options = dataclasses.replace(saved_options, initial_prompt=initial_prompt, hotwords=hotwords)
     try:
         result = pipeline.transcribe(audio, batch_size=batch_size, language=language,
                                      progress_callback=progress_callback)
     finally:
-        pipeline.options = saved_options
+        # A clean slate for the next job, whatever this one's outcome: WhisperX pins the tokenizer
+        # (the job's language) for the call and unpins it only when the call completes, so a cancelled
+        # or failed job would hand its language to the next tenant's job on a multilingual model.
+        pipeline.options, pipeline.tokenizer = saved_options, saved_tokenizer
     segments = [
         Segment(start=float(s["start"]), end=float(s["end"]), text=s["text"].strip())
         for s in result["segments"]

@@ -11,6 +11,6 @@ from worker.job_runner import run_job
 def transcribe(job_id: str) -> str:
     """Transcribe one job; the only argument is its id, so Flower shows no patient data."""
     outcome = run_job(job_id, state.context())
-    if outcome in {"completed", "failed", "cancelled"}:  # not "skipped" or "abandoned"
+    if outcome.ended_job:
         state.jobs_done += 1
-    return outcome
+    return outcome.value

@@ -65,7 +65,7 @@ async def create_job(
     options = JobOptions(language=language or None, initial_prompt=initial_prompt or None, hotwords=hotwords or None)
     base = _base_url(request, settings)
     record = await run_in_threadpool(
-        job_service.submit_job, store, webhooks, celery, owner, audio, options, base, callback
+        job_service.submit_job, store, celery, owner, audio, options, base, callback
     )
     status_url, result_url = job_service.job_urls(base, record.id)
     return JobCreated(id=record.id, status=record.status, status_url=status_url, result_url=result_url)
@@ -100,7 +100,7 @@ def delete_job(
     owner: OwnerDep,
 ) -> Response:
     """Cancel a queued or running job (202), or erase a finished one with its audio and transcript (204)."""
-    record = job_service.cancel_or_erase(store, webhooks, job_id, owner)
+    record = job_service.cancel_or_erase(store, job_id, owner)
     if record is None:
         return Response(status_code=204)
     return JSONResponse(_public(request, settings, record, webhooks).model_dump(mode="json"), status_code=202)

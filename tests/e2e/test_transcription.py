@@ -14,6 +14,7 @@ import jiwer
 import pytest
 import redis
 
+from core import keys
 from tests.jobs import FIXTURES, reference, submit, wait_for_status
 
 # The bundled tiny.en model hears espeak-ng's robotic voice imperfectly, and clinical words worst
@@ -155,9 +156,9 @@ def test_a_second_delivery_of_a_finished_job_changes_nothing(client: httpx.Clien
 def test_audio_is_deleted_when_the_job_ends(client: httpx.Client, redis_client: redis.Redis) -> None:
     job_id = submit(client, FIXTURES / "summary.wav")["id"]
     wait_for_status(client, job_id)
-    assert redis_client.exists(f"endoscribe:audio:{job_id}") == 0
-    assert redis_client.exists(f"endoscribe:result:{job_id}") == 1
-    assert 0 < redis_client.ttl(f"endoscribe:result:{job_id}") <= 7 * 24 * 3600
+    assert redis_client.exists(keys.audio_key(job_id)) == 0
+    assert redis_client.exists(keys.result_key(job_id)) == 1
+    assert 0 < redis_client.ttl(keys.result_key(job_id)) <= 7 * 24 * 3600
 
 
 def test_deleting_a_finished_job_erases_it(client: httpx.Client, redis_client: redis.Redis) -> None:
@@ -166,7 +167,7 @@ def test_deleting_a_finished_job_erases_it(client: httpx.Client, redis_client: r
 
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
 
-    assert [k for k in redis_client.scan_iter(match=f"endoscribe:*{job_id}*")] == []
+    assert [k for k in redis_client.scan_iter(match=f"{keys.PREFIX}:*{job_id}*")] == []
     assert client.get(f"/v1/jobs/{job_id}").json()["error"]["code"] == "not_found"
     assert client.get(f"/v1/jobs/{job_id}/result").status_code == 404
 
@@ -191,7 +192,7 @@ def test_cancelling_queued_and_running_jobs(client: httpx.Client, redis_client: 
     never_ran = client.get(f"/v1/jobs/{queued}").json()
     assert never_ran["status"] == "cancelled" and never_ran["started_at"] is None and never_ran["worker"] is None
     assert client.get(f"/v1/jobs/{queued}/result").json()["error"]["code"] == "job_cancelled"
-    assert redis_client.exists(f"endoscribe:audio:{queued}", f"endoscribe:audio:{running}") == 0
+    assert redis_client.exists(keys.audio_key(queued), keys.audio_key(running)) == 0
 
 
 def test_unknown_job_is_404(client: httpx.Client) -> None:

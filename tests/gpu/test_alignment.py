@@ -33,16 +33,17 @@ def _weights_present() -> bool:
 pytestmark = pytest.mark.skipif(not _weights_present(), reason="alignment weights or punkt_tab not on disk")
 
 
-def test_alignment_gives_every_word_a_time_without_touching_the_network() -> None:
+def test_alignment_gives_every_word_a_time_without_touching_the_network(tmp_path: Path) -> None:
+    from worker.decoding import decode_audio
     from worker.model_manager import ModelManager
-    from worker.pipeline import align, decode_audio, transcribe
+    from worker.pipeline import align, transcribe
 
     os.environ["HF_HUB_OFFLINE"] = "1"
     models = ModelManager(WorkerSettings(align=True))
     pipe = models.load()
     models.prepare_alignment()
     assert models.runtime is not None
-    audio = decode_audio((FIXTURES / "colonoscopy.wav").read_bytes())
+    audio = decode_audio((FIXTURES / "colonoscopy.wav").read_bytes(), 3600, tmp_path)
     transcript = transcribe(pipe, audio, language="en", batch_size=models.runtime.batch_size)
     model, metadata = models.aligner("en")
     aligned = align(transcript, audio, model, metadata, models.runtime.whisperx_device)

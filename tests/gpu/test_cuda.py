@@ -6,6 +6,7 @@ Skipped where CUDA is absent, so CI on CPU machines stays green; run them on a G
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -25,15 +26,16 @@ def test_the_worker_runs_on_cuda_with_float16_and_batch_16() -> None:
     assert info["cuda_available"] and info["gpu_count"] >= 1 and info["gpu_memory_total_gb"] > 0
 
 
-def test_the_bundled_model_transcribes_on_the_gpu() -> None:
+def test_the_bundled_model_transcribes_on_the_gpu(tmp_path: Path) -> None:
+    from worker.decoding import decode_audio
     from worker.model_manager import ModelManager
-    from worker.pipeline import decode_audio, transcribe
+    from worker.pipeline import transcribe
 
     models = ModelManager(WorkerSettings(device="cuda"))
     models.load()
     models.warm_up()
     assert models.runtime is not None
-    audio = decode_audio((FIXTURES / "colonoscopy.wav").read_bytes())
+    audio = decode_audio((FIXTURES / "colonoscopy.wav").read_bytes(), 3600, tmp_path)
     started = time.perf_counter()
     transcript = transcribe(models.load(), audio, language="en", batch_size=models.runtime.batch_size)
     elapsed = time.perf_counter() - started

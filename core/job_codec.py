@@ -1,0 +1,53 @@
+"""The one codec between a JobRecord and its Redis hash (one field per attribute)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from core.jobs import JobRecord
+
+_JSON_FIELDS = {"options", "error"}
+_BOOL_FIELDS = {"cancel_requested"}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def encode(job_id: str, fields: dict[str, Any]) -> dict[str, str]:
+    """Validate some JobRecord fields and encode just those for HSET (None and False become "")."""
+    template = JobRecord.model_validate({"id": job_id, "created_at": utcnow(), **fields})
+    encoded: dict[str, str] = {}
+    for name, value in template.model_dump(mode="json", include=set(fields)).items():
+        if name in _JSON_FIELDS:
+            encoded[name] = json.dumps(value)
+        elif value is None:
+            encoded[name] = ""
+        elif isinstance(value, bool):
+            encoded[name] = "1" if value else ""
+        else:
+            encoded[name] = str(value)
+    return encoded
+
+
+def encode_record(record: JobRecord) -> dict[str, str]:
+    return encode(record.id, record.model_dump())
+
+
+def decode(raw: dict[bytes, bytes] | dict[str, str]) -> JobRecord:
+    fields: dict[str, Any] = {}
+    for key, value in raw.items():
+        name, value = text(key), text(value)
+        if name in _JSON_FIELDS:
+            fields[name] = json.loads(value)
+        elif name in _BOOL_FIELDS:
+            fields[name] = value == "1"
+        elif value != "":
+            fields[name] = value
+    return JobRecord.model_validate(fields)
