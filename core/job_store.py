@@ -257,6 +257,19 @@ class JobStore:
 
         return self._transact(body, job_id)
 
+    def index_open_jobs(self) -> int:
+        """Add every unended job to the open-jobs index once, for jobs stored before the index existed
+        (an upgrade in place); later calls do nothing. Returns how many were added."""
+        if not self.redis.set(keys.OPEN_JOBS_INDEXED, "1", nx=True):
+            return 0
+        added = 0
+        for key in self.redis.scan_iter(match=keys.job_key("*"), count=500):
+            status = self.redis.hget(key, "status")
+            if status is not None and not JobStatus(text(status)).is_final:
+                job_id = text(key).rsplit(":", 1)[1]
+                added += int(self.redis.zadd(keys.OPEN_JOBS, {job_id: 0}, nx=True) or 0)
+        return added
+
     def mark_sent(self, job_id: str, at: float | None = None) -> None:
         """Its task was (re)sent now: recovery leaves it alone for a grace period."""
         self.redis.zadd(keys.OPEN_JOBS, {job_id: at or time.time()}, xx=True)

@@ -36,6 +36,9 @@ WORKER_PATTERN = f"{PREFIX}:worker:*"
 OPEN_JOBS = f"{PREFIX}:jobs:open"
 """Sorted set of every job not yet ended, scored by the epoch its task was last sent: what recovery walks."""
 
+OPEN_JOBS_INDEXED = f"{PREFIX}:jobs:open:indexed"
+"""Set once the jobs stored before OPEN_JOBS existed have been added to it."""
+
 SWEEP_LOCK = f"{PREFIX}:sweep"
 """Held by the one process running the recovery sweep this interval."""
 

@@ -125,6 +125,11 @@ def _load_model_and_start_heartbeat(sender: Any = None, **_: Any) -> None:
     else:
         # CUDA is not fork-safe: in a prefork pool each child loads the model on its first job.
         log.warning("pool %s is not solo: the model loads lazily in each child on its first job", state.pool_name)
+    try:
+        if added := state.store.index_open_jobs():
+            log.info("indexed %d jobs stored by an earlier version for recovery", added)
+    except redis.RedisError as exc:
+        log.warning("could not index earlier jobs yet (%s); the next worker start retries", exc.__class__.__name__)
     state.heartbeat = Heartbeat(state.redis, state.worker_name, settings.worker.heartbeat_seconds, state.describe,
                                 on_beat=state.sweep)
     state.heartbeat.start()

@@ -154,3 +154,14 @@ def test_the_broker_probe_sees_waiting_and_reserved_messages(tmp_path: Path) -> 
         queue.close()
     assert reserved not in broker_task_ids(redis_client)
     proc.stop()
+
+
+def test_jobs_stored_before_the_open_index_existed_are_indexed_once(clean_redis: redis.Redis) -> None:
+    store = JobStore(clean_redis, 3600)
+    waiting, ended = new_job(store), new_job(store)
+    store.cancel(ended)
+    clean_redis.delete(keys.OPEN_JOBS)  # as an earlier version left them
+
+    assert store.index_open_jobs() == 1
+    assert clean_redis.zrange(keys.OPEN_JOBS, 0, -1) == [waiting.encode()]
+    assert store.index_open_jobs() == 0
