@@ -132,12 +132,9 @@ class JobStore:
             if pipe.exists(keys.lock_key(job_id)):
                 return Claim.HELD
             pipe.multi()
-            if record.cancel_requested:
-                self._stage_end(pipe, job_id, JobStatus.CANCELLED, snapshot)
-                return Claim.CANCELLED
-            if record.attempts >= max_attempts:
-                self._stage_end(pipe, job_id, JobStatus.FAILED, snapshot, error=WORKER_CRASHED)
-                return Claim.EXHAUSTED
+            ended = self._stage_end_if_spent(pipe, job_id, record, snapshot, max_attempts)
+            if ended is not None:
+                return Claim.CANCELLED if ended == JobStatus.CANCELLED else Claim.EXHAUSTED
             pipe.set(keys.lock_key(job_id), owner, px=int(lease_seconds * 1000))
             fields = encode(job_id, {
                 "status": JobStatus.PROCESSING, "stage": JobStage.DECODING, "progress": 0.0,
@@ -242,11 +239,7 @@ class JobStore:
             if record.status == JobStatus.QUEUED:
                 return Recovery.WAITING
             pipe.multi()
-            if record.cancel_requested:
-                self._stage_end(pipe, job_id, JobStatus.CANCELLED, snapshot)
-                return Recovery.ENDED
-            if record.attempts >= max_attempts:
-                self._stage_end(pipe, job_id, JobStatus.FAILED, snapshot, error=WORKER_CRASHED)
+            if self._stage_end_if_spent(pipe, job_id, record, snapshot, max_attempts) is not None:
                 return Recovery.ENDED
             fields = encode(job_id, {"status": JobStatus.QUEUED, "stage": JobStage.QUEUED, "progress": 0.0,
                                      "worker": None, "started_at": None})
@@ -289,6 +282,19 @@ class JobStore:
         snapshot = _Snapshot(cast(bytes | None, pipe.get(keys.webhook_key(job_id))),
                              int(pipe.pttl(keys.job_key(job_id))))
         return (decode(cast(dict[bytes, bytes], raw)) if raw else None), snapshot
+
+    def _stage_end_if_spent(
+        self, pipe: Pipeline, job_id: str, record: JobRecord, snapshot: _Snapshot, max_attempts: int,
+    ) -> JobStatus | None:
+        """After MULTI, for a job no run holds: end it if it must not run again (its cancel was asked
+        for while a run that then died held it, or its attempts are spent). Returns how it ended."""
+        if record.cancel_requested:
+            self._stage_end(pipe, job_id, JobStatus.CANCELLED, snapshot)
+            return JobStatus.CANCELLED
+        if record.attempts >= max_attempts:
+            self._stage_end(pipe, job_id, JobStatus.FAILED, snapshot, error=WORKER_CRASHED)
+            return JobStatus.FAILED
+        return None
 
     def _stage_end(
         self, pipe: Pipeline, job_id: str, status: JobStatus, snapshot: _Snapshot,

@@ -87,12 +87,17 @@ def test_a_job_stuck_in_the_model_past_its_hard_deadline_fails_and_the_worker_is
     harness: Harness, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(job_runner, "HARD_DEADLINE_GRACE_SECONDS", 0.5)
-    # model_copy skips validation: a 0.3 s limit (the setting's floor is 10 s) keeps this test short.
-    harness.settings = harness.settings.model_copy(update={"job_time_limit_seconds": 0.3})
+    # model_copy skips validation: a 3 s limit (the setting's floor is 10 s) keeps this test short.
+    harness.settings = harness.settings.model_copy(update={"job_time_limit_seconds": 3.0})
     job_id = harness.submit()
     # One uninterruptible model call: no progress point comes until the lease keeper (every 2 s)
-    # has seen the hard deadline (0.8 s) pass.
-    harness.models.during = lambda step: time.sleep(2.5) if step == 0 else None
+    # has seen the hard deadline (3.5 s) pass and given up on the run.
+    def stuck(step: int) -> None:
+        deadline = time.monotonic() + 20
+        while step == 0 and not harness.wedged and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    harness.models.during = stuck
 
     assert run_job(job_id, harness.context()) is Outcome.ABANDONED
 
