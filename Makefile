@@ -20,7 +20,7 @@ UV_SYNC_DEV := uv sync --frozen --extra worker --group dev
 .PHONY: help install system-deps uv up test lint unit bench fixtures clean
 
 help:
-	@echo "make up     - start redis (if needed), API, worker, Flower; Ctrl-C stops all"
+	@echo "make up     - start redis (if needed), API, worker, Flower, deliverer; restarts what dies; Ctrl-C stops all"
 	@echo "make test   - install everything, lint, run the test suite"
 	@echo "make bench  - throughput: in-process WhisperX vs the full system"
 
