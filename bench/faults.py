@@ -8,8 +8,9 @@ Every job is submitted over HTTP with a callback to the receiver. A small superv
 worker that exits, as compose's restart policy would, under the same Celery node name.
 
 1. N jobs (short fixtures and some long recordings) while busy workers are killed with SIGKILL M
-   times (never on a job's last attempt, so every job can still complete): completed, failed,
-   completed runs per job (from the worker logs), callbacks per job, max attempts.
+   times: completed, failed, completed runs per job (from the worker logs), callbacks per job, max
+   attempts. A kill never hits a job's last attempt, nor a worker life that has not yet completed a
+   job, so every job can still complete; kills stop after --kill-window seconds.
 4. A 10-hour silent FLAC: its error code and the worker's peak RSS growth (VmHWM).
 5. A poison job: the worker that picks it up is killed as soon as it is `processing`, every time;
    the number of deaths and the final status.
@@ -17,7 +18,12 @@ worker that exits, as compose's restart policy would, under the same Celery node
 3. K jobs with the workers busy, then Redis killed with SIGKILL and restarted a few seconds later.
 
 (They run in the order 4, 1, 5, 2, 3: the bomb's peak is read on workers fresh from start-up.)
-Each prints one line with its figures as it ends; a summary block for the README comes last.
+Each prints one line with its figures as it ends; a summary block for the README comes last;
+progress goes to stderr, and every process's log stays in the temp dir named on the first line.
+
+Most of the time goes to worker restarts: a killed worker loads and warms its model again (about
+40 s on 2 CPU cores), and there are M + 3 of them plus one stop/start for scenario 2. On a 2-core
+machine the defaults take 10 to 12 minutes; `--kills 6` or `--only` shorten it.
 """
 
 from __future__ import annotations
@@ -51,7 +57,6 @@ import redis  # noqa: E402
 
 from core import keys  # noqa: E402
 from core.job_codec import decode  # noqa: E402
-from core.job_store import JobStore  # noqa: E402
 from core.jobs import JobRecord  # noqa: E402
 from tests.jobs import FIXTURES, long_recording  # noqa: E402
 from tests.receiver import Receiver  # noqa: E402
@@ -145,22 +150,42 @@ class Stack:
 
     def __init__(self, tmp: Path, max_attempts: int) -> None:
         self.tmp = tmp
-        self.redis_lives = 0
-        self.redis_proc: Process | None = None
-        self.redis_proc, self.url = start_redis(tmp, *AOF)
-        self.redis_lives = 1
-        self.port = int(self.url.rsplit(":", 1)[1].split("/")[0])
-        self.redis = redis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=2)
-        self.store = JobStore(self.redis, 3600)
-        self.receiver = Receiver().__enter__()
-        self.api_proc: Process | None = None
-        self.api_proc, self.base = start_api(self.url, tmp)
-        self.deliverer: Process | None = start_deliverer(self.url, tmp)
-        self.client = httpx.Client(base_url=self.base, timeout=60, trust_env=False)
         env = {"ENDOSCRIBE_MAX_ATTEMPTS": str(max_attempts)}
-        self.slots = [WorkerSlot(name, self.url, tmp, env) for name in ("w1", "w2")]
         self.exits: list[Exit] = []
         """Workers that exited without being told to (not the bench's own kills)."""
+        self.redis_proc: Process | None = None
+        self.api_proc: Process | None = None
+        self.deliverer: Process | None = None
+        self.receiver: Receiver | None = None
+        self.client: httpx.Client | None = None
+        self.slots: list[WorkerSlot] = []
+        self.submitted: list[str] = []
+        try:
+            self.redis_proc, self.url = start_redis(tmp, *AOF)
+            self.redis_lives = 1
+            self.port = int(self.url.rsplit(":", 1)[1].split("/")[0])
+            self.redis = redis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=2)
+            self.slots = [WorkerSlot(name, self.url, tmp, env) for name in ("w1", "w2")]
+            # The workers load their model (the slow part) while the API and the deliverer start.
+            for slot in self.slots:
+                slot.spawn()
+            self.receiver = Receiver().__enter__()
+            self.api_proc, self.base = start_api(self.url, tmp)
+            self.deliverer = start_deliverer(self.url, tmp)
+            self.client = httpx.Client(base_url=self.base, timeout=60, trust_env=False)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def http(self) -> httpx.Client:
+        assert self.client is not None
+        return self.client
+
+    @property
+    def hooks(self) -> Receiver:
+        assert self.receiver is not None
+        return self.receiver
 
     # -- workers
 
@@ -216,11 +241,24 @@ class Stack:
     # -- jobs
 
     def submit(self, data: bytes, filename: str) -> str:
-        response = self.client.post("/v1/jobs", files={"file": (filename, data)},
-                                    data={"callback_url": f"{self.receiver.url}/hook"})
+        response = self.http.post("/v1/jobs", files={"file": (filename, data)},
+                                    data={"callback_url": f"{self.hooks.url}/hook"})
         if response.status_code != 202:
             raise RuntimeError(f"submit refused: {response.status_code} {response.text}")
-        return str(response.json()["id"])
+        job_id = str(response.json()["id"])
+        self.submitted.append(job_id)
+        return job_id
+
+    def cancel_leftovers(self, timeout: float = 60) -> list[str]:
+        """Cancel every job a scenario left open, so the next scenario starts on an empty queue."""
+        statuses = self.statuses(self.submitted) or {}
+        open_ids = [i for i, s in statuses.items() if s is not None and s not in FINAL]
+        for job_id in open_ids:
+            self.http.delete(f"/v1/jobs/{job_id}")
+        if open_ids:
+            log(f"cancelled {len(open_ids)} jobs left open: {', '.join(i[:8] for i in open_ids)}")
+            self.wait_final(open_ids, timeout)
+        return open_ids
 
     def record(self, job_id: str) -> JobRecord | str | None:
         """The job's record from Redis; None if it is gone; "down" if Redis does not answer."""
@@ -244,7 +282,7 @@ class Stack:
         return {job_id: (v.decode() if v is not None else None) for job_id, v in zip(ids, values, strict=True)}
 
     def public(self, job_id: str) -> dict[str, Any] | None:
-        response = self.client.get(f"/v1/jobs/{job_id}")
+        response = self.http.get(f"/v1/jobs/{job_id}")
         if response.status_code == 404:
             return None
         response.raise_for_status()
@@ -270,13 +308,18 @@ class Stack:
     def close(self) -> None:
         for slot in self.slots:
             slot.wanted = False
+            if slot.alive():
+                slot.proc.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        for slot in self.slots:
             if slot.proc is not None:
-                slot.proc.stop(signal.SIGKILL)
+                slot.proc.stop(signal.SIGTERM, timeout=10)
         for proc in (self.deliverer, self.api_proc, self.redis_proc):
             if proc is not None:
                 proc.stop()
-        self.client.close()
-        self.receiver.__exit__()
+        if self.client is not None:
+            self.client.close()
+        if self.receiver is not None:
+            self.receiver.__exit__()
 
 
 # ---- measurements ------------------------------------------------------------------------------
@@ -333,7 +376,7 @@ def callbacks(stack: Stack, ids: list[str], ended: list[str], timeout: float = 3
 
     def tally() -> Callbacks:
         result = Callbacks()
-        for request in list(stack.receiver.requests):
+        for request in list(stack.hooks.requests):
             try:
                 data = json.loads(request.body)["data"]
             except (ValueError, KeyError):
@@ -421,13 +464,23 @@ def kills_of_busy_workers(stack: Stack, args: argparse.Namespace, rng: random.Ra
         nonlocal last_kill, wait_s
         if len(kills) >= args.kills or time.monotonic() - last_kill < args.kill_interval:
             return
-        for job_id in ids:
-            rec = stack.record(job_id)
+        if time.monotonic() - started > args.kill_window:
+            return  # the jobs drain from here on
+        records = {job_id: stack.record(job_id) for job_id in ids}
+        # A life is killed only after it completed a job: when restarts are slow (a loaded machine),
+        # killing every worker on its first claim would stop all progress, which proves nothing.
+        productive = {rec.worker for rec in records.values() if isinstance(rec, JobRecord)
+                      and rec.status.value == "completed" and rec.finished_at is not None
+                      and (slot := stack.slot_for(rec.worker)) is not None
+                      and rec.finished_at.timestamp() >= slot.started_wall}
+        for job_id, rec in records.items():
             if not isinstance(rec, JobRecord) or rec.status.value != "processing" or rec.started_at is None:
                 continue
             slot = stack.slot_for(rec.worker)
             # Busy: the current life of that worker claimed this run (a stale record names a dead life).
             if slot is None or not slot.alive() or rec.started_at.timestamp() < slot.started_wall:
+                continue
+            if rec.worker not in productive:
                 continue
             if rec.attempts >= args.max_attempts:
                 continue  # its last attempt: a kill now would fail the job by design (scenario 5 shows that)
@@ -454,7 +507,9 @@ def kills_of_busy_workers(stack: Stack, args: argparse.Namespace, rng: random.Ra
     exactly_once = sum(1 for i, j in jobs.items()
                        if j and j["status"] == "completed" and runs.get(i, Counter())["completed"] == 1
                        and hooks.deliveries.get(i, 0) == 1)
-    line = (f"1. {exactly_once}/{len(ids)} jobs completed exactly once under {len(kills)} kill -9s of busy workers: "
+    short_of = f" (of {args.kills} asked: the kill window closed)" if len(kills) < args.kills else ""
+    line = (f"1. {exactly_once}/{len(ids)} jobs completed exactly once under {len(kills)} kill -9s of busy workers"
+            f"{short_of}: "
             f"{summary['completed']}/{len(ids)} completed, {summary['failed']} failed (codes: {codes(summary)}), "
             f"stuck {stuck_text(summary)}; completed runs per job {dict(sorted(completed_runs.items()))}; "
             f"{hooks.for_jobs(ids)}; max attempts {summary['max_attempts']} (jobs by attempts "
@@ -575,18 +630,23 @@ def decoding_bomb(stack: Stack, args: argparse.Namespace, at_ready: dict[str, tu
     rss_submit = at_submit[ran.name][0]
     hooks = callbacks(stack, [job_id], [job_id])
     code = (job.get("error") or {}).get("code")
-    growth_vs_ready = (hwm_after - hwm_ready) / 1024
+    # VmHWM only grows: without the reset it would now read max(at ready, the job's own peak).
+    hwm_unreset = max(hwm_ready, hwm_after)
+    growth_vs_ready = (hwm_unreset - hwm_ready) / 1024
     growth_vs_submit = (hwm_after - rss_submit) / 1024
     line = (f"4. worker peak RSS for the {args.bomb_hours}-hour bomb ({len(flac) / 1e6:.1f} MB FLAC): job "
-            f"{job['status']} {code} in {job.get('processing_seconds')} s; VmHWM {hwm_ready / 1024:.0f} MB at ready "
-            f"-> {hwm_after / 1024:.0f} MB after the job ({growth_vs_ready:+.0f} MB); peak above RSS at submit "
-            f"{growth_vs_submit:+.0f} MB (VmHWM reset to VmRSS {rss_submit / 1024:.0f} MB before submit); VmRSS after "
-            f"{rss_after / 1024:.0f} MB; {hooks.for_jobs([job_id])}")
+            f"{job['status']} {code} in {job.get('processing_seconds')} s on {ran.name}; VmHWM "
+            f"{hwm_ready / 1024:.0f} MB right after ready -> {hwm_unreset / 1024:.0f} MB after the job "
+            f"({growth_vs_ready:+.1f} MB); the job's "
+            f"own peak {growth_vs_submit:+.1f} MB over VmRSS at submit ({rss_submit / 1024:.0f} MB; VmHWM reset "
+            f"there via clear_refs); VmRSS after {rss_after / 1024:.0f} MB; {hooks.for_jobs([job_id])}")
     return {"line": line, "job": job, "code": code, "hwm_ready_kb": hwm_ready, "rss_ready_kb": rss_ready,
-            "rss_submit_kb": rss_submit, "hwm_after_kb": hwm_after, "rss_after_kb": rss_after,
-            "short": f"a {args.bomb_hours}-hour silent FLAC ({len(flac) / 1e6:.1f} MB) is refused `{code}`; the "
-                     f"worker's peak RSS grows {max(0.0, growth_vs_submit):.0f} MB over its RSS at submit "
-                     f"(VmHWM {hwm_ready / 1024:.0f} MB at ready, {hwm_after / 1024:.0f} MB after)"}
+            "rss_submit_kb": rss_submit, "hwm_after_kb": hwm_after, "hwm_unreset_kb": hwm_unreset,
+            "rss_after_kb": rss_after,
+            "short": f"a {args.bomb_hours}-hour silent FLAC ({len(flac) / 1e6:.1f} MB) is refused `{code}` in "
+                     f"{job.get('processing_seconds')} s; the worker's peak RSS (VmHWM) grows "
+                     f"{growth_vs_ready:+.1f} MB from ready ({hwm_ready / 1024:.0f} MB), the job's own peak "
+                     f"{growth_vs_submit:+.1f} MB over its RSS at submit"}
 
 
 def poison_job(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
@@ -669,6 +729,8 @@ def parse_args() -> argparse.Namespace:
                         help="1, 5: a long recording is the 15 s colonoscopy fixture repeated this many times")
     parser.add_argument("--kills", type=int, default=10, help="1: SIGKILLs of busy workers")
     parser.add_argument("--kill-interval", type=float, default=3.0, help="1: least seconds between kills")
+    parser.add_argument("--kill-window", type=float, default=300,
+                        help="1: kills happen only in this many seconds after the submits; then the jobs drain")
     parser.add_argument("--kill-max-delay", type=float, default=2.0,
                         help="1: a kill waits until the run has been processing 0..this many seconds (random)")
     parser.add_argument("--queued-jobs", type=int, default=30, help="2: jobs queued before Redis is killed")
@@ -708,7 +770,7 @@ def main() -> int:
         stack.start_workers()
         at_ready = {s.name: (proc_status_kb(s.pid, "VmRSS"), proc_status_kb(s.pid, "VmHWM")) for s in stack.slots}
         log(f"stack up in {time.monotonic() - t0:.0f} s: redis (AOF) {stack.url}, api {stack.base}, "
-            f"2 workers, deliverer, receiver {stack.receiver.url}")
+            f"2 workers, deliverer, receiver {stack.hooks.url}")
         order = [(4, lambda: decoding_bomb(stack, args, at_ready)),
                  (1, lambda: kills_of_busy_workers(stack, args, rng)),
                  (5, lambda: poison_job(stack, args)),
@@ -721,6 +783,7 @@ def main() -> int:
             results[number] = scenario()
             results[number]["scenario_s"] = round(time.monotonic() - began, 1)
             print(results[number]["line"], flush=True)
+            results[number]["cancelled_leftovers"] = stack.cancel_leftovers()
         wall = time.monotonic() - t0
         exits = stack.exits
         print(f"\nworkers that exited on their own (not the bench's kills): {len(exits)}", flush=True)

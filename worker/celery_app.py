@@ -85,10 +85,14 @@ def exit_wedged() -> None:
     way out of an uninterruptible call is a new process. Stop counting as alive, then exit, so the
     supervisor (compose's restart policy, `make up`) starts a fresh worker."""
     log.critical("a job is stuck in the model past its hard deadline; exiting so this worker is restarted")
-    if state.heartbeat is not None:
-        state.heartbeat.stop()
-    logging.shutdown()
-    os._exit(EXIT_WEDGED)
+    try:
+        if state.heartbeat is not None:
+            state.heartbeat.stop()
+    except redis.RedisError:
+        pass  # the heartbeat key expires by itself within 3 beats
+    finally:
+        logging.shutdown()
+        os._exit(EXIT_WEDGED)
 
 
 state = WorkerState()
