@@ -26,7 +26,9 @@ cleanup() {
 trap 'cleanup; exit 0' INT TERM
 trap cleanup EXIT
 
-redis_answers() { "$BIN/python" -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_timeout=1).ping()" "$REDIS_URL" 2>/dev/null; }
+# The same client every process builds (core/redis_connection.py), so a rediss:// URL is verified as they verify it.
+redis_client="from core.redis_connection import connect_redis; from core.settings import Settings; c = connect_redis(Settings(), socket_timeout=1)"
+redis_answers() { "$BIN/python" -c "$redis_client; c.ping()" 2>/dev/null; }
 
 if redis_answers; then
     echo "using the Redis that answers at $REDIS_URL (jobs and transcripts already there stay)"
@@ -67,7 +69,7 @@ pids+=($!)
 echo "waiting for the worker to load and warm up its model..."
 alive() { for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done; }
 # Ask Redis for a worker heartbeat rather than polling /ready, which would fill the access log.
-worker_ready() { "$BIN/python" -c "import redis,sys; c=redis.Redis.from_url(sys.argv[1]); sys.exit(not any(c.scan_iter(match='endoscribe:worker:*')))" "$REDIS_URL" 2>/dev/null; }
+worker_ready() { "$BIN/python" -c "import sys; $redis_client; sys.exit(not any(c.scan_iter(match='endoscribe:worker:*')))" 2>/dev/null; }
 until worker_ready; do
     alive || { echo "a process failed to start; see the log above"; exit 1; }
     sleep 1
