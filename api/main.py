@@ -19,6 +19,7 @@ from api.routes import jobs, system
 from core.errors import EndoScribeError
 from core.job_store import JobStore
 from core.queueing import make_celery
+from core.redis_connection import connect_redis
 from core.settings import Settings, get_settings
 from core.webhook_store import WebhookStore
 
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = redis.Redis.from_url(settings.redis_url)
+        client = connect_redis(settings)
         app.state.settings = settings
         app.state.redis = client
         app.state.store = JobStore(client, settings.retention_seconds)

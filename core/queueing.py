@@ -10,14 +10,18 @@ from celery import Celery
 from kombu.entity import Queue
 
 from core import keys
+from core.redis_connection import celery_tls_options, redis_endpoint
 from core.settings import Settings
 
 
 def make_celery(settings: Settings, name: str = "endoscribe") -> Celery:
     """A Celery app bound to Redis with EndoScribe's reliability settings (no tasks registered)."""
-    app = Celery(name, broker=settings.redis_url)
+    app = Celery(name, broker=redis_endpoint(settings).url)
     visibility = {"visibility_timeout": settings.visibility_timeout_seconds}
     app.conf.update(
+        # Verified TLS for a rediss:// broker (consumers, producers, events, Flower): without it kombu
+        # connects with CERT_NONE.
+        **celery_tls_options(settings),
         # Redis redelivers an unacked message after visibility_timeout even while it still runs:
         # keep it well above the per-job limit (see Settings.visibility_timeout_seconds).
         broker_transport_options=visibility,

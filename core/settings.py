@@ -88,6 +88,21 @@ class WebhookSettings(BaseSettings):
         return value
 
 
+class RedisTlsSettings(BaseSettings):
+    """How a `rediss://` Redis is verified (`ENDOSCRIBE_REDIS_*`); certificate and host name always, by default."""
+
+    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_REDIS_", extra="ignore")
+
+    ca_file: str = ""
+    """PEM file of the CA(s) that signed Redis's certificate (a private CA), trusted besides the system store."""
+    cert_file: str = ""
+    """PEM client certificate for mutual TLS (it may hold the key too); empty sends none."""
+    key_file: str = ""
+    """PEM private key of `cert_file`, when it is not inside that file."""
+    tls_insecure: bool = False
+    """Skip certificate and host name checks; refused unless `dev_mode` (anyone on the path reads the password)."""
+
+
 class Settings(BaseSettings):
     """Everything an EndoScribe process needs; construct your own in tests."""
 
@@ -98,6 +113,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("REDIS_URL", "ENDOSCRIBE_REDIS_URL"),
     )
     """Redis for the broker, job records, audio blobs and heartbeats."""
+    redis_tls: RedisTlsSettings = Field(default_factory=RedisTlsSettings)
+    """How a `rediss://` Redis is verified."""
+    dev_mode: bool = False
+    """A development machine: allows settings unsafe in production (`ENDOSCRIBE_REDIS_TLS_INSECURE`)."""
     api_port: int = 8000
     """Port `make up` serves the API on."""
     flower_port: int = 5555

@@ -150,7 +150,9 @@ check_started() {
     if (( signals )); then exit 0; fi
 }
 
-redis_answers() { "$BIN/python" -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_timeout=1).ping()" "$REDIS_URL" 2>/dev/null; }
+# The same client every process builds (core/redis_connection.py), so a rediss:// URL is verified as they verify it.
+redis_client="from core.redis_connection import connect_redis; from core.settings import Settings; c = connect_redis(Settings(), socket_timeout=1)"
+redis_answers() { "$BIN/python" -c "$redis_client; c.ping()" 2>/dev/null; }
 
 if redis_answers; then
     echo "using the Redis that answers at $REDIS_URL (jobs and transcripts already there stay)"
@@ -185,7 +187,7 @@ start deliverer
 
 echo "waiting for the worker to load and warm up its model..."
 # Ask Redis for a worker heartbeat rather than polling /ready, which would fill the access log.
-worker_ready() { "$BIN/python" -c "import redis,sys; c=redis.Redis.from_url(sys.argv[1]); sys.exit(not any(c.scan_iter(match='endoscribe:worker:*')))" "$REDIS_URL" 2>/dev/null; }
+worker_ready() { "$BIN/python" -c "import sys; $redis_client; sys.exit(not any(c.scan_iter(match='endoscribe:worker:*')))" 2>/dev/null; }
 until worker_ready; do
     check_started
     pause 1

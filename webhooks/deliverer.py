@@ -16,6 +16,7 @@ from types import FrameType
 import redis
 
 from core.job_store import JobStore
+from core.redis_connection import connect_redis
 from core.settings import Settings, get_settings
 from core.webhook_store import WebhookStore
 from webhooks.delivery import Deliverer, attempt_delivery
@@ -32,13 +33,18 @@ def lease_seconds(settings: Settings) -> float:
     return settings.webhook.timeout_seconds * 2 + 5
 
 
-def run(settings: Settings, stop: threading.Event) -> None:
-    client = redis.Redis.from_url(settings.redis_url)
-    deliverer = Deliverer(
+def connect(settings: Settings) -> Deliverer:
+    """The deliverer's stores on one Redis client, TLS verified as configured (connects lazily)."""
+    client = connect_redis(settings)
+    return Deliverer(
         jobs=JobStore(client, settings.retention_seconds),
         webhooks=WebhookStore(client, settings.retention_seconds),
         settings=settings.webhook,
     )
+
+
+def run(settings: Settings, stop: threading.Event) -> None:
+    deliverer = connect(settings)
     if not settings.webhook.secret:
         log.warning("ENDOSCRIBE_WEBHOOK_SECRET is not set: callbacks are refused at submit")
     log.info("webhook deliverer polling every %.1fs", settings.webhook.poll_seconds)

@@ -20,6 +20,7 @@ from core import keys
 from core.errors import EndoScribeError
 from core.job_store import JobStore
 from core.queueing import broker_task_ids, make_celery
+from core.redis_connection import connect_redis
 from core.settings import get_settings
 from worker import decoding, recovery
 from worker.device import gpu_diagnostics, log_diagnostics
@@ -43,7 +44,7 @@ class WorkerState:
 
     def __init__(self) -> None:
         self.models = ModelManager(settings.worker)
-        self.redis = redis.Redis.from_url(settings.redis_url)
+        self.redis = connect_redis(settings)
         self.store = JobStore(self.redis, settings.retention_seconds)
         self.worker_name = "unnamed"
         self.pool_name = ""
