@@ -52,15 +52,26 @@ class AudioStore(Protocol):
 
 
 def pieces(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """Re-cut `chunks` into pieces of exactly `size` bytes (the last one shorter); holds at most one piece."""
-    buffer = bytearray()
+    """Join `chunks` into pieces of at most `size` bytes, as full as whole chunks make them (a chunk
+    larger than `size` is cut). Holds one piece; each byte is copied once."""
+    held: list[bytes] = []
+    length = 0
     for chunk in chunks:
-        buffer += chunk
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    if buffer:
-        yield bytes(buffer)
+        while len(chunk) > size:
+            chunk, rest = chunk[:size], chunk[size:]
+            if held:
+                yield b"".join(held)
+                held, length = [], 0
+            yield chunk
+            chunk = rest
+        if length + len(chunk) > size:
+            yield b"".join(held)
+            held, length = [], 0
+        if chunk:
+            held.append(chunk)
+            length += len(chunk)
+    if held:
+        yield b"".join(held)
 
 
 class RedisAudioStore:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlparse
 
@@ -21,6 +21,9 @@ from core.audio_store import MB, pieces
 from core.settings import StorageSettings
 
 log = logging.getLogger(__name__)
+
+MIN_PART_BYTES = 5 * MB
+"""S3's smallest part, but for the last one."""
 
 
 class S3AudioStore:
@@ -43,7 +46,11 @@ class S3AudioStore:
             raise ValueError("ENDOSCRIBE_AUDIO_STORE_URL must be empty (Redis) or s3://bucket/prefix")
         client = boto3.client(
             "s3", endpoint_url=settings.s3_endpoint_url or None, region_name=settings.s3_region or None,
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+            # Checksums only where S3 requires them: botocore's default (CRC32 on every upload, since
+            # 1.36) is refused by some S3-compatible stores, and buffers each part once more.
+            config=Config(retries={"max_attempts": 5, "mode": "standard"},
+                          request_checksum_calculation="when_required",
+                          response_checksum_validation="when_required"),
         )
         return cls(client, url.netloc, url.path, int(settings.part_mb * MB), settings.pending_seconds)
 
@@ -51,7 +58,7 @@ class S3AudioStore:
         return f"{self.prefix}{job_id}"
 
     def put(self, job_id: str, chunks: Iterable[bytes]) -> int:
-        parts = pieces(chunks, self.part_bytes)
+        parts = _at_least(pieces(chunks, self.part_bytes), MIN_PART_BYTES)
         first = next(parts, b"")
         second = next(parts, None)
         if second is None:  # small enough for one request
@@ -110,6 +117,18 @@ class S3AudioStore:
             self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key(job_id), UploadId=upload)
         except Exception as exc:  # noqa: BLE001 - the sweep (or the bucket's lifecycle rule) aborts it later
             log.warning("could not abort an audio upload (%s)", exc.__class__.__name__)
+
+
+def _at_least(parts: Iterable[bytes], minimum: int) -> Iterator[bytes]:
+    """Parts of at least `minimum` bytes (the last may be shorter): short ones are joined to the next."""
+    held = b""
+    for part in parts:
+        held = held + part if held else part
+        if len(held) >= minimum:
+            yield held
+            held = b""
+    if held:
+        yield held
 
 
 def _chain(first: bytes, second: bytes, rest: Iterable[bytes]) -> Iterable[bytes]:

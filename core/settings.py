@@ -101,7 +101,7 @@ class StorageSettings(BaseSettings):
     """S3 region; empty leaves it to boto3 (`AWS_REGION`)."""
     piece_mb: float = Field(default=4.0, gt=0, le=8)
     """Size of each Redis piece in MiB: below every hosted Redis's request limit (Upstash: 10 MB)."""
-    part_mb: float = Field(default=8.0, ge=5, le=64)
+    part_mb: float = Field(default=5.0, ge=5, le=64)
     """Size of each S3 multipart part in MiB (S3 needs at least 5); one part is held per upload."""
     pending_seconds: int = Field(default=3600, ge=60)
     """How long audio may exist without its job (an upload cut off mid-way) before it is removed."""

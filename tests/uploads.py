@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
 
 BOUNDARY = "endoscribe-test-boundary"
 CHUNK = 1024 * 1024
@@ -46,3 +50,21 @@ def streamed_upload(total_bytes: int, filename: str = "long.wav") -> tuple[dict[
     headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
                "Content-Length": str(len(head) + total_bytes + len(tail))}
     return headers, body()
+
+
+def post_streamed(base: str, total_bytes: int, timeout: float = 300) -> httpx.Response:
+    """POST /v1/jobs a generated WAV of `total_bytes`, holding one MiB of it at a time."""
+    headers, body = streamed_upload(total_bytes)
+    return httpx.post(f"{base}/v1/jobs", content=body, headers=headers, timeout=timeout)
+
+
+def post_concurrently(base: str, uploads: int, total_bytes: int) -> list[httpx.Response]:
+    """`uploads` streamed uploads of `total_bytes` in flight at once."""
+    with ThreadPoolExecutor(uploads) as pool:
+        return list(pool.map(lambda _: post_streamed(base, total_bytes), range(uploads)))
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """A process's resident memory now and its peak so far (VmRSS, VmHWM), in MB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
