@@ -57,7 +57,7 @@ async def create_job(
     """Accept a recording for transcription; poll `status_url` (or get a callback), then fetch `result_url`."""
     callback = None
     if callback_url:
-        # Resolving the callback host and writing the audio to Redis block: keep them off the event loop.
+        # Resolving the callback host and storing the audio block: keep them off the event loop.
         callback = await run_in_threadpool(
             build_callback, settings.webhook, callback_url, callback_format, callback_auth_header_name,
             callback_auth_header_value, note_type, patient_reference, encounter_reference,
