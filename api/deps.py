@@ -9,6 +9,7 @@ from celery import Celery
 from fastapi import Depends, Request
 
 from api.guards import owner_for
+from core.audio_store import AudioStore
 from core.job_store import JobStore
 from core.settings import Settings
 from core.webhook_store import WebhookStore
@@ -22,6 +23,11 @@ def _settings(request: Request) -> Settings:
 def _store(request: Request) -> JobStore:
     store: JobStore = request.app.state.store
     return store
+
+
+def _audio(request: Request) -> AudioStore:
+    audio: AudioStore = request.app.state.audio
+    return audio
 
 
 def _webhooks(request: Request) -> WebhookStore:
@@ -46,6 +52,7 @@ def _owner(request: Request, settings: Annotated[Settings, Depends(_settings)]) 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 JobStoreDep = Annotated[JobStore, Depends(_store)]
+AudioStoreDep = Annotated[AudioStore, Depends(_audio)]
 WebhookStoreDep = Annotated[WebhookStore, Depends(_webhooks)]
 RedisDep = Annotated[redis.Redis, Depends(_redis)]
 CeleryDep = Annotated[Celery, Depends(_celery)]

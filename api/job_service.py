@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from celery import Celery
 
+from api.uploads import StoredUpload
 from core import keys
-from core.audio_format import detect_audio_format
+from core.audio_store import AudioStore, discard
 from core.errors import Conflict, NotFound, Unavailable
 from core.job_store import JobStore, utcnow
 from core.jobs import JobOptions, JobRecord, JobStatus, Transcript, WebhookAttemptPublic, WebhookPublic
 from core.webhook_store import WebhookConfig, WebhookStore, event_for
 from webhooks.targets import redact
+
+log = logging.getLogger("endoscribe.api")
 
 
 def job_urls(base_url: str, job_id: str) -> tuple[str, str]:
@@ -21,36 +25,54 @@ def job_urls(base_url: str, job_id: str) -> tuple[str, str]:
     return f"{base}/v1/jobs/{job_id}", f"{base}/v1/jobs/{job_id}/result"
 
 
+def new_job_id() -> str:
+    return str(uuid.uuid4())
+
+
 def submit_job(
     store: JobStore,
+    audio: AudioStore,
     celery: Celery,
     owner: str,
-    audio: bytes,
+    upload: StoredUpload,
+    job_id: str,
     options: JobOptions,
     base_url: str,
     callback: WebhookConfig | None = None,
 ) -> JobRecord:
-    """Store the job with its audio and callback, then enqueue it by task name with only its id.
+    """Store the job (its audio is already in `audio` under `job_id`) with its callback, then enqueue it
+    by task name with only its id.
 
     If this process dies between the two, recovery finds the job queued without a message and sends it.
     """
-    audio_format = detect_audio_format(audio[:64])
     record = JobRecord(
-        id=str(uuid.uuid4()), owner=owner, options=options, upload_bytes=len(audio),
-        audio_format=audio_format, created_at=utcnow(),
+        id=job_id, owner=owner, options=options, upload_bytes=upload.size,
+        audio_format=upload.audio_format, created_at=utcnow(),
     )
     if callback is not None:
         status_url, result_url = job_urls(base_url, record.id)
         callback = callback.model_copy(update={"status_url": status_url, "result_url": result_url})
-    store.create(record, audio, callback)
+    try:
+        store.create(record, None, callback)
+    except BaseException:
+        _delete_quietly(audio, job_id)  # no job owns it (in Redis, its pending TTL would remove it too)
+        raise
     try:
         # The task id is the job id, so operators can find a job in Flower by the id clients report.
         celery.send_task(keys.TRANSCRIBE_TASK, args=[record.id], queue=keys.TRANSCRIBE_QUEUE, task_id=record.id)
     except Exception as exc:
         # Told at once rather than left to recovery's resend: the client can retry now.
         store.erase(record.id)
+        discard(audio, job_id)
         raise Unavailable("the job queue is unreachable; nothing was stored, submit again in a moment") from exc
     return record
+
+
+def _delete_quietly(audio: AudioStore, job_id: str) -> None:
+    try:
+        audio.delete(job_id)
+    except Exception:  # noqa: BLE001 - the request's own error is the one to report
+        log.warning("job %s: could not delete the audio of a job that was not stored", job_id)
 
 
 def get_job(store: JobStore, job_id: str, owner: str) -> JobRecord:
@@ -93,13 +115,15 @@ def get_result(store: JobStore, job_id: str, owner: str) -> Transcript:
     return transcript
 
 
-def cancel_or_erase(store: JobStore, job_id: str, owner: str) -> JobRecord | None:
+def cancel_or_erase(store: JobStore, audio: AudioStore, job_id: str, owner: str) -> JobRecord | None:
     """Cancel a queued or running job (returns it), or erase a finished one (returns None)."""
     record = get_job(store, job_id, owner)
     if record.status.is_final:
         store.erase(job_id)
+        discard(audio, job_id)
         return None
-    store.cancel(job_id)
+    if store.cancel(job_id) == JobStatus.CANCELLED:
+        discard(audio, job_id)  # it was queued and ended now; a running job's worker deletes it
     return store.get(job_id)
 
 

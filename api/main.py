@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.guards import RequestGuard
 from api.routes import jobs, system
+from core.audio_store import make_audio_store
 from core.errors import EndoScribeError
 from core.job_store import JobStore
 from core.queueing import make_celery
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.redis = client
         app.state.store = JobStore(client, settings.retention_seconds)
+        app.state.audio = make_audio_store(settings.storage, client)
         app.state.webhooks = WebhookStore(client, settings.retention_seconds)
         app.state.celery = make_celery(settings, name="endoscribe-api")
         if not settings.api_keys:

@@ -18,6 +18,7 @@ import redis
 from redis.client import Pipeline
 
 from core import keys
+from core.audio_store import MB, pieces, read_pieces
 from core.errors import NotFound
 from core.job_codec import decode, encode, encode_record, text, utcnow
 from core.jobs import JobError, JobRecord, JobStage, JobStatus, Transcript
@@ -26,6 +27,9 @@ from core.webhook_store import WebhookConfig, event_for, new_record, stage_sched
 __all__ = ["Claim", "JobStore", "Recovery", "utcnow"]
 
 T = TypeVar("T")
+
+# Audio handed to `create` whole (small files, tests) is cut like the Redis audio store's uploads.
+PIECE_BYTES = 4 * MB
 
 # Write only while `owner` holds the job's lease: a run that lost its job must not touch it.
 _HSET_IF_OWNER = """
@@ -93,24 +97,38 @@ class JobStore:
         return decode(cast(dict[bytes, bytes], raw))
 
     def get_audio(self, job_id: str) -> bytes | None:
-        return cast(bytes | None, self.redis.get(keys.audio_key(job_id)))
+        """The job's audio when it is kept in Redis (the default audio store)."""
+        return read_pieces(self.redis, keys.audio_key(job_id))
 
     def get_result(self, job_id: str) -> Transcript | None:
         value = self.redis.get(keys.result_key(job_id))
         return Transcript.model_validate_json(value) if value is not None else None
+
+    def is_open(self, job_id: str) -> bool:
+        """The job exists and has not ended: its audio is still needed."""
+        status = self.redis.hget(keys.job_key(job_id), "status")
+        return status is not None and not JobStatus(text(cast(bytes, status))).is_final
 
     def is_cancel_requested(self, job_id: str) -> bool:
         return self.redis.hget(keys.job_key(job_id), "cancel_requested") == b"1"
 
     # ---- transitions ---------------------------------------------------------------------------
 
-    def create(self, record: JobRecord, audio: bytes, callback: WebhookConfig | None = None) -> None:
-        """Store a new job, its audio and its callback, and open it, all expiring after the retention."""
+    def create(self, record: JobRecord, audio: bytes | None, callback: WebhookConfig | None = None) -> None:
+        """Store a new job, its audio and its callback, and open it, all expiring after the retention.
+
+        `audio` None: an audio store already holds it (streamed in pieces); in Redis, the pieces are
+        given the retention TTL here, in the same transaction.
+        """
         ttl = self.retention_seconds
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(keys.job_key(record.id), mapping=cast(Any, encode_record(record)))
         pipe.expire(keys.job_key(record.id), ttl)
-        pipe.set(keys.audio_key(record.id), audio, ex=ttl)
+        if audio is not None:
+            pipe.delete(keys.audio_key(record.id))
+            for piece in pieces([audio], PIECE_BYTES):
+                pipe.rpush(keys.audio_key(record.id), piece)
+        pipe.expire(keys.audio_key(record.id), ttl)
         if callback is not None:
             pipe.set(keys.webhook_key(record.id), new_record(record.id, callback).model_dump_json(), ex=ttl)
         pipe.zadd(keys.OPEN_JOBS, {record.id: time.time()})

@@ -42,6 +42,9 @@ OPEN_JOBS_INDEXED = f"{PREFIX}:jobs:open:indexed"
 SWEEP_LOCK = f"{PREFIX}:sweep"
 """Held by the one process running the recovery sweep this interval."""
 
+AUDIO_SWEEP_LOCK = f"{PREFIX}:sweep:audio"
+"""Held by the one process deleting object-storage audio of ended jobs this interval."""
+
 
 def webhook_key(job_id: str) -> str:
     """Hash with a job's callback target, signing id and every delivery attempt."""

@@ -103,6 +103,27 @@ class RedisTlsSettings(BaseSettings):
     """Skip certificate and host name checks; refused unless `dev_mode` (anyone on the path reads the password)."""
 
 
+class StorageSettings(BaseSettings):
+    """Where uploaded audio waits for its worker (`ENDOSCRIBE_AUDIO_STORE_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_AUDIO_STORE_", extra="ignore")
+
+    url: str = ""
+    """Empty: Redis (a list of pieces beside the job). `s3://bucket/prefix`: S3-compatible object storage."""
+    s3_endpoint_url: str = ""
+    """S3 API endpoint (MinIO, Tigris); empty leaves it to boto3 (`AWS_ENDPOINT_URL_S3`, else AWS)."""
+    s3_region: str = ""
+    """S3 region; empty leaves it to boto3 (`AWS_REGION`)."""
+    piece_mb: float = Field(default=4.0, gt=0, le=8)
+    """Size of each Redis piece in MiB: below every hosted Redis's request limit (Upstash: 10 MB)."""
+    part_mb: float = Field(default=5.0, ge=5, le=64)
+    """Size of each S3 multipart part in MiB (S3 needs at least 5); one part is held per upload."""
+    pending_seconds: int = Field(default=3600, ge=60)
+    """How long audio may exist without its job (an upload cut off mid-way) before it is removed."""
+    sweep_seconds: float = Field(default=600.0, gt=0)
+    """How often one worker deletes object-storage audio of jobs that are over (S3 only)."""
+
+
 class Settings(BaseSettings):
     """Everything an EndoScribe process needs; construct your own in tests."""
 
@@ -133,6 +154,8 @@ class Settings(BaseSettings):
     """Transcription worker settings."""
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     """Webhook delivery settings."""
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    """Audio storage settings."""
 
     @property
     def max_upload_bytes(self) -> int:

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
@@ -137,3 +138,31 @@ def start_deliverer(redis_url: str, tmp: Path, name: str = "deliverer", **env: s
     if not proc.alive():
         raise RuntimeError(f"deliverer exited:\n{proc.output()}")
     return proc
+
+
+S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}
+"""Credentials moto accepts; what `fly storage create` sets for Tigris, with real values."""
+
+
+def start_s3(tmp: Path, bucket: str = "audio") -> tuple[Process, str]:
+    """moto's S3 API server on a free loopback port, with `bucket` created; returns it and its endpoint."""
+    port = free_port()
+    proc = Process([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], {**os.environ, **S3_ENV},
+                   tmp / f"s3-{port}.log")
+    endpoint = f"http://127.0.0.1:{port}"
+    wait_for(lambda: httpx.get(f"{endpoint}/moto-api/").status_code == 200, 30, "moto S3 server")
+    s3_client(endpoint).create_bucket(Bucket=bucket)
+    return proc, endpoint
+
+
+def s3_client(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, region_name=S3_ENV["AWS_REGION"],
+                        aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"])
+
+
+def s3_api_env(endpoint: str, url: str = "s3://audio/uploads") -> dict[str, str]:
+    """What an API or worker process needs to keep audio in the moto server."""
+    return {**S3_ENV, "ENDOSCRIBE_AUDIO_STORE_URL": url, "ENDOSCRIBE_AUDIO_STORE_S3_ENDPOINT_URL": endpoint}

@@ -17,6 +17,7 @@ import redis
 from celery import signals
 
 from core import keys
+from core.audio_store import discard, make_audio_store
 from core.errors import EndoScribeError
 from core.job_store import JobStore
 from core.queueing import broker_task_ids, make_celery
@@ -46,6 +47,7 @@ class WorkerState:
         self.models = ModelManager(settings.worker)
         self.redis = connect_redis(settings)
         self.store = JobStore(self.redis, settings.retention_seconds)
+        self.audio = make_audio_store(settings.storage, self.redis)
         self.worker_name = "unnamed"
         self.pool_name = ""
         self.heartbeat: Heartbeat | None = None
@@ -53,15 +55,33 @@ class WorkerState:
         self.jobs_done = 0
 
     def context(self) -> JobContext:
-        return JobContext(self.store, self.models, settings.worker, self.worker_name, self.tmp_dir, exit_wedged)
+        return JobContext(self.store, self.models, settings.worker, self.worker_name, self.tmp_dir, exit_wedged,
+                          self.audio)
 
     def sweep(self) -> None:
         """On every heartbeat, in one live worker at a time: recover jobs that fell out of the flow."""
         interval_ms = int(settings.worker.sweep_seconds * 1000)
         if not self.redis.set(keys.SWEEP_LOCK, self.worker_name, nx=True, px=interval_ms):
             return
-        recovery.sweep(self.store, send_job, lambda: broker_task_ids(self.redis), settings.worker.max_attempts,
-                       settings.worker.requeue_grace_seconds)
+        report = recovery.sweep(self.store, send_job, lambda: broker_task_ids(self.redis),
+                                settings.worker.max_attempts, settings.worker.requeue_grace_seconds)
+        for job_id in report.ended:
+            discard(self.audio, job_id)
+        self.sweep_audio()
+
+    def sweep_audio(self) -> None:
+        """Now and then, in one worker: delete object-storage audio that outlived its job (a delete
+        that failed, a worker that died between ending a job and deleting its audio, an upload cut off)."""
+        if self.audio.deleted_with_job:
+            return
+        interval_ms = int(settings.storage.sweep_seconds * 1000)
+        if not self.redis.set(keys.AUDIO_SWEEP_LOCK, self.worker_name, nx=True, px=interval_ms):
+            return
+        try:
+            if deleted := self.audio.sweep(self.store.is_open):
+                log.info("deleted the stored audio of %d jobs that are over", deleted)
+        except Exception as exc:  # noqa: BLE001 - the next interval tries again
+            log.warning("audio sweep failed (%s)", exc.__class__.__name__)
 
     def describe(self) -> dict[str, Any]:
         runtime = self.models.runtime

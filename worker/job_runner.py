@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from core import keys
+from core.audio_store import AudioStore, RedisAudioStore, discard
 from core.errors import AudioError, EndoScribeError, JobCancelled
 from core.job_store import Claim, JobStore
 from core.jobs import JobError, JobStage, JobStatus, Transcript
@@ -70,10 +71,23 @@ class JobContext:
     tmp_dir: Path
     on_wedged: Callable[[], None]
     """Called when a job is still inside the model past its hard deadline: the process must be replaced."""
+    audio_store: AudioStore | None = None
+    """Where jobs' audio is; None: in Redis beside the job (the default store)."""
+
+    @property
+    def audio(self) -> AudioStore:
+        return self.audio_store or RedisAudioStore(self.store.redis)
 
 
 def run_job(job_id: str, ctx: JobContext) -> Outcome:
     """Process a job to a final status, or leave it open for recovery if this run cannot."""
+    outcome = _run(job_id, ctx)
+    if outcome.ended_job:
+        discard(ctx.audio, job_id)  # object storage can't join the end transaction: right after it
+    return outcome
+
+
+def _run(job_id: str, ctx: JobContext) -> Outcome:
     # Unique per run, so two runs in one host (prefork children, a stale run) never share a lease.
     owner = f"{ctx.worker_name}/{uuid.uuid4().hex[:8]}"
     try:
@@ -168,7 +182,7 @@ def _transcribe_job(job_id: str, ctx: JobContext, owner: str, deadline: float, l
 
 
 def _load_audio(job_id: str, ctx: JobContext) -> np.ndarray:
-    data = ctx.store.get_audio(job_id)
+    data = ctx.audio.get(job_id)
     if data is None:
         raise AudioError("the job's audio is gone (expired or erased); submit it again", code="audio_missing")
     return decoding.decode_audio(data, ctx.settings.max_audio_seconds, ctx.tmp_dir)

@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api import job_service
 from api.callbacks import build_callback
-from api.deps import CeleryDep, JobStoreDep, OwnerDep, SettingsDep, WebhookStoreDep
-from api.uploads import read_upload
+from api.deps import AudioStoreDep, CeleryDep, JobStoreDep, OwnerDep, SettingsDep, WebhookStoreDep
+from api.uploads import store_upload
 from core.jobs import ERROR_DESCRIPTIONS, ErrorBody, JobCreated, JobOptions, JobPublic, JobRecord
 from core.renderers import MEDIA_TYPES, ResultFormat, render
 from core.settings import Settings
@@ -40,6 +40,7 @@ async def create_job(
     store: JobStoreDep,
     webhooks: WebhookStoreDep,
     celery: CeleryDep,
+    audio: AudioStoreDep,
     owner: OwnerDep,
     file: Annotated[UploadFile, File(description="The recording: wav, flac, mp3, m4a/aac, ogg/opus or webm")],
     language: Annotated[str | None, Form(max_length=16)] = None,
@@ -56,16 +57,18 @@ async def create_job(
     """Accept a recording for transcription; poll `status_url` (or get a callback), then fetch `result_url`."""
     callback = None
     if callback_url:
-        # Resolving the callback host and writing the audio to Redis block: keep them off the event loop.
+        # Resolving the callback host and storing the audio block: keep them off the event loop.
         callback = await run_in_threadpool(
             build_callback, settings.webhook, callback_url, callback_format, callback_auth_header_name,
             callback_auth_header_value, note_type, patient_reference, encounter_reference,
         )
-    audio = await read_upload(file, settings.max_upload_bytes)
+    job_id = job_service.new_job_id()
+    # Copied a chunk at a time from the spooled upload to the store, off the event loop.
+    upload = await run_in_threadpool(store_upload, file, settings.max_upload_bytes, audio, job_id)
     options = JobOptions(language=language or None, initial_prompt=initial_prompt or None, hotwords=hotwords or None)
     base = _base_url(request, settings)
     record = await run_in_threadpool(
-        job_service.submit_job, store, celery, owner, audio, options, base, callback
+        job_service.submit_job, store, audio, celery, owner, upload, job_id, options, base, callback
     )
     status_url, result_url = job_service.job_urls(base, record.id)
     return JobCreated(id=record.id, status=record.status, status_url=status_url, result_url=result_url)
@@ -97,10 +100,10 @@ def read_result(
                responses={204: {"description": "the finished job was erased"}, **_errors(401, 404)})
 def delete_job(
     job_id: str, request: Request, settings: SettingsDep, store: JobStoreDep, webhooks: WebhookStoreDep,
-    owner: OwnerDep,
+    audio: AudioStoreDep, owner: OwnerDep,
 ) -> Response:
     """Cancel a queued or running job (202), or erase a finished one with its audio and transcript (204)."""
-    record = job_service.cancel_or_erase(store, job_id, owner)
+    record = job_service.cancel_or_erase(store, audio, job_id, owner)
     if record is None:
         return Response(status_code=204)
     return JSONResponse(_public(request, settings, record, webhooks).model_dump(mode="json"), status_code=202)

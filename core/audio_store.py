@@ -1,0 +1,151 @@
+"""Where uploaded audio lives until its job ends: Redis (default) or S3-compatible object storage.
+
+Audio is written as it is read, in pieces of a few MB, so no process holds a whole upload and no
+single request to the store is larger than a piece (Upstash refuses requests over 10 MB).
+
+- `RedisAudioStore`: a Redis list of pieces under `keys.audio_key(job_id)`. It is part of the job
+  aggregate: the job store's end, cancel and erase transactions delete it with everything else.
+- `S3AudioStore` (`core/s3_audio_store.py`): one object per job. Object storage cannot join a Redis
+  transaction, so callers delete it right after the job ends or is erased, and a periodic sweep
+  deletes what those missed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol, cast
+
+import redis
+
+from core import keys
+from core.settings import StorageSettings
+
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+
+
+class AudioStore(Protocol):
+    """Put, read and delete one job's audio."""
+
+    deleted_with_job: bool
+    """True when the job store's end/cancel/erase transactions delete the audio (Redis); otherwise the
+    caller deletes it after the transition."""
+
+    def put(self, job_id: str, chunks: Iterable[bytes]) -> int:
+        """Store the audio as `chunks` yields it and return its size. If `chunks` (or the store) raises,
+        nothing stays behind."""
+        ...
+
+    def get(self, job_id: str) -> bytes | None:
+        """The whole audio, or None when it is gone."""
+        ...
+
+    def delete(self, job_id: str) -> None:
+        """Remove the audio; no error when it is already gone."""
+        ...
+
+    def sweep(self, keep: Callable[[str], bool]) -> int:
+        """Delete stored audio whose job `keep` says is over (ended, erased, expired); returns how many."""
+        ...
+
+
+def pieces(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Join `chunks` into pieces of at most `size` bytes, as full as whole chunks make them (a chunk
+    larger than `size` is cut). Holds one piece; each byte is copied once."""
+    held: list[bytes] = []
+    length = 0
+    for chunk in chunks:
+        while len(chunk) > size:
+            chunk, rest = chunk[:size], chunk[size:]
+            if held:
+                yield b"".join(held)
+                held, length = [], 0
+            yield chunk
+            chunk = rest
+        if length + len(chunk) > size:
+            yield b"".join(held)
+            held, length = [], 0
+        if chunk:
+            held.append(chunk)
+            length += len(chunk)
+    if held:
+        yield b"".join(held)
+
+
+class RedisAudioStore:
+    """Audio as a Redis list of pieces: the job store's transactions delete it with the job."""
+
+    deleted_with_job = True
+
+    def __init__(self, client: redis.Redis, piece_bytes: int = 4 * MB, pending_seconds: int = 3600) -> None:
+        self.redis = client
+        self.piece_bytes = piece_bytes
+        self.pending_seconds = pending_seconds
+
+    def put(self, job_id: str, chunks: Iterable[bytes]) -> int:
+        key = keys.audio_key(job_id)
+        total = 0
+        try:
+            for piece in pieces(chunks, self.piece_bytes):
+                # Until the job record exists (its create gives the audio the retention TTL), the pieces
+                # expire by themselves: an API that dies mid-upload leaves nothing for long.
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.rpush(key, piece)
+                pipe.expire(key, self.pending_seconds)
+                pipe.execute()
+                total += len(piece)
+        except BaseException:
+            self._delete_quietly(key)
+            raise
+        return total
+
+    def get(self, job_id: str) -> bytes | None:
+        return read_pieces(self.redis, keys.audio_key(job_id))
+
+    def delete(self, job_id: str) -> None:
+        self.redis.delete(keys.audio_key(job_id))
+
+    def sweep(self, keep: Callable[[str], bool]) -> int:
+        return 0  # every piece carries a TTL, and the job's transactions delete them
+
+    def _delete_quietly(self, key: str) -> None:
+        try:
+            self.redis.delete(key)
+        except redis.RedisError:
+            pass  # the pending TTL removes the pieces
+
+
+def read_pieces(client: redis.Redis, key: str) -> bytes | None:
+    """A Redis-stored audio: one piece per request, so no reply is larger than a piece."""
+    if client.type(key) == b"string":
+        return cast(bytes | None, client.get(key))  # stored whole by an earlier version
+    parts: list[bytes] = []
+    for index in range(int(client.llen(key))):  # type: ignore[arg-type]
+        part = client.lindex(key, index)
+        if part is None:
+            return None  # erased while being read
+        parts.append(cast(bytes, part))
+    return b"".join(parts) if parts else None
+
+
+def discard(audio: AudioStore, job_id: str) -> None:
+    """After a job ended or was erased: delete its audio where the job's transaction could not (object
+    storage). A failure is only logged: the periodic audio sweep removes what is left."""
+    if audio.deleted_with_job:
+        return
+    try:
+        audio.delete(job_id)
+    except Exception as exc:  # noqa: BLE001 - cleanup after an outcome that is already recorded
+        log.warning("job %s: could not delete its audio yet (%s); the audio sweep will", job_id,
+                    exc.__class__.__name__)
+
+
+def make_audio_store(settings: StorageSettings, client: redis.Redis) -> AudioStore:
+    """The store `settings.url` names: empty for Redis, `s3://bucket/prefix` for object storage."""
+    if not settings.url:
+        return RedisAudioStore(client, int(settings.piece_mb * MB), settings.pending_seconds)
+    from core.s3_audio_store import S3AudioStore  # boto3 is imported only where it is used
+
+    return S3AudioStore.from_settings(settings)

@@ -1,0 +1,137 @@
+"""Audio in S3-compatible object storage (Tigris on Fly, MinIO, AWS S3): one object per job.
+
+An upload goes up as a multipart upload, one part at a time, so a process holds at most one part.
+Credentials come the way boto3 finds them (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, which
+`fly storage create` sets, a profile, or an instance role).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from core.audio_store import MB, pieces
+from core.settings import StorageSettings
+
+log = logging.getLogger(__name__)
+
+MIN_PART_BYTES = 5 * MB
+"""S3's smallest part, but for the last one."""
+
+
+class S3AudioStore:
+    """One object per job under `prefix`; deleted by the caller after the job ends, and by `sweep`."""
+
+    deleted_with_job = False
+
+    def __init__(self, client: Any, bucket: str, prefix: str, part_bytes: int = 8 * MB,
+                 pending_seconds: int = 3600) -> None:
+        self.s3 = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.part_bytes = part_bytes
+        self.pending_seconds = pending_seconds
+
+    @classmethod
+    def from_settings(cls, settings: StorageSettings) -> S3AudioStore:
+        url = urlparse(settings.url)
+        if url.scheme != "s3" or not url.netloc:
+            raise ValueError("ENDOSCRIBE_AUDIO_STORE_URL must be empty (Redis) or s3://bucket/prefix")
+        client = boto3.client(
+            "s3", endpoint_url=settings.s3_endpoint_url or None, region_name=settings.s3_region or None,
+            # Checksums only where S3 requires them: botocore's default (CRC32 on every upload, since
+            # 1.36) is refused by some S3-compatible stores, and buffers each part once more.
+            config=Config(retries={"max_attempts": 5, "mode": "standard"},
+                          request_checksum_calculation="when_required",
+                          response_checksum_validation="when_required"),
+        )
+        return cls(client, url.netloc, url.path, int(settings.part_mb * MB), settings.pending_seconds)
+
+    def key(self, job_id: str) -> str:
+        return f"{self.prefix}{job_id}"
+
+    def put(self, job_id: str, chunks: Iterable[bytes]) -> int:
+        parts = _at_least(pieces(chunks, self.part_bytes), MIN_PART_BYTES)
+        first = next(parts, b"")
+        second = next(parts, None)
+        if second is None:  # small enough for one request
+            self.s3.put_object(Bucket=self.bucket, Key=self.key(job_id), Body=first)
+            return len(first)
+        upload = self.s3.create_multipart_upload(Bucket=self.bucket, Key=self.key(job_id))["UploadId"]
+        try:
+            done = []
+            total = 0
+            for number, part in enumerate(_chain(first, second, parts), start=1):
+                etag = self.s3.upload_part(Bucket=self.bucket, Key=self.key(job_id), UploadId=upload,
+                                           PartNumber=number, Body=part)["ETag"]
+                done.append({"PartNumber": number, "ETag": etag})
+                total += len(part)
+            self.s3.complete_multipart_upload(Bucket=self.bucket, Key=self.key(job_id), UploadId=upload,
+                                              MultipartUpload={"Parts": done})
+            return total
+        except BaseException:
+            self._abort_quietly(job_id, upload)
+            raise
+
+    def get(self, job_id: str) -> bytes | None:
+        try:
+            response = self.s3.get_object(Bucket=self.bucket, Key=self.key(job_id))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        body: bytes = response["Body"].read()
+        return body
+
+    def delete(self, job_id: str) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=self.key(job_id))
+
+    def sweep(self, keep: Callable[[str], bool]) -> int:
+        """Delete objects (and abandoned multipart uploads) older than the upload window whose job is over.
+
+        Objects younger than `pending_seconds` may belong to an upload whose job is not stored yet.
+        """
+        cutoff = time.time() - self.pending_seconds
+        deleted = 0
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for item in page.get("Contents", []):
+                job_id = item["Key"][len(self.prefix):]
+                if item["LastModified"].timestamp() < cutoff and not keep(job_id):
+                    self.s3.delete_object(Bucket=self.bucket, Key=item["Key"])
+                    deleted += 1
+        listed = self.s3.list_multipart_uploads(Bucket=self.bucket, Prefix=self.prefix)
+        for upload in listed.get("Uploads", []):
+            if upload["Initiated"].timestamp() < cutoff:
+                self.s3.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        return deleted
+
+    def _abort_quietly(self, job_id: str, upload: str) -> None:
+        try:
+            self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key(job_id), UploadId=upload)
+        except Exception as exc:  # noqa: BLE001 - the sweep (or the bucket's lifecycle rule) aborts it later
+            log.warning("could not abort an audio upload (%s)", exc.__class__.__name__)
+
+
+def _at_least(parts: Iterable[bytes], minimum: int) -> Iterator[bytes]:
+    """Parts of at least `minimum` bytes (the last may be shorter): short ones are joined to the next."""
+    held = b""
+    for part in parts:
+        held = held + part if held else part
+        if len(held) >= minimum:
+            yield held
+            held = b""
+    if held:
+        yield held
+
+
+def _chain(first: bytes, second: bytes, rest: Iterable[bytes]) -> Iterable[bytes]:
+    yield first
+    yield second
+    yield from rest
