@@ -6,6 +6,7 @@ import uuid
 
 from celery import Celery
 
+from api.quotas import Quotas
 from core import keys
 from core.audio_format import detect_audio_format
 from core.errors import Conflict, NotFound, Unavailable
@@ -24,13 +25,15 @@ def job_urls(base_url: str, job_id: str) -> tuple[str, str]:
 def submit_job(
     store: JobStore,
     celery: Celery,
+    quotas: Quotas,
     owner: str,
     audio: bytes,
     options: JobOptions,
     base_url: str,
     callback: WebhookConfig | None = None,
 ) -> JobRecord:
-    """Store the job with its audio and callback, then enqueue it by task name with only its id.
+    """Take one of the key's in-flight places, store the job with its audio and callback, then enqueue
+    it by task name with only its id.
 
     If this process dies between the two, recovery finds the job queued without a message and sends it.
     """
@@ -42,7 +45,12 @@ def submit_job(
     if callback is not None:
         status_url, result_url = job_urls(base_url, record.id)
         callback = callback.model_copy(update={"status_url": status_url, "result_url": result_url})
-    store.create(record, audio, callback)
+    quotas.reserve(owner, record.id)
+    try:
+        store.create(record, audio, callback)
+    except Exception:
+        quotas.release(owner, record.id)
+        raise
     try:
         # The task id is the job id, so operators can find a job in Flower by the id clients report.
         celery.send_task(keys.TRANSCRIBE_TASK, args=[record.id], queue=keys.TRANSCRIBE_QUEUE, task_id=record.id)
@@ -103,11 +111,18 @@ def cancel_or_erase(store: JobStore, job_id: str, owner: str) -> JobRecord | Non
     return store.get(job_id)
 
 
-def redeliver_webhook(store: JobStore, webhooks: WebhookStore, job_id: str, owner: str) -> None:
-    """Send an ended job's callback again: a new attempt series with the same webhook-id."""
+def redeliver_webhook(
+    store: JobStore, webhooks: WebhookStore, quotas: Quotas, job_id: str, owner: str
+) -> None:
+    """Send an ended job's callback again: a new attempt series with the same webhook-id, at most as
+    often as the redelivery rate allows (counted only once the job is known to be the caller's)."""
     record = get_job(store, job_id, owner)
     if webhooks.get(job_id) is None:
         raise NotFound(f"job {job_id} has no callback_url", code="no_webhook")
-    if not record.status.is_final or webhooks.redeliver(job_id, event_for(record.status.value)) is None:
-        raise Conflict(f"the job is {record.status.value}; its callback is sent when it ends",
-                       code=f"job_{record.status.value}")
+    conflict = Conflict(f"the job is {record.status.value}; its callback is sent when it ends",
+                        code=f"job_{record.status.value}")
+    if not record.status.is_final:
+        raise conflict
+    quotas.count_redelivery(job_id)
+    if webhooks.redeliver(job_id, event_for(record.status.value)) is None:
+        raise conflict

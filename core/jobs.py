@@ -60,6 +60,9 @@ ERROR_DESCRIPTIONS = {
     413: "upload over the size limit",
     415: "not a recognised audio format",
     422: "a missing or invalid field, or a refused callback_url",
+    429: "over a per-key quota (request rate, jobs in flight, audio hours per day) or the redelivery rate; "
+         "see Retry-After",
+    503: "the service is over capacity (queue depth, storage memory) or its store is unreachable; see Retry-After",
 }
 
 
