@@ -81,6 +81,7 @@ def webhook_view(webhooks: WebhookStore, job_id: str) -> WebhookPublic | None:
     return WebhookPublic(
         url=redact(record.config.url), format=record.config.format, status=record.status,
         attempts=[WebhookAttemptPublic.model_validate(a.model_dump()) for a in record.attempts],
+        attempts_total=record.attempts_total, attempts_dropped=record.attempts_dropped,
         next_attempt_at=record.next_attempt_at,
     )
 

@@ -116,6 +116,9 @@ class WebhookPublic(BaseModel):
     format: str
     status: str
     attempts: list[WebhookAttemptPublic]
+    """The first and the last attempts; those between are only counted (`attempts_dropped`)."""
+    attempts_total: int = 0
+    attempts_dropped: int = 0
     next_attempt_at: datetime | None
 
 

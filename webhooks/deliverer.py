@@ -36,7 +36,7 @@ def run(settings: Settings, stop: threading.Event) -> None:
     client = redis.Redis.from_url(settings.redis_url)
     deliverer = Deliverer(
         jobs=JobStore(client, settings.retention_seconds),
-        webhooks=WebhookStore(client, settings.retention_seconds),
+        webhooks=WebhookStore(client, settings.retention_seconds, settings.quota.webhook_attempts_kept),
         settings=settings.webhook,
     )
     if not settings.webhook.secret:
