@@ -98,9 +98,7 @@ class QuotaGuard:
         owner = owner_for(headers.get("authorization"), self.settings.api_keys)
         quotas.count_request(owner)
         if scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/jobs":
-            quotas.check_capacity()
-            quotas.check_in_flight(owner)
-            quotas.check_audio_today(owner)
+            quotas.check_submission(owner)
 
 
 def error_headers(exc: EndoScribeError) -> dict[str, str]:

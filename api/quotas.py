@@ -18,7 +18,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from core import keys
 from core.errors import Overloaded, TooManyRequests
-from core.quota_store import QuotaStore, seconds_to_next_day, utc_day
+from core.quota_store import QuotaStore, Usage, seconds_to_next_day
 from core.settings import QuotaSettings
 
 # How long an in-flight entry is trusted without a stored job behind it: a reservation is stored
@@ -53,15 +53,6 @@ class Quotas:
                     f"too many requests from this key; the limit is {rate} per key — retry in {wait} s",
                     retry_after=wait, code="request_rate_exceeded")
 
-    def check_in_flight(self, owner: str) -> None:
-        """Refuse early (before the upload is read) if `owner` has no free place for another job."""
-        limit = self.settings.max_jobs_in_flight
-        if limit and (count := self.store.jobs_in_flight(owner)) >= limit:
-            if self.store.prune(owner, self._stale_before()):
-                count = self.store.jobs_in_flight(owner)
-            if count >= limit:
-                raise self._too_many_in_flight(count)
-
     def reserve(self, owner: str, job_id: str) -> None:
         """Take one of `owner`'s in-flight places for `job_id`, atomically; release it if the job is
         then not stored (`release`). Once stored, the job store frees it when the job ends."""
@@ -77,20 +68,6 @@ class Quotas:
     def release(self, owner: str, job_id: str) -> None:
         self.store.release(owner, job_id)
 
-    def check_audio_today(self, owner: str) -> None:
-        """Refuse while `owner`'s audio transcribed today (UTC) is at or over its daily hours."""
-        hours = self.settings.max_audio_hours_per_day
-        if not hours:
-            return
-        now = time.time()
-        used = self.store.audio_seconds_on(owner, utc_day(now)) / 3600
-        if used >= hours:
-            wait = math.ceil(seconds_to_next_day(now))
-            raise TooManyRequests(
-                f"this key had {used:.2f} hours of audio transcribed today; the limit is {hours:g} hours per key "
-                f"per day (UTC) — retry after midnight UTC, in {wait // 3600} h {wait % 3600 // 60} min",
-                retry_after=wait, code="daily_audio_exceeded")
-
     def count_redelivery(self, job_id: str) -> None:
         """Count one callback redelivery of `job_id` against its rate."""
         for rate in self.redeliver_rates:
@@ -100,36 +77,54 @@ class Quotas:
                     f"this job's callback was redelivered too recently; the limit is {rate} per job — retry in "
                     f"{wait} s", retry_after=wait, code="redeliver_rate_exceeded")
 
-    # ---- everyone ------------------------------------------------------------------------------
+    # ---- before a submission's upload is read --------------------------------------------------
 
-    def check_capacity(self) -> None:
-        """Refuse new work while the queue is too deep or Redis too full: jobs in flight must still be
-        able to finish (writing a transcript needs memory; finishing frees the audio)."""
-        busy = self.settings.busy_retry_seconds
-        depth = self.settings.max_queue_depth
-        if depth and (open_jobs := self.store.open_jobs()) >= depth:
+    def check_submission(self, owner: str) -> None:
+        """Refuse a submission early, before its upload is read: the service over capacity (503), or
+        `owner` without a free place or over its audio today (429)."""
+        now = time.time()
+        mb, fraction = self.settings.max_redis_memory_mb, self.settings.max_redis_memory_fraction
+        usage = self.store.usage(owner, now, memory=bool(mb or fraction))
+        self._check_queue(usage)
+        self._check_memory(usage)
+        limit = self.settings.max_jobs_in_flight
+        if limit and (count := usage.jobs_in_flight) >= limit:
+            if self.store.prune(owner, self._stale_before()):
+                count = self.store.jobs_in_flight(owner)
+            if count >= limit:
+                raise self._too_many_in_flight(count)
+        self._check_audio(usage.audio_seconds_today, now)
+
+    def _check_queue(self, usage: Usage) -> None:
+        depth, busy = self.settings.max_queue_depth, self.settings.busy_retry_seconds
+        if depth and usage.open_jobs >= depth:
             raise Overloaded(
-                f"{open_jobs} jobs are queued or processing; the limit is {depth} for the whole service — "
+                f"{usage.open_jobs} jobs are queued or processing; the limit is {depth} for the whole service — "
                 f"retry in {busy} s", retry_after=busy, code="queue_full")
-        used, ceiling = self._memory()
-        if ceiling and used >= ceiling:
+
+    def _check_memory(self, usage: Usage) -> None:
+        # Jobs in flight must still be able to finish: writing a transcript needs memory, and finishing
+        # frees the audio. So new work stops short of the ceiling.
+        mb, fraction = self.settings.max_redis_memory_mb, self.settings.max_redis_memory_fraction
+        thresholds = [t for t in (int(mb * 1_000_000), int(usage.memory_ceiling * fraction)) if t]
+        ceiling, busy = min(thresholds, default=0), self.settings.busy_retry_seconds
+        if ceiling and usage.used_memory >= ceiling:
             raise Overloaded(
-                f"the job store holds {used / 1e6:.1f} MB; new jobs are refused above {ceiling / 1e6:.1f} MB until "
-                f"running jobs finish — retry in {busy} s", retry_after=busy, code="storage_full")
+                f"the job store holds {usage.used_memory / 1e6:.1f} MB; new jobs are refused above "
+                f"{ceiling / 1e6:.1f} MB until running jobs finish — retry in {busy} s",
+                retry_after=busy, code="storage_full")
+
+    def _check_audio(self, seconds_today: float, now: float) -> None:
+        hours = self.settings.max_audio_hours_per_day
+        used = seconds_today / 3600
+        if hours and used >= hours:
+            wait = math.ceil(seconds_to_next_day(now))
+            raise TooManyRequests(
+                f"this key had {used:.2f} hours of audio transcribed today; the limit is {hours:g} hours per key "
+                f"per day (UTC) — retry after midnight UTC, in {wait // 3600} h {wait % 3600 // 60} min",
+                retry_after=wait, code="daily_audio_exceeded")
 
     # ---- helpers -------------------------------------------------------------------------------
-
-    def _memory(self) -> tuple[int, int]:
-        """Redis's used memory and the bytes above which submissions are refused (0: no threshold)."""
-        mb, fraction = self.settings.max_redis_memory_mb, self.settings.max_redis_memory_fraction
-        if not (mb or fraction):
-            return 0, 0
-        try:
-            used, ceiling = self.store.memory()
-        except redis.ResponseError:
-            return 0, 0  # a hosted Redis that refuses INFO: no memory threshold can be judged
-        thresholds = [t for t in (int(mb * 1_000_000), int(ceiling * fraction)) if t]
-        return used, min(thresholds, default=0)
 
     def _too_many_in_flight(self, count: int) -> TooManyRequests:
         limit, busy = self.settings.max_jobs_in_flight, self.settings.busy_retry_seconds

@@ -9,6 +9,7 @@ concurrent submissions of one key cannot all slip under its limit.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
@@ -61,6 +62,22 @@ def stage_erase(pipe: Pipeline, owner: str, job_id: str) -> None:
     pipe.zrem(keys.owner_jobs_key(owner), job_id)
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What admitting a submission looks at, read in one round trip."""
+
+    open_jobs: int
+    """Open jobs of every key: the queue's depth."""
+    jobs_in_flight: int
+    """The key's open jobs."""
+    audio_seconds_today: float
+    """Seconds of audio charged to the key today (UTC)."""
+    used_memory: int
+    """Redis's `used_memory` (0 when not asked for, or refused)."""
+    memory_ceiling: int
+    """Redis's `maxmemory`, or the host's memory without one (0 when unknown)."""
+
+
 class QuotaStore:
     """Reads of the per-key quota state, and the reservation that admits one job."""
 
@@ -96,18 +113,23 @@ class QuotaStore:
                  if status is None or JobStatus(cast(bytes, status).decode()).is_final]
         return int(self.redis.zrem(key, *stale)) if stale else 0
 
-    def audio_seconds_on(self, owner: str, day: str) -> float:
-        """Seconds of audio charged to `owner` on the UTC `day`."""
-        value = self.redis.get(keys.owner_audio_key(owner, day))
-        return float(cast(bytes, value)) if value is not None else 0.0
-
-    def open_jobs(self) -> int:
-        """Open jobs of every key: the queue's depth."""
-        return int(self.redis.zcard(keys.OPEN_JOBS))
-
-    def memory(self) -> tuple[int, int]:
-        """Redis's `used_memory` and its ceiling: `maxmemory`, or the host's memory without one (0 if
-        Redis does not say, as some hosted Redis services don't)."""
-        info = cast(dict[str, int], self.redis.info("memory"))
-        ceiling = int(info.get("maxmemory", 0)) or int(info.get("total_system_memory", 0))
-        return int(info.get("used_memory", 0)), ceiling
+    def usage(self, owner: str, now: float, memory: bool) -> Usage:
+        """The queue's depth, `owner`'s open jobs and audio today and, if asked, Redis's memory."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcard(keys.OPEN_JOBS)
+        pipe.zcard(keys.owner_jobs_key(owner))
+        pipe.get(keys.owner_audio_key(owner, utc_day(now)))
+        if memory:
+            pipe.info("memory")
+        open_jobs, in_flight, audio, *info = pipe.execute(raise_on_error=False)
+        for reply in (open_jobs, in_flight, audio):
+            if isinstance(reply, Exception):
+                raise reply
+        # A hosted Redis may refuse INFO: then there is no memory to judge.
+        memory_info = info[0] if info and isinstance(info[0], dict) else {}
+        return Usage(
+            open_jobs=int(open_jobs), jobs_in_flight=int(in_flight),
+            audio_seconds_today=float(audio) if audio is not None else 0.0,
+            used_memory=int(memory_info.get("used_memory", 0)),
+            memory_ceiling=int(memory_info.get("maxmemory", 0)) or int(memory_info.get("total_system_memory", 0)),
+        )
