@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 
 import redis
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +19,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.quotas import Quotas
 from core.errors import EndoScribeError, PayloadTooLarge, RetryLater, Unauthorized, Unavailable
 from core.settings import Settings
+
+log = logging.getLogger("endoscribe.api")
 
 # Multipart framing and the small form fields around the file.
 FORM_OVERHEAD_BYTES = 256 * 1024
@@ -96,7 +99,12 @@ class QuotaGuard:
     def check(self, quotas: Quotas, scope: Scope) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         owner = owner_for(headers.get("authorization"), self.settings.api_keys)
-        quotas.count_request(owner)
+        try:
+            quotas.count_request(owner)
+        except redis.RedisError as exc:
+            # Counting is a write: a Redis at its memory ceiling refuses it. Reads must go on then (only
+            # submissions are held back), and a Redis that is really gone fails the request further in.
+            log.warning("request not counted against its rate: %s", exc.__class__.__name__)
         if scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/jobs":
             quotas.check_submission(owner)
 

@@ -261,6 +261,23 @@ def test_submissions_over_the_queue_depth_get_503_while_reads_go_on(
     assert submit(api, KEYS[1]).status_code == 202
 
 
+
+def test_at_redis_maxmemory_reads_go_on_and_submissions_are_refused(
+    make_api: MakeApi, clean_redis: redis.Redis
+) -> None:
+    api = make_api()
+    job_id = submitted(api)
+    used = int(clean_redis.info("memory")["used_memory"])
+    clean_redis.config_set("maxmemory", str(used // 2))  # every write refused from here on
+    try:
+        read = api.get(f"/v1/jobs/{job_id}")
+        status, retry_after, body = refusal(submit(api))
+    finally:
+        clean_redis.config_set("maxmemory", "0")
+
+    assert read.status_code == 200 and read.json()["status"] == "queued"
+    assert (status, retry_after, body["error"]["code"]) == (503, 30, "storage_full")
+
 MEMORY_REFUSAL = (r"the job store holds \d+\.\d MB; new jobs are refused above 0\.5 MB until running jobs finish "
                   r"— retry in 30 s")
 
