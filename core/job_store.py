@@ -1,4 +1,5 @@
-"""The job aggregate in Redis: record, audio, result, lease, callback and open-jobs index.
+"""The job aggregate in Redis: record, audio, result, lease, callback, open-jobs index and its key's
+quota entries (`core.quota_store`).
 
 Every transition (create, claim, end, cancel, erase, recover) is one Redis transaction that changes
 all of them together, so no caller has to remember a second write and no crash between two writes
