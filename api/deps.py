@@ -9,6 +9,7 @@ from celery import Celery
 from fastapi import Depends, Request
 
 from api.guards import owner_for
+from api.quotas import Quotas
 from core.audio_store import AudioStore
 from core.job_store import JobStore
 from core.settings import Settings
@@ -45,6 +46,11 @@ def _celery(request: Request) -> Celery:
     return celery
 
 
+def _quotas(request: Request) -> Quotas:
+    quotas: Quotas = request.app.state.quotas
+    return quotas
+
+
 def _owner(request: Request, settings: Annotated[Settings, Depends(_settings)]) -> str:
     """The caller's tenant: a digest of its API key, so one key never sees another's jobs."""
     return owner_for(request.headers.get("authorization"), settings.api_keys)
@@ -57,3 +63,4 @@ WebhookStoreDep = Annotated[WebhookStore, Depends(_webhooks)]
 RedisDep = Annotated[redis.Redis, Depends(_redis)]
 CeleryDep = Annotated[Celery, Depends(_celery)]
 OwnerDep = Annotated[str, Depends(_owner)]
+QuotasDep = Annotated[Quotas, Depends(_quotas)]

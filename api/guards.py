@@ -1,4 +1,5 @@
-"""Checks that must run before a request body is read: the API key, and the upload's declared size.
+"""Checks that must run before a request body is read: the API key, the upload's declared size, and
+the quotas and capacity that would refuse the request anyway.
 
 FastAPI parses a multipart form before it resolves dependencies, so without this an anonymous
 client could make the server spool any amount of data to disk before hearing 401 or 413.
@@ -9,11 +10,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 
+import redis
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from core.errors import EndoScribeError, PayloadTooLarge, Unauthorized
+from api.quotas import Quotas
+from core.errors import EndoScribeError, PayloadTooLarge, RetryLater, Unauthorized, Unavailable
 from core.settings import Settings
+
+log = logging.getLogger("endoscribe.api")
 
 # Multipart framing and the small form fields around the file.
 FORM_OVERHEAD_BYTES = 256 * 1024
@@ -67,10 +74,53 @@ class RequestGuard:
                 raise PayloadTooLarge(f"the upload is {int(declared) / 1e6:.1f} MB; the limit is {limit / 1e6:g} MB")
 
 
+class QuotaGuard:
+    """ASGI middleware, inside RequestGuard (so the key is valid): count each `/v1` request against its
+    key's rate, and refuse a submission that capacity or the key's quotas refuse before its body is read.
+    The exact in-flight check is the reservation made as the job is stored (`job_service.submit_job`)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            try:
+                # Redis calls block: off the event loop, as the routes do.
+                await run_in_threadpool(self.check, scope["app"].state.quotas, scope)
+            except EndoScribeError as exc:
+                await _reply(send, exc)
+                return
+            except redis.RedisError:
+                await _reply(send, Unavailable("the job store is unreachable; retry in a moment"))
+                return
+        await self.app(scope, receive, send)
+
+    def check(self, quotas: Quotas, scope: Scope) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        owner = owner_for(headers.get("authorization"), self.settings.api_keys)
+        try:
+            quotas.count_request(owner)
+        except redis.RedisError as exc:
+            # Counting is a write: a Redis at its memory ceiling refuses it. Reads must go on then (only
+            # submissions are held back), and a Redis that is really gone fails the request further in.
+            log.warning("request not counted against its rate: %s", exc.__class__.__name__)
+        if scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/jobs":
+            quotas.check_submission(owner)
+
+
+def error_headers(exc: EndoScribeError) -> dict[str, str]:
+    """The HTTP headers an error response carries besides its body."""
+    if isinstance(exc, RetryLater):
+        return {"Retry-After": str(exc.retry_after)}
+    if exc.http_status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    return {}
+
+
 async def _reply(send: Send, exc: EndoScribeError) -> None:
     body = json.dumps({"error": exc.as_dict()}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if exc.http_status == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
+    headers += [(k.lower().encode(), v.encode()) for k, v in error_headers(exc).items()]
     await send({"type": "http.response.start", "status": exc.http_status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

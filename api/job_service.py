@@ -7,6 +7,7 @@ import uuid
 
 from celery import Celery
 
+from api.quotas import Quotas
 from api.uploads import StoredUpload
 from core import keys
 from core.audio_store import AudioStore, discard
@@ -33,6 +34,7 @@ def submit_job(
     store: JobStore,
     audio: AudioStore,
     celery: Celery,
+    quotas: Quotas,
     owner: str,
     upload: StoredUpload,
     job_id: str,
@@ -40,8 +42,8 @@ def submit_job(
     base_url: str,
     callback: WebhookConfig | None = None,
 ) -> JobRecord:
-    """Store the job (its audio is already in `audio` under `job_id`) with its callback, then enqueue it
-    by task name with only its id.
+    """Take one of the key's in-flight places, store the job (its audio is already in `audio` under
+    `job_id`) with its callback, then enqueue it by task name with only its id.
 
     If this process dies between the two, recovery finds the job queued without a message and sends it.
     """
@@ -53,9 +55,15 @@ def submit_job(
         status_url, result_url = job_urls(base_url, record.id)
         callback = callback.model_copy(update={"status_url": status_url, "result_url": result_url})
     try:
-        store.create(record, None, callback)
+        quotas.reserve(owner, record.id)
     except BaseException:
         _delete_quietly(audio, job_id)  # no job owns it (in Redis, its pending TTL would remove it too)
+        raise
+    try:
+        store.create(record, None, callback)
+    except BaseException:
+        quotas.release(owner, record.id)
+        _delete_quietly(audio, job_id)
         raise
     try:
         # The task id is the job id, so operators can find a job in Flower by the id clients report.
@@ -95,6 +103,7 @@ def webhook_view(webhooks: WebhookStore, job_id: str) -> WebhookPublic | None:
     return WebhookPublic(
         url=redact(record.config.url), format=record.config.format, status=record.status,
         attempts=[WebhookAttemptPublic.model_validate(a.model_dump()) for a in record.attempts],
+        attempts_total=record.attempts_total, attempts_dropped=record.attempts_dropped,
         next_attempt_at=record.next_attempt_at,
     )
 
@@ -127,11 +136,18 @@ def cancel_or_erase(store: JobStore, audio: AudioStore, job_id: str, owner: str)
     return store.get(job_id)
 
 
-def redeliver_webhook(store: JobStore, webhooks: WebhookStore, job_id: str, owner: str) -> None:
-    """Send an ended job's callback again: a new attempt series with the same webhook-id."""
+def redeliver_webhook(
+    store: JobStore, webhooks: WebhookStore, quotas: Quotas, job_id: str, owner: str
+) -> None:
+    """Send an ended job's callback again: a new attempt series with the same webhook-id, at most as
+    often as the redelivery rate allows (counted only once the job is known to be the caller's)."""
     record = get_job(store, job_id, owner)
     if webhooks.get(job_id) is None:
         raise NotFound(f"job {job_id} has no callback_url", code="no_webhook")
-    if not record.status.is_final or webhooks.redeliver(job_id, event_for(record.status.value)) is None:
-        raise Conflict(f"the job is {record.status.value}; its callback is sent when it ends",
-                       code=f"job_{record.status.value}")
+    conflict = Conflict(f"the job is {record.status.value}; its callback is sent when it ends",
+                        code=f"job_{record.status.value}")
+    if not record.status.is_final:
+        raise conflict
+    quotas.count_redelivery(job_id)
+    if webhooks.redeliver(job_id, event_for(record.status.value)) is None:
+        raise conflict

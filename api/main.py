@@ -14,7 +14,8 @@ from fastapi_offline import FastAPIOffline
 from kombu.exceptions import OperationalError as KombuOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.guards import RequestGuard
+from api.guards import QuotaGuard, RequestGuard, error_headers
+from api.quotas import Quotas
 from api.routes import jobs, system
 from core.audio_store import make_audio_store
 from core.errors import EndoScribeError
@@ -27,8 +28,8 @@ from core.webhook_store import WebhookStore
 log = logging.getLogger("endoscribe.api")
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -44,7 +45,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(EndoScribeError)
     async def _domain(_: Request, exc: EndoScribeError) -> JSONResponse:
-        return _error(exc.http_status, exc.code, exc.message)
+        return _error(exc.http_status, exc.code, exc.message, error_headers(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = JobStore(client, settings.retention_seconds)
         app.state.audio = make_audio_store(settings.storage, client)
         app.state.webhooks = WebhookStore(client, settings.retention_seconds)
+        app.state.quotas = Quotas(settings.quota, client)
         app.state.celery = make_celery(settings, name="endoscribe-api")
         if not settings.api_keys:
             log.warning("ENDOSCRIBE_API_KEYS is empty: the API is open to anyone who can reach it")
@@ -93,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # The last added runs first: the key and the upload size are judged before any quota is counted.
+    app.add_middleware(QuotaGuard, settings=settings)
     app.add_middleware(RequestGuard, settings=settings)
     app.include_router(jobs.router)
     app.include_router(system.router)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class EndoScribeError(Exception):
     """Base error: a stable machine `code`, a message that says what to do, and an HTTP status."""
@@ -51,6 +53,28 @@ class UnsupportedMedia(EndoScribeError):
 
 class Unavailable(EndoScribeError):
     code = "unavailable"
+    http_status = 503
+
+
+class RetryLater(EndoScribeError):
+    """A refusal that passes with time; the edge tells the client when to try again (`Retry-After`)."""
+
+    def __init__(self, message: str, retry_after: float, code: str | None = None) -> None:
+        super().__init__(message, code)
+        self.retry_after = max(1, math.ceil(retry_after))
+
+
+class TooManyRequests(RetryLater):
+    """One API key (or one job) is over a quota."""
+
+    code = "rate_limited"
+    http_status = 429
+
+
+class Overloaded(RetryLater):
+    """The whole system is over a capacity threshold: nobody's submission is taken now."""
+
+    code = "overloaded"
     http_status = 503
 
 

@@ -1,4 +1,5 @@
-"""The job aggregate in Redis: record, audio, result, lease, callback and open-jobs index.
+"""The job aggregate in Redis: record, audio, result, lease, callback, open-jobs index and its key's
+quota entries (`core.quota_store`).
 
 Every transition (create, claim, end, cancel, erase, recover) is one Redis transaction that changes
 all of them together, so no caller has to remember a second write and no crash between two writes
@@ -17,7 +18,7 @@ from typing import Any, TypeVar, cast
 import redis
 from redis.client import Pipeline
 
-from core import keys
+from core import keys, quota_store
 from core.audio_store import MB, pieces, read_pieces
 from core.errors import NotFound
 from core.job_codec import decode, encode, encode_record, text, utcnow
@@ -120,7 +121,7 @@ class JobStore:
         `audio` None: an audio store already holds it (streamed in pieces); in Redis, the pieces are
         given the retention TTL here, in the same transaction.
         """
-        ttl = self.retention_seconds
+        ttl, now = self.retention_seconds, time.time()
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(keys.job_key(record.id), mapping=cast(Any, encode_record(record)))
         pipe.expire(keys.job_key(record.id), ttl)
@@ -131,7 +132,8 @@ class JobStore:
         pipe.expire(keys.audio_key(record.id), ttl)
         if callback is not None:
             pipe.set(keys.webhook_key(record.id), new_record(record.id, callback).model_dump_json(), ex=ttl)
-        pipe.zadd(keys.OPEN_JOBS, {record.id: time.time()})
+        pipe.zadd(keys.OPEN_JOBS, {record.id: now})
+        quota_store.stage_open(pipe, record.owner, record.id, now)
         pipe.execute()
 
     def claim(self, job_id: str, owner: str, worker: str, lease_seconds: float, max_attempts: int) -> Claim:
@@ -211,11 +213,14 @@ class JobStore:
 
     def erase(self, job_id: str) -> None:
         """Remove every trace of a job: record, audio, transcript, lease, callback, index entries."""
+        tenant = self.redis.hget(keys.job_key(job_id), "owner")
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(keys.job_key(job_id), keys.audio_key(job_id), keys.result_key(job_id),
                     keys.lock_key(job_id), keys.webhook_key(job_id))
         pipe.zrem(keys.OPEN_JOBS, job_id)
         pipe.zrem(keys.WEBHOOK_DUE, job_id)
+        if tenant is not None:
+            quota_store.stage_erase(pipe, text(cast(bytes, tenant)), job_id)
         pipe.execute()
 
     # ---- leases --------------------------------------------------------------------------------
@@ -297,9 +302,11 @@ class JobStore:
     def _read(pipe: Pipeline, job_id: str) -> tuple[JobRecord | None, _Snapshot]:
         """Under WATCH, before MULTI: the job and what ending it needs to know."""
         raw = pipe.hgetall(keys.job_key(job_id))
+        record = decode(cast(dict[bytes, bytes], raw)) if raw else None
         snapshot = _Snapshot(cast(bytes | None, pipe.get(keys.webhook_key(job_id))),
-                             int(pipe.pttl(keys.job_key(job_id))))
-        return (decode(cast(dict[bytes, bytes], raw)) if raw else None), snapshot
+                             int(pipe.pttl(keys.job_key(job_id))),
+                             record.owner if record else "", record.audio_seconds if record else None)
+        return record, snapshot
 
     def _stage_end_if_spent(
         self, pipe: Pipeline, job_id: str, record: JobRecord, snapshot: _Snapshot, max_attempts: int,
@@ -327,7 +334,10 @@ class JobStore:
             pipe.set(keys.result_key(job_id), transcript.model_dump_json(), px=ttl_ms)
         pipe.delete(keys.audio_key(job_id), keys.lock_key(job_id))
         pipe.zrem(keys.OPEN_JOBS, job_id)
-        stage_schedule(pipe, job_id, snapshot.webhook, event_for(status.value), time.time())
+        now = time.time()
+        audio_seconds = fields.get("audio_seconds", snapshot.audio_seconds)
+        quota_store.stage_end(pipe, snapshot.tenant, job_id, audio_seconds, now)
+        stage_schedule(pipe, job_id, snapshot.webhook, event_for(status.value), now)
 
 
 @dataclass(frozen=True)
@@ -336,3 +346,7 @@ class _Snapshot:
     """The job's callback record as read under the transaction's WATCH (None: no callback)."""
     ttl_ms: int
     """The job record's remaining lifetime."""
+    tenant: str = ""
+    """The API key the job belongs to (the record's `owner`), whose quotas its end updates."""
+    audio_seconds: float | None = None
+    """The decoded duration, once a worker learnt it: charged to the key's daily audio."""

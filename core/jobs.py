@@ -60,6 +60,9 @@ ERROR_DESCRIPTIONS = {
     413: "upload over the size limit",
     415: "not a recognised audio format",
     422: "a missing or invalid field, or a refused callback_url",
+    429: "over a per-key quota (request rate, jobs in flight, audio hours per day) or the redelivery rate; "
+         "see Retry-After",
+    503: "the service is over capacity (queue depth, storage memory) or its store is unreachable; see Retry-After",
 }
 
 
@@ -113,6 +116,9 @@ class WebhookPublic(BaseModel):
     format: str
     status: str
     attempts: list[WebhookAttemptPublic]
+    """The first and the last attempts; those between are only counted (`attempts_dropped`)."""
+    attempts_total: int = 0
+    attempts_dropped: int = 0
     next_attempt_at: datetime | None
 
 

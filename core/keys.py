@@ -46,6 +46,20 @@ AUDIO_SWEEP_LOCK = f"{PREFIX}:sweep:audio"
 """Held by the one process deleting object-storage audio of ended jobs this interval."""
 
 
+def owner_jobs_key(owner: str) -> str:
+    """Sorted set of an API key's open jobs (queued or processing), scored by when each was admitted."""
+    return f"{PREFIX}:owner:{owner or 'anonymous'}:open"
+
+
+def owner_audio_key(owner: str, day: str) -> str:
+    """Seconds of audio charged to an API key on one UTC day (`YYYY-MM-DD`)."""
+    return f"{PREFIX}:owner:{owner or 'anonymous'}:audio:{day}"
+
+
+LIMITS_PREFIX = f"{PREFIX}:limits"
+"""Prefix of the `limits` library's rate-window keys (requests per key, redeliveries per job)."""
+
+
 def webhook_key(job_id: str) -> str:
     """Hash with a job's callback target, signing id and every delivery attempt."""
     return f"{PREFIX}:webhook:{job_id}"

@@ -7,6 +7,7 @@ import binascii
 from functools import lru_cache
 from typing import Literal
 
+from limits import parse_many
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -124,6 +125,42 @@ class StorageSettings(BaseSettings):
     """How often one worker deletes object-storage audio of jobs that are over (S3 only)."""
 
 
+class QuotaSettings(BaseSettings):
+    """What one API key may use, and when the whole system says "not now" (`ENDOSCRIBE_QUOTA_*`).
+
+    Without API keys every caller is one shared anonymous key. A limit of 0 (or an empty rate) is off.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_QUOTA_", extra="ignore")
+
+    max_jobs_in_flight: int = Field(default=100, ge=0)
+    """Jobs one key may have queued or processing at once; more are refused with 429."""
+    max_audio_hours_per_day: float = Field(default=24.0, ge=0)
+    """Hours of decoded audio one key may have transcribed per UTC day, charged when each job ends."""
+    request_rate: str = "50/second"
+    """Requests one key may make to `/v1`, as a moving window in `limits` notation (`;` joins several)."""
+    redeliver_rate: str = "1/minute"
+    """Callback redeliveries one job may ask for, in `limits` notation."""
+    max_queue_depth: int = Field(default=1000, ge=0)
+    """Open jobs (queued and processing, every key) above which submissions get 503."""
+    max_redis_memory_fraction: float = Field(default=0.8, ge=0, le=1)
+    """Share of Redis's `maxmemory` (or of the host's memory, without one) above which submissions get 503."""
+    max_redis_memory_mb: float = Field(default=0.0, ge=0)
+    """Redis `used_memory` in MB above which submissions get 503, whatever `maxmemory` says."""
+    busy_retry_seconds: int = Field(default=30, ge=1)
+    """`Retry-After` for refusals that lift as jobs finish (jobs in flight, queue depth, Redis memory)."""
+    webhook_attempts_kept: int = Field(default=10, ge=1)
+    """A callback keeps its first and its last this-many attempts; those between are counted, not kept."""
+
+    @field_validator("request_rate", "redeliver_rate")
+    @classmethod
+    def _rate_parses(cls, value: str) -> str:
+        # Caught at start-up, not at the first request.
+        if value.strip():
+            parse_many(value)
+        return value
+
+
 class Settings(BaseSettings):
     """Everything an EndoScribe process needs; construct your own in tests."""
 
@@ -156,6 +193,8 @@ class Settings(BaseSettings):
     """Webhook delivery settings."""
     storage: StorageSettings = Field(default_factory=StorageSettings)
     """Audio storage settings."""
+    quota: QuotaSettings = Field(default_factory=QuotaSettings)
+    """Per-key quotas and global backpressure."""
 
     @property
     def max_upload_bytes(self) -> int:

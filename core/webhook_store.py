@@ -56,14 +56,32 @@ class WebhookRecord(BaseModel):
     event: str | None = None
     status: DeliveryStatus = "pending"
     attempts: list[Attempt] = Field(default_factory=list)
+    """The first and the last attempts (see `record_attempt`), oldest first."""
+    attempts_dropped: int = 0
+    """Attempts made between the kept first and last ones, counted but no longer stored."""
     next_attempt_at: datetime | None = None
     series_started_at: float | None = None
     series_attempts: int = 0
+
+    @property
+    def attempts_total(self) -> int:
+        """Every attempt ever made, kept or dropped."""
+        return len(self.attempts) + self.attempts_dropped
 
 
 def event_for(status: str) -> str:
     """The Standard Webhooks event type for a job that ended with `status`: `job.completed`, ..."""
     return f"job.{status}"
+
+
+def record_attempt(record: WebhookRecord, attempt: Attempt, kept: int) -> None:
+    """Add `attempt` to the history, keeping the first `kept` attempts (how delivery began) and the last
+    `kept` (how it is going); those between are only counted, so redeliveries can't grow it without end."""
+    record.attempts.append(attempt)
+    excess = len(record.attempts) - 2 * kept
+    if excess > 0:
+        del record.attempts[kept:kept + excess]
+        record.attempts_dropped += excess
 
 
 def _dt(epoch: float) -> datetime:
@@ -113,9 +131,10 @@ class WebhookStore:
     """Delivery-side state of callbacks: claims, attempts, redelivery. A job's own transitions
     (create, end, cancel, erase) change its callback inside `JobStore`'s transactions instead."""
 
-    def __init__(self, client: redis.Redis, retention_seconds: int) -> None:
+    def __init__(self, client: redis.Redis, retention_seconds: int, attempts_kept: int = 10) -> None:
         self.redis = client
         self.retention_seconds = retention_seconds
+        self.attempts_kept = attempts_kept
 
     def get(self, job_id: str) -> WebhookRecord | None:
         raw = self.redis.get(keys.webhook_key(job_id))
@@ -183,7 +202,7 @@ class WebhookStore:
         """
 
         def change(record: WebhookRecord) -> float | object | None:
-            record.attempts.append(attempt)
+            record_attempt(record, attempt, self.attempts_kept)
             if record.series_started_at != series:
                 return KEEP
             record.series_attempts += 1

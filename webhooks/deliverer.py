@@ -38,7 +38,7 @@ def connect(settings: Settings) -> Deliverer:
     client = connect_redis(settings)
     return Deliverer(
         jobs=JobStore(client, settings.retention_seconds),
-        webhooks=WebhookStore(client, settings.retention_seconds),
+        webhooks=WebhookStore(client, settings.retention_seconds, settings.quota.webhook_attempts_kept),
         settings=settings.webhook,
     )
 

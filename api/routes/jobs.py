@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import job_service
 from api.callbacks import build_callback
-from api.deps import AudioStoreDep, CeleryDep, JobStoreDep, OwnerDep, SettingsDep, WebhookStoreDep
+from api.deps import AudioStoreDep, CeleryDep, JobStoreDep, OwnerDep, QuotasDep, SettingsDep, WebhookStoreDep
 from api.uploads import store_upload
 from core.jobs import ERROR_DESCRIPTIONS, ErrorBody, JobCreated, JobOptions, JobPublic, JobRecord
 from core.renderers import MEDIA_TYPES, ResultFormat, render
@@ -33,7 +33,8 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[status]} for status in statuses}
 
 
-@router.post("", status_code=202, response_model=JobCreated, responses=_errors(400, 401, 411, 413, 415, 422))
+@router.post("", status_code=202, response_model=JobCreated,
+             responses=_errors(400, 401, 411, 413, 415, 422, 429, 503))
 async def create_job(
     request: Request,
     settings: SettingsDep,
@@ -41,6 +42,7 @@ async def create_job(
     webhooks: WebhookStoreDep,
     celery: CeleryDep,
     audio: AudioStoreDep,
+    quotas: QuotasDep,
     owner: OwnerDep,
     file: Annotated[UploadFile, File(description="The recording: wav, flac, mp3, m4a/aac, ogg/opus or webm")],
     language: Annotated[str | None, Form(max_length=16)] = None,
@@ -68,13 +70,13 @@ async def create_job(
     options = JobOptions(language=language or None, initial_prompt=initial_prompt or None, hotwords=hotwords or None)
     base = _base_url(request, settings)
     record = await run_in_threadpool(
-        job_service.submit_job, store, audio, celery, owner, upload, job_id, options, base, callback
+        job_service.submit_job, store, audio, celery, quotas, owner, upload, job_id, options, base, callback
     )
     status_url, result_url = job_service.job_urls(base, record.id)
     return JobCreated(id=record.id, status=record.status, status_url=status_url, result_url=result_url)
 
 
-@router.get("/{job_id}", response_model=JobPublic, responses=_errors(401, 404))
+@router.get("/{job_id}", response_model=JobPublic, responses=_errors(401, 404, 429))
 def read_job(
     job_id: str, request: Request, settings: SettingsDep, store: JobStoreDep, webhooks: WebhookStoreDep,
     owner: OwnerDep,
@@ -84,7 +86,7 @@ def read_job(
 
 
 @router.get("/{job_id}/result",
-            responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()}}, **_errors(401, 404, 409)})
+            responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()}}, **_errors(401, 404, 409, 429)})
 def read_result(
     job_id: str, store: JobStoreDep, owner: OwnerDep, format: Annotated[ResultFormat, Query()] = "json"
 ) -> Response:
@@ -97,7 +99,7 @@ def read_result(
 
 
 @router.delete("/{job_id}", status_code=202, response_model=JobPublic,
-               responses={204: {"description": "the finished job was erased"}, **_errors(401, 404)})
+               responses={204: {"description": "the finished job was erased"}, **_errors(401, 404, 429)})
 def delete_job(
     job_id: str, request: Request, settings: SettingsDep, store: JobStoreDep, webhooks: WebhookStoreDep,
     audio: AudioStoreDep, owner: OwnerDep,
@@ -110,11 +112,11 @@ def delete_job(
 
 
 @router.post("/{job_id}/webhook/redeliver", status_code=202, response_model=JobPublic,
-             responses=_errors(401, 404, 409))
+             responses=_errors(401, 404, 409, 429))
 def redeliver_webhook(
     job_id: str, request: Request, settings: SettingsDep, store: JobStoreDep, webhooks: WebhookStoreDep,
-    owner: OwnerDep,
+    quotas: QuotasDep, owner: OwnerDep,
 ) -> JobPublic:
-    """Send an ended job's callback again (new attempt series, same `webhook-id`)."""
-    job_service.redeliver_webhook(store, webhooks, job_id, owner)
+    """Send an ended job's callback again (new attempt series, same `webhook-id`); 429 if asked too often."""
+    job_service.redeliver_webhook(store, webhooks, quotas, job_id, owner)
     return _public(request, settings, job_service.get_job(store, job_id, owner), webhooks)
