@@ -22,6 +22,7 @@ from core.errors import EndoScribeError
 from core.job_store import JobStore
 from core.queueing import make_celery
 from core.redis_connection import connect_redis
+from core.redis_safety import check_no_eviction
 from core.settings import Settings, get_settings
 from core.webhook_store import WebhookStore
 
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = connect_redis(settings)
+        check_no_eviction(client, settings)  # raises: the API does not start on an evicting Redis
         app.state.settings = settings
         app.state.redis = client
         app.state.store = JobStore(client, settings.retention_seconds)

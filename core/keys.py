@@ -33,6 +33,9 @@ def worker_key(worker: str) -> str:
 
 WORKER_PATTERN = f"{PREFIX}:worker:*"
 
+WORKERS = f"{PREFIX}:workers"
+"""Sorted set of worker names by the epoch their heartbeat expires: `/ready` counts it without a SCAN."""
+
 OPEN_JOBS = f"{PREFIX}:jobs:open"
 """Sorted set of every job not yet ended, scored by the epoch its task was last sent: what recovery walks."""
 

@@ -102,6 +102,8 @@ class RedisTlsSettings(BaseSettings):
     """PEM private key of `cert_file`, when it is not inside that file."""
     tls_insecure: bool = False
     """Skip certificate and host name checks; refused unless `dev_mode` (anyone on the path reads the password)."""
+    allow_eviction: bool = False
+    """Start even if Redis may evict keys (any `maxmemory-policy` but `noeviction`), with a loud warning."""
 
 
 class StorageSettings(BaseSettings):

@@ -17,6 +17,7 @@ import redis
 
 from core.job_store import JobStore
 from core.redis_connection import connect_redis
+from core.redis_safety import check_no_eviction
 from core.settings import Settings, get_settings
 from core.webhook_store import WebhookStore
 from webhooks.delivery import Deliverer, attempt_delivery
@@ -45,6 +46,7 @@ def connect(settings: Settings) -> Deliverer:
 
 def run(settings: Settings, stop: threading.Event) -> None:
     deliverer = connect(settings)
+    check_no_eviction(deliverer.jobs.redis, settings)  # raises: no deliverer on an evicting Redis
     if not settings.webhook.secret:
         log.warning("ENDOSCRIBE_WEBHOOK_SECRET is not set: callbacks are refused at submit")
     log.info("webhook deliverer polling every %.1fs", settings.webhook.poll_seconds)

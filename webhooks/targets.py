@@ -142,7 +142,7 @@ def resolve_target(
             continue
         if allow_private and reason != "a cloud metadata address":
             continue
-        raise TargetRefused(f"callback_url resolves to {reason} ({address}); only public hosts can be called back")
+        raise TargetRefused(f"callback_url resolves to {reason}; only public hosts can be called back")
     return addresses
 
 

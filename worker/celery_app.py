@@ -22,6 +22,7 @@ from core.errors import EndoScribeError
 from core.job_store import JobStore
 from core.queueing import broker_task_ids, make_celery
 from core.redis_connection import connect_redis
+from core.redis_safety import EvictingRedis, check_no_eviction
 from core.settings import get_settings
 from worker import decoding, recovery
 from worker.device import gpu_diagnostics, log_diagnostics
@@ -122,6 +123,11 @@ state = WorkerState()
 @signals.worker_init.connect
 def _remember_worker(sender: Any = None, **_: Any) -> None:
     state.worker_name = getattr(sender, "hostname", None) or state.worker_name
+    try:
+        check_no_eviction(state.redis, settings)
+    except EvictingRedis as exc:
+        log.critical("%s", exc)
+        raise SystemExit(1) from exc
     base = Path(settings.worker.tmp_dir or tempfile.gettempdir())
     # Leftover audio of a previous life of this worker (killed mid-decode) is removed here.
     state.tmp_dir = decoding.prepare_tmp_dir(base, state.worker_name)

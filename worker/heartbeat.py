@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -43,8 +44,15 @@ class Heartbeat:
 
     def beat(self) -> None:
         payload = {**self.describe(), "worker": self.worker, "last_seen": utcnow().isoformat()}
-        ttl_ms = int(self.interval * 3 * 1000)
-        self.client.set(keys.worker_key(self.worker), json.dumps(payload), px=ttl_ms)
+        ttl = self.interval * 3
+        now = time.time()
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(keys.worker_key(self.worker), json.dumps(payload), px=int(ttl * 1000))
+        # The registry `/ready` and `/gpu-info` read: one entry per worker, scored by its expiry, so
+        # they never SCAN the keyspace. Entries of workers that stopped beating are pruned here.
+        pipe.zadd(keys.WORKERS, {self.worker: now + ttl})
+        pipe.zremrangebyscore(keys.WORKERS, "-inf", now)
+        pipe.execute()
         if self.on_beat is not None:
             self.on_beat()
 
@@ -52,7 +60,10 @@ class Heartbeat:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=self.interval + 1)
-        self.client.delete(keys.worker_key(self.worker))
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(keys.worker_key(self.worker))
+        pipe.zrem(keys.WORKERS, self.worker)
+        pipe.execute()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import redis
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import RedisDep
+from api.deps import OwnerDep, RedisDep
 from core import keys
 
 router = APIRouter(tags=["system"])
 
 
+def live_worker_names(client: redis.Redis) -> list[str]:
+    """Workers whose heartbeat has not expired, from the registry (no SCAN: cheap at any key count)."""
+    names = client.zrangebyscore(keys.WORKERS, time.time(), "+inf")
+    return sorted(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+
+
 def live_workers(client: redis.Redis) -> list[dict[str, Any]]:
-    """Every worker whose heartbeat has not expired."""
-    names = sorted(client.scan_iter(match=keys.WORKER_PATTERN, count=100))
+    """Every live worker's last heartbeat."""
+    names = live_worker_names(client)
     if not names:
         return []
-    return [json.loads(raw) for raw in client.mget(names) if raw is not None]
+    return [json.loads(raw) for raw in client.mget([keys.worker_key(n) for n in names]) if raw is not None]
 
 
 @router.get("/health")
@@ -33,20 +40,21 @@ def health() -> dict[str, str]:
 def ready(client: RedisDep) -> JSONResponse:
     """Redis answers and at least one worker is alive."""
     try:
-        client.ping()
-        workers = live_workers(client)
+        workers = client.zcount(keys.WORKERS, time.time(), "+inf")
     except redis.RedisError as exc:
         return _not_ready(f"redis is unreachable: {exc.__class__.__name__}")
     if not workers:
         return _not_ready("no transcription worker is alive; start one (make up, or the worker service)")
-    return JSONResponse({"status": "ready", "workers": len(workers)})
+    return JSONResponse({"status": "ready", "workers": workers})
 
 
 def _not_ready(reason: str) -> JSONResponse:
     return JSONResponse({"status": "not_ready", "error": {"code": "not_ready", "message": reason}}, status_code=503)
 
 
-@router.get("/gpu-info")
-def gpu_info(client: RedisDep) -> dict[str, list[dict[str, Any]]]:
-    """One entry per live worker, from the heartbeats workers write every few seconds."""
+@router.get("/gpu-info", responses={401: {"description": "missing or invalid API key"}})
+def gpu_info(client: RedisDep, _: OwnerDep) -> dict[str, list[dict[str, Any]]]:
+    """One entry per live worker, from the heartbeats workers write every few seconds.
+
+    Needs an API key when keys are configured: it names the workers' hosts and GPUs."""
     return {"workers": live_workers(client)}

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
+from core import keys
 from tests.services import start_api, start_redis, start_worker
+from worker.heartbeat import Heartbeat
 
 DIAGNOSTIC_FIELDS = {
     "pytorch_version", "cuda_available", "mps_available", "device", "whisperx_device", "cuda_version", "gpu_name",
@@ -93,3 +96,32 @@ def test_a_worker_with_alignment_on_but_no_punkt_tab_stops_at_start_up(lone_stac
         start_worker(url, tmp, "align", ENDOSCRIBE_ALIGN="true", NLTK_DATA=str(empty))
     assert "needs NLTK's punkt_tab on disk" in str(exited.value)
     assert httpx.get(f"{base}/gpu-info").json() == {"workers": []}
+
+
+def test_ready_and_gpu_info_read_the_worker_registry_without_scanning(lone_stack: tuple[str, str, Path]) -> None:
+    url, base, _ = lone_stack
+    client = redis.Redis.from_url(url)
+    # A live worker's beat, as worker.heartbeat writes it, and a keyspace that would make SCANs costly.
+    Heartbeat(client, "solo@host", 5, lambda: {"device": "cpu"}).beat()
+    client.mset({f"{keys.PREFIX}:filler:{i}": "x" for i in range(2000)})
+    client.config_resetstat()
+
+    assert httpx.get(f"{base}/ready").json() == {"status": "ready", "workers": 1}
+    assert [w["worker"] for w in httpx.get(f"{base}/gpu-info").json()["workers"]] == ["solo@host"]
+
+    stats = client.info("commandstats")
+    assert "cmdstat_scan" not in stats and "cmdstat_keys" not in stats, stats
+    client.delete(keys.worker_key("solo@host"), keys.WORKERS)
+
+
+def test_gpu_info_needs_a_key_when_keys_are_set(tmp_path: Path) -> None:
+    redis_proc, url = start_redis(tmp_path)
+    api_proc, base = start_api(url, tmp_path, ENDOSCRIBE_API_KEYS='["k1"]')
+    try:
+        refused = httpx.get(f"{base}/gpu-info")
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+        assert httpx.get(f"{base}/gpu-info", headers={"Authorization": "Bearer k1"}).json() == {"workers": []}
+        assert httpx.get(f"{base}/health").status_code == 200  # liveness stays open for load balancers
+    finally:
+        api_proc.stop()
+        redis_proc.stop()
