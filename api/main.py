@@ -76,6 +76,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.api_keys and not settings.dev_mode:
+            # Closed by default: an image, compose or Fly deployment without keys must not serve
+            # patient data to anyone who can reach it. `make up` (loopback) sets ENDOSCRIBE_DEV_MODE.
+            raise RuntimeError("ENDOSCRIBE_API_KEYS is empty: set it to a JSON list of bearer tokens, or "
+                               "ENDOSCRIBE_DEV_MODE=true on a development machine to run the API open")
         client = connect_redis(settings)
         check_no_eviction(client, settings)  # raises: the API does not start on an evicting Redis
         app.state.settings = settings

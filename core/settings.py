@@ -176,7 +176,8 @@ class Settings(BaseSettings):
     redis_tls: RedisTlsSettings = Field(default_factory=RedisTlsSettings)
     """How a `rediss://` Redis is verified."""
     dev_mode: bool = False
-    """A development machine: allows settings unsafe in production (`ENDOSCRIBE_REDIS_TLS_INSECURE`)."""
+    """A development machine: allows settings unsafe in production (an API without keys,
+    `ENDOSCRIBE_REDIS_TLS_INSECURE`)."""
     api_port: int = 8000
     """Port `make up` serves the API on."""
     flower_port: int = 5555

@@ -18,6 +18,13 @@ export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
 # No telemetry (README, Privacy); the worker forces these itself too.
 export PYANNOTE_METRICS_ENABLED=false OTEL_SDK_DISABLED=true HF_HUB_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1
 export PYTHONUNBUFFERED=1
+# Without keys the API serves anyone who reaches it: allowed (development mode) only on loopback.
+if [ -z "${ENDOSCRIBE_API_KEYS:-}" ]; then
+    case "$API_HOST" in
+        127.0.0.1|localhost|::1) export ENDOSCRIBE_DEV_MODE="${ENDOSCRIBE_DEV_MODE:-true}" ;;
+        *) echo "ENDOSCRIBE_API_HOST=$API_HOST exposes the API: set ENDOSCRIBE_API_KEYS first"; exit 1 ;;
+    esac
+fi
 
 # Backoff between restarts of one process: 1 s, doubling up to 30 s, back to 1 s once it has stayed
 # up a minute (a crash loop slows down; a rare crash is repaired at once).

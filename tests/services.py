@@ -74,6 +74,8 @@ def service_env(redis_url: str, **extra: str) -> dict[str, str]:
         "HF_HUB_OFFLINE": "1",
         "PYTHONUNBUFFERED": "1",
         "ENDOSCRIBE_HEARTBEAT_SECONDS": "1",
+        # Test APIs run without keys unless a test sets them (production refuses that).
+        "ENDOSCRIBE_DEV_MODE": "true",
         # Recovery acts within seconds, not the production half-minute.
         "ENDOSCRIBE_SWEEP_SECONDS": "1",
         "ENDOSCRIBE_REQUEUE_GRACE_SECONDS": "2",

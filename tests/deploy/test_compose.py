@@ -143,3 +143,7 @@ def test_the_deploy_guide_names_every_required_secret() -> None:
     guide = (REPO / "README.md").read_text()
     for secret in SECRETS:
         assert secret in guide, secret
+
+
+def test_the_api_is_published_on_loopback_only_for_a_tls_proxy_on_the_host() -> None:
+    assert compose()["services"]["api"]["ports"] == ["127.0.0.1:8000:8000"]

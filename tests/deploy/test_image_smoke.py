@@ -51,10 +51,10 @@ def _image_command(dockerfile: str, keyword: str) -> list[str] | None:
     return None
 
 
-def _image_launch(dockerfile: str) -> Launch:
+def _image_launch(dockerfile: str, **env: str) -> Launch:
     argv = _image_command(dockerfile, "CMD")
     assert argv, f"{dockerfile} has no CMD"
-    return Launch(f"{dockerfile} CMD", dockerfile, argv, _image_command(dockerfile, "HEALTHCHECK"))
+    return Launch(f"{dockerfile} CMD", dockerfile, argv, _image_command(dockerfile, "HEALTHCHECK"), env)
 
 
 def _compose_launches() -> list[Launch]:
@@ -89,7 +89,9 @@ def _fly_launches() -> list[Launch]:
 
 
 LAUNCHES = [
-    _image_launch("Dockerfile.api"), _image_launch("Dockerfile.worker"), *_compose_launches(), *_fly_launches()
+    # As an operator runs the image: the API refuses to start without keys (closed by default).
+    _image_launch("Dockerfile.api", ENDOSCRIBE_API_KEYS=SECRET_ENV["ENDOSCRIBE_API_KEYS"]),
+    _image_launch("Dockerfile.worker"), *_compose_launches(), *_fly_launches()
 ]
 
 
@@ -177,3 +179,15 @@ def _swap_ports(text: str, ports: dict[int, int]) -> str:
     for old, new in ports.items():
         text = text.replace(f"127.0.0.1:{old}", f"127.0.0.1:{new}")
     return text
+
+
+def test_the_api_image_refuses_to_start_without_keys(
+    trees: dict[str, ImageTree], redis_url: str, request: pytest.FixtureRequest, tmp_path: Path,
+) -> None:
+    tree = trees["Dockerfile.api"]
+    venv_bin = request.getfixturevalue("api_venv") / "bin"
+    env = {"PATH": f"{venv_bin}:/usr/bin:/bin", "HOME": str(tmp_path), **tree.env, "REDIS_URL": redis_url}
+    argv, _ = _rewrite(_image_launch("Dockerfile.api").argv)
+    done = subprocess.run(argv, cwd=tree.root, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "ENDOSCRIBE_API_KEYS is empty" in done.stdout + done.stderr

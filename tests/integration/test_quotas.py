@@ -65,7 +65,7 @@ def make_api(clean_redis: redis.Redis, own_redis_url: str) -> Iterator[MakeApi]:
     def make(api_keys: list[str] | None = None, max_upload_mb: float = 500, **quota: Any) -> LiveApi:
         webhook = WebhookSettings(secret=TEST_WEBHOOK_SECRET, allow_private=True, allow_http=True)
         settings = Settings(REDIS_URL=own_redis_url, api_keys=api_keys or [], max_upload_mb=max_upload_mb,
-                            webhook=webhook, quota=QuotaSettings(**quota))
+                            webhook=webhook, quota=QuotaSettings(**quota), dev_mode=not api_keys)
         started.append(LiveApi(settings))
         return started[-1]
 
