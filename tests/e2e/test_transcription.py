@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import wave
 from io import BytesIO
 
@@ -67,6 +68,7 @@ def test_progress_is_reported_while_a_job_runs(client: httpx.Client) -> None:
         seen.append((job["status"], job["stage"], job["progress"]))
         if job["status"] in {"completed", "failed", "cancelled"}:
             break
+        time.sleep(0.05)  # 20 polls a second: under the per-key request rate (50/s by default)
     assert job["status"] == "completed"
     partial = [p for status, stage, p in seen if status == "processing" and stage == "transcribing" and 0 < p < 100]
     assert partial, f"no intermediate progress observed: {sorted(set(seen))[:20]}"
