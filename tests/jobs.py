@@ -25,7 +25,11 @@ def wait_for_status(
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()
+        response = client.get(f"/v1/jobs/{job_id}")
+        if response.status_code == 429:  # a well-behaved poller waits as it is told
+            time.sleep(float(response.headers.get("retry-after", "1")))
+            continue
+        job: dict[str, Any] = response.json()
         if job["status"] in statuses:
             return job
         time.sleep(0.1)
