@@ -183,7 +183,9 @@ def test_every_process_refuses_to_start_with_the_insecure_opt_out_outside_develo
         "flower": [str(BIN / "celery"), "-A", "worker.celery_app", "flower", f"--port={free_port()}"],
         "deliverer": [str(BIN / "python"), "-m", "webhooks.deliverer"],
     }
-    procs = {name: start(args, tls_url, tmp_path, name, ENDOSCRIBE_REDIS_TLS_INSECURE="true")
+    # Production settings: no development mode (the test services run in it), and keys for the API.
+    production = {"ENDOSCRIBE_DEV_MODE": "false", "ENDOSCRIBE_API_KEYS": '["k"]'}
+    procs = {name: start(args, tls_url, tmp_path, name, ENDOSCRIBE_REDIS_TLS_INSECURE="true", **production)
              for name, args in commands.items()}
     try:
         for name, proc in procs.items():
