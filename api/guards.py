@@ -59,7 +59,7 @@ class RequestGuard:
         await self.app(scope, receive, send)
 
     def check(self, scope: Scope) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = _headers(scope)
         owner_for(headers.get("authorization"), self.settings.api_keys)
         if scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/jobs":
             declared = headers.get("content-length")
@@ -97,7 +97,7 @@ class QuotaGuard:
         await self.app(scope, receive, send)
 
     def check(self, quotas: Quotas, scope: Scope) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = _headers(scope)
         owner = owner_for(headers.get("authorization"), self.settings.api_keys)
         try:
             quotas.count_request(owner)
@@ -107,6 +107,10 @@ class QuotaGuard:
             log.warning("request not counted against its rate: %s", exc.__class__.__name__)
         if scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/jobs":
             quotas.check_submission(owner)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
 def error_headers(exc: EndoScribeError) -> dict[str, str]:

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import AudioError
 from core.jobs import Segment, Transcript, Word
+from worker.decoding import SAMPLE_RATE
 
 if TYPE_CHECKING:  # numpy comes with the worker set; Flower imports this module in the light image
     import numpy as np
 
-SAMPLE_RATE = 16_000
 # Below this peak (about -60 dBFS) a recording holds no speech worth sending to the model.
 SILENCE_PEAK = 0.001
 ProgressCallback = Callable[[float], None]
