@@ -105,6 +105,19 @@ class JobStore:
         value = self.redis.get(keys.result_key(job_id))
         return Transcript.model_validate_json(value) if value is not None else None
 
+    def ready_jobs(self, limit: int) -> list[tuple[str, bool]]:
+        """Up to `limit` queued jobs a worker may claim now, high-priority lane first, oldest first,
+        each with whether it is in that lane.
+
+        Advisory: an id can be stale (claimed a moment ago, erased); claiming it says so.
+        """
+        found = cast(list[tuple[bytes, float]], self.redis.zrange(keys.READY, 0, limit - 1, withscores=True))
+        return [(text(i), score < 0) for i, score in found]
+
+    def forget_ready(self, job_id: str) -> None:
+        """Drop a stale id from the ready set (its claim found it missing, ended or held)."""
+        self.redis.zrem(keys.READY, job_id)
+
     def is_open(self, job_id: str) -> bool:
         """The job exists and has not ended: its audio is still needed."""
         status = self.redis.hget(keys.job_key(job_id), "status")
@@ -133,6 +146,7 @@ class JobStore:
         if callback is not None:
             pipe.set(keys.webhook_key(record.id), new_record(record.id, callback).model_dump_json(), ex=ttl)
         pipe.zadd(keys.OPEN_JOBS, {record.id: now})
+        pipe.zadd(keys.READY, {record.id: keys.ready_score(now, record.options.priority)})
         quota_store.stage_open(pipe, record.owner, record.id, now)
         pipe.execute()
 
@@ -156,6 +170,7 @@ class JobStore:
             if ended is not None:
                 return Claim.CANCELLED if ended == JobStatus.CANCELLED else Claim.EXHAUSTED
             pipe.set(keys.lock_key(job_id), owner, px=int(lease_seconds * 1000))
+            pipe.zrem(keys.READY, job_id)
             fields = encode(job_id, {
                 "status": JobStatus.PROCESSING, "stage": JobStage.DECODING, "progress": 0.0,
                 "started_at": utcnow(), "worker": worker, "attempts": record.attempts + 1, "error": None,
@@ -218,6 +233,7 @@ class JobStore:
         pipe.delete(keys.job_key(job_id), keys.audio_key(job_id), keys.result_key(job_id),
                     keys.lock_key(job_id), keys.webhook_key(job_id))
         pipe.zrem(keys.OPEN_JOBS, job_id)
+        pipe.zrem(keys.READY, job_id)
         pipe.zrem(keys.WEBHOOK_DUE, job_id)
         if tenant is not None:
             quota_store.stage_erase(pipe, text(cast(bytes, tenant)), job_id)
@@ -268,7 +284,9 @@ class JobStore:
                                      "worker": None, "started_at": None})
             pipe.hset(keys.job_key(job_id), mapping=cast(Any, fields))
             # Counts as sent now: the caller sends it next, and other sweepers leave it alone.
-            pipe.zadd(keys.OPEN_JOBS, {job_id: time.time()}, xx=True)
+            now = time.time()
+            pipe.zadd(keys.OPEN_JOBS, {job_id: now}, xx=True)
+            pipe.zadd(keys.READY, {job_id: keys.ready_score(now, record.options.priority)})
             return Recovery.REQUEUED
 
         return self._transact(body, job_id)
@@ -334,6 +352,7 @@ class JobStore:
             pipe.set(keys.result_key(job_id), transcript.model_dump_json(), px=ttl_ms)
         pipe.delete(keys.audio_key(job_id), keys.lock_key(job_id))
         pipe.zrem(keys.OPEN_JOBS, job_id)
+        pipe.zrem(keys.READY, job_id)
         now = time.time()
         audio_seconds = fields.get("audio_seconds", snapshot.audio_seconds)
         quota_store.stage_end(pipe, snapshot.tenant, job_id, audio_seconds, now)

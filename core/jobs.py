@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -38,6 +38,9 @@ class JobOptions(BaseModel):
     language: str | None = Field(default=None, max_length=16)
     initial_prompt: str | None = Field(default=None, max_length=2000)
     hotwords: str | None = Field(default=None, max_length=2000)
+    priority: Literal["normal", "high"] = "normal"
+    """`high`: the worker's priority lane (live or short clips): scheduled ahead of normal work, and
+    waiting for at most one batch of it."""
 
 
 class JobError(BaseModel):

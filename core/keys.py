@@ -42,6 +42,18 @@ OPEN_JOBS = f"{PREFIX}:jobs:open"
 OPEN_JOBS_INDEXED = f"{PREFIX}:jobs:open:indexed"
 """Set once the jobs stored before OPEN_JOBS existed have been added to it."""
 
+READY = f"{PREFIX}:jobs:ready"
+"""Sorted set of queued jobs a worker may claim, high-priority lane first (see `ready_score`): what a
+worker's scheduler pulls to fill its batches beyond the job its task message named."""
+
+HIGH_PRIORITY_OFFSET = 1e10
+"""Subtracted from a high-priority job's READY score, so the whole lane sorts before normal work."""
+
+
+def ready_score(enqueued_at: float, priority: str) -> float:
+    return enqueued_at - HIGH_PRIORITY_OFFSET if priority == "high" else enqueued_at
+
+
 SWEEP_LOCK = f"{PREFIX}:sweep"
 """Held by the one process running the recovery sweep this interval."""
 

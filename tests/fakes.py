@@ -8,7 +8,7 @@ import struct
 import tempfile
 import uuid
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,42 +16,65 @@ from typing import Any
 import redis
 
 from core.job_store import JobStore, utcnow
-from core.jobs import JobOptions, JobRecord, Segment, Transcript
+from core.jobs import JobOptions, JobRecord, Transcript
 from core.settings import WorkerSettings
 from core.webhook_store import WebhookConfig
 from worker.job_runner import JobContext
-from worker.transcriber import ModelInfo
+from worker.transcriber import DecodeRequest, ModelInfo, ModelOutOfMemory, Window
 
 
 @dataclass
 class FakeTranscriber:
     """Speaks the Transcriber protocol without a model, in microseconds.
 
-    It reports `steps` progress points; `during(step)` runs before each one, so a test can cancel,
-    steal the lease, pause Redis or sleep past a deadline at a known point of the run.
+    Each recording has `steps` speech windows; each batch decodes every window to `text` (or to
+    what `reply` makes of the request). `during(n)` runs before the n-th batch (from 0), so a test
+    can cancel, steal the lease, pause Redis or sleep past a deadline at a known point of a run.
+    `batches` records each batch as (prompt, window seconds) pairs; `oom_above` makes batches larger
+    than it raise the accelerator's out-of-memory error.
     """
 
     text: str = "Sessile polyp in the cecum, 5 mm."
     steps: int = 3
     during: Callable[[int], None] | None = None
     language: str | None = "en"
+    batch_size: int = 1
+    reply: Callable[[DecodeRequest], str] | None = None
+    oom_above: int | None = None
     calls: int = 0
+    """Batches decoded (or attempted)."""
+    recordings: int = 0
+    """Recordings whose speech was looked for: one per job that reached the model."""
     prompts: list[str | None] = field(default_factory=list)
+    batches: list[list[tuple[str | None, float]]] = field(default_factory=list)
 
     def info(self) -> ModelInfo:
-        return ModelInfo("fake-model", "cpu", "int8", 4, self.language)
+        return ModelInfo("fake-model", "cpu", "int8", self.batch_size, self.language)
 
-    def transcribe(self, audio: Any, *, language: str | None, initial_prompt: str | None, hotwords: str | None,
-                   progress_callback: Callable[[float], None]) -> Transcript:
+    def speech_windows(self, audio: Any) -> list[Window]:
+        self.recordings += 1
+        seconds = audio.size / 16000
+        return [Window(round(seconds * n / self.steps, 3), round(seconds * (n + 1) / self.steps, 3))
+                for n in range(self.steps)]
+
+    def detect_language(self, audio: Any) -> str:
+        return "en"
+
+    def batch_key(self, language: str, initial_prompt: str | None, hotwords: str | None) -> Hashable:
+        return (language, initial_prompt, hotwords)
+
+    def decode(self, batch: Sequence[DecodeRequest]) -> list[str]:
+        step = self.calls
         self.calls += 1
-        self.prompts.append(initial_prompt)
-        for step in range(self.steps):
-            if self.during is not None:
-                self.during(step)
-            progress_callback((step + 1) / self.steps * 100)
-        seconds = round(audio.size / 16000, 3)
-        return Transcript(text=self.text, language=language or "en", duration=seconds,
-                          segments=[Segment(start=0.0, end=seconds, text=self.text)])
+        if self.during is not None:
+            self.during(step)
+        if self.oom_above is not None and len(batch) > self.oom_above:
+            raise ModelOutOfMemory("CUDA failed with error out of memory")
+        # CTranslate2 refuses a batch whose prompts disagree (the scheduler must never send one).
+        assert len({self.batch_key(r.language, r.initial_prompt, r.hotwords) for r in batch}) == 1, batch
+        self.batches.append([(r.initial_prompt, round(r.audio.size / 16000, 3)) for r in batch])
+        self.prompts.extend(r.initial_prompt for r in batch)
+        return [self.reply(r) if self.reply else self.text for r in batch]
 
     def align(self, transcript: Transcript, audio: Any) -> Transcript:
         return transcript

@@ -27,7 +27,7 @@ from core.settings import get_settings
 from worker import decoding, recovery
 from worker.device import gpu_diagnostics, log_diagnostics
 from worker.heartbeat import Heartbeat
-from worker.job_runner import JobContext
+from worker.job_runner import BatchLimit, JobContext
 from worker.model_manager import AlignmentUnavailable, ModelManager
 from worker.privacy import telemetry_state
 
@@ -54,10 +54,11 @@ class WorkerState:
         self.heartbeat: Heartbeat | None = None
         self.tmp_dir = Path(tempfile.gettempdir())
         self.jobs_done = 0
+        self.batch = BatchLimit()
 
     def context(self) -> JobContext:
         return JobContext(self.store, self.models, settings.worker, self.worker_name, self.tmp_dir, exit_wedged,
-                          self.audio)
+                          self.audio, self.batch)
 
     def sweep(self) -> None:
         """On every heartbeat, in one live worker at a time: recover jobs that fell out of the flow."""
@@ -92,6 +93,8 @@ class WorkerState:
             "model": self.models.model_name,
             "compute_type": runtime.compute_type if runtime else None,
             "batch_size": runtime.batch_size if runtime else None,
+            "effective_batch_size": self.batch.size or (runtime.batch_size if runtime else None),
+            "oom_halvings": self.batch.oom_halvings,
             "jobs_done": self.jobs_done,
             "telemetry": telemetry_state(),
         }

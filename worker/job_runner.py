@@ -1,8 +1,10 @@
-"""Run one job from the store through a transcriber and record the outcome. Idempotent by job id.
+"""One job's life inside a worker: claim, open (decode, find speech), end. Idempotent by job id.
 
-A run claims the job (one attempt), holds a lease on it while it works, and ends it in one
-transaction. A run that cannot finish (its worker died, Redis failed, the lease was taken over)
-leaves the job open; recovery (`worker.recovery`) requeues it, or fails it once its attempts are spent.
+The scheduler (`worker.scheduler`) drives many open jobs at once through the model; this module
+owns what happens to each one of them. A run claims its job (one attempt), holds a lease on it while
+it works, and ends it in one transaction. A run that cannot finish (its worker died, Redis failed,
+the lease was taken over) leaves the job open; recovery (`worker.recovery`) requeues it, or fails it
+once its attempts are spent.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from core import keys
-from core.audio_store import AudioStore, RedisAudioStore, discard
+from core.audio_store import AudioStore, RedisAudioStore
 from core.errors import AudioError, EndoScribeError, JobCancelled
 from core.job_store import Claim, JobStore
-from core.jobs import JobError, JobStage, JobStatus, Transcript
+from core.jobs import JobError, JobOptions, JobStage, JobStatus, Segment, Transcript
 from core.settings import WorkerSettings
 from worker import decoding, pipeline
 from worker.lease import LeaseKeeper
-from worker.transcriber import Transcriber
+from worker.transcriber import ModelInfo, Transcriber, Window
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,6 +63,15 @@ class LeaseLost(Exception):
 
 
 @dataclass
+class BatchLimit:
+    """The batch size this process uses now: the configured one until the accelerator runs out of
+    memory, then halved (down to 1) for the rest of the process's life."""
+
+    size: int = 0
+    oom_halvings: int = 0
+
+
+@dataclass
 class JobContext:
     """What a worker process brings to every job."""
 
@@ -73,145 +84,177 @@ class JobContext:
     """Called when a job is still inside the model past its hard deadline: the process must be replaced."""
     audio_store: AudioStore | None = None
     """Where jobs' audio is; None: in Redis beside the job (the default store)."""
+    batch: BatchLimit = field(default_factory=BatchLimit)
 
     @property
     def audio(self) -> AudioStore:
         return self.audio_store or RedisAudioStore(self.store.redis)
 
 
-def run_job(job_id: str, ctx: JobContext) -> Outcome:
-    """Process a job to a final status, or leave it open for recovery if this run cannot."""
-    outcome = _run(job_id, ctx)
-    if outcome.ended_job:
-        discard(ctx.audio, job_id)  # object storage can't join the end transaction: right after it
-    return outcome
+@dataclass
+class OpenJob:
+    """A claimed job whose speech windows are waiting for (or going through) the model."""
+
+    id: str
+    owner: str
+    """This run's lease owner name."""
+    options: JobOptions
+    language: str
+    audio: np.ndarray
+    windows: list[Window]
+    started: float
+    lease: LeaseKeeper
+    key: Hashable = 0
+    """Windows of jobs with different keys cannot share a batch (`Transcriber.batch_key`)."""
+    texts: list[str | None] = field(default_factory=list)
+    sent: int = 0
+    """Windows handed to the model so far (they go in order)."""
+    seq: int = 0
+    """Admission order in this worker: ties in the scheduler go to the earlier job."""
+    passed_over: int = 0
+    """Batches in a row that ran without any of this job's windows while it had some waiting."""
+
+    @property
+    def high(self) -> bool:
+        return self.options.priority == "high"
+
+    @property
+    def remaining(self) -> int:
+        return len(self.windows) - self.sent
+
+    @property
+    def done(self) -> bool:
+        return all(t is not None for t in self.texts)
+
+    @property
+    def deadline(self) -> float:
+        return self.started + self.lease.job_limit
+
+    def clip(self, index: int) -> np.ndarray:
+        window = self.windows[index]
+        return self.audio[int(window.start * decoding.SAMPLE_RATE):int(window.end * decoding.SAMPLE_RATE)]
 
 
-def _run(job_id: str, ctx: JobContext) -> Outcome:
+def claim(job_id: str, ctx: JobContext) -> str | Outcome:
+    """Take the job for a run: the run's lease owner name, or the outcome when there is nothing to run."""
     # Unique per run, so two runs in one host (prefork children, a stale run) never share a lease.
     owner = f"{ctx.worker_name}/{uuid.uuid4().hex[:8]}"
-    try:
-        claim = ctx.store.claim(job_id, owner, ctx.worker_name, ctx.settings.lease_seconds,
-                                ctx.settings.max_attempts)
-    except redis.RedisError as exc:
-        # Nothing was claimed; the job is still queued and recovery sends it again.
-        log.warning("job %s: redis failed at claim (%s)", job_id, exc.__class__.__name__)
-        _await_redis(ctx.store.redis, ctx.settings.lease_seconds * 2)
-        return Outcome.ABANDONED
-    if claim is Claim.EXHAUSTED:
+    found = ctx.store.claim(job_id, owner, ctx.worker_name, ctx.settings.lease_seconds, ctx.settings.max_attempts)
+    if found is Claim.CLAIMED:
+        return owner
+    if found is Claim.EXHAUSTED:
         log.error("job %s: every attempt ended with its worker dying; failed as worker_crashed", job_id)
         return Outcome.FAILED
-    if claim is Claim.CANCELLED:
+    if found is Claim.CANCELLED:
         return Outcome.CANCELLED
-    if claim is not Claim.CLAIMED:
-        log.info("job %s: %s; skipping this delivery", job_id, claim.value)
-        return Outcome.SKIPPED
+    log.info("job %s: %s; skipping it", job_id, found.value)
+    return Outcome.SKIPPED
+
+
+def open_job(job_id: str, owner: str, ctx: JobContext, info: ModelInfo, seq: int) -> OpenJob | Outcome:
+    """Start the lease, decode the audio and find its speech; a job that cannot go on is ended here."""
     started = time.perf_counter()
     hard_deadline = time.monotonic() + ctx.settings.job_time_limit_seconds + HARD_DEADLINE_GRACE_SECONDS
 
     def expire() -> None:
         error = JobError(code="job_timeout", message="the job ran far past its time limit and was stopped; "
                          "split the audio or tell the operator")
-        _end(job_id, ctx, owner, started, JobStatus.FAILED, error=error)
+        end(job_id, owner, ctx, started, JobStatus.FAILED, error=error)
         ctx.on_wedged()
 
-    with LeaseKeeper(ctx.store, job_id, owner, ctx.settings.lease_seconds, hard_deadline, expire) as lease:
-        try:
-            return _process(job_id, ctx, owner, lease, started)
-        except redis.RedisError as exc:
-            # Not the job's fault. Once Redis answers again, give the run up without an outcome so
-            # recovery requeues the job at once (this run counted as one attempt).
-            log.warning("job %s: redis failed mid-job (%s); leaving it to recovery", job_id,
-                        exc.__class__.__name__)
-            if _await_redis(ctx.store.redis, ctx.settings.lease_seconds * 2):
-                try:
-                    ctx.store.release_lock(job_id, owner)
-                except redis.RedisError:
-                    pass  # the lease lapses by itself
-            return Outcome.ABANDONED
-
-
-def _process(job_id: str, ctx: JobContext, owner: str, lease: LeaseKeeper, started: float) -> Outcome:
-    deadline = started + ctx.settings.job_time_limit_seconds
+    lease = LeaseKeeper(ctx.store, job_id, owner, ctx.settings.lease_seconds, hard_deadline, expire,
+                        job_limit=ctx.settings.job_time_limit_seconds).start()
     try:
-        transcript = _transcribe_job(job_id, ctx, owner, deadline, lease)
-        return _end(job_id, ctx, owner, started, JobStatus.COMPLETED, transcript, progress=100.0)
-    except LeaseLost:
-        log.warning("job %s: this run lost its lease; stopping without an outcome", job_id)
-        return Outcome.ABANDONED
-    except JobCancelled:
-        return _end(job_id, ctx, owner, started, JobStatus.CANCELLED)
-    except EndoScribeError as exc:
-        log.info("job %s failed: %s", job_id, exc.code)
-        return _end(job_id, ctx, owner, started, JobStatus.FAILED, error=JobError(code=exc.code, message=exc.message))
+        update(ctx, job_id, owner, model=info.model, device=info.device, compute_type=info.compute_type,
+               batch_size=info.batch_size)
+        options = ctx.store.get(job_id).options
+        audio = _load_audio(job_id, ctx)
+        seconds = pipeline.check_audio(audio)
+        update(ctx, job_id, owner, stage=JobStage.TRANSCRIBING, audio_seconds=round(seconds, 3))
+        language = _language_for(options.language, info.language) or ctx.models.detect_language(audio)
+        windows = ctx.models.speech_windows(audio)
+        if not windows:
+            raise AudioError("no speech was found in the audio", code="no_speech")
+        key = ctx.models.batch_key(language, options.initial_prompt, options.hotwords)
+        job = OpenJob(job_id, owner, options, language, audio, windows, started, lease, key,
+                      texts=[None] * len(windows), seq=seq)
+        check_continue(job, ctx)
+        return job
+    except redis.RedisError:
+        lease.stop()
+        raise
+    except Exception as exc:  # noqa: BLE001 - mapped to the job's outcome
+        outcome = settle(job_id, owner, ctx, started, exc)
+        lease.stop()
+        return outcome
+
+
+def finish(job: OpenJob, ctx: JobContext) -> Outcome:
+    """Every window is decoded: assemble the transcript, align it if asked, and end the job."""
+    try:
+        segments = [Segment(start=round(w.start, 3), end=round(w.end, 3), text=t.strip())
+                    for w, t in zip(job.windows, job.texts, strict=True) if t and t.strip()]
+        if not segments:
+            raise AudioError("no speech was found in the audio", code="no_speech")
+        transcript = Transcript(text=" ".join(s.text for s in segments), language=job.language,
+                                duration=round(job.audio.size / decoding.SAMPLE_RATE, 3), segments=segments)
+        if ctx.settings.align:
+            check_continue(job, ctx)
+            update(ctx, job.id, job.owner, stage=JobStage.ALIGNING)
+            transcript = ctx.models.align(transcript, job.audio)
+        check_continue(job, ctx)
+        return end(job.id, job.owner, ctx, job.started, JobStatus.COMPLETED, transcript, progress=100.0)
     except redis.RedisError:
         raise
-    except Exception:
-        # The traceback names code, not content: the audio and transcript never reach the log.
-        log.exception("job %s failed unexpectedly", job_id)
-        error = JobError(code="transcription_failed",
-                         message="the transcription failed unexpectedly; submit the job again or tell the operator")
-        return _end(job_id, ctx, owner, started, JobStatus.FAILED, error=error)
+    except Exception as exc:  # noqa: BLE001 - mapped to the job's outcome
+        return settle(job.id, job.owner, ctx, job.started, exc)
+    finally:
+        job.lease.stop()
 
 
-def _transcribe_job(job_id: str, ctx: JobContext, owner: str, deadline: float, lease: LeaseKeeper) -> Transcript:
-    info = ctx.models.info()
-    _update(ctx, job_id, owner, model=info.model, device=info.device, compute_type=info.compute_type,
-            batch_size=info.batch_size)
-    record = ctx.store.get(job_id)
-    audio = _load_audio(job_id, ctx)
-    seconds = pipeline.check_audio(audio)
-    _check_continue(job_id, ctx, deadline, lease)
-    _update(ctx, job_id, owner, stage=JobStage.TRANSCRIBING, audio_seconds=round(seconds, 3))
-    language = _language_for(record.options.language, info.language)
-
-    def on_progress(percent: float) -> None:
-        _check_continue(job_id, ctx, deadline, lease)
-        _update(ctx, job_id, owner, progress=round(min(99.0, percent), 1))
-
-    transcript = ctx.models.transcribe(audio, language=language, initial_prompt=record.options.initial_prompt,
-                                       hotwords=record.options.hotwords, progress_callback=on_progress)
-    if not transcript.segments:
-        raise AudioError("no speech was found in the audio", code="no_speech")
-    if ctx.settings.align:
-        _check_continue(job_id, ctx, deadline, lease)
-        _update(ctx, job_id, owner, stage=JobStage.ALIGNING)
-        transcript = ctx.models.align(transcript, audio)
-    _check_continue(job_id, ctx, deadline, lease)
-    return transcript
+def stop(job: OpenJob, ctx: JobContext, exc: Exception) -> Outcome:
+    """End a job the scheduler must drop (cancelled, timed out, lease lost, failed in the model)."""
+    try:
+        return settle(job.id, job.owner, ctx, job.started, exc)
+    finally:
+        job.lease.stop()
 
 
-def _load_audio(job_id: str, ctx: JobContext) -> np.ndarray:
-    data = ctx.audio.get(job_id)
-    if data is None:
-        raise AudioError("the job's audio is gone (expired or erased); submit it again", code="audio_missing")
-    return decoding.decode_audio(data, ctx.settings.max_audio_seconds, ctx.tmp_dir)
+def settle(job_id: str, owner: str, ctx: JobContext, started: float, exc: Exception) -> Outcome:
+    """Map why a job cannot go on to its outcome, written once."""
+    if isinstance(exc, LeaseLost):
+        log.warning("job %s: this run lost its lease; stopping without an outcome", job_id)
+        return Outcome.ABANDONED
+    if isinstance(exc, JobCancelled):
+        return end(job_id, owner, ctx, started, JobStatus.CANCELLED)
+    if isinstance(exc, EndoScribeError):
+        log.info("job %s failed: %s", job_id, exc.code)
+        return end(job_id, owner, ctx, started, JobStatus.FAILED, error=JobError(code=exc.code, message=exc.message))
+    # The traceback names code, not content: the audio and transcript never reach the log.
+    log.error("job %s failed unexpectedly", job_id, exc_info=exc)
+    error = JobError(code="transcription_failed",
+                     message="the transcription failed unexpectedly; submit the job again or tell the operator")
+    return end(job_id, owner, ctx, started, JobStatus.FAILED, error=error)
 
 
-def _update(ctx: JobContext, job_id: str, owner: str, **fields: Any) -> None:
+def check_continue(job: OpenJob, ctx: JobContext) -> None:
+    """Raise if the job must stop: lease lost, cancel asked for, time limit passed."""
+    # Celery's time limits do nothing in the solo pool the GPU worker needs, so the job enforces its own.
+    if job.lease.lost.is_set():
+        raise LeaseLost(job.id)
+    if ctx.store.is_cancel_requested(job.id):
+        raise JobCancelled("the job was cancelled")
+    if time.perf_counter() > job.deadline:
+        raise JobTimedOut(f"the job ran past its {ctx.settings.job_time_limit_seconds} s limit; split the audio")
+
+
+def update(ctx: JobContext, job_id: str, owner: str, **fields: Any) -> None:
     if not ctx.store.update(job_id, owner, **fields):
         raise LeaseLost(job_id)
 
 
-def _language_for(requested: str | None, model_language: str | None) -> str | None:
-    if requested and model_language and requested != model_language:
-        raise AudioError(f"this worker's model only transcribes '{model_language}'; omit language or send "
-                         f"language={model_language}", code="language_unsupported")
-    return requested or model_language
-
-
-def _check_continue(job_id: str, ctx: JobContext, deadline: float, lease: LeaseKeeper) -> None:
-    # Celery's time limits do nothing in the solo pool the GPU worker needs, so the job enforces its own.
-    if lease.lost.is_set():
-        raise LeaseLost(job_id)
-    if ctx.store.is_cancel_requested(job_id):
-        raise JobCancelled("the job was cancelled")
-    if time.perf_counter() > deadline:
-        raise JobTimedOut(f"the job ran past its {ctx.settings.job_time_limit_seconds} s limit; split the audio")
-
-
-def _end(
-    job_id: str, ctx: JobContext, owner: str, started: float, status: JobStatus,
+def end(
+    job_id: str, owner: str, ctx: JobContext, started: float, status: JobStatus,
     transcript: Transcript | None = None, **fields: Any,
 ) -> Outcome:
     """Record the outcome: one transaction that also deletes the audio, frees the lease and schedules
@@ -224,7 +267,21 @@ def _end(
     return Outcome(status.value)
 
 
-def _await_redis(client: redis.Redis, limit: float) -> bool:
+def _load_audio(job_id: str, ctx: JobContext) -> np.ndarray:
+    data = ctx.audio.get(job_id)
+    if data is None:
+        raise AudioError("the job's audio is gone (expired or erased); submit it again", code="audio_missing")
+    return decoding.decode_audio(data, ctx.settings.max_audio_seconds, ctx.tmp_dir)
+
+
+def _language_for(requested: str | None, model_language: str | None) -> str | None:
+    if requested and model_language and requested != model_language:
+        raise AudioError(f"this worker's model only transcribes '{model_language}'; omit language or send "
+                         f"language={model_language}", code="language_unsupported")
+    return requested or model_language
+
+
+def await_redis(client: redis.Redis, limit: float) -> bool:
     """Wait (bounded) until Redis accepts writes again, so the caller's next step, and Celery's ack
     after it, do not hit the same fault. True if it came back."""
     deadline = time.monotonic() + limit

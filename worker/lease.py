@@ -36,6 +36,7 @@ class LeaseKeeper:
         lease_seconds: float,
         hard_deadline: float,
         expire: Callable[[], object],
+        job_limit: float = 0.0,
     ):
         self.store = store
         self.job_id = job_id
@@ -43,17 +44,26 @@ class LeaseKeeper:
         self.lease_seconds = lease_seconds
         self.hard_deadline = hard_deadline
         self.expire = expire
+        self.job_limit = job_limit
+        """The job's own time limit (seconds of work), checked by the runner between batches."""
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{job_id[:8]}", daemon=True)
 
-    def __enter__(self) -> LeaseKeeper:
+    def start(self) -> LeaseKeeper:
         self._thread.start()
         return self
 
-    def __exit__(self, *_: object) -> None:
+    def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> LeaseKeeper:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
     def _run(self) -> None:
         while not self._stop.wait(self.lease_seconds / 3):

@@ -6,14 +6,14 @@ import logging
 import threading
 import time
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.jobs import Transcript
 from core.settings import WorkerSettings
 from worker.device import Runtime, detect_runtime
-from worker.transcriber import ModelInfo
+from worker.transcriber import DecodeRequest, ModelInfo, Window
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,6 +55,7 @@ class ModelManager:
         self.language: str | None = None
         self._pipeline: Any = None
         self._aligners: dict[str, tuple[Any, Any]] = {}
+        self._tokenizers: dict[str, Any] = {}
 
     @property
     def loaded(self) -> bool:
@@ -86,10 +87,47 @@ class ModelManager:
         return ModelInfo(self.model_name, self.runtime.whisperx_device, self.runtime.compute_type,
                          self.runtime.batch_size, self.language)
 
+    def speech_windows(self, audio: np.ndarray) -> list[Window]:
+        from worker import pipeline
+
+        pipe = self.load()
+        with self.lock:
+            return pipeline.speech_windows(pipe, audio)
+
+    def detect_language(self, audio: np.ndarray) -> str:
+        pipe = self.load()
+        with self.lock:
+            return str(pipe.detect_language(audio))
+
+    def batch_key(self, language: str, initial_prompt: str | None, hotwords: str | None) -> Hashable:
+        """Where the prompt's start-of-transcript token sits: CTranslate2 batches prompts that agree on it."""
+        from worker import pipeline
+
+        tokenizer = self.tokenizer(language)
+        return pipeline.prompt_tokens(self.load(), tokenizer, initial_prompt, hotwords).index(tokenizer.sot)
+
+    def decode(self, batch: Sequence[DecodeRequest]) -> list[str]:
+        from worker import pipeline
+
+        pipe = self.load()
+        with self.lock:
+            return pipeline.decode_batch(pipe, batch, self.tokenizer)
+
+    def tokenizer(self, language: str) -> Any:
+        """The model's tokenizer for one language (its prompt's language token), made once and kept."""
+        if language not in self._tokenizers:
+            from faster_whisper.tokenizer import Tokenizer
+
+            model = self.load().model
+            self._tokenizers[language] = Tokenizer(model.hf_tokenizer, model.model.is_multilingual,
+                                                   task="transcribe", language=language)
+        return self._tokenizers[language]
+
     def transcribe(
         self, audio: np.ndarray, *, language: str | None, initial_prompt: str | None, hotwords: str | None,
         progress_callback: Callable[[float], None],
     ) -> Transcript:
+        """One recording through WhisperX's own `transcribe` (the in-process baseline of the benchmarks)."""
         from worker import pipeline
 
         pipe = self.load()
@@ -144,13 +182,18 @@ class ModelManager:
         with wave.open(str(WARMUP_CLIP)) as clip:
             samples = np.frombuffer(clip.readframes(clip.getnframes()), np.int16)
         audio = samples.astype(np.float32) / 32768.0
-        self.transcribe(audio, language=self.language, initial_prompt=None, hotwords=None,
-                        progress_callback=lambda _: None)
+        windows = self.speech_windows(audio)
+        language = self.language or self.detect_language(audio)
+        clips = [audio[int(w.start * 16000):int(w.end * 16000)] for w in windows]
+        # A full batch, as jobs will send: the kernels for every batch shape up to it get built now.
+        size = self.runtime.batch_size if self.runtime else 1
+        self.decode([DecodeRequest(clips[n % len(clips)], language) for n in range(size)])
         log.info("warm-up transcription took %.2fs", time.perf_counter() - started)
 
     def unload(self) -> None:
         self._pipeline = None
         self._aligners.clear()
+        self._tokenizers.clear()
         try:
             import torch
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from core.errors import AudioError
 from core.jobs import Segment, Transcript, Word
 from worker.decoding import SAMPLE_RATE
+from worker.transcriber import DecodeRequest, ModelOutOfMemory, Window
 
 if TYPE_CHECKING:  # numpy comes with the worker set; Flower imports this module in the light image
     import numpy as np
@@ -16,6 +17,8 @@ if TYPE_CHECKING:  # numpy comes with the worker set; Flower imports this module
 # Below this peak (about -60 dBFS) a recording holds no speech worth sending to the model.
 SILENCE_PEAK = 0.001
 ProgressCallback = Callable[[float], None]
+# WhisperX's window: VAD speech is merged into stretches the model takes whole.
+CHUNK_SECONDS = 30
 
 
 def check_audio(audio: np.ndarray) -> float:
@@ -60,6 +63,75 @@ def transcribe(
         duration=round(audio.size / SAMPLE_RATE, 3),
         segments=segments,
     )
+
+
+def speech_windows(pipeline: Any, audio: np.ndarray) -> list[Window]:
+    """The recording's speech, merged into windows of at most 30 s, exactly as WhisperX's `transcribe` does."""
+    vad = pipeline.vad_model
+    params = pipeline._vad_params
+    found = vad({"waveform": vad.preprocess_audio(audio), "sample_rate": SAMPLE_RATE})
+    merged = vad.merge_chunks(found, CHUNK_SECONDS, onset=params["vad_onset"], offset=params["vad_offset"])
+    # Unrounded: the samples cut are exactly those WhisperX would cut (segments round to ms later).
+    return [Window(start=float(m["start"]), end=float(m["end"])) for m in merged]
+
+
+def prompt_tokens(pipeline: Any, tokenizer: Any, initial_prompt: str | None, hotwords: str | None) -> list[int]:
+    """The decoder prompt WhisperX would build for these options (previous text, hotwords, SOT sequence)."""
+    previous = tokenizer.encode(" " + initial_prompt.strip()) if initial_prompt else []
+    options = pipeline.options
+    return list(pipeline.model.get_prompt(tokenizer, previous, without_timestamps=options.without_timestamps,
+                                          prefix=options.prefix, hotwords=hotwords))
+
+
+def decode_batch(pipeline: Any, batch: Sequence[DecodeRequest], tokenizer_for: Callable[[str], Any]) -> list[str]:
+    """Encode + generate over windows of any jobs, each with its own language, prompt and hotwords.
+
+    WhisperX's `generate_segment_batched` gives the whole batch one prompt; CTranslate2's `generate`
+    takes one per item, as long as the start-of-transcript token sits at the same position in each
+    (its own check): windows are run in one pass per such position, so the scheduler, which groups
+    them by that position (`batch_key`), gets one pass per batch. Every other decoding option is the
+    pipeline's, so a job's text is what WhisperX alone gives it.
+    """
+    prompts = [prompt_tokens(pipeline, tokenizer_for(r.language), r.initial_prompt, r.hotwords) for r in batch]
+    groups: dict[int, list[int]] = {}
+    for n, prompt in enumerate(prompts):
+        groups.setdefault(prompt.index(tokenizer_for(batch[n].language).sot), []).append(n)
+    texts: list[str] = [""] * len(batch)
+    for members in groups.values():
+        decoded = _generate(pipeline, [batch[n] for n in members], [prompts[n] for n in members], tokenizer_for)
+        for n, text in zip(members, decoded, strict=True):
+            texts[n] = text
+    return texts
+
+
+def _generate(pipeline: Any, batch: Sequence[DecodeRequest], prompts: list[list[int]],
+              tokenizer_for: Callable[[str], Any]) -> list[str]:
+    import numpy as np
+    from whisperx.audio import N_SAMPLES, log_mel_spectrogram
+
+    model, options = pipeline.model, pipeline.options
+    n_mels = model.feat_kwargs.get("feature_size") or 80
+    features = np.stack([
+        log_mel_spectrogram(r.audio, n_mels=n_mels, padding=N_SAMPLES - r.audio.shape[0]).numpy() for r in batch
+    ])
+    try:
+        encoded = model.encode(features)
+        results = model.model.generate(
+            encoded, prompts, beam_size=options.beam_size, patience=options.patience,
+            length_penalty=options.length_penalty, max_length=model.max_length,
+            suppress_blank=options.suppress_blank, suppress_tokens=options.suppress_tokens,
+            no_repeat_ngram_size=options.no_repeat_ngram_size, repetition_penalty=options.repetition_penalty,
+        )
+    except RuntimeError as exc:
+        # CTranslate2 says "CUDA failed with error out of memory"; torch raises its OutOfMemoryError.
+        if "out of memory" in str(exc).lower():
+            raise ModelOutOfMemory(str(exc)) from exc
+        raise
+    texts = []
+    for request, result in zip(batch, results, strict=True):
+        tokenizer = tokenizer_for(request.language)
+        texts.append(tokenizer.decode([t for t in result.sequences_ids[0] if t < tokenizer.eot]))
+    return texts
 
 
 def align(transcript: Transcript, audio: np.ndarray, model: Any, metadata: Any, device: str) -> Transcript:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from core import keys
 from worker.celery_app import app, state
-from worker.job_runner import run_job
+from worker.job_runner import Outcome
+from worker.scheduler import run_round
 
 
 @app.task(name=keys.TRANSCRIBE_TASK, acks_late=True, reject_on_worker_lost=True)
 def transcribe(job_id: str) -> str:
-    """Transcribe one job; the only argument is its id, so Flower shows no patient data."""
-    outcome = run_job(job_id, state.context())
-    if outcome.ended_job:
-        state.jobs_done += 1
-    return outcome.value
+    """Transcribe one job, and with it whatever else is ready (see `worker.scheduler`); the only argument
+    is its id, so Flower shows no patient data."""
+    outcomes = run_round(job_id, state.context())
+    state.jobs_done += sum(outcome.ended_job for outcome in outcomes.values())
+    return outcomes.get(job_id, Outcome.SKIPPED).value

@@ -1,8 +1,12 @@
-"""What the job runner needs from a model, as a Protocol: `ModelManager` in a worker, a fake in tests."""
+"""What the scheduler needs from a model, as a Protocol: `ModelManager` in a worker, a fake in tests.
+
+The model is driven a batch at a time, not a job at a time: the scheduler finds each job's speech
+windows, packs windows of many jobs into one batch, and scatters the texts back.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -24,16 +28,48 @@ class ModelInfo:
     """The only language the model transcribes (English-only models), or None for any."""
 
 
+@dataclass(frozen=True)
+class Window:
+    """A stretch of speech, at most 30 s, as VAD found it (seconds from the start of the recording)."""
+
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class DecodeRequest:
+    """One window of one job, with that job's own decoding options."""
+
+    audio: np.ndarray
+    language: str
+    initial_prompt: str | None = None
+    hotwords: str | None = None
+
+
+class ModelOutOfMemory(RuntimeError):
+    """The accelerator ran out of memory for this batch: a smaller batch may fit."""
+
+
 class Transcriber(Protocol):
     def info(self) -> ModelInfo:
         """The resident model's description (loading it first if needed)."""
         ...
 
-    def transcribe(
-        self, audio: np.ndarray, *, language: str | None, initial_prompt: str | None, hotwords: str | None,
-        progress_callback: Callable[[float], None],
-    ) -> Transcript:
-        """One job's audio through the model; `progress_callback` may raise to stop it."""
+    def speech_windows(self, audio: np.ndarray) -> list[Window]:
+        """Where the recording has speech, merged into windows the model takes whole (<= 30 s)."""
+        ...
+
+    def detect_language(self, audio: np.ndarray) -> str:
+        """The language spoken in the first 30 s (multilingual models only)."""
+        ...
+
+    def batch_key(self, language: str, initial_prompt: str | None, hotwords: str | None) -> Hashable:
+        """Windows decoded with options whose keys are equal may share one forward pass."""
+        ...
+
+    def decode(self, batch: Sequence[DecodeRequest]) -> list[str]:
+        """The text of each window, in order, in as few forward passes as the keys allow. Raises
+        ModelOutOfMemory."""
         ...
 
     def align(self, transcript: Transcript, audio: np.ndarray) -> Transcript:

@@ -48,6 +48,7 @@ async def create_job(
     language: Annotated[str | None, Form(max_length=16)] = None,
     initial_prompt: Annotated[str | None, Form(max_length=2000)] = None,
     hotwords: Annotated[str | None, Form(max_length=2000)] = None,
+    priority: Annotated[Literal["normal", "high"], Form()] = "normal",
     callback_url: Annotated[str | None, Form(max_length=2000, description="POSTed to when the job ends")] = None,
     callback_format: Annotated[Literal["thin", "full", "fhir"], Form()] = "thin",
     callback_auth_header_name: Annotated[str | None, Form(max_length=64)] = None,
@@ -67,7 +68,8 @@ async def create_job(
     job_id = job_service.new_job_id()
     # Copied a chunk at a time from the spooled upload to the store, off the event loop.
     upload = await run_in_threadpool(store_upload, file, settings.max_upload_bytes, audio, job_id)
-    options = JobOptions(language=language or None, initial_prompt=initial_prompt or None, hotwords=hotwords or None)
+    options = JobOptions(language=language or None, initial_prompt=initial_prompt or None, hotwords=hotwords or None,
+                         priority=priority)
     base = _base_url(request, settings)
     record = await run_in_threadpool(
         job_service.submit_job, store, audio, celery, quotas, owner, upload, job_id, options, base, callback

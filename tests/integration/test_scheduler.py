@@ -1,0 +1,137 @@
+"""The worker's scheduler across jobs: one round, in-process, against a real redis-server, with a fake
+transcriber (it records every batch: which windows, with which prompt)."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from core import keys
+from core.jobs import JobStatus
+from tests.fakes import Harness, tone_wav
+from worker.job_runner import Outcome
+from worker.scheduler import run_round
+from worker.transcriber import DecodeRequest
+
+
+@pytest.fixture()
+def harness(clean_redis: redis.Redis) -> Harness:
+    h = Harness(clean_redis)
+    h.models.batch_size = 4
+    h.models.steps = 1
+    # Each window is "heard" as its own length, so a text shows whose window it was.
+    h.models.reply = lambda r: f"{r.audio.size / 16000:.1f} s"
+    return h
+
+
+def result_text(h: Harness, job_id: str) -> str:
+    result = h.store.get_result(job_id)
+    assert result is not None, h.store.get(job_id)
+    return result.text
+
+
+def test_one_round_packs_windows_of_many_jobs_and_scatters_each_text_to_its_job(harness: Harness) -> None:
+    jobs = [harness.submit(tone_wav(seconds)) for seconds in (1.0, 2.0, 3.0, 4.0, 5.0)]
+
+    outcomes = run_round(jobs[0], harness.context())
+
+    assert outcomes == {job_id: Outcome.COMPLETED for job_id in jobs}
+    assert [len(batch) for batch in harness.models.batches] == [4, 1]
+    assert [result_text(harness, j) for j in jobs] == ["1.0 s", "2.0 s", "3.0 s", "4.0 s", "5.0 s"]
+    assert harness.client.zcard(keys.READY) == 0
+    # The other jobs' own task messages, arriving later, find them done.
+    assert run_round(jobs[3], harness.context()) == {jobs[3]: Outcome.SKIPPED}
+
+
+def test_each_job_keeps_its_own_prompt_and_only_compatible_prompts_share_a_batch(harness: Harness) -> None:
+    plain = [harness.submit(tone_wav(1.0)) for _ in range(2)]
+    prompted = [harness.submit(tone_wav(2.0), initial_prompt="cecum, sessile") for _ in range(2)]
+
+    run_round(plain[0], harness.context())
+
+    assert sorted(harness.models.batches, key=str) == [[("cecum, sessile", 2.0), ("cecum, sessile", 2.0)],
+                                                       [(None, 1.0), (None, 1.0)]]
+    assert all(harness.store.get(j).status == JobStatus.COMPLETED for j in plain + prompted)
+
+
+def test_a_job_cancelled_mid_round_ends_cancelled_and_its_batch_mates_complete(harness: Harness) -> None:
+    harness.models.steps = 3
+    harness.models.batch_size = 2
+    victim, other = harness.submit(tone_wav(3.0)), harness.submit(tone_wav(3.0))
+    harness.models.during = lambda step: harness.store.cancel(victim) if step == 1 else None
+
+    outcomes = run_round(victim, harness.context())
+
+    assert outcomes == {victim: Outcome.CANCELLED, other: Outcome.COMPLETED}
+    assert harness.store.get_result(victim) is None and result_text(harness, other) == "1.0 s 1.0 s 1.0 s"
+
+
+def test_a_high_priority_clip_rides_in_the_next_batch_while_a_long_job_runs(harness: Harness) -> None:
+    harness.models.steps = 6
+    harness.models.batch_size = 2
+    long_job = harness.submit(tone_wav(6.0))
+    urgent: list[str] = []
+
+    def arrive(step: int) -> None:
+        if step == 0:
+            urgent.append(harness.submit(tone_wav(3.0), priority="high"))
+
+    harness.models.during = arrive
+    outcomes = run_round(long_job, harness.context())
+
+    assert outcomes == {long_job: Outcome.COMPLETED, urgent[0]: Outcome.COMPLETED}
+    # Batch 0 was already in flight; the clip's windows (0.5 s each) lead batch 1 and 2.
+    assert [[seconds for _, seconds in batch] for batch in harness.models.batches] == [
+        [1.0, 1.0], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [1.0, 1.0], [1.0, 1.0]]
+    assert harness.store.get(urgent[0]).finished_at <= harness.store.get(long_job).finished_at  # type: ignore[operator]
+
+
+def test_out_of_memory_halves_the_batch_and_no_job_fails(harness: Harness) -> None:
+    jobs = [harness.submit(tone_wav(1.0)) for _ in range(4)]
+    harness.models.oom_above = 1
+    ctx = harness.context()
+
+    outcomes = run_round(jobs[0], ctx)
+
+    assert set(outcomes.values()) == {Outcome.COMPLETED}
+    assert (ctx.batch.size, ctx.batch.oom_halvings) == (1, 2)
+    assert [len(batch) for batch in harness.models.batches] == [1, 1, 1, 1]
+
+
+def test_a_window_the_model_fails_on_fails_only_its_own_job(harness: Harness) -> None:
+    poison, healthy = harness.submit(tone_wav(2.0)), harness.submit(tone_wav(1.0))
+
+    def reply(request: DecodeRequest) -> str:
+        if request.audio.size == 32000:
+            raise ValueError("model blew up")
+        return "fine"
+
+    harness.models.reply = reply
+    outcomes = run_round(poison, harness.context())
+
+    assert outcomes == {poison: Outcome.FAILED, healthy: Outcome.COMPLETED}
+    error = harness.store.get(poison).error
+    assert error is not None and error.code == "transcription_failed"
+
+
+def test_admission_is_bounded_and_the_rest_waits_in_the_ready_set(harness: Harness) -> None:
+    harness.settings = harness.settings.model_copy(update={"scheduler_max_jobs": 2})
+    jobs = [harness.submit(tone_wav(1.0)) for _ in range(5)]
+
+    outcomes = run_round(jobs[0], harness.context())
+
+    # Admitted two at a time: every job ends in this round, in batches of at most two.
+    assert set(outcomes.values()) == {Outcome.COMPLETED} and len(outcomes) == 5
+    assert max(len(batch) for batch in harness.models.batches) == 2
+
+
+def test_jobs_in_a_round_each_count_their_own_attempt_and_lease(harness: Harness) -> None:
+    jobs = [harness.submit(tone_wav(1.0)) for _ in range(3)]
+    seen: list[set[str]] = []
+    harness.models.during = lambda step: seen.append({j for j in jobs if harness.client.exists(keys.lock_key(j))})
+
+    run_round(jobs[0], harness.context())
+
+    assert seen == [set(jobs)]
+    assert [harness.store.get(j).attempts for j in jobs] == [1, 1, 1]
+    assert not any(harness.client.exists(keys.lock_key(j)) for j in jobs)

@@ -1,0 +1,58 @@
+"""Which windows go into the next batch (`worker.batching.pick_batch`), as plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from worker.batching import STARVING_AFTER, pick_batch
+
+
+@dataclass
+class Job:
+    name: str
+    windows: int
+    seq: int
+    high: bool = False
+    sent: int = 0
+    key: str = "plain"
+    passed_over: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return self.windows - self.sent
+
+
+def picked(jobs: list[Job], size: int) -> list[tuple[str, int]]:
+    return [(job.name, index) for job, index in pick_batch(jobs, size)]
+
+
+def test_windows_of_several_jobs_fill_one_batch_shortest_first() -> None:
+    jobs = [Job("long", 6, seq=0), Job("short", 1, seq=1), Job("mid", 2, seq=2)]
+    assert picked(jobs, 4) == [("short", 0), ("mid", 0), ("mid", 1), ("long", 0)]
+
+
+def test_a_job_resumes_at_its_next_unsent_window() -> None:
+    jobs = [Job("long", 6, seq=0, sent=4)]
+    assert picked(jobs, 4) == [("long", 4), ("long", 5)]
+
+
+def test_the_high_priority_lane_goes_first_even_when_longer() -> None:
+    jobs = [Job("short", 1, seq=0), Job("urgent", 3, seq=1, high=True)]
+    assert picked(jobs, 2) == [("urgent", 0), ("urgent", 1)]
+
+
+def test_only_windows_that_can_share_a_forward_pass_fill_the_batch() -> None:
+    jobs = [Job("a", 1, seq=0, key="prompt-5"), Job("b", 2, seq=1, key="plain"), Job("c", 1, seq=2, key="prompt-5")]
+    assert picked(jobs, 4) == [("a", 0), ("c", 0)]
+
+
+def test_a_job_passed_over_too_long_leads_the_next_batch() -> None:
+    jobs = [Job("short", 1, seq=1, key="x"), Job("long", 9, seq=0, key="y", passed_over=STARVING_AFTER)]
+    assert picked(jobs, 2) == [("long", 0), ("long", 1)]
+    jobs[1].passed_over = STARVING_AFTER - 1
+    assert picked(jobs, 2) == [("short", 0)]
+
+
+def test_nothing_to_pick() -> None:
+    assert picked([Job("done", 2, seq=0, sent=2)], 4) == []
+    assert picked([], 4) == []

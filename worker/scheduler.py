@@ -1,0 +1,215 @@
+"""The worker's scheduler: it keeps the model's batches full with speech windows of many jobs.
+
+A round starts when a task message names a job. The scheduler claims that job, then as many other
+ready jobs (`core.keys.READY`) as the admission bounds allow, decodes each and finds its speech
+windows, and then, one batch at a time, picks windows across the open jobs (`worker.batching`), runs
+one batched forward pass, and scatters the texts back. Between batches it admits newly ready work,
+so a high-priority or short clip waits for at most the batch in flight. Each job keeps its own lease,
+attempts, progress, cancellation, time limit, prompt and outcome (`worker.job_runner`); the round
+ends when no job is open and none is ready. The task messages of jobs a round took from the ready
+set find them ended (or held) when they arrive and do nothing: Celery stays the transport, and a
+worker killed mid-batch loses no job, since each claimed job's lease lapses and recovery requeues it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+import redis
+
+from core.audio_store import discard
+from core.errors import EndoScribeError
+from worker import batching, job_runner
+from worker.job_runner import JobContext, OpenJob, Outcome
+from worker.transcriber import DecodeRequest, ModelOutOfMemory
+
+log = logging.getLogger(__name__)
+
+
+class OutOfMemory(EndoScribeError):
+    code = "gpu_out_of_memory"
+
+
+def run_round(seed: str | None, ctx: JobContext) -> dict[str, Outcome]:
+    """Run `seed` and whatever else is ready until nothing is left; the outcome of every job touched."""
+    return Scheduler(ctx).run(seed)
+
+
+def run_job(job_id: str, ctx: JobContext) -> Outcome:
+    """A round seeded by `job_id`: that job's outcome (SKIPPED when it was not this round's to run)."""
+    return run_round(job_id, ctx).get(job_id, Outcome.SKIPPED)
+
+
+class Scheduler:
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx = ctx
+        self.info = ctx.models.info()
+        if ctx.batch.size < 1:
+            ctx.batch.size = max(1, self.info.batch_size)
+        self.jobs: list[OpenJob] = []
+        self.claimed: dict[str, str] = {}
+        """Job id -> lease owner, for every job this round claimed and has not ended."""
+        self.outcomes: dict[str, Outcome] = {}
+        self.admitted = 0
+        # A round admits new work only for as long as one job may run, so its task message is acked
+        # well inside the broker's visibility timeout; the next message starts a new round.
+        self.admit_until = time.monotonic() + ctx.settings.job_time_limit_seconds
+
+    def run(self, seed: str | None) -> dict[str, Outcome]:
+        try:
+            if seed is not None:
+                self._admit(seed, from_ready=False)
+            self._fill()
+            while self.jobs:
+                self._step()
+                self._fill()
+        except redis.RedisError as exc:
+            self._give_up(exc)
+        for job_id, outcome in self.outcomes.items():
+            if outcome.ended_job:
+                discard(self.ctx.audio, job_id)  # object storage can't join the end transaction: right after it
+        return self.outcomes
+
+    # ---- admission -----------------------------------------------------------------------------
+
+    def _fill(self) -> None:
+        """Claim ready jobs while the bounds allow: normal work up to the job and window bounds, the
+        high-priority lane past the window bound (up to twice the job bound)."""
+        settings = self.ctx.settings
+        if time.monotonic() > self.admit_until:
+            return
+        open_ids = {job.id for job in self.jobs}
+        for job_id, high in self.ctx.store.ready_jobs(2 * settings.scheduler_max_jobs):
+            if job_id in open_ids or job_id in self.outcomes:
+                continue
+            pending = sum(job.remaining for job in self.jobs)
+            if high:
+                if len(self.jobs) >= 2 * settings.scheduler_max_jobs:
+                    return
+            elif len(self.jobs) >= settings.scheduler_max_jobs or pending >= settings.scheduler_max_windows:
+                return
+            self._admit(job_id, from_ready=True)
+
+    def _admit(self, job_id: str, from_ready: bool) -> None:
+        claimed = job_runner.claim(job_id, self.ctx)
+        if isinstance(claimed, Outcome):
+            self.outcomes[job_id] = claimed
+            if from_ready and claimed is Outcome.SKIPPED:
+                self.ctx.store.forget_ready(job_id)
+            return
+        self.claimed[job_id] = claimed
+        self.outcomes[job_id] = Outcome.ABANDONED  # until it ends
+        opened = job_runner.open_job(job_id, claimed, self.ctx, self.info, self.admitted)
+        self.admitted += 1
+        if isinstance(opened, Outcome):
+            self._ended(job_id, opened)
+        else:
+            self.jobs.append(opened)
+
+    # ---- batches -------------------------------------------------------------------------------
+
+    def _step(self) -> None:
+        for job in list(self.jobs):
+            try:
+                job_runner.check_continue(job, self.ctx)
+            except (job_runner.LeaseLost, EndoScribeError) as exc:
+                self._drop(job, exc)
+        slots = batching.pick_batch(self.jobs, self.ctx.batch.size)
+        chosen = {job.id for job, _ in slots}
+        for job in self.jobs:
+            job.passed_over = 0 if job.id in chosen or not job.remaining else job.passed_over + 1
+        for job, _ in slots:
+            job.sent += 1
+        texts, failed = self._decode(slots)
+        touched: dict[str, OpenJob] = {}
+        for (job, index), text in zip(slots, texts, strict=True):
+            if job.id not in failed:
+                job.texts[index] = text or ""
+                touched[job.id] = job
+        for job_id, error in failed.items():
+            self._drop(next(j for j in self.jobs if j.id == job_id), error)
+        for job in touched.values():
+            if job.done:
+                self.jobs.remove(job)
+                self._ended(job.id, job_runner.finish(job, self.ctx))
+                continue
+            done = sum(t is not None for t in job.texts) / len(job.texts)
+            try:
+                job_runner.update(self.ctx, job.id, job.owner, progress=round(min(99.0, 100 * done), 1))
+            except job_runner.LeaseLost as exc:
+                self._drop(job, exc)
+
+    def _decode(self, slots: Sequence[tuple[OpenJob, int]]) -> tuple[list[str | None], dict[str, Exception]]:
+        """The batch's texts; a job whose windows make the model fail is reported, not its batch-mates."""
+        requests = [DecodeRequest(job.clip(i), job.language, job.options.initial_prompt, job.options.hotwords)
+                    for job, i in slots]
+        try:
+            return list(self._decode_halving(requests)), {}
+        except Exception as exc:  # noqa: BLE001 - isolated below, job by job
+            if len({job.id for job, _ in slots}) == 1:
+                return [None] * len(slots), {slots[0][0].id: _job_error(exc)}
+            first_error = exc
+        log.warning("a batch failed (%s); retrying its jobs one by one", first_error.__class__.__name__)
+        texts: list[str | None] = [None] * len(slots)
+        failed: dict[str, Exception] = {}
+        for job_id in dict.fromkeys(job.id for job, _ in slots):
+            mine = [n for n, (job, _) in enumerate(slots) if job.id == job_id]
+            try:
+                for n, text in zip(mine, self._decode_halving([requests[n] for n in mine]), strict=True):
+                    texts[n] = text
+            except Exception as exc:  # noqa: BLE001 - this job fails, the others go on
+                failed[job_id] = _job_error(exc)
+        return texts, failed
+
+    def _decode_halving(self, requests: Sequence[DecodeRequest]) -> list[str]:
+        """Decode; when the accelerator runs out of memory, halve the batch (down to 1) and go on."""
+        limit = self.ctx.batch
+        if len(requests) > (size := limit.size):  # halved meanwhile: no need to run out of memory again
+            return [text for start in range(0, len(requests), size)
+                    for text in self._decode_halving(requests[start:start + size])]
+        try:
+            return self.ctx.models.decode(requests)
+        except ModelOutOfMemory:
+            if len(requests) == 1:
+                raise
+            limit.size = max(1, len(requests) // 2)
+            limit.oom_halvings += 1
+            log.warning("out of accelerator memory at batch %d; batch size is now %d", len(requests), limit.size)
+            return self._decode_halving(requests)
+
+    # ---- endings -------------------------------------------------------------------------------
+
+    def _drop(self, job: OpenJob, exc: Exception) -> None:
+        if job in self.jobs:
+            self.jobs.remove(job)
+        self._ended(job.id, job_runner.stop(job, self.ctx, exc))
+
+    def _ended(self, job_id: str, outcome: Outcome) -> None:
+        self.outcomes[job_id] = outcome
+        self.claimed.pop(job_id, None)
+
+    def _give_up(self, exc: redis.RedisError) -> None:
+        """Redis failed: not the jobs' fault. Once it answers again, release every lease this round
+        holds, so recovery requeues those jobs at once (this run counted as one attempt each)."""
+        log.warning("redis failed mid-round (%s); leaving %d jobs to recovery", exc.__class__.__name__,
+                    len(self.claimed))
+        for job in self.jobs:
+            job.lease.stop()
+        self.jobs.clear()
+        if job_runner.await_redis(self.ctx.store.redis, self.ctx.settings.lease_seconds * 2):
+            for job_id, owner in self.claimed.items():
+                try:
+                    self.ctx.store.release_lock(job_id, owner)
+                except redis.RedisError:
+                    pass  # the lease lapses by itself
+        for job_id in self.claimed:
+            self.outcomes[job_id] = Outcome.ABANDONED
+        self.claimed.clear()
+
+
+def _job_error(exc: Exception) -> Exception:
+    if isinstance(exc, ModelOutOfMemory):
+        return OutOfMemory("the accelerator ran out of memory even for one window; tell the operator")
+    return exc
