@@ -32,12 +32,15 @@ UNDECODABLE = {
 TOO_SLOW = {"code": "audio_undecodable", "message": "decoding the audio took too long; re-encode it as WAV or FLAC"}
 
 
-def wav(seconds: float, *, streaming: bool = False) -> bytes:
-    """16 kHz mono 16-bit WAV of a 440 Hz tone; `streaming` leaves the sizes at 0xFFFFFFFF as live recorders do."""
-    t = np.arange(round(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+def wav(seconds: float, *, streaming: bool = False, rate: int = SAMPLE_RATE) -> bytes:
+    """Mono 16-bit WAV of a 440 Hz tone; `streaming` leaves the sizes at 0xFFFFFFFF as live recorders do.
+
+    At 16 kHz it is read in-process; any other `rate` goes through ffmpeg.
+    """
+    t = np.arange(round(seconds * rate)) / rate
     pcm = (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes()
     riff, data = (0xFFFFFFFF, 0xFFFFFFFF) if streaming else (36 + len(pcm), len(pcm))
-    fmt = struct.pack("<IHHIIHH", 16, 1, 1, SAMPLE_RATE, 2 * SAMPLE_RATE, 2, 16)
+    fmt = struct.pack("<IHHIIHH", 16, 1, 1, rate, 2 * rate, 2, 16)
     return b"RIFF" + struct.pack("<I", riff) + b"WAVEfmt " + fmt + b"data" + struct.pack("<I", data) + pcm
 
 
@@ -93,10 +96,27 @@ def test_a_declared_length_over_the_limit_is_refused_before_decoding(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_stream_without_a_declared_length_is_cut_just_past_the_limit(tmp_path: Path) -> None:
-    assert audio_error(wav(10, streaming=True), 2, tmp_path) == {
+@pytest.mark.parametrize("rate", [SAMPLE_RATE, 8000])
+def test_a_stream_without_a_declared_length_is_cut_just_past_the_limit(rate: int, tmp_path: Path) -> None:
+    assert audio_error(wav(10, streaming=True, rate=rate), 2, tmp_path) == {
         "code": "audio_too_long", "message": "the audio is over 2 s long; the limit is 2 s — split it"}
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_wav_in_the_models_format_is_read_without_ffmpeg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = FIXTURES / "colonoscopy.wav"
+    expected = ffmpeg_samples(path)
+
+    def no_subprocess(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ffmpeg or ffprobe was started")
+
+    monkeypatch.setattr(subprocess, "Popen", no_subprocess)
+    monkeypatch.setattr(subprocess, "run", no_subprocess)
+
+    np.testing.assert_array_equal(decode_audio(path.read_bytes(), 3600, tmp_path), expected)
+    streamed, declared = wav(3, streaming=True), wav(3)
+    np.testing.assert_array_equal(decode_audio(streamed, 60, tmp_path), decode_audio(declared, 60, tmp_path))
+    assert audio_error(wav(5), 2, tmp_path)["message"] == "the audio is 5 s long; the limit is 2 s — split it"
 
 
 def test_bytes_that_are_not_audio_are_undecodable_and_ffmpeg_is_not_quoted(tmp_path: Path) -> None:
@@ -116,7 +136,7 @@ def test_a_file_with_no_samples_is_empty(tmp_path: Path) -> None:
 def test_a_missing_tmp_dir_is_recreated_private(tmp_path: Path) -> None:
     tmp_dir = tmp_path / "gone"
 
-    decode_audio(wav(0.5), 60, tmp_dir)
+    decode_audio(wav(0.5, rate=8000), 60, tmp_dir)
 
     assert stat.S_IMODE(tmp_dir.stat().st_mode) == 0o700
     assert list(tmp_dir.iterdir()) == []
@@ -133,7 +153,7 @@ def test_ffmpeg_that_stalls_is_killed_and_reported_too_slow(tmp_path: Path, monk
     monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
     tmp_dir = tmp_path / "tmp"
 
-    assert audio_error(wav(1), 60, tmp_dir, timeout=0.5) == TOO_SLOW
+    assert audio_error(wav(1, rate=8000), 60, tmp_dir, timeout=0.5) == TOO_SLOW
     assert list(tmp_dir.iterdir()) == []
     with pytest.raises(ProcessLookupError):  # killed and reaped, not left running
         os.kill(int(pid_file.read_text()), 0)
@@ -155,7 +175,7 @@ def test_an_interrupted_decode_kills_ffmpeg_and_removes_the_upload(
     monkeypatch.setattr(decoding, "_read_samples", interrupted)
 
     with pytest.raises(KeyboardInterrupt):
-        decode_audio(wav(10, streaming=True), 60, tmp_path)
+        decode_audio(wav(10, streaming=True, rate=8000), 60, tmp_path)
 
     assert list(tmp_path.iterdir()) == []
     assert [name for name, _ in started] == ["ffprobe", "ffmpeg"]
