@@ -166,7 +166,7 @@ def open_job(job_id: str, owner: str, ctx: JobContext, info: ModelInfo, seq: int
                         job_limit=ctx.settings.job_time_limit_seconds).start()
     try:
         update(ctx, job_id, owner, model=info.model, device=info.device, compute_type=info.compute_type,
-               batch_size=info.batch_size)
+               batch_size=ctx.batch.size or info.batch_size)
         options = ctx.store.get(job_id).options
         audio = _load_audio(job_id, ctx)
         seconds = pipeline.check_audio(audio)

@@ -75,9 +75,15 @@ class Scheduler:
     # ---- admission -----------------------------------------------------------------------------
 
     def _fill(self) -> None:
-        """Claim ready jobs while the bounds allow: normal work up to the job and window bounds, the
-        high-priority lane past the window bound (up to twice the job bound)."""
-        settings = self.ctx.settings
+        """Claim ready jobs while the bounds allow.
+
+        Normal work: while fewer jobs are open than a batch has slots (so each open job can have a
+        window in every batch, and a short clip never waits behind one long recording), or fewer
+        windows wait than two batches hold; never past the job and window bounds. Holding no more
+        than that leaves the rest of the queue to other workers. The high-priority lane: always, up
+        to twice the job bound.
+        """
+        settings, size = self.ctx.settings, self.ctx.batch.size
         if time.monotonic() > self.admit_until:
             return
         open_ids = {job.id for job in self.jobs}
@@ -88,7 +94,8 @@ class Scheduler:
             if high:
                 if len(self.jobs) >= 2 * settings.scheduler_max_jobs:
                     return
-            elif len(self.jobs) >= settings.scheduler_max_jobs or pending >= settings.scheduler_max_windows:
+            elif (len(self.jobs) >= settings.scheduler_max_jobs or pending >= settings.scheduler_max_windows
+                  or (len(self.jobs) >= size and pending >= 2 * size)):
                 return
             self._admit(job_id, from_ready=True)
 

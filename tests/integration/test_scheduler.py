@@ -135,3 +135,17 @@ def test_jobs_in_a_round_each_count_their_own_attempt_and_lease(harness: Harness
     assert seen == [set(jobs)]
     assert [harness.store.get(j).attempts for j in jobs] == [1, 1, 1]
     assert not any(harness.client.exists(keys.lock_key(j)) for j in jobs)
+
+
+def test_a_round_holds_only_what_its_next_batches_need_and_leaves_the_rest_to_other_workers(
+        harness: Harness) -> None:
+    harness.models.batch_size, harness.models.steps = 2, 3
+    jobs = [harness.submit(tone_wav(3.0)) for _ in range(6)]
+    held: list[int] = []
+    harness.models.during = lambda step: held.append(sum(harness.client.exists(keys.lock_key(j)) for j in jobs))
+
+    outcomes = run_round(jobs[0], harness.context())
+
+    # Two jobs of three windows fill the next two batches of two; more are claimed only as they drain.
+    assert held[0] == 2 and max(held) <= 3
+    assert set(outcomes.values()) == {Outcome.COMPLETED} and len(outcomes) == 6

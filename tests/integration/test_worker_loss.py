@@ -1,4 +1,5 @@
-"""A worker killed mid-job: its lease lapses, another worker requeues the job and finishes it."""
+"""A worker killed mid-batch: the leases of every job its round held lapse, another worker requeues them
+and finishes each one."""
 
 from __future__ import annotations
 
@@ -18,20 +19,23 @@ def test_a_job_whose_worker_dies_is_finished_by_another(tmp_path_factory: pytest
     victim = start_worker(url, tmp, "victim")
     try:
         with httpx.Client(base_url=base, timeout=30) as client:
-            job_id = submit(client, long_recording(8))["id"]
-            wait_for_status(client, job_id, {"processing"}, timeout=60)
+            # Submitted together, so the victim's round takes all three (its batches mix their windows).
+            job_ids = [submit(client, long_recording(n))["id"] for n in (8, 6, 4)]
+            for job_id in job_ids:
+                wait_for_status(client, job_id, {"processing"}, timeout=60)
             victim.stop(signal.SIGKILL)
-            assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "processing"
+            assert {client.get(f"/v1/jobs/{j}").json()["status"] for j in job_ids} == {"processing"}
 
             rescuer = start_worker(url, tmp, "rescuer")
             try:
-                job = wait_for_status(client, job_id, timeout=120)
+                jobs = [wait_for_status(client, job_id, timeout=180) for job_id in job_ids]
             finally:
                 rescuer.stop()
-            assert job["status"] == "completed", job
-            assert job["worker"].startswith("rescuer@")
+            for job in jobs:
+                assert job["status"] == "completed", job
+                assert job["worker"].startswith("rescuer@") and job["attempts"] == 2
+                assert client.get(f"/v1/jobs/{job['id']}/result").json()["text"]
             assert "requeued" in rescuer.output()
-            assert client.get(f"/v1/jobs/{job_id}/result").json()["text"]
     finally:
         victim.stop()
         api_proc.stop()

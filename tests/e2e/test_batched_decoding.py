@@ -1,0 +1,48 @@
+"""The real model through the scheduler's batched path gives each job exactly what WhisperX alone gives it,
+whatever else shares the batch (other recordings, other prompts, hotwords)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from core.settings import WorkerSettings
+from worker.decoding import SAMPLE_RATE, decode_audio
+from worker.model_manager import ModelManager
+from worker.transcriber import DecodeRequest
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+JOBS = [("colonoscopy.wav", None, None), ("egd.wav", "Upper endoscopy: antrum, duodenum.", None),
+        ("summary.wav", None, "polypectomy, surveillance"), ("egd.flac", None, None)]
+
+
+@pytest.fixture(scope="module")
+def models() -> ModelManager:
+    manager = ModelManager(WorkerSettings(batch_size=4, warmup=False))
+    manager.load()
+    return manager
+
+
+def test_windows_of_different_jobs_and_prompts_decoded_together_match_whisperx_alone(models: ModelManager) -> None:
+    expected, requests, owners = [], [], []
+    for name, prompt, hotwords in JOBS:
+        audio = decode_audio((FIXTURES / name).read_bytes(), 3600, Path(tempfile.gettempdir()))
+        alone = models.transcribe(audio, language="en", initial_prompt=prompt, hotwords=hotwords,
+                                  progress_callback=lambda _: None)
+        expected.append([s.text for s in alone.segments])
+        windows = models.speech_windows(audio)
+        assert [(round(w.start, 3), round(w.end, 3)) for w in windows] == [(s.start, s.end) for s in alone.segments]
+        for w in windows:
+            requests.append(DecodeRequest(audio[int(w.start * SAMPLE_RATE):int(w.end * SAMPLE_RATE)], "en",
+                                          prompt, hotwords))
+            owners.append(name)
+
+    texts = models.decode(requests)
+
+    got = [[t.strip() for t, owner in zip(texts, owners, strict=True) if owner == name] for name, _, _ in JOBS]
+    assert got == expected
+    # Only windows whose prompts put the start-of-transcript token at one position share a forward pass.
+    keys = [models.batch_key("en", prompt, hotwords) for _, prompt, hotwords in JOBS]
+    assert keys[0] == keys[3] and len(set(keys)) == 3
