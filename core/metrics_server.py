@@ -51,9 +51,15 @@ def scrape_registry(*extra: Collector) -> CollectorRegistry:
 
 
 def serve(settings: MetricsSettings, *extra: Collector) -> bool:
-    """Serve `/metrics` on `settings.port` from a daemon thread; does nothing when the port is 0."""
+    """Serve `/metrics` on `settings.port` from a daemon thread; False when the port is 0 or taken."""
     if not settings.port:
         return False
-    start_http_server(settings.port, settings.host, registry=scrape_registry(*extra))
+    try:
+        start_http_server(settings.port, settings.host, registry=scrape_registry(*extra))
+    except OSError as exc:
+        # The process's real work matters more than its metrics: say what to fix and go on.
+        log.error("metrics not served on %s:%d (%s): give each process on a host its own ENDOSCRIBE_METRICS_PORT",
+                  settings.host, settings.port, exc)
+        return False
     log.info("metrics on http://%s:%d/metrics", settings.host, settings.port)
     return True
