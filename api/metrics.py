@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import re
 import time
 from typing import Annotated, Any
@@ -22,6 +23,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.errors import EndoScribeError, Unauthorized
 from core.job_metrics import label_value
 from core.settings import MetricsSettings
+
+log = logging.getLogger("endoscribe.api")
 
 # Uploads of hundreds of MB take minutes; the default buckets stop at 10 s.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -65,7 +68,11 @@ class RouteTemplates:
 def _compile(app: Any) -> list[tuple[re.Pattern[str], str]]:
     # The OpenAPI document lists every documented route with its full path, however routers were
     # included: a stable, public view across FastAPI versions.
-    templates = list(app.openapi().get("paths", {}))
+    try:
+        templates = list(app.openapi().get("paths", {}))
+    except Exception:  # a broken schema must not break requests: labels fall back
+        log.exception("no OpenAPI document: requests are labelled by the route that answered, if any")
+        templates = []
     # Where a literal path and a parameterised one both match, the literal one is the route.
     templates.sort(key=lambda template: template.count("{"))
     return [(compile_path(template)[0], template) for template in templates]
