@@ -107,15 +107,19 @@ class RequestMetrics:
                     error_body.append(message.get("body", b""))
             await send(message)
 
+        code = None
         try:
             await self.app(scope, receive, observe)
+        except Exception:
+            code = "internal_error"  # what the server's last-resort handler answers with
+            raise
         finally:
             route = route or _undocumented_route(scope)
             labels = (method, route, str(status))
             REQUESTS.labels(*labels).inc()
             LATENCY.labels(*labels).observe(time.perf_counter() - started)
             if status >= 400:
-                REJECTIONS.labels(route, str(status), _error_code(error_body, status)).inc()
+                REJECTIONS.labels(route, str(status), code or _error_code(error_body, status)).inc()
 
 
 def _undocumented_route(scope: Scope) -> str:
