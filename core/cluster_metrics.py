@@ -1,8 +1,9 @@
 """A Prometheus collector for what the whole service shares in Redis, read at scrape time.
 
-Queue depth, open jobs, live workers and the webhook schedule are read from Redis when Prometheus
-scrapes, so they are right however many processes serve `/metrics`, and need no process to keep them
-up to date. Job totals (submitted, ended, timings) are the counters `core.job_metrics` keeps in Redis.
+Queue depth (the broker's lists and the scheduler's ready lanes), open jobs, live workers and the
+webhook schedule are read from Redis when Prometheus scrapes, so they are right however many processes
+serve `/metrics`, and need no process to keep them up to date. Job totals (submitted, ended, timings)
+are the counters `core.job_metrics` keeps in Redis.
 
 These series describe the cluster, not the process that serves them: every API replica reports the
 same values. Aggregate them with `max`, not `sum` (the Grafana dashboard in `deploy/` does).
@@ -59,9 +60,13 @@ class ClusterCollector(Collector):
         pipe.zcount(keys.WORKERS, now, "+inf")
         pipe.zcard(keys.WEBHOOK_DUE)
         pipe.zcount(keys.WEBHOOK_DUE, "-inf", now)
-        workers, scheduled, due = pipe.execute()
-        return _Figures(waiting, unacked, self._open_jobs(), int(workers), int(scheduled), int(due),
-                        job_metrics.read(self.client))
+        # The high-priority lane's scores sit below every normal score (`keys.ready_score`).
+        boundary = keys.ready_score(0, "normal")
+        pipe.zcount(keys.READY, "-inf", f"({boundary}")
+        pipe.zcount(keys.READY, boundary, "+inf")
+        workers, scheduled, due, high, normal = pipe.execute()
+        return _Figures(waiting, unacked, {"high": int(high), "normal": int(normal)}, self._open_jobs(),
+                        int(workers), int(scheduled), int(due), job_metrics.read(self.client))
 
     def _open_jobs(self) -> dict[str, int]:
         counts = {JobStatus.QUEUED.value: 0, JobStatus.PROCESSING.value: 0}
@@ -83,6 +88,8 @@ class ClusterCollector(Collector):
                                     labels=["queue"])
         unacked = GaugeMetricFamily("endoscribe_queue_unacked_messages",
                                     "Task messages delivered to a worker and not yet acknowledged (running jobs)")
+        ready = GaugeMetricFamily("endoscribe_jobs_ready", "Queued jobs a worker's scheduler may claim, by lane",
+                                  labels=["lane"])
         open_jobs = GaugeMetricFamily("endoscribe_jobs_open", "Jobs not yet ended, by status", labels=["status"])
         workers = GaugeMetricFamily("endoscribe_workers_alive", "Workers whose heartbeat has not expired")
         scheduled = GaugeMetricFamily("endoscribe_webhooks_scheduled", "Callbacks with a delivery attempt to come")
@@ -97,6 +104,8 @@ class ClusterCollector(Collector):
             for queue, count in f.waiting.items():
                 waiting.add_metric([queue], count)
             unacked.add_metric([], f.unacked)
+            for lane, count in f.ready.items():
+                ready.add_metric([lane], count)
             for status, count in f.open_jobs.items():
                 open_jobs.add_metric([status], count)
             workers.add_metric([], f.workers)
@@ -109,13 +118,14 @@ class ClusterCollector(Collector):
             for family, name in zip(histograms, job_metrics.BUCKETS, strict=True):
                 totals = f.totals.histograms[name]
                 family.add_metric([], cast(list[tuple[str, float]], totals.buckets), totals.sum)
-        yield from (waiting, unacked, open_jobs, workers, scheduled, due, submitted, ended, *histograms)
+        yield from (waiting, unacked, ready, open_jobs, workers, scheduled, due, submitted, ended, *histograms)
 
 
 @dataclass(frozen=True)
 class _Figures:
     waiting: dict[str, int]
     unacked: int
+    ready: dict[str, int]
     open_jobs: dict[str, int]
     workers: int
     scheduled: int

@@ -89,7 +89,10 @@ def test_open_jobs_and_queue_depth_are_read_at_scrape_time(clean_redis: redis.Re
     clean_redis.hset("unacked", "tag", b"[{}]")
     clean_redis.zadd(keys.WORKERS, {"alive": time.time() + 10, "gone": time.time() - 1})
     clean_redis.zadd(keys.WEBHOOK_DUE, {"a": time.time() - 1, "b": time.time() + 60})
+    clean_redis.zadd(keys.READY, {"urgent": keys.ready_score(time.time(), "high")})
     samples = collected(clean_redis)
+    assert value(samples, "endoscribe_jobs_ready", lane="normal") == 2
+    assert value(samples, "endoscribe_jobs_ready", lane="high") == 1
     assert value(samples, "endoscribe_jobs_open", status="queued") == 2
     assert value(samples, "endoscribe_jobs_open", status="processing") == 1
     assert value(samples, "endoscribe_queue_messages", queue=keys.TRANSCRIBE_QUEUE) == 3
