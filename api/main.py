@@ -14,12 +14,15 @@ from fastapi_offline import FastAPIOffline
 from kombu.exceptions import OperationalError as KombuOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import metrics
 from api.guards import QuotaGuard, RequestGuard, error_headers
 from api.quotas import Quotas
 from api.routes import jobs, system
 from core.audio_store import make_audio_store
+from core.cluster_metrics import ClusterCollector
 from core.errors import EndoScribeError
 from core.job_store import JobStore
+from core.metrics_server import scrape_registry
 from core.queueing import make_celery
 from core.redis_connection import connect_redis
 from core.redis_safety import check_no_eviction
@@ -90,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.webhooks = WebhookStore(client, settings.retention_seconds)
         app.state.quotas = Quotas(settings.quota, client)
         app.state.celery = make_celery(settings, name="endoscribe-api")
+        app.state.metrics_registry = scrape_registry(ClusterCollector(client))
         if not settings.api_keys:
             log.warning("ENDOSCRIBE_API_KEYS is empty: the API is open to anyone who can reach it")
         yield
@@ -105,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The last added runs first: the key and the upload size are judged before any quota is counted.
     app.add_middleware(QuotaGuard, settings=settings)
     app.add_middleware(RequestGuard, settings=settings)
+    metrics.install(app)  # outermost: it counts the guards' refusals too
     app.include_router(jobs.router)
     app.include_router(system.router)
     return app

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 import redis
 from redis.client import Pipeline
 
-from core import keys, quota_store
+from core import job_metrics, keys, quota_store
 from core.audio_store import MB, pieces, read_pieces
 from core.errors import NotFound
 from core.job_codec import decode, encode, encode_record, text, utcnow
@@ -148,6 +148,7 @@ class JobStore:
         pipe.zadd(keys.OPEN_JOBS, {record.id: now})
         pipe.zadd(keys.READY, {record.id: keys.ready_score(now, record.options.priority)})
         quota_store.stage_open(pipe, record.owner, record.id, now)
+        job_metrics.stage_submitted(pipe, record.audio_format)
         pipe.execute()
 
     def claim(self, job_id: str, owner: str, worker: str, lease_seconds: float, max_attempts: int) -> Claim:
@@ -323,7 +324,8 @@ class JobStore:
         record = decode(cast(dict[bytes, bytes], raw)) if raw else None
         snapshot = _Snapshot(cast(bytes | None, pipe.get(keys.webhook_key(job_id))),
                              int(pipe.pttl(keys.job_key(job_id))),
-                             record.owner if record else "", record.audio_seconds if record else None)
+                             record.owner if record else "", record.audio_seconds if record else None,
+                             _queue_wait(record))
         return record, snapshot
 
     def _stage_end_if_spent(
@@ -357,6 +359,16 @@ class JobStore:
         audio_seconds = fields.get("audio_seconds", snapshot.audio_seconds)
         quota_store.stage_end(pipe, snapshot.tenant, job_id, audio_seconds, now)
         stage_schedule(pipe, job_id, snapshot.webhook, event_for(status.value), now)
+        error = fields.get("error")
+        job_metrics.stage_ended(pipe, status.value, error.code if isinstance(error, JobError) else None,
+                                snapshot.queue_wait, fields.get("processing_seconds"), audio_seconds)
+
+
+def _queue_wait(record: JobRecord | None) -> float | None:
+    """Seconds from submission to the start of the job's current run; None if no run started it."""
+    if record is None or record.started_at is None:
+        return None
+    return (record.started_at - record.created_at).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -369,3 +381,5 @@ class _Snapshot:
     """The API key the job belongs to (the record's `owner`), whose quotas its end updates."""
     audio_seconds: float | None = None
     """The decoded duration, once a worker learnt it: charged to the key's daily audio."""
+    queue_wait: float | None = None
+    """Seconds the job waited before its current run started (None: no run started it)."""

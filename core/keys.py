@@ -85,3 +85,6 @@ WEBHOOK_DUE = f"{PREFIX}:webhooks:due"
 
 PROBE = f"{PREFIX}:probe"
 """Written to check that Redis accepts writes again after a fault."""
+
+JOB_METRICS = f"{PREFIX}:metrics:jobs"
+"""Hash of job counters and histogram buckets, written as jobs are stored and ended (`core.job_metrics`)."""

@@ -57,9 +57,13 @@ _PRIORITY_STEPS = (3, 6, 9)
 _UNACKED = "unacked"
 
 
+def _queue_lists(queue: str) -> tuple[str, ...]:
+    return (queue, *(f"{queue}{_PRIORITY_SEPARATOR}{p}" for p in _PRIORITY_STEPS))
+
+
 def broker_task_ids(client: redis.Redis, queues: tuple[str, ...] = (keys.TRANSCRIBE_QUEUE,)) -> set[str]:
     """Ids of the tasks that have a message waiting in, or reserved from, the broker."""
-    lists = [q for queue in queues for q in (queue, *(f"{queue}{_PRIORITY_SEPARATOR}{p}" for p in _PRIORITY_STEPS))]
+    lists = [q for queue in queues for q in _queue_lists(queue)]
     pipe = client.pipeline(transaction=False)
     for name in lists:
         pipe.lrange(name, 0, -1)
@@ -76,3 +80,18 @@ def broker_task_ids(client: redis.Redis, queues: tuple[str, ...] = (keys.TRANSCR
 
 def _task_id(message: dict[str, Any]) -> str:
     return str(message.get("headers", {}).get("id", ""))
+
+
+def broker_depths(
+    client: redis.Redis, queues: tuple[str, ...] = (keys.TRANSCRIBE_QUEUE,)
+) -> tuple[dict[str, int], int]:
+    """Messages waiting in each queue (every priority step), and messages delivered but not yet acknowledged."""
+    pipe = client.pipeline(transaction=False)
+    for queue in queues:
+        for name in _queue_lists(queue):
+            pipe.llen(name)
+    pipe.hlen(_UNACKED)
+    *lengths, unacked = pipe.execute()
+    steps = len(_queue_lists(queues[0])) if queues else 0
+    waiting = {queue: sum(lengths[i * steps:(i + 1) * steps]) for i, queue in enumerate(queues)}
+    return waiting, int(unacked)

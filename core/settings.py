@@ -168,6 +168,19 @@ class QuotaSettings(BaseSettings):
         return value
 
 
+class MetricsSettings(BaseSettings):
+    """Who may read the API's `/metrics`, and where workers and the deliverer serve theirs (`ENDOSCRIBE_METRICS_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_METRICS_", extra="ignore")
+
+    token: str = ""
+    """Bearer token Prometheus sends to the API's `GET /metrics`; empty: `/metrics` is off (open in `dev_mode`)."""
+    port: int = Field(default=0, ge=0, le=65535)
+    """Port a worker or the webhook deliverer serves its own `/metrics` on; 0: none."""
+    host: str = "127.0.0.1"
+    """Address that port listens on; `0.0.0.0` where Prometheus scrapes over a private network."""
+
+
 class Settings(BaseSettings):
     """Everything an EndoScribe process needs; construct your own in tests."""
 
@@ -203,6 +216,8 @@ class Settings(BaseSettings):
     """Audio storage settings."""
     quota: QuotaSettings = Field(default_factory=QuotaSettings)
     """Per-key quotas and global backpressure."""
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    """Prometheus metrics: the API's scrape token, the workers' and deliverer's metrics port."""
 
     @property
     def max_upload_bytes(self) -> int:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import redis
 
-from tests.services import Process, start_api, start_redis, start_worker
+from tests.services import Process, free_port, start_api, start_redis, start_worker
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -32,8 +32,14 @@ def redis_client(redis_url: str) -> redis.Redis:
 
 
 @pytest.fixture(scope="session")
-def worker(redis_url: str, service_dir: Path) -> Iterator[Process]:
-    proc = start_worker(redis_url, service_dir, "e2e")
+def worker_metrics_port() -> int:
+    """The loopback port the session's worker serves its Prometheus metrics on."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def worker(redis_url: str, service_dir: Path, worker_metrics_port: int) -> Iterator[Process]:
+    proc = start_worker(redis_url, service_dir, "e2e", ENDOSCRIBE_METRICS_PORT=str(worker_metrics_port))
     yield proc
     proc.stop()
 

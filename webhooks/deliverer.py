@@ -16,10 +16,12 @@ from types import FrameType
 import redis
 
 from core.job_store import JobStore
+from core.metrics_server import serve as serve_metrics
 from core.redis_connection import connect_redis
 from core.redis_safety import check_no_eviction
 from core.settings import Settings, get_settings
 from core.webhook_store import WebhookStore
+from webhooks import metrics
 from webhooks.delivery import Deliverer, attempt_delivery
 
 log = logging.getLogger("endoscribe.webhooks")
@@ -49,13 +51,15 @@ def run(settings: Settings, stop: threading.Event) -> None:
     check_no_eviction(deliverer.jobs.redis, settings)  # raises: no deliverer on an evicting Redis
     if not settings.webhook.secret:
         log.warning("ENDOSCRIBE_WEBHOOK_SECRET is not set: callbacks are refused at submit")
+    serve_metrics(settings.metrics)
     log.info("webhook deliverer polling every %.1fs", settings.webhook.poll_seconds)
     in_flight: set[str] = set()
     lock = threading.Lock()
 
     def send(job_id: str) -> None:
         try:
-            attempt_delivery(deliverer, job_id)
+            started = time.perf_counter()
+            metrics.observe_attempt(attempt_delivery(deliverer, job_id), time.perf_counter() - started)
         except Exception:
             log.exception("webhook attempt for job %s crashed; it comes due again after its lease", job_id)
         finally:

@@ -25,6 +25,7 @@ from core.redis_connection import connect_redis
 from core.redis_safety import EvictingRedis, check_no_eviction
 from core.settings import get_settings
 from worker import decoding, recovery
+from worker import metrics as worker_metrics
 from worker.device import gpu_diagnostics, log_diagnostics
 from worker.heartbeat import Heartbeat
 from worker.job_runner import BatchLimit, JobContext
@@ -126,6 +127,7 @@ state = WorkerState()
 @signals.worker_init.connect
 def _remember_worker(sender: Any = None, **_: Any) -> None:
     state.worker_name = getattr(sender, "hostname", None) or state.worker_name
+    worker_metrics.serve(settings.metrics)  # before the model loads, so a slow load can be watched
     try:
         check_no_eviction(state.redis, settings)
     except EvictingRedis as exc:

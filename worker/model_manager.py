@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.jobs import Transcript
 from core.settings import WorkerSettings
+from worker import metrics as worker_metrics
 from worker.device import Runtime, detect_runtime
 from worker.transcriber import DecodeRequest, ModelInfo, Window
 
@@ -77,8 +78,10 @@ class ModelManager:
             threads=threads,
         )
         self.runtime = runtime
+        seconds = time.perf_counter() - started
+        worker_metrics.observe_model_load(seconds)
         log.info("model %s loaded on %s/%s in %.1fs", self.model_name, runtime.whisperx_device,
-                 runtime.compute_type, time.perf_counter() - started)
+                 runtime.compute_type, seconds)
         return self._pipeline
 
     def info(self) -> ModelInfo:
