@@ -22,6 +22,7 @@ import redis
 from core.audio_store import discard
 from core.errors import EndoScribeError
 from worker import batching, job_runner
+from worker import metrics as worker_metrics
 from worker.job_runner import JobContext, OpenJob, Outcome
 from worker.transcriber import DecodeRequest, ModelOutOfMemory
 
@@ -124,6 +125,8 @@ class Scheduler:
             except (job_runner.LeaseLost, EndoScribeError) as exc:
                 self._drop(job, exc)
         slots = batching.pick_batch(self.jobs, self.ctx.batch.size)
+        if slots:
+            worker_metrics.observe_batch(len(slots), self.ctx.batch.size)
         chosen = {job.id for job, _ in slots}
         for job in self.jobs:
             job.passed_over = 0 if job.id in chosen or not job.remaining else job.passed_over + 1
@@ -183,6 +186,7 @@ class Scheduler:
                 raise
             limit.size = max(1, len(requests) // 2)
             limit.oom_halvings += 1
+            worker_metrics.count_oom_halving()
             log.warning("out of accelerator memory at batch %d; batch size is now %d", len(requests), limit.size)
             return self._decode_halving(requests)
 

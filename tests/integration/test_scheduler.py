@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import redis
+from prometheus_client import REGISTRY
 
 from core import keys
 from core.jobs import JobStatus
@@ -90,11 +91,13 @@ def test_out_of_memory_halves_the_batch_and_no_job_fails(harness: Harness) -> No
     jobs = [harness.submit(tone_wav(1.0)) for _ in range(4)]
     harness.models.oom_above = 1
     ctx = harness.context()
+    counted = REGISTRY.get_sample_value("endoscribe_worker_oom_halvings_total") or 0.0
 
     outcomes = run_round(jobs[0], ctx)
 
     assert set(outcomes.values()) == {Outcome.COMPLETED}
     assert (ctx.batch.size, ctx.batch.oom_halvings) == (1, 2)
+    assert REGISTRY.get_sample_value("endoscribe_worker_oom_halvings_total") == counted + 2
     assert [len(batch) for batch in harness.models.batches] == [1, 1, 1, 1]
 
 
