@@ -134,8 +134,16 @@ class JobStore:
         `audio` None: an audio store already holds it (streamed in pieces); in Redis, the pieces are
         given the retention TTL here, in the same transaction.
         """
-        ttl, now = self.retention_seconds, time.time()
         pipe = self.redis.pipeline(transaction=True)
+        self.stage_create(pipe, record, audio, callback)
+        pipe.execute()
+
+    def stage_create(
+        self, pipe: Pipeline, record: JobRecord, audio: bytes | None, callback: WebhookConfig | None = None
+    ) -> None:
+        """Queue `create`'s writes on a MULTI pipeline, for a caller whose own transition makes the job
+        (a live session ending: `core.session_store`)."""
+        ttl, now = self.retention_seconds, time.time()
         pipe.hset(keys.job_key(record.id), mapping=cast(Any, encode_record(record)))
         pipe.expire(keys.job_key(record.id), ttl)
         if audio is not None:
@@ -149,7 +157,6 @@ class JobStore:
         pipe.zadd(keys.READY, {record.id: keys.ready_score(now, record.options.priority)})
         quota_store.stage_open(pipe, record.owner, record.id, now)
         job_metrics.stage_submitted(pipe, record.audio_format)
-        pipe.execute()
 
     def claim(self, job_id: str, owner: str, worker: str, lease_seconds: float, max_attempts: int) -> Claim:
         """Take a queued job (or one whose lease lapsed) for a run, counting the attempt.

@@ -88,3 +88,37 @@ PROBE = f"{PREFIX}:probe"
 
 JOB_METRICS = f"{PREFIX}:metrics:jobs"
 """Hash of job counters and histogram buckets, written as jobs are stored and ended (`core.job_metrics`)."""
+
+LIVE_TASK = "endoscribe.live"
+"""Wakes a worker to serve live sessions (no argument: it takes whichever `LIVE_SESSIONS` nobody holds)."""
+
+LIVE_SESSIONS = f"{PREFIX}:sessions:live"
+"""Sorted set of open live sessions by creation epoch: what workers pull sessions to serve from."""
+
+LIVE_TOKEN_SECRET = f"{PREFIX}:sessions:token-secret"
+"""The random HMAC key of stream tokens, when `ENDOSCRIBE_LIVE_TOKEN_SECRET` is empty (made once)."""
+
+
+def session_key(session_id: str) -> str:
+    """Hash of a live session: owner, options, callback, status, chunks stored, what its worker committed."""
+    return f"{PREFIX}:session:{session_id}"
+
+
+def session_audio_key(session_id: str) -> str:
+    """The session's audio so far (16 kHz mono s16le), appended chunk by chunk; deleted when it becomes a job."""
+    return f"{PREFIX}:session:{session_id}:audio"
+
+
+def session_events_key(session_id: str) -> str:
+    """Stream of the session's events (partial, final, lagging, ended, error), relayed to its clients."""
+    return f"{PREFIX}:session:{session_id}:events"
+
+
+def session_lease_key(session_id: str) -> str:
+    """Held by the worker serving a session, so two workers never decode it at once."""
+    return f"{PREFIX}:session:{session_id}:lease"
+
+
+def owner_sessions_key(owner: str) -> str:
+    """Sorted set of an API key's open sessions, scored by creation epoch."""
+    return f"{PREFIX}:owner:{owner or 'anonymous'}:sessions"

@@ -181,6 +181,33 @@ class MetricsSettings(BaseSettings):
     """Address that port listens on; `0.0.0.0` where Prometheus scrapes over a private network."""
 
 
+class LiveSettings(BaseSettings):
+    """Live dictation sessions over WebSocket (`ENDOSCRIBE_LIVE_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_LIVE_", extra="ignore")
+
+    token_secret: str = ""
+    """HMAC key of the stream tokens; empty: a random key kept in Redis, shared by every API replica."""
+    token_seconds: int = Field(default=300, ge=10)
+    """How long a `stream_url` token lets a client (re)connect; `GET /v1/sessions/{id}` gives a fresh one."""
+    max_session_seconds: float = Field(default=1800.0, gt=0)
+    """Longest audio one session may stream; past it the session ends (as a job) with `session_too_long`."""
+    idle_timeout_seconds: float = Field(default=30.0, gt=0)
+    """A session that receives no audio for this long ends (as a job), connected or not."""
+    max_sessions_per_key: int = Field(default=4, ge=0)
+    """Open sessions one API key may have at once; 0 is off."""
+    partial_seconds: float = Field(default=1.0, gt=0)
+    """New audio after which the utterance in progress is decoded again for a partial."""
+    endpoint_silence_seconds: float = Field(default=0.6, gt=0)
+    """Silence after speech that ends an utterance (its `final`)."""
+    max_utterance_seconds: float = Field(default=20.0, gt=1, le=30)
+    """An utterance this long is made final at its last pause even without that silence (the model takes 30 s)."""
+    lag_seconds: float = Field(default=5.0, gt=0)
+    """Audio waiting for the model past which the client is sent a `lagging` event."""
+    sessions_per_worker: int = Field(default=32, ge=1)
+    """Sessions one worker serves at once."""
+
+
 class Settings(BaseSettings):
     """Everything an EndoScribe process needs; construct your own in tests."""
 
@@ -218,6 +245,8 @@ class Settings(BaseSettings):
     """Per-key quotas and global backpressure."""
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     """Prometheus metrics: the API's scrape token, the workers' and deliverer's metrics port."""
+    live: LiveSettings = Field(default_factory=LiveSettings)
+    """Live dictation sessions: tokens, limits, endpointing."""
 
     @property
     def max_upload_bytes(self) -> int:

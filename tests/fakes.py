@@ -41,6 +41,8 @@ class FakeTranscriber:
     batch_size: int = 1
     reply: Callable[[DecodeRequest], str] | None = None
     oom_above: int | None = None
+    speech: Callable[[Any], list[Window]] | None = None
+    """Where the recording has speech (default: `steps` equal windows covering all of it)."""
     calls: int = 0
     """Batches decoded (or attempted)."""
     recordings: int = 0
@@ -53,6 +55,8 @@ class FakeTranscriber:
 
     def speech_windows(self, audio: Any) -> list[Window]:
         self.recordings += 1
+        if self.speech is not None:
+            return self.speech(audio)
         seconds = audio.size / 16000
         return [Window(round(seconds * n / self.steps, 3), round(seconds * (n + 1) / self.steps, 3))
                 for n in range(self.steps)]
@@ -116,3 +120,25 @@ class Harness:
         self.store.create(JobRecord(id=job_id, created_at=utcnow(), options=JobOptions(**options)),
                           audio if audio is not None else tone_wav(), config)
         return job_id
+
+
+def loud_windows(audio: Any) -> list[Window]:
+    """A toy VAD for live tests: speech wherever 10 ms frames are loud, runs joined across short gaps."""
+    import numpy as np
+
+    frames = audio[:audio.size - audio.size % 160].reshape(-1, 160)
+    loud = np.abs(frames).max(axis=1) > 0.05 if frames.size else np.array([], bool)
+    windows: list[Window] = []
+    for n in np.flatnonzero(loud):
+        start, end = n / 100, (n + 1) / 100
+        if windows and start - windows[-1].end < 0.3:
+            windows[-1] = Window(windows[-1].start, end)
+        else:
+            windows.append(Window(start, end))
+    return windows
+
+
+def tone_pcm(seconds: float, hz: float = 440.0) -> bytes:
+    """Raw 16 kHz mono s16le samples of a tone (0 Hz: silence), as a live client streams them."""
+    return b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * hz * n / 16000)) if hz else 0)
+                    for n in range(int(seconds * 16000)))

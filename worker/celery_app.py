@@ -59,7 +59,7 @@ class WorkerState:
 
     def context(self) -> JobContext:
         return JobContext(self.store, self.models, settings.worker, self.worker_name, self.tmp_dir, exit_wedged,
-                          self.audio, self.batch)
+                          self.audio, self.batch, settings.live)
 
     def sweep(self) -> None:
         """On every heartbeat, in one live worker at a time: recover jobs that fell out of the flow."""

@@ -25,10 +25,10 @@ from core.audio_store import AudioStore, RedisAudioStore
 from core.errors import AudioError, EndoScribeError, JobCancelled
 from core.job_store import Claim, JobStore
 from core.jobs import JobError, JobOptions, JobStage, JobStatus, Segment, Transcript
-from core.settings import WorkerSettings
+from core.settings import LiveSettings, WorkerSettings
 from worker import decoding, pipeline
 from worker.lease import LeaseKeeper
-from worker.transcriber import ModelInfo, Transcriber, Window
+from worker.transcriber import DecodeRequest, ModelInfo, Transcriber, Window
 
 if TYPE_CHECKING:
     import numpy as np
@@ -85,6 +85,8 @@ class JobContext:
     audio_store: AudioStore | None = None
     """Where jobs' audio is; None: in Redis beside the job (the default store)."""
     batch: BatchLimit = field(default_factory=BatchLimit)
+    live: LiveSettings = field(default_factory=LiveSettings)
+    """Live sessions: endpointing, limits."""
 
     @property
     def audio(self) -> AudioStore:
@@ -129,6 +131,10 @@ class OpenJob:
     @property
     def deadline(self) -> float:
         return self.started + self.lease.job_limit
+
+    def request(self, index: int) -> DecodeRequest:
+        """Window `index` as the model takes it, with this job's own decoding options."""
+        return DecodeRequest(self.clip(index), self.language, self.options.initial_prompt, self.options.hotwords)
 
     def clip(self, index: int) -> np.ndarray:
         window = self.windows[index]

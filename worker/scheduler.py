@@ -24,9 +24,13 @@ from core.errors import EndoScribeError
 from worker import batching, job_runner
 from worker import metrics as worker_metrics
 from worker.job_runner import JobContext, OpenJob, Outcome
+from worker.live import LiveDesk, LiveUnit
 from worker.transcriber import DecodeRequest, ModelOutOfMemory
 
 log = logging.getLogger(__name__)
+
+IDLE_POLL_SECONDS = 0.05
+"""How long a round that serves live sessions but has nothing to decode waits before looking again."""
 
 
 class OutOfMemory(EndoScribeError):
@@ -53,6 +57,9 @@ class Scheduler:
         self.claimed: dict[str, str] = {}
         """Job id -> lease owner, for every job this round claimed and has not ended."""
         self.outcomes: dict[str, Outcome] = {}
+        self.live = LiveDesk(ctx, self.info)
+        self.units: list[LiveUnit] = []
+        """Live utterances waiting for (or going through) the model: one window each, high priority."""
         self.admitted = 0
         # A round admits new work only for as long as one job may run, so its task message is acked
         # well inside the broker's visibility timeout; the next message starts a new round.
@@ -63,11 +70,14 @@ class Scheduler:
             if seed is not None:
                 self._admit(seed, from_ready=False)
             self._fill()
-            while self.jobs:
-                self._step()
+            while self.jobs or self.units or self.live.held:
+                if not self._step():
+                    time.sleep(IDLE_POLL_SECONDS)  # live sessions wait for audio
                 self._fill()
         except redis.RedisError as exc:
             self._give_up(exc)
+        finally:
+            self._release_live()
         for job_id, outcome in self.outcomes.items():
             if outcome.ended_job:
                 discard(self.ctx.audio, job_id)  # object storage can't join the end transaction: right after it
@@ -85,6 +95,9 @@ class Scheduler:
         to twice the job bound.
         """
         settings, size = self.ctx.settings, self.ctx.batch.size
+        # Between batches, so a live utterance waits for at most the batch in flight. A session is held
+        # to its end (its length is bounded); past the admission bound, new ones go to the next round.
+        self.units.extend(self.live.poll(admit=time.monotonic() < self.admit_until))
         if time.monotonic() > self.admit_until:
             return
         open_ids = {job.id for job in self.jobs}
@@ -118,28 +131,38 @@ class Scheduler:
 
     # ---- batches -------------------------------------------------------------------------------
 
-    def _step(self) -> None:
+    def _step(self) -> bool:
+        """Run one batch; False when there was nothing to decode."""
         for job in list(self.jobs):
             try:
                 job_runner.check_continue(job, self.ctx)
             except (job_runner.LeaseLost, EndoScribeError) as exc:
                 self._drop(job, exc)
-        slots = batching.pick_batch(self.jobs, self.ctx.batch.size)
-        if slots:
-            worker_metrics.observe_batch(len(slots), self.ctx.batch.size)
-        chosen = {job.id for job, _ in slots}
+        items: list[OpenJob | LiveUnit] = [*self.jobs, *self.units]
+        slots = batching.pick_batch(items, self.ctx.batch.size)
+        if not slots:
+            return False
+        worker_metrics.observe_batch(len(slots), self.ctx.batch.size)
+        chosen = {item.id for item, _ in slots}
         for job in self.jobs:
             job.passed_over = 0 if job.id in chosen or not job.remaining else job.passed_over + 1
-        for job, _ in slots:
-            job.sent += 1
+        for item, _ in slots:
+            item.sent += 1
         texts, failed = self._decode(slots)
         touched: dict[str, OpenJob] = {}
-        for (job, index), text in zip(slots, texts, strict=True):
-            if job.id not in failed:
-                job.texts[index] = text or ""
-                touched[job.id] = job
+        for (item, index), text in zip(slots, texts, strict=True):
+            if isinstance(item, LiveUnit):
+                self.units.remove(item)
+                if item.id in failed:
+                    self.live.fail(item, failed[item.id])
+                else:
+                    self.live.deliver(item, text or "")
+            elif item.id not in failed:
+                item.texts[index] = text or ""
+                touched[item.id] = item
         for job_id, error in failed.items():
-            self._drop(next(j for j in self.jobs if j.id == job_id), error)
+            if (dropped := next((j for j in self.jobs if j.id == job_id), None)) is not None:
+                self._drop(dropped, error)
         for job in touched.values():
             if job.done:
                 self.jobs.remove(job)
@@ -150,11 +173,14 @@ class Scheduler:
                 job_runner.update(self.ctx, job.id, job.owner, progress=round(min(99.0, 100 * done), 1))
             except job_runner.LeaseLost as exc:
                 self._drop(job, exc)
+        return True
 
-    def _decode(self, slots: Sequence[tuple[OpenJob, int]]) -> tuple[list[str | None], dict[str, Exception]]:
-        """The batch's texts; a job whose windows make the model fail is reported, not its batch-mates."""
-        requests = [DecodeRequest(job.clip(i), job.language, job.options.initial_prompt, job.options.hotwords)
-                    for job, i in slots]
+    def _decode(
+        self, slots: Sequence[tuple[OpenJob | LiveUnit, int]]
+    ) -> tuple[list[str | None], dict[str, Exception]]:
+        """The batch's texts; a job (or live unit) whose windows make the model fail is reported, not its
+        batch-mates."""
+        requests = [job.request(i) for job, i in slots]
         try:
             return list(self._decode_halving(requests)), {}
         except Exception as exc:  # noqa: BLE001 - isolated below, job by job
@@ -200,6 +226,14 @@ class Scheduler:
     def _ended(self, job_id: str, outcome: Outcome) -> None:
         self.outcomes[job_id] = outcome
         self.claimed.pop(job_id, None)
+
+    def _release_live(self) -> None:
+        """Hand back the sessions still held (a round cut short): another round or worker takes them over."""
+        self.units.clear()
+        try:
+            self.live.release_all()
+        except redis.RedisError:
+            pass  # their leases lapse by themselves
 
     def _give_up(self, exc: redis.RedisError) -> None:
         """Redis failed: not the jobs' fault. Once it answers again, release every lease this round

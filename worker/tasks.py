@@ -15,3 +15,12 @@ def transcribe(job_id: str) -> str:
     outcomes = run_round(job_id, state.context())
     state.jobs_done += sum(outcome.ended_job for outcome in outcomes.values())
     return outcomes.get(job_id, Outcome.SKIPPED).value
+
+
+@app.task(name=keys.LIVE_TASK, acks_late=True, reject_on_worker_lost=True)
+def serve_live() -> int:
+    """Serve the live sessions no worker holds (and, between their units, whatever jobs are ready): sent
+    when a session is made and when an API replica finds a session without its worker."""
+    outcomes = run_round(None, state.context())
+    state.jobs_done += sum(outcome.ended_job for outcome in outcomes.values())
+    return len(outcomes)

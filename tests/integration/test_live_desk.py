@@ -1,0 +1,149 @@
+"""A worker's live sessions, in-process against a real redis-server with the fake transcriber: partials
+by LocalAgreement, finals at pauses, the end as a normal job, takeover by another worker, and live
+units riding ahead of file jobs in the scheduler's batches."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from core import keys
+from core.jobs import JobOptions, JobStatus
+from core.session_store import SessionMeta, SessionStore
+from core.settings import LiveSettings
+from tests.fakes import Harness, loud_windows, tone_pcm, tone_wav
+from worker.job_runner import JobContext, Outcome
+from worker.live import LiveDesk
+from worker.scheduler import run_round
+
+CHUNK = 6400  # 200 ms
+
+
+@pytest.fixture()
+def harness(clean_redis: redis.Redis) -> Harness:
+    h = Harness(clean_redis)
+    h.models.speech = loud_windows
+    # Two words a second of audio: a growing utterance gives growing hypotheses.
+    h.models.reply = lambda r: " ".join(f"w{n}" for n in range(int(r.audio.size / 8000)))
+    return h
+
+
+def context(h: Harness, worker: str = "test-worker") -> JobContext:
+    ctx = h.context(worker)
+    ctx.live = LiveSettings(partial_seconds=0.5, endpoint_silence_seconds=0.6, idle_timeout_seconds=30)
+    return ctx
+
+
+def new_session(store: SessionStore, **options: Any) -> str:
+    meta = SessionMeta(id=f"s-{time.monotonic_ns()}", owner="owner-1", options=JobOptions(**options),
+                       job_id=f"j-{time.monotonic_ns()}", created_at=time.time(), base_url="http://api")
+    assert store.create(meta, max_per_owner=4) is None
+    return meta.id
+
+
+def stream(store: SessionStore, session_id: str, pcm: bytes, desk: LiveDesk, h: Harness) -> None:
+    """Append `pcm` a chunk at a time, letting the desk decode (synchronously) after each."""
+    seq = store.get(session_id).next_seq  # type: ignore[union-attr]
+    for start in range(0, len(pcm), CHUNK):
+        store.append(session_id, seq, pcm[start:start + CHUNK], max_bytes=10**9)
+        seq += 1
+        drive(desk, h)
+
+
+def drive(desk: LiveDesk, h: Harness) -> None:
+    while units := desk.poll(admit=True):
+        for unit in units:
+            desk.deliver(unit, h.models.decode([unit.request(0)])[0])
+
+
+def events(client: redis.Redis, session_id: str) -> list[dict[str, Any]]:
+    return [json.loads(fields[b"e"]) for _, fields in client.xrange(keys.session_events_key(session_id))]
+
+
+def test_partials_grow_by_agreement_and_each_pause_makes_a_final_prompted_by_the_previous_one(
+    harness: Harness,
+) -> None:
+    store = SessionStore(harness.client, 3600)
+    session_id = new_session(store)
+    desk = LiveDesk(context(harness), harness.models.info(), store)
+
+    stream(store, session_id, tone_pcm(2.0) + tone_pcm(1.0, 0) + tone_pcm(1.0) + tone_pcm(1.0, 0), desk, harness)
+
+    assert events(harness.client, session_id) == [
+        {"type": "partial", "text": "w0", "start": 0.0},
+        {"type": "partial", "text": "w0 w1", "start": 0.0},
+        {"type": "partial", "text": "w0 w1 w2", "start": 0.0},
+        {"type": "final", "segment": 0, "text": "w0 w1 w2 w3", "start": 0.0, "end": 2.2},
+        {"type": "partial", "text": "w0", "start": 2.8},
+        {"type": "final", "segment": 1, "text": "w0 w1", "start": 2.8, "end": 4.2},
+    ]
+    # The second utterance's units are prompted with the first's final text.
+    assert harness.models.prompts[-1] == "w0 w1 w2 w3"
+
+
+def test_ending_makes_the_rest_a_final_and_the_whole_session_a_queued_job_with_its_options(
+    harness: Harness,
+) -> None:
+    store = SessionStore(harness.client, 3600)
+    session_id = new_session(store, hotwords="cecum")
+    desk = LiveDesk(context(harness), harness.models.info(), store)
+    stream(store, session_id, tone_pcm(1.0), desk, harness)
+
+    store.request_end(session_id, "end")
+    drive(desk, harness)
+
+    told = events(harness.client, session_id)
+    state = store.get(session_id)
+    assert state is not None
+    assert told[-2:] == [
+        {"type": "final", "segment": 0, "text": "w0 w1", "start": 0.0, "end": 1.0},
+        {"type": "ended", "job_id": state.meta.job_id, "result_url": f"http://api/v1/jobs/{state.meta.job_id}/result",
+         "reason": "end"},
+    ]
+    job = harness.store.get(state.meta.job_id)
+    assert (job.status, job.owner, job.options.hotwords) == (JobStatus.QUEUED, "owner-1", "cecum")
+    assert len(harness.store.get_audio(state.meta.job_id) or b"") == 44 + 32000
+    assert not harness.client.exists(keys.session_audio_key(session_id))
+    assert harness.client.zscore(keys.READY, state.meta.job_id) is not None
+    assert harness.client.zcard(keys.LIVE_SESSIONS) == 0 and not desk.held
+
+
+def test_a_session_whose_worker_died_is_taken_over_where_its_last_final_left_off(harness: Harness) -> None:
+    store = SessionStore(harness.client, 3600)
+    session_id = new_session(store)
+    first = LiveDesk(context(harness, "w1"), harness.models.info(), store)
+    stream(store, session_id, tone_pcm(1.0) + tone_pcm(1.0, 0), first, harness)
+    second = LiveDesk(context(harness, "w2"), harness.models.info(), store)
+    assert second.poll(admit=True) == [] and not second.held  # held by the first
+
+    harness.client.delete(keys.session_lease_key(session_id))  # the first worker died: its lease lapsed
+    stream(store, session_id, tone_pcm(1.0) + tone_pcm(1.0, 0), second, harness)
+
+    finals = [e for e in events(harness.client, session_id) if e["type"] == "final"]
+    assert [(f["segment"], f["start"], f["end"]) for f in finals] == [(0, 0.0, 1.2), (1, 1.8, 3.2)]
+
+
+def test_a_live_utterance_rides_in_the_next_batch_ahead_of_a_long_job_and_its_job_runs_in_the_same_round(
+    harness: Harness,
+) -> None:
+    harness.models.batch_size = 2
+    harness.models.speech = None
+    harness.models.steps = 4
+    harness.models.reply = lambda r: f"{r.audio.size / 16000:.1f} s"
+    store = SessionStore(harness.client, 3600)
+    long_job = harness.submit(tone_wav(8.0))
+    session_id = new_session(store)
+    store.append(session_id, 0, tone_pcm(0.5), max_bytes=10**9)
+    store.request_end(session_id, "end")
+
+    outcomes = run_round(long_job, context(harness))
+
+    session_job = store.get(session_id).meta.job_id  # type: ignore[union-attr]
+    assert outcomes == {long_job: Outcome.COMPLETED, session_job: Outcome.COMPLETED}
+    # The session's last utterance (its window is the 4 steps' whole 0.5 s) leads the first batch.
+    assert harness.models.batches[0][0] == (None, 0.5)
+    assert harness.store.get_result(session_job) is not None

@@ -1,0 +1,49 @@
+"""Endpointing and LocalAgreement-2: where a live utterance ends, which words of it are stable."""
+
+from __future__ import annotations
+
+from core.settings import LiveSettings
+from worker.endpointing import Cut, CutKind, LocalAgreement, cut
+from worker.transcriber import Window
+
+SETTINGS = LiveSettings(endpoint_silence_seconds=0.6, max_utterance_seconds=20)
+
+
+def test_partials_show_only_what_the_last_two_hypotheses_agree_on_and_never_shrink() -> None:
+    agreement = LocalAgreement()
+
+    shown = [list(agreement.update(h)) for h in (
+        "Sessile",
+        "Sessile polyp in",
+        "Sessile polyp in the sea come",
+        "sessile polyp, in the cecum five",
+        "Sessile polyp in the cecum, 5 mm.",
+        "Sessile polyp",
+    )]
+
+    assert shown == [
+        [],
+        ["Sessile"],
+        ["Sessile", "polyp", "in"],
+        ["Sessile", "polyp", "in", "the"],
+        ["Sessile", "polyp", "in", "the", "cecum,"],
+        ["Sessile", "polyp", "in", "the", "cecum,"],
+    ]
+    agreement.reset()
+    assert agreement.update("Next") == []
+
+
+def test_an_utterance_goes_on_as_partials_until_a_pause_ends_it() -> None:
+    assert cut(2.0, [Window(0.5, 1.9)], False, SETTINGS) == Cut(CutKind.PARTIAL, 0.3, 2.0)
+    assert cut(2.6, [Window(0.5, 1.9)], False, SETTINGS) == Cut(CutKind.FINAL, 0.3, 2.1)
+
+
+def test_a_long_utterance_is_cut_at_the_limit_and_an_ending_session_takes_everything_left() -> None:
+    assert cut(20.0, [Window(0.0, 19.9)], False, SETTINGS) == Cut(CutKind.FINAL, 0.0, 20.0)
+    assert cut(1.0, [Window(0.1, 0.5)], True, SETTINGS) == Cut(CutKind.FINAL, 0.0, 1.0)
+
+
+def test_silence_waits_a_little_then_is_dropped_and_an_ending_silent_tail_has_nothing_to_decode() -> None:
+    assert cut(2.0, [], False, SETTINGS) is None
+    assert cut(4.0, [], False, SETTINGS) == Cut(CutKind.SKIP, 0.0, 3.0)
+    assert cut(4.0, [], True, SETTINGS) is None

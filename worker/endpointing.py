@@ -1,0 +1,87 @@
+"""Where a live utterance ends, and which words of a growing one are stable: plain functions.
+
+Endpointing reads the speech windows of the utterance in progress (the VAD bundled with WhisperX,
+through `Transcriber.speech_windows`): a pause of `endpoint_silence_seconds` after speech ends it; an
+utterance that reaches `max_utterance_seconds` is cut at once (the model takes at most 30 s).
+
+Partials follow LocalAgreement-2 (Macháček et al., whisper_streaming): the utterance is decoded again
+each time about a second of audio has come in, and only the longest common prefix of the last two
+hypotheses is shown, so a partial grows and never flickers; the final replaces it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from core.settings import LiveSettings
+from worker.transcriber import Window
+
+PAD_SECONDS = 0.2
+"""Audio kept around the speech VAD found, so a word's soft edges reach the model."""
+SILENCE_KEPT_SECONDS = 1.0
+"""When an utterance so far has no speech at all, all but this much of it is dropped (a word may be starting)."""
+_WORD = re.compile(r"[^\w']+")
+
+
+class CutKind(StrEnum):
+    PARTIAL = "partial"
+    FINAL = "final"
+    SKIP = "skip"
+    """Silence only: drop it without a final."""
+
+
+@dataclass(frozen=True)
+class Cut:
+    """What to do with the utterance in progress: the span (seconds from its start) to decode or drop."""
+
+    kind: CutKind
+    start: float
+    end: float
+
+
+def cut(seconds: float, windows: list[Window], ending: bool, settings: LiveSettings) -> Cut | None:
+    """The next unit of an utterance `seconds` long whose speech is `windows`; None when there is nothing to do."""
+    if not windows:
+        if ending or seconds < 3 * settings.endpoint_silence_seconds + SILENCE_KEPT_SECONDS:
+            return None
+        return Cut(CutKind.SKIP, 0.0, seconds - SILENCE_KEPT_SECONDS)
+    start = max(0.0, windows[0].start - PAD_SECONDS)
+    last = windows[-1].end
+    if ending:
+        return Cut(CutKind.FINAL, start, seconds)
+    if seconds - last >= settings.endpoint_silence_seconds:
+        return Cut(CutKind.FINAL, start, min(seconds, last + PAD_SECONDS))
+    if seconds >= settings.max_utterance_seconds:
+        return Cut(CutKind.FINAL, start, seconds)
+    return Cut(CutKind.PARTIAL, start, seconds)
+
+
+def _norm(word: str) -> str:
+    return _WORD.sub("", word.lower())
+
+
+@dataclass
+class LocalAgreement:
+    """LocalAgreement-2 over whole-utterance hypotheses: the stable words of the utterance so far."""
+
+    previous: list[str] | None = None
+    stable: list[str] = field(default_factory=list)
+
+    def update(self, hypothesis: str) -> list[str]:
+        """Take a new hypothesis; return the stable prefix (it only grows until `reset`)."""
+        words = hypothesis.split()
+        if self.previous is not None:
+            agreed = 0
+            for old, new in zip(self.previous, words, strict=False):
+                if _norm(old) != _norm(new):
+                    break
+                agreed += 1
+            if agreed > len(self.stable):
+                self.stable = self.stable + words[len(self.stable):agreed]
+        self.previous = words
+        return self.stable
+
+    def reset(self) -> None:
+        self.previous, self.stable = None, []

@@ -1,0 +1,242 @@
+"""Live sessions inside a worker's scheduler: each utterance (partial or final) is a one-window unit on
+the high-priority lane, batched with other sessions' units and with file jobs' windows.
+
+The `LiveDesk` holds the sessions this worker serves (a lease per session, so one worker decodes a
+session at a time and another takes it over when this one dies). Each scheduler round asks it for
+units between batches (`poll`): it reads the audio that came in since the last final, finds where
+the utterance ends (`worker.endpointing`), and makes a partial or a final unit; the scheduler hands
+the unit's text back (`deliver`). A final is committed with its event in one step, and the next
+utterance starts after it, with its text as the prompt. When the client ends the session (or goes
+quiet), the rest becomes a last final and the whole session a normal job (`SessionStore.end_as_job`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from core.session_store import BYTES_PER_SECOND, SessionState, SessionStatus, SessionStore
+from core.settings import LiveSettings
+from worker.endpointing import Cut, CutKind, LocalAgreement, cut
+from worker.transcriber import DecodeRequest, ModelInfo, Transcriber
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from worker.job_runner import JobContext
+
+log = logging.getLogger(__name__)
+
+PROMPT_CHARS = 200
+"""The tail of the previous final given as the next utterance's prompt."""
+
+
+@dataclass
+class HeldSession:
+    """A session this worker serves, and what it remembers between units."""
+
+    id: str
+    language: str
+    hotwords: str | None
+    initial_prompt: str | None
+    committed: int
+    """Bytes of the session's audio already in a final (or dropped as silence)."""
+    segment: int
+    prompt: str
+    looked_at: int
+    """The session's audio length (bytes) when this worker last looked at it."""
+    agreement: LocalAgreement = field(default_factory=LocalAgreement)
+    shown: str = ""
+    busy: bool = False
+    lag_told_at: float = 0.0
+
+    def unit_prompt(self) -> str | None:
+        return self.prompt[-PROMPT_CHARS:] if self.prompt else self.initial_prompt
+
+
+@dataclass
+class LiveUnit:
+    """One decode of one session's utterance: a Schedulable with one window, always on the high lane."""
+
+    id: str
+    session: HeldSession
+    cut: Cut
+    audio: np.ndarray
+    offset: float
+    """Where the utterance starts, in seconds of the session."""
+    end_byte: int
+    key: Hashable
+    seq: int
+    prompt: str | None
+    sent: int = 0
+    passed_over: int = 0
+
+    @property
+    def high(self) -> bool:
+        return True
+
+    @property
+    def remaining(self) -> int:
+        return 1 - self.sent
+
+    def request(self, index: int) -> DecodeRequest:
+        return DecodeRequest(self.audio, self.session.language, self.prompt, self.session.hotwords)
+
+
+class LiveDesk:
+    """The sessions one scheduler round serves."""
+
+    def __init__(self, ctx: JobContext, info: ModelInfo, sessions: SessionStore | None = None) -> None:
+        self.ctx = ctx
+        self.settings: LiveSettings = ctx.live
+        self.models: Transcriber = ctx.models
+        self.info = info
+        keep = ctx.live.max_session_seconds + ctx.live.idle_timeout_seconds
+        self.store = sessions or SessionStore(ctx.store.redis, keep)
+        self.owner = f"{ctx.worker_name}/{uuid.uuid4().hex[:8]}"
+        self.held: dict[str, HeldSession] = {}
+        self.units_made = 0
+        self.renewed_at = 0.0
+
+    def poll(self, admit: bool) -> list[LiveUnit]:
+        """Take sessions nobody serves (if `admit`), and make the next unit of each idle one."""
+        lease = self.ctx.settings.lease_seconds
+        if time.monotonic() - self.renewed_at > lease / 3:
+            self.renewed_at = time.monotonic()
+            for session_id in list(self.held):
+                if not self.store.renew(session_id, self.owner, lease):
+                    log.warning("session %s: this worker lost its lease; leaving it", session_id)
+                    self.held.pop(session_id)
+        if admit and len(self.held) < self.settings.sessions_per_worker:
+            for session_id in self.store.live_sessions(2 * self.settings.sessions_per_worker):
+                if len(self.held) >= self.settings.sessions_per_worker:
+                    break
+                if session_id not in self.held and self.store.claim(session_id, self.owner, lease):
+                    self._hold(session_id)
+        units = []
+        for session in list(self.held.values()):
+            if not session.busy and (unit := self._next(session)) is not None:
+                session.busy = True
+                units.append(unit)
+        return units
+
+    def deliver(self, unit: LiveUnit, text: str) -> None:
+        """The model's text for a unit: a partial (its stable words) or a committed final."""
+        session = unit.session
+        session.busy = False
+        if session.id not in self.held:
+            return
+        start = round(unit.offset + unit.cut.start, 3)
+        if unit.cut.kind is CutKind.PARTIAL:
+            stable = " ".join(session.agreement.update(text))
+            if stable and stable != session.shown:
+                session.shown = stable
+                self.store.emit(session.id, {"type": "partial", "text": stable, "start": start})
+            return
+        text = text.strip()
+        event = ({"type": "final", "segment": session.segment, "text": text, "start": start,
+                  "end": round(unit.offset + unit.cut.end, 3)} if text else None)
+        segment = session.segment + (1 if text else 0)
+        prompt = text or session.prompt
+        if not self.store.commit_final(session.id, self.owner, unit.end_byte, segment, prompt, event):
+            log.warning("session %s: lost its lease before a final was committed; leaving it", session.id)
+            self.held.pop(session.id, None)
+            return
+        session.committed, session.segment, session.prompt = unit.end_byte, segment, prompt
+        session.agreement.reset()
+        session.shown = ""
+
+    def fail(self, unit: LiveUnit, exc: Exception) -> None:
+        """The model failed on a unit: tell the client; the session goes on (its audio is kept for the job)."""
+        unit.session.busy = False
+        log.warning("session %s: a unit failed (%s)", unit.session.id, exc.__class__.__name__)
+        self.store.emit(unit.session.id, {"type": "error", "code": "transcription_failed",
+                                          "message": "live text for the last words failed; the session's job "
+                                                     "will still transcribe them"})
+
+    def release_all(self) -> None:
+        for session_id in list(self.held):
+            self.store.release(session_id, self.owner)
+        self.held.clear()
+
+    # ---- one session ---------------------------------------------------------------------------
+
+    def _hold(self, session_id: str) -> None:
+        state = self.store.get(session_id)
+        if state is None or state.status is SessionStatus.ENDED:
+            self.store.forget(session_id) if state is None else None
+            self.store.release(session_id, self.owner)
+            return
+        options = state.meta.options
+        language = options.language or self.info.language or "en"
+        self.held[session_id] = HeldSession(session_id, language, options.hotwords, options.initial_prompt,
+                                            state.committed_bytes, state.segment, state.prompt,
+                                            looked_at=state.committed_bytes)
+        log.info("session %s: serving it", session_id)
+
+    def _next(self, session: HeldSession) -> LiveUnit | None:
+        state = self.store.get(session.id)
+        if state is None or state.status is SessionStatus.ENDED:
+            self._drop(session)
+            return None
+        now = time.time()
+        if state.status is SessionStatus.OPEN and now - state.last_audio_at > self.settings.idle_timeout_seconds:
+            if self.store.request_end(session.id, "idle_timeout"):
+                self.store.emit(session.id, {"type": "error", "code": "idle_timeout", "message": (
+                    f"no audio for {self.settings.idle_timeout_seconds:g} s; the session ends and its audio "
+                    "becomes a job")})
+            state = self.store.get(session.id) or state
+        ending = state.status is SessionStatus.ENDING
+        new = state.audio_bytes - session.looked_at
+        if not ending and new < self.settings.partial_seconds * BYTES_PER_SECOND:
+            return None
+        self._tell_lag(session, state, new / BYTES_PER_SECOND, now)
+        session.looked_at = state.audio_bytes
+        found = self._cut(session, state, ending)
+        if found is None:
+            if ending:
+                self._end(session)
+            return None
+        what, audio = found
+        if what.kind is CutKind.SKIP:
+            session.committed += int(what.end * 16000) * 2
+            return None
+        import numpy as np
+
+        clip = audio[int(what.start * 16000):int(what.end * 16000)]
+        self.units_made += 1
+        end_byte = session.committed + int(what.end * 16000) * 2
+        prompt = session.unit_prompt()
+        return LiveUnit(f"live:{session.id}:{self.units_made}", session, what, np.ascontiguousarray(clip),
+                        session.committed / BYTES_PER_SECOND, end_byte,
+                        self.models.batch_key(session.language, prompt, session.hotwords), self.units_made, prompt)
+
+    def _cut(self, session: HeldSession, state: SessionState, ending: bool) -> tuple[Cut, np.ndarray] | None:
+        import numpy as np
+
+        pcm = self.store.read_audio(session.id, session.committed)
+        pcm = pcm[:len(pcm) - len(pcm) % 2]
+        if len(pcm) < 0.1 * BYTES_PER_SECOND:
+            return None
+        audio = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768.0
+        found = cut(audio.size / 16000, self.models.speech_windows(audio), ending, self.settings)
+        return None if found is None else (found, audio)
+
+    def _tell_lag(self, session: HeldSession, state: SessionState, waiting: float, now: float) -> None:
+        """Audio that came in since this worker last looked is what it is behind by."""
+        if waiting > self.settings.lag_seconds and now - session.lag_told_at > self.settings.lag_seconds:
+            session.lag_told_at = now
+            self.store.emit(session.id, {"type": "lagging", "delay": round(waiting, 1)})
+
+    def _end(self, session: HeldSession) -> None:
+        job_id = self.store.end_as_job(session.id, self.ctx.store)
+        log.info("session %s: ended as job %s", session.id, job_id)
+        self._drop(session)
+
+    def _drop(self, session: HeldSession) -> None:
+        self.held.pop(session.id, None)
+        self.store.release(session.id, self.owner)
