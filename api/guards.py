@@ -50,7 +50,7 @@ class RequestGuard:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+        if scope["type"] == "http" and scope["path"].startswith("/v1/") and not carries_stream_token(scope):
             try:
                 self.check(scope)
             except EndoScribeError as exc:
@@ -84,7 +84,7 @@ class QuotaGuard:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+        if scope["type"] == "http" and scope["path"].startswith("/v1/") and not carries_stream_token(scope):
             try:
                 # Redis calls block: off the event loop, as the routes do.
                 await run_in_threadpool(self.check, scope["app"].state.quotas, scope)
@@ -107,6 +107,14 @@ class QuotaGuard:
             log.warning("request not counted against its rate: %s", exc.__class__.__name__)
         if scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/jobs":
             quotas.check_submission(owner)
+
+
+def carries_stream_token(scope: Scope) -> bool:
+    """A session's SSE events asked for with its stream token instead of an API key (an `EventSource`
+    cannot send headers): the route checks the token, which is bound to that one session."""
+    path = scope["path"]
+    return (scope["method"] == "GET" and path.startswith("/v1/sessions/") and path.endswith("/events")
+            and b"token=" in scope.get("query_string", b""))
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -14,18 +14,19 @@ from fastapi_offline import FastAPIOffline
 from kombu.exceptions import OperationalError as KombuOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import metrics
+from api import metrics, session_tokens
 from api.guards import QuotaGuard, RequestGuard, error_headers
 from api.quotas import Quotas
-from api.routes import jobs, system
+from api.routes import jobs, sessions, system
 from core.audio_store import make_audio_store
 from core.cluster_metrics import ClusterCollector
 from core.errors import EndoScribeError
 from core.job_store import JobStore
 from core.metrics_server import scrape_registry
 from core.queueing import make_celery
-from core.redis_connection import connect_redis
+from core.redis_connection import connect_async_redis, connect_redis
 from core.redis_safety import check_no_eviction
+from core.session_store import SessionStore
 from core.settings import Settings, get_settings
 from core.webhook_store import WebhookStore
 
@@ -94,9 +95,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.quotas = Quotas(settings.quota, client)
         app.state.celery = make_celery(settings, name="endoscribe-api")
         app.state.metrics_registry = scrape_registry(ClusterCollector(client))
+        live = settings.live
+        app.state.sessions = SessionStore(client, live.max_session_seconds + live.idle_timeout_seconds)
+        app.state.async_redis = connect_async_redis(settings)
+        app.state.token_key = session_tokens.token_key(client, settings.live)
         if not settings.api_keys:
             log.warning("ENDOSCRIBE_API_KEYS is empty: the API is open to anyone who can reach it")
         yield
+        await app.state.async_redis.aclose()
         client.close()
 
     app = FastAPIOffline(
@@ -111,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, settings=settings)
     metrics.install(app)  # outermost: it counts the guards' refusals too
     app.include_router(jobs.router)
+    app.include_router(sessions.router)
     app.include_router(system.router)
     return app
 

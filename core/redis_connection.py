@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
+import redis.asyncio
 
 from core.settings import RedisTlsSettings, Settings
 
@@ -76,6 +77,13 @@ def connect_redis(settings: Settings, **kwargs: Any) -> redis.Redis:
     """A redis-py client for `settings.redis_url` (connecting lazily), TLS verified as configured."""
     endpoint = redis_endpoint(settings)
     return redis.Redis.from_url(endpoint.url, **(endpoint.ssl or {}), **kwargs)
+
+
+def connect_async_redis(settings: Settings, **kwargs: Any) -> redis.asyncio.Redis:
+    """The asyncio twin of `connect_redis`, for what waits on Redis inside the event loop (live sessions'
+    event relays: one blocking read per connected client, without a thread each)."""
+    endpoint = redis_endpoint(settings)
+    return redis.asyncio.Redis.from_url(endpoint.url, **(endpoint.ssl or {}), **kwargs)
 
 
 def celery_tls_options(settings: Settings) -> dict[str, Any]:

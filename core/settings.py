@@ -198,8 +198,9 @@ class LiveSettings(BaseSettings):
     """Open sessions one API key may have at once; 0 is off."""
     partial_seconds: float = Field(default=1.0, gt=0)
     """New audio after which the utterance in progress is decoded again for a partial."""
-    endpoint_silence_seconds: float = Field(default=0.6, gt=0)
-    """Silence after speech that ends an utterance (its `final`)."""
+    endpoint_silence_seconds: float = Field(default=0.3, gt=0)
+    """A pause that ends an utterance (its `final`): short, since a final only fixes text already shown
+    as partial, and the session's job transcribes the whole audio again."""
     max_utterance_seconds: float = Field(default=20.0, gt=1, le=30)
     """An utterance this long is made final at its last pause even without that silence (the model takes 30 s)."""
     lag_seconds: float = Field(default=5.0, gt=0)

@@ -53,7 +53,7 @@ class FakeTranscriber:
     def info(self) -> ModelInfo:
         return ModelInfo("fake-model", "cpu", "int8", self.batch_size, self.language)
 
-    def speech_windows(self, audio: Any) -> list[Window]:
+    def speech_windows(self, audio: Any, max_seconds: float = 30.0) -> list[Window]:
         self.recordings += 1
         if self.speech is not None:
             return self.speech(audio)

@@ -1,7 +1,7 @@
 """Where a live utterance ends, and which words of a growing one are stable: plain functions.
 
 Endpointing reads the speech windows of the utterance in progress (the VAD bundled with WhisperX,
-through `Transcriber.speech_windows`): a pause of `endpoint_silence_seconds` after speech ends it; an
+through `Transcriber.speech_windows`): the first pause of `endpoint_silence_seconds` ends it; an
 utterance that reaches `max_utterance_seconds` is cut at once (the model takes at most 30 s).
 
 Partials follow LocalAgreement-2 (Macháček et al., whisper_streaming): the utterance is decoded again
@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import pairwise
 
 from core.settings import LiveSettings
 from worker.transcriber import Window
@@ -51,6 +52,11 @@ def cut(seconds: float, windows: list[Window], ending: bool, settings: LiveSetti
     last = windows[-1].end
     if ending:
         return Cut(CutKind.FINAL, start, seconds)
+    # The first pause ends the utterance, even when it was only seen a moment later (the buffer is
+    # looked at about once a second, and a pause is shorter than that).
+    for before, after in pairwise(windows):
+        if after.start - before.end >= settings.endpoint_silence_seconds:
+            return Cut(CutKind.FINAL, start, min(before.end + PAD_SECONDS, (before.end + after.start) / 2))
     if seconds - last >= settings.endpoint_silence_seconds:
         return Cut(CutKind.FINAL, start, min(seconds, last + PAD_SECONDS))
     if seconds >= settings.max_utterance_seconds:

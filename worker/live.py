@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+VAD_WINDOW_SECONDS = 1.0
+"""Speech merged into windows this short for endpointing, so a pause inside the utterance shows."""
 PROMPT_CHARS = 200
 """The tail of the previous final given as the next utterance's prompt."""
 
@@ -223,7 +225,8 @@ class LiveDesk:
         if len(pcm) < 0.1 * BYTES_PER_SECOND:
             return None
         audio = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768.0
-        found = cut(audio.size / 16000, self.models.speech_windows(audio), ending, self.settings)
+        windows = self.models.speech_windows(audio, VAD_WINDOW_SECONDS)
+        found = cut(audio.size / 16000, windows, ending, self.settings)
         return None if found is None else (found, audio)
 
     def _tell_lag(self, session: HeldSession, state: SessionState, waiting: float, now: float) -> None:

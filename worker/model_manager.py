@@ -90,12 +90,12 @@ class ModelManager:
         return ModelInfo(self.model_name, self.runtime.whisperx_device, self.runtime.compute_type,
                          self.runtime.batch_size, self.language)
 
-    def speech_windows(self, audio: np.ndarray) -> list[Window]:
+    def speech_windows(self, audio: np.ndarray, max_seconds: float = 30.0) -> list[Window]:
         from worker import pipeline
 
         pipe = self.load()
         with self.lock:
-            return pipeline.speech_windows(pipe, audio)
+            return pipeline.speech_windows(pipe, audio, max_seconds)
 
     def detect_language(self, audio: np.ndarray) -> str:
         pipe = self.load()

@@ -65,12 +65,13 @@ def transcribe(
     )
 
 
-def speech_windows(pipeline: Any, audio: np.ndarray) -> list[Window]:
-    """The recording's speech, merged into windows of at most 30 s, exactly as WhisperX's `transcribe` does."""
+def speech_windows(pipeline: Any, audio: np.ndarray, max_seconds: float = CHUNK_SECONDS) -> list[Window]:
+    """The recording's speech, merged into windows of at most 30 s (`max_seconds`), exactly as WhisperX's
+    `transcribe` does."""
     vad = pipeline.vad_model
     params = pipeline._vad_params
     found = vad({"waveform": vad.preprocess_audio(audio), "sample_rate": SAMPLE_RATE})
-    merged = vad.merge_chunks(found, CHUNK_SECONDS, onset=params["vad_onset"], offset=params["vad_offset"])
+    merged = vad.merge_chunks(found, max_seconds, onset=params["vad_onset"], offset=params["vad_offset"])
     # Unrounded: the samples cut are exactly those WhisperX would cut (segments round to ms later).
     return [Window(start=float(m["start"]), end=float(m["end"])) for m in merged]
 

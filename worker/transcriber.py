@@ -55,8 +55,9 @@ class Transcriber(Protocol):
         """The resident model's description (loading it first if needed)."""
         ...
 
-    def speech_windows(self, audio: np.ndarray) -> list[Window]:
-        """Where the recording has speech, merged into windows the model takes whole (<= 30 s)."""
+    def speech_windows(self, audio: np.ndarray, max_seconds: float = 30.0) -> list[Window]:
+        """Where the recording has speech, merged into windows the model takes whole (<= `max_seconds`;
+        live endpointing asks for short ones, so the pauses between them show)."""
         ...
 
     def detect_language(self, audio: np.ndarray) -> str:

@@ -47,3 +47,9 @@ def test_silence_waits_a_little_then_is_dropped_and_an_ending_silent_tail_has_no
     assert cut(2.0, [], False, SETTINGS) is None
     assert cut(4.0, [], False, SETTINGS) == Cut(CutKind.SKIP, 0.0, 3.0)
     assert cut(4.0, [], True, SETTINGS) is None
+
+
+def test_the_first_pause_inside_the_utterance_ends_it_even_when_seen_late() -> None:
+    windows = [Window(0.0, 1.0), Window(1.1, 2.0), Window(2.8, 3.5), Window(4.5, 5.0)]
+
+    assert cut(5.2, windows, False, SETTINGS) == Cut(CutKind.FINAL, 0.0, 2.2)

@@ -1,0 +1,119 @@
+"""Live dictation on the real stack: the API under uvicorn, a worker with the bundled model, real
+WebSockets streaming the fixture recordings in 200 ms chunks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.test_transcription import word_error_rate
+from tests.jobs import FIXTURES, reference, wait_for_status
+from tests.live import LiveClient, chunks, fixture_pcm
+from tests.services import Process, start_api
+
+
+def open_session(client: httpx.Client, **options: Any) -> dict[str, Any]:
+    response = client.post("/v1/sessions", json=options)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def final_text(live: LiveClient) -> str:
+    return " ".join(f["text"] for f in sorted(live.of("final"), key=lambda f: f["segment"]))
+
+
+def test_a_session_streams_partials_and_finals_and_ends_as_a_completed_job(client: httpx.Client) -> None:
+    session = open_session(client, hotwords="cecum")
+    assert session["stream_url"].startswith("ws://") and "token=" in session["stream_url"]
+    live = LiveClient(session["stream_url"])
+    pcm = fixture_pcm(FIXTURES / "colonoscopy.wav")
+    pieces = chunks(pcm)
+
+    live.send_audio(pieces, speed=1.5)
+    ended = live.end()
+
+    assert live.messages[0] == {"type": "ready", "next_seq": 0}
+    assert [a["seq"] for a in live.of("ack")] == list(range(len(pieces)))
+    assert live.of("partial"), live.messages
+    finals = live.of("final")
+    assert [f["segment"] for f in finals] == list(range(len(finals)))
+    assert all(f["start"] < f["end"] for f in finals)
+    assert word_error_rate(reference("colonoscopy"), final_text(live)) <= 0.25, final_text(live)
+    assert ended["job_id"] == session["job_id"] and ended["result_url"] == session["result_url"]
+    assert live.close_code == 1000
+    job = wait_for_status(client, session["job_id"])
+    assert job["status"] == "completed" and job["audio_seconds"] == pytest.approx(len(pcm) / 32000, abs=0.002)
+    result = client.get(f"/v1/jobs/{session['job_id']}/result").json()
+    assert word_error_rate(reference("colonoscopy"), result["text"]) <= 0.15
+    assert client.get(f"/v1/jobs/{session['job_id']}/result?format=srt").status_code == 200
+
+
+def test_a_client_that_loses_its_connection_resumes_without_duplicating_audio_or_text(client: httpx.Client) -> None:
+    session = open_session(client)
+    pcm = fixture_pcm(FIXTURES / "egd.wav")
+    pieces = chunks(pcm)
+    first = LiveClient(session["stream_url"])
+    first.send_audio(pieces[:30])
+    first.wait_for(lambda: len(first.of("ack")) == 30)
+    first.drop()
+
+    fresh = client.get(f"/v1/sessions/{session['id']}").json()
+    last_event = next((m["id"] for m in reversed(first.messages) if "id" in m), "0")
+    second = LiveClient(f"{fresh['stream_url']}&after={last_event}")
+    second.wait_for(lambda: bool(second.messages))
+    assert second.messages[0] == {"type": "ready", "next_seq": 30}
+    # Unsure whether its last chunk arrived, the client sends it again: acknowledged, not stored twice.
+    second.ws.send('{"type": "resume", "seq": 29}')
+    second.send_audio(pieces[29:])
+    ended = second.end()
+
+    assert ended["job_id"] == session["job_id"]
+    assert [a["seq"] for a in second.of("ack")] == list(range(29, len(pieces)))
+    segments = [f["segment"] for f in first.of("final") + second.of("final")]
+    assert segments == list(range(len(segments)))
+    job = wait_for_status(client, session["job_id"])
+    assert job["status"] == "completed" and job["audio_seconds"] == pytest.approx(len(pcm) / 32000, abs=0.002)
+
+
+def test_a_token_opens_only_its_own_session(client: httpx.Client) -> None:
+    mine, other = open_session(client), open_session(client)
+    stolen = mine["stream_url"].replace(mine["id"], other["id"])
+
+    refused = LiveClient(stolen)
+    refused.thread.join(10)
+
+    assert refused.messages == [{"type": "error", "code": "invalid_token", "message": refused.messages[0]["message"]}]
+    assert refused.close_code == 4401
+    assert httpx.get(other["events_url"].replace(other["id"], mine["id"])).status_code == 401
+    for session in (mine, other):
+        LiveClient(session["stream_url"]).end()
+
+
+@pytest.fixture(scope="module")
+def strict_api(redis_url: str, service_dir: Path, worker: Process) -> Any:
+    proc, base = start_api(redis_url, service_dir, ENDOSCRIBE_LIVE_MAX_SESSIONS_PER_KEY="1",
+                           ENDOSCRIBE_LIVE_MAX_SESSION_SECONDS="2", ENDOSCRIBE_LIVE_IDLE_TIMEOUT_SECONDS="2")
+    with httpx.Client(base_url=base, timeout=30) as c:
+        yield c
+    proc.stop()
+
+
+def test_limits_a_second_session_a_too_long_one_and_a_client_that_stops_sending(strict_api: httpx.Client) -> None:
+    session = open_session(strict_api)
+    refused = strict_api.post("/v1/sessions", json={})
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "too_many_sessions"
+    too_long = LiveClient(session["stream_url"])
+    too_long.send_audio(chunks(fixture_pcm(FIXTURES / "summary.wav"))[:12], speed=10)
+    too_long.wait_for(lambda: bool(too_long.of("ended")), 90)
+    assert [e["code"] for e in too_long.of("error")][:1] == ["session_too_long"]
+    assert wait_for_status(strict_api, session["job_id"])["audio_seconds"] == pytest.approx(2.0, abs=0.01)
+
+    quiet = open_session(strict_api)  # the first one ended: its place is free again
+    silent = LiveClient(quiet["stream_url"])
+    silent.send_audio(chunks(fixture_pcm(FIXTURES / "summary.wav"))[:5], speed=10)
+    silent.wait_for(lambda: bool(silent.of("ended")), 90)
+    assert [e["code"] for e in silent.of("error")] == ["idle_timeout"]
