@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api import metrics, session_tokens
 from api.guards import QuotaGuard, RequestGuard, error_headers
 from api.quotas import Quotas
-from api.routes import jobs, sessions, system
+from api.routes import dictate, jobs, sessions, system
 from core.audio_store import make_audio_store
 from core.cluster_metrics import ClusterCollector
 from core.errors import EndoScribeError
@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics.install(app)  # outermost: it counts the guards' refusals too
     app.include_router(jobs.router)
     app.include_router(sessions.router)
+    app.include_router(dictate.router)
     app.include_router(system.router)
     return app
 

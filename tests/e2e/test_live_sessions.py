@@ -45,6 +45,9 @@ def test_a_session_streams_partials_and_finals_and_ends_as_a_completed_job(clien
     assert word_error_rate(reference("colonoscopy"), final_text(live)) <= 0.25, final_text(live)
     assert ended["job_id"] == session["job_id"] and ended["result_url"] == session["result_url"]
     assert live.close_code == 1000
+    # A listener on the SSE URL (its token, no API key) gets the same events, ending with `ended`.
+    sse = httpx.get(session["events_url"], timeout=30).text
+    assert sse.count("event: final\n") == len(finals) and sse.rstrip().endswith(f'"id": "{ended["id"]}"}}')
     job = wait_for_status(client, session["job_id"])
     assert job["status"] == "completed" and job["audio_seconds"] == pytest.approx(len(pcm) / 32000, abs=0.002)
     result = client.get(f"/v1/jobs/{session['job_id']}/result").json()
