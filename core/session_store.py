@@ -112,7 +112,10 @@ return {1, nxt + 1}
 _COMMIT_IF_OWNER = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'committed_bytes', ARGV[2], 'segment', ARGV[3], 'prompt', ARGV[4])
-if ARGV[5] ~= '' then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5]) end
+if ARGV[5] ~= '' then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5])
+  redis.call('PEXPIRE', KEYS[3], ARGV[7])
+end
 return 1
 """
 _RENEW_IF_OWNER = """
@@ -207,8 +210,12 @@ class SessionStore:
     # ---- events --------------------------------------------------------------------------------
 
     def emit(self, session_id: str, event: dict[str, Any]) -> None:
-        self.redis.xadd(keys.session_events_key(session_id), {"e": encode_event(event)},
-                        maxlen=EVENTS_KEPT, approximate=True)
+        """Tell the session's listeners; the events expire with an abandoned session's other keys."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(keys.session_events_key(session_id), {"e": encode_event(event)}, maxlen=EVENTS_KEPT,
+                  approximate=True)
+        pipe.pexpire(keys.session_events_key(session_id), self.keep_ms)
+        pipe.execute()
 
     # ---- the worker's side ---------------------------------------------------------------------
 
@@ -241,7 +248,7 @@ class SessionStore:
         return bool(self.redis.eval(  # type: ignore[no-untyped-call]
             _COMMIT_IF_OWNER, 3, keys.session_key(session_id), keys.session_lease_key(session_id),
             keys.session_events_key(session_id), owner, committed_bytes, segment, prompt,
-            encode_event(event) if event else "", EVENTS_KEPT))
+            encode_event(event) if event else "", EVENTS_KEPT, self.keep_ms))
 
     def end_as_job(self, session_id: str, jobs: JobStore) -> str | None:
         """Make the whole session audio a normal job (record, audio, callback: `JobStore.stage_create`),

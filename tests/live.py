@@ -21,7 +21,8 @@ CHUNK_BYTES = 6400
 def fixture_pcm(path: Path) -> bytes:
     with wave.open(str(path)) as wav:
         assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (16000, 1, 2)
-        return wav.readframes(wav.getnframes())
+        frames: bytes = wav.readframes(wav.getnframes())
+        return frames
 
 
 def chunks(pcm: bytes) -> list[bytes]:
@@ -35,6 +36,8 @@ class LiveClient:
         # websockets wants its connection entered as a context; this client closes it when the server does.
         self.ws = ExitStack().enter_context(connect(url, open_timeout=10, max_size=2**20))
         self.messages: list[dict[str, Any]] = []
+        self.arrived: list[float] = []
+        """`time.monotonic()` when each message came (benchmarks)."""
         self.close_code: int | None = None
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -42,6 +45,7 @@ class LiveClient:
     def _read(self) -> None:
         try:
             for message in self.ws:
+                self.arrived.append(time.monotonic())
                 self.messages.append(json.loads(message))
         except ConnectionClosed:
             pass

@@ -170,7 +170,8 @@ class LiveDesk:
     def _hold(self, session_id: str) -> None:
         state = self.store.get(session_id)
         if state is None or state.status is SessionStatus.ENDED:
-            self.store.forget(session_id) if state is None else None
+            if state is None:
+                self.store.forget(session_id)
             self.store.release(session_id, self.owner)
             return
         options = state.meta.options

@@ -13,7 +13,7 @@ import redis
 
 from core import keys
 from core.jobs import JobOptions, JobStatus
-from core.session_store import SessionMeta, SessionStore
+from core.session_store import Appended, SessionMeta, SessionStore
 from core.settings import LiveSettings
 from tests.fakes import Harness, loud_windows, tone_pcm, tone_wav
 from worker.job_runner import JobContext, Outcome
@@ -147,3 +147,29 @@ def test_a_live_utterance_rides_in_the_next_batch_ahead_of_a_long_job_and_its_jo
     # The session's last utterance (its window is the 4 steps' whole 0.5 s) leads the first batch.
     assert harness.models.batches[0][0] == (None, 0.5)
     assert harness.store.get_result(session_job) is not None
+
+
+def test_chunks_are_stored_once_in_order_within_the_limit_and_not_after_the_end(harness: Harness) -> None:
+    store = SessionStore(harness.client, 3600)
+    session_id = new_session(store)
+
+    results = [store.append(session_id, 0, b"\0\1" * 10, 100), store.append(session_id, 0, b"\0\1" * 10, 100),
+               store.append(session_id, 2, b"\0\1" * 10, 100), store.append(session_id, 1, b"\0\1" * 50, 100)]
+    store.request_end(session_id, "end")
+    results.append(store.append(session_id, 1, b"\0\1" * 10, 100))
+
+    assert results == [(Appended.STORED, 1), (Appended.DUPLICATE, 1), (Appended.GAP, 1), (Appended.TOO_LONG, 1),
+                       (Appended.CLOSED, 1)]
+    assert store.read_audio(session_id, 0) == b"\0\1" * 10
+
+
+def test_a_key_may_hold_only_so_many_open_sessions_and_an_ended_one_frees_its_place(harness: Harness) -> None:
+    store = SessionStore(harness.client, 3600)
+    first = new_session(store)
+    for _ in range(3):
+        new_session(store)
+
+    refused = SessionMeta(id="s-5", owner="owner-1", job_id="j-5", created_at=time.time())
+    assert store.create(refused, max_per_owner=4) == 4
+    store.end_as_job(first, harness.store)
+    assert store.create(refused, max_per_owner=4) is None
