@@ -55,6 +55,9 @@ class WorkerSettings(BaseSettings):
     """Transcribe a bundled clip before consuming jobs, so the first job is not the slow one."""
     scheduler_max_jobs: int = Field(default=32, ge=1, le=1024)
     """Jobs one worker holds open at once to fill its batches (the high-priority lane may use twice as many)."""
+    scheduler_high_alone: bool | None = None
+    """A batch the high-priority lane leads takes no normal windows; empty: only on a CPU (where a batch costs in
+    proportion to its size, so normal work beside a live utterance only delays it)."""
     scheduler_max_windows: int = Field(default=64, ge=1, le=100_000)
     """Speech windows (up to 30 s each) admitted but not yet decoded, past which normal jobs wait in the queue:
     bounds the decoded audio a worker holds (64 windows: about 32 minutes, 120 MB of samples)."""

@@ -39,15 +39,20 @@ class Schedulable(Protocol):
 J = TypeVar("J", bound=Schedulable)
 
 
-def pick_batch(jobs: Sequence[J], size: int) -> list[tuple[J, int]]:
-    """Up to `size` (job, window index) pairs, each job's windows in order, none picked twice."""
+def pick_batch(jobs: Sequence[J], size: int, high_alone: bool = False) -> list[tuple[J, int]]:
+    """Up to `size` (job, window index) pairs, each job's windows in order, none picked twice.
+
+    `high_alone`: a batch the high-priority lane leads takes only that lane's windows. Where a batch
+    costs in proportion to its size (a CPU), normal work beside them would only delay the urgent
+    windows (a live utterance); on an accelerator it rides along nearly free.
+    """
     order = sorted((j for j in jobs if j.remaining > 0),
                    key=lambda j: (not j.high, j.passed_over < STARVING_AFTER, j.remaining, j.seq))
     if not order or size < 1:
         return []
-    key = order[0].key
+    key, alone = order[0].key, high_alone and order[0].high
     slots: list[tuple[J, int]] = []
-    for job in (j for j in order if j.key == key):
+    for job in (j for j in order if j.key == key and (j.high or not alone)):
         take = min(job.remaining, size - len(slots))
         slots.extend((job, job.sent + n) for n in range(take))
         if len(slots) == size:

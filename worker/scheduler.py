@@ -57,6 +57,8 @@ class Scheduler:
         self.claimed: dict[str, str] = {}
         """Job id -> lease owner, for every job this round claimed and has not ended."""
         self.outcomes: dict[str, Outcome] = {}
+        alone = ctx.settings.scheduler_high_alone
+        self.high_alone = self.info.device == "cpu" if alone is None else alone
         self.live = LiveDesk(ctx, self.info)
         self.units: list[LiveUnit] = []
         """Live utterances waiting for (or going through) the model: one window each, high priority."""
@@ -139,7 +141,7 @@ class Scheduler:
             except (job_runner.LeaseLost, EndoScribeError) as exc:
                 self._drop(job, exc)
         items: list[OpenJob | LiveUnit] = [*self.jobs, *self.units]
-        slots = batching.pick_batch(items, self.ctx.batch.size)
+        slots = batching.pick_batch(items, self.ctx.batch.size, self.high_alone)
         if not slots:
             return False
         worker_metrics.observe_batch(len(slots), self.ctx.batch.size)

@@ -56,3 +56,10 @@ def test_a_job_passed_over_too_long_leads_the_next_batch() -> None:
 def test_nothing_to_pick() -> None:
     assert picked([Job("done", 2, seq=0, sent=2)], 4) == []
     assert picked([], 4) == []
+
+
+def test_on_a_cpu_a_batch_the_high_lane_leads_takes_no_normal_windows() -> None:
+    jobs = [Job("file", 9, seq=0), Job("live-a", 1, seq=1, high=True), Job("live-b", 1, seq=2, high=True)]
+    assert [(j.name, i) for j, i in pick_batch(jobs, 4, high_alone=True)] == [("live-a", 0), ("live-b", 0)]
+    assert [(j.name, i) for j, i in pick_batch(jobs[:1], 4, high_alone=True)] == [("file", n) for n in range(4)]
+    assert picked(jobs, 4) == [("live-a", 0), ("live-b", 0), ("file", 0), ("file", 1)]
