@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 VAD_WINDOW_SECONDS = 1.0
 """Speech merged into windows this short for endpointing, so a pause inside the utterance shows."""
 PROMPT_CHARS = 200
+FINALS_FIRST = 10**12
+"""Subtracted from a final unit's order, so every waiting final is decoded before any partial."""
 """The tail of the previous final given as the next utterance's prompt."""
 
 
@@ -214,9 +216,11 @@ class LiveDesk:
         self.units_made += 1
         end_byte = session.committed + int(what.end * 16000) * 2
         prompt = session.unit_prompt()
+        # Finals go before partials: a final is what a clinician waits for, a partial only a preview.
+        order = self.units_made - (FINALS_FIRST if what.kind is CutKind.FINAL else 0)
         return LiveUnit(f"live:{session.id}:{self.units_made}", session, what, np.ascontiguousarray(clip),
                         session.committed / BYTES_PER_SECOND, end_byte,
-                        self.models.batch_key(session.language, prompt, session.hotwords), self.units_made, prompt)
+                        self.models.batch_key(session.language, prompt, session.hotwords), order, prompt)
 
     def _cut(self, session: HeldSession, state: SessionState, ending: bool) -> tuple[Cut, np.ndarray] | None:
         import numpy as np

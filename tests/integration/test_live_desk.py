@@ -16,6 +16,7 @@ from core.jobs import JobOptions, JobStatus
 from core.session_store import Appended, SessionMeta, SessionStore
 from core.settings import LiveSettings
 from tests.fakes import Harness, loud_windows, tone_pcm, tone_wav
+from worker.batching import pick_batch
 from worker.job_runner import JobContext, Outcome
 from worker.live import LiveDesk
 from worker.scheduler import run_round
@@ -173,3 +174,16 @@ def test_a_key_may_hold_only_so_many_open_sessions_and_an_ended_one_frees_its_pl
     assert store.create(refused, max_per_owner=4) == 4
     store.end_as_job(first, harness.store)
     assert store.create(refused, max_per_owner=4) is None
+
+
+def test_a_waiting_final_is_decoded_before_any_partial(harness: Harness) -> None:
+    store = SessionStore(harness.client, 3600)
+    talking, paused = new_session(store), new_session(store)
+    store.append(talking, 0, tone_pcm(1.0), max_bytes=10**9)
+    store.append(paused, 0, tone_pcm(1.0) + tone_pcm(1.0, 0), max_bytes=10**9)
+    desk = LiveDesk(context(harness), harness.models.info(), store)
+
+    units = desk.poll(admit=True)
+
+    assert sorted((u.session.id, u.cut.kind.value) for u in units) == sorted([(talking, "partial"), (paused, "final")])
+    assert [(u.session.id, u.cut.kind.value) for u, _ in pick_batch(units, 1)] == [(paused, "final")]
