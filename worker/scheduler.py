@@ -141,7 +141,12 @@ class Scheduler:
             except (job_runner.LeaseLost, EndoScribeError) as exc:
                 self._drop(job, exc)
         items: list[OpenJob | LiveUnit] = [*self.jobs, *self.units]
-        slots = batching.pick_batch(items, self.ctx.batch.size, self.high_alone)
+        size = self.ctx.batch.size
+        if self.high_alone and self.live.held and not self.units:
+            # Where a batch costs in proportion to its size, a live utterance that comes up next
+            # waits for the batch in flight: while sessions are served, file work goes a window at a time.
+            size = 1
+        slots = batching.pick_batch(items, size, self.high_alone)
         if not slots:
             return False
         worker_metrics.observe_batch(len(slots), self.ctx.batch.size)

@@ -187,3 +187,21 @@ def test_a_waiting_final_is_decoded_before_any_partial(harness: Harness) -> None
 
     assert sorted((u.session.id, u.cut.kind.value) for u in units) == sorted([(talking, "partial"), (paused, "final")])
     assert [(u.session.id, u.cut.kind.value) for u, _ in pick_batch(units, 1)] == [(paused, "final")]
+
+
+def test_on_a_cpu_file_work_goes_a_window_at_a_time_while_a_session_is_served(harness: Harness) -> None:
+    harness.models.batch_size = 4
+    harness.models.speech = None
+    harness.models.steps = 4
+    long_job = harness.submit(tone_wav(8.0))
+    store = SessionStore(harness.client, 3600)
+    session_id = new_session(store)
+    store.append(session_id, 0, tone_pcm(0.5), max_bytes=10**9)
+    ctx = context(harness)
+    ctx.live = LiveSettings(idle_timeout_seconds=1)  # the session ends by itself a second after its audio
+
+    run_round(long_job, ctx)
+
+    assert store.get(session_id).status.value == "ended"  # type: ignore[union-attr]
+    sizes = [len(batch) for batch in harness.models.batches]
+    assert sizes[:4] == [1, 1, 1, 1] and 4 in sizes  # the session's own job, after it ended, in one batch
