@@ -125,8 +125,9 @@ class Scheduler:
             except (job_runner.LeaseLost, EndoScribeError) as exc:
                 self._drop(job, exc)
         slots = batching.pick_batch(self.jobs, self.ctx.batch.size)
-        if slots:
-            worker_metrics.observe_batch(len(slots), self.ctx.batch.size)
+        if not slots:
+            return  # every open job was just dropped
+        worker_metrics.observe_batch(len(slots), self.ctx.batch.size)
         chosen = {job.id for job, _ in slots}
         for job in self.jobs:
             job.passed_over = 0 if job.id in chosen or not job.remaining else job.passed_over + 1

@@ -152,3 +152,12 @@ def test_a_round_holds_only_what_its_next_batches_need_and_leaves_the_rest_to_ot
     # Two jobs of three windows fill the next two batches of two; more are claimed only as they drain.
     assert held[0] == 2 and max(held) <= 3
     assert set(outcomes.values()) == {Outcome.COMPLETED} and len(outcomes) == 6
+
+
+def test_a_round_whose_only_job_is_cancelled_between_batches_sends_the_model_nothing_more(harness: Harness) -> None:
+    harness.models.steps, harness.models.batch_size = 4, 2
+    job_id = harness.submit(tone_wav(4.0))
+    harness.models.during = lambda step: harness.store.cancel(job_id) if step == 0 else None
+
+    assert run_round(job_id, harness.context()) == {job_id: Outcome.CANCELLED}
+    assert harness.models.calls == 1
