@@ -86,6 +86,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal_error", "the server failed unexpectedly; retry, or tell the operator")
 
 
+def _index_quota_sets(quotas: Quotas) -> None:
+    # Once per Redis: jobs queued by a version without per-key sets count against their key's limit.
+    try:
+        if added := quotas.store.index_open_jobs():
+            log.info("counted %d jobs stored by an earlier version against their keys' limits", added)
+    except redis.RedisError as exc:
+        log.warning("could not count earlier jobs against their keys yet (%s); the next start retries",
+                    exc.__class__.__name__)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; tests pass their own settings."""
     settings = settings or get_settings()
@@ -105,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.audio = make_audio_store(settings.storage, client)
         app.state.webhooks = WebhookStore(client, settings.retention_seconds)
         app.state.quotas = Quotas(settings.quota, client)
+        _index_quota_sets(app.state.quotas)
         app.state.celery = make_celery(settings, name="endoscribe-api")
         if not settings.api_keys:
             log.warning("ENDOSCRIBE_API_KEYS is empty: the API is open to anyone who can reach it")
