@@ -29,10 +29,11 @@ log = logging.getLogger("endoscribe.webhooks")
 
 
 def lease_seconds(settings: Settings) -> float:
-    # Longer than any one attempt (each has a hard overall deadline of timeout_seconds, plus DNS) so a
-    # live deliverer never sees its own claim come due again; short enough that a killed one's claims
-    # resume quickly.
-    return settings.webhook.timeout_seconds * 2 + 5
+    # Longer than any one attempt (a lookup of up to dns_timeout_seconds, then a hard overall deadline of
+    # timeout_seconds) so a live deliverer never sees its own claim come due again; short enough that a
+    # killed one's claims resume quickly.
+    hooks = settings.webhook
+    return max(hooks.timeout_seconds * 2, hooks.dns_timeout_seconds + hooks.timeout_seconds) + 5
 
 
 def defer_seconds(settings: Settings) -> float:
