@@ -21,11 +21,10 @@ from core.job_store import JobStore
 from core.settings import WebhookSettings
 from core.webhook_store import Attempt, WebhookRecord, WebhookStore, event_for
 from webhooks import http
-from webhooks.dns import DnsPool
+from webhooks.dns import DnsPool, Resolver
 from webhooks.payloads import envelope, fhir_document_reference, thin_data
 from webhooks.targets import (
     ResolutionFailed,
-    Resolver,
     TargetRefused,
     ascii_host,
     redact,

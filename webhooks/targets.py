@@ -12,8 +12,6 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 from core.errors import InvalidInput
 from webhooks.dns import LookupsBusy, Resolver, system_resolver
 
-__all__ = ["LookupsPending", "ResolutionFailed", "Resolver", "TargetRefused", "resolve_target", "system_resolver"]
-
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Cloud metadata services: refused even when private targets are allowed for development.
