@@ -17,9 +17,10 @@ from tests.services import BIN, Process, free_port, service_env, wait_for
 AUTH = ("ops", "flower-test-pass")
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def start_flower(redis_url: str, service_dir: Path, worker: Process) -> Iterator[Callable[..., str]]:
-    """Starts Flower as compose and fly do (with `worker/flowerconfig.py`); returns its base URL."""
+    """Starts Flower as compose and fly do (with `worker/flowerconfig.py`); returns its base URL. Every
+    Flower started lives until the module's tests are done."""
     procs: list[Process] = []
 
     def start(**env: str) -> str:
@@ -38,8 +39,9 @@ def start_flower(redis_url: str, service_dir: Path, worker: Process) -> Iterator
         proc.stop()
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def flower(start_flower: Callable[..., str]) -> str:
+    """Flower as deployed: the login, and read-only."""
     return start_flower()
 
 
