@@ -11,6 +11,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import redis
+
 from core.job_store import JobStore
 from core.webhook_store import WebhookStore
 
@@ -84,20 +86,27 @@ class Dispatcher:
         candidates = [Due(i, owners.get(i) or "") for i in ids if i not in sending]
         picked = pick_fair(candidates, busy, free, self.per_key)
         claimed = set(self.webhooks.claim([d.job_id for d in picked] + renew, now, now + self.lease_seconds))
-        if len(ids) == SCAN:
-            # More are due than one read holds: step past the callbacks of keys at their share, so the
-            # next read reaches the keys behind them instead of finding the same ones again.
-            taken = dict(busy)
-            for d in picked:
-                taken[d.owner] = taken.get(d.owner, 0) + 1
-            full = {owner for owner, n in taken.items() if n >= self.per_key}
-            held = [d.job_id for d in candidates if d.owner in full and d.job_id not in claimed]
-            self.webhooks.claim(held, now, now + self.defer_seconds)
         batch = [d for d in picked if d.job_id in claimed]
         with self._lock:
             for d in batch:
                 self._sending[d.job_id] = d.owner
+        if len(ids) == SCAN:
+            self._step_past_full_keys(candidates, busy, batch, now)
         return batch
+
+    def _step_past_full_keys(self, candidates: list[Due], busy: dict[str, int], batch: list[Due], now: float) -> None:
+        # More are due than one read holds: the callbacks of keys at their share come due a little later,
+        # so the next read reaches the keys behind them instead of finding the same ones again.
+        taken = dict(busy)
+        for d in batch:
+            taken[d.owner] = taken.get(d.owner, 0) + 1
+        full = {owner for owner, n in taken.items() if n >= self.per_key}
+        sent = {d.job_id for d in batch}
+        held = [d.job_id for d in candidates if d.owner in full and d.job_id not in sent]
+        try:
+            self.webhooks.claim(held, now, now + self.defer_seconds)
+        except redis.RedisError:
+            pass  # only an optimisation: the batch is claimed and counted already; the next poll tries again
 
     def done(self, item: Due) -> None:
         with self._lock:
