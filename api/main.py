@@ -10,9 +10,11 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from kombu.exceptions import OperationalError as KombuOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api import metrics
 from api.guards import QuotaGuard, RequestGuard, error_headers
@@ -44,6 +46,17 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the request's path answers. RFC 9110 wants them all in a 405's `Allow`, and
+    Starlette names only those of the first route that matched the path (one route per method)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE and isinstance(route, APIRoute):
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every error to `{"error": {"code", "message"}}` once, here."""
 
@@ -56,8 +69,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(422, "validation_error", _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return _error(exc.status_code, f"http_{exc.status_code}", str(exc.detail), headers)
 
     @app.exception_handler(redis.RedisError)
     @app.exception_handler(KombuOperationalError)
@@ -71,6 +87,16 @@ def install_error_handlers(app: FastAPI) -> None:
         # every other error has.
         log.error("unhandled error", exc_info=exc)
         return _error(500, "internal_error", "the server failed unexpectedly; retry, or tell the operator")
+
+
+def _index_quota_sets(quotas: Quotas) -> None:
+    # Once per Redis: jobs queued by a version without per-key sets count against their key's limit.
+    try:
+        if added := quotas.store.index_open_jobs():
+            log.info("counted %d jobs stored by an earlier version against their keys' limits", added)
+    except redis.RedisError as exc:
+        log.warning("could not count earlier jobs against their keys yet (%s); the next start retries",
+                    exc.__class__.__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -92,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.audio = make_audio_store(settings.storage, client)
         app.state.webhooks = WebhookStore(client, settings.retention_seconds)
         app.state.quotas = Quotas(settings.quota, client)
+        _index_quota_sets(app.state.quotas)
         app.state.celery = make_celery(settings, name="endoscribe-api")
         app.state.metrics_registry = scrape_registry(ClusterCollector(client))
         if not settings.api_keys:

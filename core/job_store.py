@@ -123,6 +123,14 @@ class JobStore:
         status = self.redis.hget(keys.job_key(job_id), "status")
         return status is not None and not JobStatus(text(cast(bytes, status))).is_final
 
+    def owners(self, job_ids: list[str]) -> dict[str, str | None]:
+        """Each job's API key (its record's `owner`); None for a job erased or expired."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hget(keys.job_key(job_id), "owner")
+        return {job_id: text(cast(bytes, o)) if o is not None else None
+                for job_id, o in zip(job_ids, pipe.execute(), strict=True)}
+
     def is_cancel_requested(self, job_id: str) -> bool:
         return self.redis.hget(keys.job_key(job_id), "cancel_requested") == b"1"
 

@@ -66,6 +66,10 @@ def owner_jobs_key(owner: str) -> str:
     return f"{PREFIX}:owner:{owner or 'anonymous'}:open"
 
 
+OWNER_JOBS_INDEXED = f"{PREFIX}:owner:indexed"
+"""Set once the open jobs stored before the per-key sets existed have been added to their key's set."""
+
+
 def owner_audio_key(owner: str, day: str) -> str:
     """Seconds of audio charged to an API key on one UTC day (`YYYY-MM-DD`)."""
     return f"{PREFIX}:owner:{owner or 'anonymous'}:audio:{day}"

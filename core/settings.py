@@ -79,6 +79,14 @@ class WebhookSettings(BaseSettings):
     """Per-attempt timeout (connect + response)."""
     poll_seconds: float = Field(default=1.0, gt=0)
     """How often the deliverer looks for due deliveries."""
+    senders: int = Field(default=8, ge=1)
+    """Callbacks one deliverer sends at once."""
+    senders_per_key: int = Field(default=2, ge=1)
+    """Of those, the most one API key's callbacks hold: a slow receiver delays only its own key."""
+    dns_timeout_seconds: float = Field(default=5.0, gt=0)
+    """How long a callback host name may take to resolve; then the attempt fails and is retried."""
+    dns_lookups_per_key: int = Field(default=4, ge=1)
+    """Host name lookups one API key may have running, counting those given up on but still hanging."""
 
     @field_validator("secret")
     @classmethod

@@ -63,7 +63,7 @@ async def create_job(
         # Resolving the callback host and storing the audio block: keep them off the event loop.
         callback = await run_in_threadpool(
             build_callback, settings.webhook, callback_url, callback_format, callback_auth_header_name,
-            callback_auth_header_value, note_type, patient_reference, encounter_reference,
+            callback_auth_header_value, note_type, patient_reference, encounter_reference, owner,
         )
     job_id = job_service.new_job_id()
     # Copied a chunk at a time from the spooled upload to the store, off the event loop.
