@@ -15,8 +15,9 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.guards import QuotaGuard, RequestGuard, error_headers
+from api.job_watcher import JobWatcher
 from api.quotas import Quotas
-from api.routes import jobs, system
+from api.routes import events, jobs, openai_audio, system
 from core.audio_store import make_audio_store
 from core.errors import EndoScribeError
 from core.job_store import JobStore
@@ -92,7 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.celery = make_celery(settings, name="endoscribe-api")
         if not settings.api_keys:
             log.warning("ENDOSCRIBE_API_KEYS is empty: the API is open to anyone who can reach it")
+        app.state.watcher = JobWatcher(client, settings.events_poll_seconds)
         yield
+        await app.state.watcher.close()
         client.close()
 
     app = FastAPIOffline(
@@ -106,6 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(QuotaGuard, settings=settings)
     app.add_middleware(RequestGuard, settings=settings)
     app.include_router(jobs.router)
+    app.include_router(events.router)
+    app.include_router(openai_audio.router)
     app.include_router(system.router)
     return app
 

@@ -54,6 +54,11 @@ def owner_jobs_key(owner: str) -> str:
     return f"{PREFIX}:owner:{owner or 'anonymous'}:open"
 
 
+def owner_history_key(owner: str) -> str:
+    """Sorted set of every stored job of an API key, scored by its creation epoch: what `GET /v1/jobs` pages."""
+    return f"{PREFIX}:owner:{owner or 'anonymous'}:jobs"
+
+
 def owner_audio_key(owner: str, day: str) -> str:
     """Seconds of audio charged to an API key on one UTC day (`YYYY-MM-DD`)."""
     return f"{PREFIX}:owner:{owner or 'anonymous'}:audio:{day}"

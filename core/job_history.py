@@ -1,0 +1,128 @@
+"""Every job of an API key, newest first: the per-owner index `GET /v1/jobs` pages through.
+
+`keys.owner_jobs_key` holds only a key's open jobs (for its quota); this index holds all of them, scored
+by creation time. The job store writes it in the job's creation transaction and removes it in the
+erase transaction (`stage_add`, `stage_remove`). Job records also leave by TTL, which no code sees, so
+a read drops what has expired: every entry older than the retention, and any id whose record is gone.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from dataclasses import dataclass
+from typing import cast
+
+import redis
+from redis.client import Pipeline
+
+from core import keys
+from core.errors import InvalidInput
+from core.job_codec import decode, text
+from core.jobs import JobRecord, JobStatus
+
+# Ids examined per request at most: a filter that matches little answers a short page with a cursor
+# rather than walking a key's whole history in one request.
+SCAN_BUDGET = 1000
+BATCH = 100
+
+
+def stage_add(pipe: Pipeline, owner: str, job_id: str, created: float, ttl: int) -> None:
+    """In the job's creation transaction: index it; the index lives as long as its newest job."""
+    pipe.zadd(keys.owner_history_key(owner), {job_id: created})
+    pipe.expire(keys.owner_history_key(owner), ttl)
+
+
+def stage_remove(pipe: Pipeline, owner: str, job_id: str) -> None:
+    """In the job's erase transaction."""
+    pipe.zrem(keys.owner_history_key(owner), job_id)
+
+
+@dataclass(frozen=True)
+class Page:
+    jobs: list[JobRecord]
+    next_cursor: str | None
+    """Where the next page starts; None when nothing older is left."""
+
+
+def encode_cursor(score: float, job_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{score!r}:{job_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        score, job_id = raw.split(":", 1)
+        return float(score), job_id
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidInput("the cursor is not one this API gave out; pass next_cursor unchanged",
+                           code="invalid_cursor") from None
+
+
+class JobHistory:
+    """Pages of one key's jobs, newest first, optionally only some statuses."""
+
+    def __init__(self, client: redis.Redis, retention_seconds: int) -> None:
+        self.redis = client
+        self.retention_seconds = retention_seconds
+
+    def page(self, owner: str, limit: int, cursor: str | None = None,
+             statuses: frozenset[JobStatus] | None = None) -> Page:
+        """Up to `limit` jobs created before `cursor` (exclusive). With a status filter a page may be
+        short (at most SCAN_BUDGET ids are examined); follow `next_cursor` until it is None."""
+        key = keys.owner_history_key(owner)
+        self.redis.zremrangebyscore(key, "-inf", f"({time.time() - self.retention_seconds}")
+        top: float | str = "+inf"
+        skip = 0  # entries at score `top` already seen (same-score ids come in descending order)
+        if cursor is not None:
+            top, after = decode_cursor(cursor)
+            ties = self.redis.zrangebyscore(key, top, top)
+            skip = sum(1 for t in ties if text(cast(bytes, t)) >= after)
+        found: list[JobRecord] = []
+        examined = 0
+        last: tuple[float, str] | None = None
+        while len(found) < limit and examined < SCAN_BUDGET:
+            entries = cast(list[tuple[bytes, float]], self.redis.zrevrangebyscore(
+                key, top, "-inf", start=skip, num=BATCH, withscores=True))
+            batch = [(text(member), float(score)) for member, score in entries]
+            if not batch:
+                return Page(found, None)
+            for (job_id, score), record in zip(batch, self._records(owner, [i for i, _ in batch]), strict=True):
+                examined += 1
+                last = (score, job_id)
+                if record is not None and (statuses is None or record.status in statuses):
+                    found.append(record)
+                    if len(found) == limit:
+                        break
+            if len(found) < limit:  # the whole batch was examined: continue below its last entry
+                bottom = batch[-1][1]
+                same = sum(1 for _, s in batch if s == bottom)
+                skip, top = (skip + same if bottom == top else same), bottom
+        assert last is not None
+        return Page(found, encode_cursor(*last) if self._has_more(key, *last) else None)
+
+    def _records(self, owner: str, job_ids: list[str]) -> list[JobRecord | None]:
+        """The records, in order; an id whose record expired or is not the owner's is None (and expired
+        ones are dropped from the index)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(keys.job_key(job_id))
+        records: list[JobRecord | None] = []
+        gone = []
+        for job_id, raw in zip(job_ids, pipe.execute(), strict=True):
+            if not raw:
+                gone.append(job_id)
+                records.append(None)
+                continue
+            record = decode(cast(dict[bytes, bytes], raw))
+            records.append(record if record.owner == owner else None)
+        if gone:
+            self.redis.zrem(keys.owner_history_key(owner), *gone)
+        return records
+
+    def _has_more(self, key: str, score: float, job_id: str) -> bool:
+        ties = self.redis.zrangebyscore(key, score, score)
+        if any(text(cast(bytes, t)) < job_id for t in ties):
+            return True
+        return bool(self.redis.zrevrangebyscore(key, f"({score}", "-inf", start=0, num=1))
