@@ -89,7 +89,9 @@ def test_a_cancelled_job_ends_its_stream_and_an_ended_job_streams_its_end_at_onc
     assert Stream(api, job_id, KEYS[0]).ended() == [("job", {"id": job_id, **state("cancelled", "done", 0.0)})]
 
 
-def test_a_job_erased_while_followed_ends_its_stream_with_an_error_event(api: LiveApi, clean_redis: redis.Redis) -> None:
+def test_a_job_erased_while_followed_ends_its_stream_with_an_error_event(
+    api: LiveApi, clean_redis: redis.Redis
+) -> None:
     job_id = submitted(api, KEYS[0])
     stream = Stream(api, job_id, KEYS[0])
 
