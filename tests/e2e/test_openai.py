@@ -97,7 +97,7 @@ def test_a_job_past_the_wait_limit_is_named_and_not_submitted_twice(make_api: Ma
     client = OpenAI(base_url=f"http://127.0.0.1:{impatient_api.port}/v1", api_key="impatient-key")
 
     with client, pytest.raises(openai.APIStatusError) as raised:
-        client.audio.transcriptions.create(model="whisper-1", file=("colonoscopy.wav", (FIXTURES / "colonoscopy.wav").read_bytes()))
+        client.audio.transcriptions.create(model="whisper-1", file=FIXTURES / "colonoscopy.wav")
 
     error = raised.value
     (job,) = own_jobs(impatient_api)  # the client did not retry: one job, still running
