@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import redis
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
@@ -28,7 +29,7 @@ from api.deps import (
 from api.job_watcher import JobState
 from api.routes.jobs import _base_url, _errors
 from api.uploads import store_upload
-from core.errors import Conflict, EndoScribeError, InvalidInput, NotFound
+from core.errors import Conflict, EndoScribeError, InvalidInput, NotFound, Unavailable
 from core.job_store import JobStore
 from core.jobs import JobOptions, JobStatus, Transcript
 from core.renderers import MEDIA_TYPES, render
@@ -86,12 +87,16 @@ async def create_transcription(
     options = JobOptions(language=language or None, initial_prompt=prompt or None)
     base = _base_url(request, settings)
     await run_in_threadpool(job_service.submit_job, store, audio, celery, quotas, owner, upload, job_id, options, base)
-    state = await watcher.wait_for_end(job_id, settings.transcription_wait_seconds)
     status_url, result_url = job_service.job_urls(base, job_id)
     headers = {"x-should-retry": "false", "EndoScribe-Job-Id": job_id}
     try:
-        transcript = await run_in_threadpool(
-            _transcript, store, job_id, owner, state, settings.transcription_wait_seconds, status_url, result_url)
+        try:
+            state = await watcher.wait_for_end(job_id, settings.transcription_wait_seconds)
+            transcript = await run_in_threadpool(
+                _transcript, store, job_id, owner, state, settings.transcription_wait_seconds, status_url, result_url)
+        except redis.RedisError:
+            raise Unavailable(f"the job store became unreachable while job {job_id} ran; it goes on: follow "
+                              f"{status_url} in a moment rather than sending the audio again") from None
     except EndoScribeError as exc:
         if isinstance(exc, TranscriptionTimeout):
             headers["Location"] = status_url

@@ -64,3 +64,20 @@ def test_keys_size_and_jobs_in_flight_are_judged_as_for_jobs(api: LiveApi) -> No
     (other,) = api.get("/v1/jobs", headers=auth(KEYS[1])).json()["jobs"]
     assert job["status"] == other["status"] == "queued" and job["id"] != other["id"]
     assert api.get(f"/v1/jobs/{job['id']}", headers=auth(KEYS[1])).status_code == 404
+
+
+def test_a_store_outage_while_waiting_names_the_job_and_asks_for_no_retry(
+    api: LiveApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unreachable(job_id: str, timeout: float) -> None:
+        raise redis.ConnectionError("connection refused")
+
+    monkeypatch.setattr(api.app.state.watcher, "wait_for_end", unreachable)
+
+    response = api.post(PATH, files={"file": ("a.ogg", AUDIO)}, headers=auth(KEYS[0]))
+
+    (job,) = api.get("/v1/jobs", headers=auth(KEYS[0])).json()["jobs"]
+    assert response.status_code == 503 and response.headers["x-should-retry"] == "false"
+    assert response.headers["endoscribe-job-id"] == job["id"]
+    assert response.json()["error"]["code"] == "unavailable"
+    assert f"while job {job['id']} ran; it goes on" in response.json()["error"]["message"]
