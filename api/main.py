@@ -20,6 +20,7 @@ from api.quotas import Quotas
 from api.routes import events, jobs, openai_audio, system
 from core.audio_store import make_audio_store
 from core.errors import EndoScribeError
+from core.job_history import JobHistory
 from core.job_store import JobStore
 from core.queueing import make_celery
 from core.redis_connection import connect_redis
@@ -94,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not settings.api_keys:
             log.warning("ENDOSCRIBE_API_KEYS is empty: the API is open to anyone who can reach it")
         app.state.watcher = JobWatcher(client, settings.events_poll_seconds)
+        if added := JobHistory(client, settings.retention_seconds).index_stored_jobs():
+            log.info("added %d jobs stored before the per-key job list existed to it", added)
         yield
         await app.state.watcher.close()
         client.close()

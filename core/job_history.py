@@ -12,6 +12,7 @@ import base64
 import binascii
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
 import redis
@@ -101,6 +102,23 @@ class JobHistory:
                 skip, top = (skip + same if bottom == top else same), bottom
         assert last is not None
         return Page(found, encode_cursor(*last) if self._has_more(key, *last) else None)
+
+    def index_stored_jobs(self) -> int:
+        """Add every stored job to its key's index once, for jobs stored before the index existed (an
+        upgrade in place); later calls do nothing. Returns how many were added."""
+        if not self.redis.set(keys.OWNER_HISTORY_INDEXED, "1", nx=True):
+            return 0
+        added = 0
+        for key in self.redis.scan_iter(match=keys.job_key("*"), count=500):
+            owner, created = cast(list[bytes | None], self.redis.hmget(key, ["owner", "created_at"]))
+            if created is None:
+                continue
+            job_id = text(key).rsplit(":", 1)[1]
+            score = datetime.fromisoformat(text(created)).timestamp()
+            history = keys.owner_history_key(text(owner or b""))
+            added += int(self.redis.zadd(history, {job_id: score}, nx=True) or 0)
+            self.redis.expire(history, self.retention_seconds)
+        return added
 
     def _records(self, owner: str, job_ids: list[str]) -> list[JobRecord | None]:
         """The records, in order; an id whose record expired or is not the owner's is None (and expired

@@ -59,6 +59,10 @@ def owner_history_key(owner: str) -> str:
     return f"{PREFIX}:owner:{owner or 'anonymous'}:jobs"
 
 
+OWNER_HISTORY_INDEXED = f"{PREFIX}:owner:jobs:indexed"
+"""Set once the jobs stored before the per-key history index existed have been added to it."""
+
+
 def owner_audio_key(owner: str, day: str) -> str:
     """Seconds of audio charged to an API key on one UTC day (`YYYY-MM-DD`)."""
     return f"{PREFIX}:owner:{owner or 'anonymous'}:audio:{day}"

@@ -122,3 +122,18 @@ def test_entries_older_than_the_retention_are_dropped_on_read(clean_redis: redis
 
     assert [r.id for r in page.jobs] == [new.id] and page.next_cursor is None
     assert clean_redis.zrange(keys.owner_history_key("t"), 0, -1) == [new.id.encode()]
+
+
+def test_jobs_stored_before_the_index_existed_are_indexed_once(clean_redis: redis.Redis) -> None:
+    store, history = JobStore(clean_redis, 3600), JobHistory(clean_redis, 3600)
+    older = JobRecord(id="00000000-0000-0000-0000-000000000001", owner="t", created_at=utcnow() - timedelta(minutes=30))
+    newer = JobRecord(id="00000000-0000-0000-0000-000000000002", owner="t", created_at=utcnow())
+    other = JobRecord(id="00000000-0000-0000-0000-000000000003", owner="u", created_at=utcnow())
+    for record in (older, newer, other):
+        store.create(record, b"RIFF")
+    clean_redis.delete(keys.owner_history_key("t"), keys.owner_history_key("u"))  # as before the upgrade
+
+    assert history.index_stored_jobs() == 3
+    assert history.index_stored_jobs() == 0
+    assert [r.id for r in history.page("t", limit=10).jobs] == [newer.id, older.id]
+    assert [r.id for r in history.page("u", limit=10).jobs] == [other.id]
