@@ -74,34 +74,34 @@ class JobHistory:
         short (at most SCAN_BUDGET ids are examined); follow `next_cursor` until it is None."""
         key = keys.owner_history_key(owner)
         self.redis.zremrangebyscore(key, "-inf", f"({time.time() - self.retention_seconds}")
-        top: float | str = "+inf"
-        skip = 0  # entries at score `top` already seen (same-score ids come in descending order)
-        if cursor is not None:
-            top, after = decode_cursor(cursor)
-            ties = self.redis.zrangebyscore(key, top, top)
-            skip = sum(1 for t in ties if text(cast(bytes, t)) >= after)
+        position = decode_cursor(cursor) if cursor is not None else None
         found: list[JobRecord] = []
         examined = 0
-        last: tuple[float, str] | None = None
         while len(found) < limit and examined < SCAN_BUDGET:
-            entries = cast(list[tuple[bytes, float]], self.redis.zrevrangebyscore(
-                key, top, "-inf", start=skip, num=BATCH, withscores=True))
-            batch = [(text(member), float(score)) for member, score in entries]
+            batch = self._after(key, position, BATCH)
             if not batch:
                 return Page(found, None)
             for (job_id, score), record in zip(batch, self._records(owner, [i for i, _ in batch]), strict=True):
                 examined += 1
-                last = (score, job_id)
+                position = (score, job_id)
                 if record is not None and (statuses is None or record.status in statuses):
                     found.append(record)
                     if len(found) == limit:
                         break
-            if len(found) < limit:  # the whole batch was examined: continue below its last entry
-                bottom = batch[-1][1]
-                same = sum(1 for _, s in batch if s == bottom)
-                skip, top = (skip + same if bottom == top else same), bottom
-        assert last is not None
-        return Page(found, encode_cursor(*last) if self._has_more(key, *last) else None)
+        assert position is not None
+        return Page(found, encode_cursor(*position) if self._after(key, position, 1) else None)
+
+    def _after(self, key: str, position: tuple[float, str] | None, count: int) -> list[tuple[str, float]]:
+        """Up to `count` entries after `position` (score, id), newest first. Entries with one score come
+        in descending id order, so those at the position's score with an id >= its id come before it."""
+        top: float | str = "+inf"
+        skip = 0
+        if position is not None:
+            top, after = position
+            skip = sum(1 for t in self.redis.zrangebyscore(key, top, top) if text(cast(bytes, t)) >= after)
+        entries = cast(list[tuple[bytes, float]], self.redis.zrevrangebyscore(
+            key, top, "-inf", start=skip, num=count, withscores=True))
+        return [(text(member), float(score)) for member, score in entries]
 
     def index_stored_jobs(self) -> int:
         """Add every stored job to its key's index once, for jobs stored before the index existed (an
@@ -138,9 +138,3 @@ class JobHistory:
         if gone:
             self.redis.zrem(keys.owner_history_key(owner), *gone)
         return records
-
-    def _has_more(self, key: str, score: float, job_id: str) -> bool:
-        ties = self.redis.zrangebyscore(key, score, score)
-        if any(text(cast(bytes, t)) < job_id for t in ties):
-            return True
-        return bool(self.redis.zrevrangebyscore(key, f"({score}", "-inf", start=0, num=1))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 
-from core import keys
+from core import job_history, keys
 from core.job_history import JobHistory
 from core.job_store import JobStore, utcnow
 from core.jobs import JobRecord, JobStatus
@@ -137,3 +137,18 @@ def test_jobs_stored_before_the_index_existed_are_indexed_once(clean_redis: redi
     assert history.index_stored_jobs() == 0
     assert [r.id for r in history.page("t", limit=10).jobs] == [newer.id, older.id]
     assert [r.id for r in history.page("u", limit=10).jobs] == [other.id]
+
+
+def test_an_expired_job_at_the_end_of_a_batch_hides_no_other(
+    clean_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(job_history, "BATCH", 2)
+    store, now = JobStore(clean_redis, 3600), utcnow()
+    ids = [f"00000000-0000-0000-0000-00000000000{i}" for i in range(5)]
+    for age, job_id in enumerate(ids):
+        store.create(JobRecord(id=job_id, owner="t", created_at=now - timedelta(seconds=age)), b"RIFF")
+    clean_redis.delete(keys.job_key(ids[1]))  # its record expired: the index does not know yet
+
+    page = JobHistory(clean_redis, 3600).page("t", limit=10)
+
+    assert [r.id for r in page.jobs] == [ids[0], ids[2], ids[3], ids[4]]
