@@ -226,6 +226,13 @@ def test_jobs_commands_list_show_cancel_and_fetch(
         assert "no job with id 00000000-0000-0000-0000-000000000000 (HTTP 404, not_found)" in missing.stderr
         unauthorised = command(f"http://127.0.0.1:{api.port}", "wrong-key")("jobs", "list")
         assert unauthorised.returncode == 1 and "(HTTP 401, unauthorized)" in unauthorised.stderr
+
+        submitted = run("transcribe", str(FIXTURES / "egd.flac"), "--no-wait", "-o", "hotwords=duodenum")
+        assert submitted.returncode == 0, submitted.stderr
+        newest = api.get("/v1/jobs", params={"limit": 1}).json()["jobs"][0]
+        assert re.search(rf"egd\.flac\s+{newest['id']}\s+queued\s+endoscribe jobs get {newest['id']}",
+                         submitted.stdout), submitted.stdout
+        assert newest["options"]["hotwords"] == "duodenum"
     finally:
         api.close()
 
