@@ -18,11 +18,13 @@ from starlette.routing import Match
 
 from api import metrics
 from api.guards import QuotaGuard, RequestGuard, error_headers
+from api.job_watcher import JobWatcher
 from api.quotas import Quotas
-from api.routes import jobs, system
+from api.routes import events, jobs, openai_audio, system
 from core.audio_store import make_audio_store
 from core.cluster_metrics import ClusterCollector
 from core.errors import EndoScribeError
+from core.job_history import JobHistory
 from core.job_store import JobStore
 from core.metrics_server import scrape_registry
 from core.queueing import make_celery
@@ -123,7 +125,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.metrics_registry = scrape_registry(ClusterCollector(client))
         if not settings.api_keys:
             log.warning("ENDOSCRIBE_API_KEYS is empty: the API is open to anyone who can reach it")
+        app.state.watcher = JobWatcher(client, settings.events_poll_seconds)
+        if added := JobHistory(client, settings.retention_seconds).index_stored_jobs():
+            log.info("added %d jobs stored before the per-key job list existed to it", added)
         yield
+        await app.state.watcher.close()
         client.close()
 
     app = FastAPIOffline(
@@ -138,6 +144,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, settings=settings)
     metrics.install(app)  # outermost: it counts the guards' refusals too
     app.include_router(jobs.router)
+    app.include_router(events.router)
+    app.include_router(openai_audio.router)
     app.include_router(system.router)
     return app
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 import redis
 from redis.client import Pipeline
 
-from core import job_metrics, keys, quota_store
+from core import job_history, job_metrics, keys, quota_store
 from core.audio_store import MB, pieces, read_pieces
 from core.errors import NotFound
 from core.job_codec import decode, encode, encode_record, text, utcnow
@@ -157,6 +157,7 @@ class JobStore:
         pipe.zadd(keys.READY, {record.id: keys.ready_score(now, record.options.priority)})
         quota_store.stage_open(pipe, record.owner, record.id, now)
         job_metrics.stage_submitted(pipe, record.audio_format)
+        job_history.stage_add(pipe, record.owner, record.id, record.created_at.timestamp(), ttl)
         pipe.execute()
 
     def claim(self, job_id: str, owner: str, worker: str, lease_seconds: float, max_attempts: int) -> Claim:
@@ -246,6 +247,7 @@ class JobStore:
         pipe.zrem(keys.WEBHOOK_DUE, job_id)
         if tenant is not None:
             quota_store.stage_erase(pipe, text(cast(bytes, tenant)), job_id)
+            job_history.stage_remove(pipe, text(cast(bytes, tenant)), job_id)
         pipe.execute()
 
     # ---- leases --------------------------------------------------------------------------------

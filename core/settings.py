@@ -226,6 +226,14 @@ class Settings(BaseSettings):
     """Per-key quotas and global backpressure."""
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     """Prometheus metrics: the API's scrape token, the workers' and deliverer's metrics port."""
+    transcription_wait_seconds: float = Field(default=300.0, gt=0, le=3600)
+    """How long `POST /v1/audio/transcriptions` waits for its job; past it, 504 naming the job to poll."""
+    openai_models: list[str] = Field(default_factory=lambda: ["whisper-1", "endoscribe"])
+    """Model names `/v1/audio/transcriptions` accepts, each run by the workers' one model; others get 404."""
+    events_poll_seconds: float = Field(default=0.5, gt=0, le=10)
+    """How often each API process reads, in one round trip, the jobs its event streams and waits follow."""
+    max_event_streams_per_key: int = Field(default=10, ge=0)
+    """Open `/v1/jobs/{id}/events` streams one key may hold per API process (0: no limit); more get 429."""
 
     @property
     def max_upload_bytes(self) -> int:

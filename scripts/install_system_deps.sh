@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages EndoScribe needs when any is missing: ffmpeg (WhisperX decoding and
-# torchcodec's libraries), redis-server (make up, tests), espeak-ng and sox (speech fixtures, bench).
+# torchcodec's libraries), redis-server (make up, tests), espeak-ng and sox (speech fixtures, bench),
+# tmux (the CLI's tests type into a terminal and read the screen back).
 set -euo pipefail
 need=()
-for pair in ffmpeg:ffmpeg redis-server:redis-server espeak-ng:espeak-ng sox:sox; do
+for pair in ffmpeg:ffmpeg redis-server:redis-server espeak-ng:espeak-ng sox:sox tmux:tmux; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 [ ${#need[@]} -eq 0 ] && exit 0
