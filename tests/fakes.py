@@ -6,6 +6,7 @@ import io
 import math
 import struct
 import tempfile
+import time
 import uuid
 import wave
 from collections.abc import Callable, Hashable, Sequence
@@ -41,6 +42,8 @@ class FakeTranscriber:
     batch_size: int = 1
     reply: Callable[[DecodeRequest], str] | None = None
     oom_above: int | None = None
+    vad_seconds: float = 0.0
+    """How long finding the speech of a recording over 30 s takes (a CPU's VAD over minutes of audio)."""
     calls: int = 0
     """Batches decoded (or attempted)."""
     recordings: int = 0
@@ -54,6 +57,8 @@ class FakeTranscriber:
     def speech_windows(self, audio: Any) -> list[Window]:
         self.recordings += 1
         seconds = audio.size / 16000
+        if seconds > 30:
+            time.sleep(self.vad_seconds)
         return [Window(round(seconds * n / self.steps, 3), round(seconds * (n + 1) / self.steps, 3))
                 for n in range(self.steps)]
 

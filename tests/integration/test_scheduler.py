@@ -105,6 +105,17 @@ def test_a_short_clip_rides_in_the_next_batch_even_while_long_jobs_fill_every_sl
     assert harness.store.get(clip[0]).status == JobStatus.COMPLETED
 
 
+def test_a_long_recordings_speech_is_found_in_the_background_while_a_clip_goes_through(harness: Harness) -> None:
+    harness.models.vad_seconds = 1.5
+    long_job, clip = harness.submit(tone_wav(31.0)), harness.submit(tone_wav(1.0))
+
+    outcomes = run_round(long_job, harness.context())
+
+    assert outcomes == {long_job: Outcome.COMPLETED, clip: Outcome.COMPLETED}
+    assert harness.models.batches[0] == [(None, 1.0)]
+    assert harness.store.get(clip).finished_at < harness.store.get(long_job).finished_at  # type: ignore[operator]
+
+
 def test_out_of_memory_halves_the_batch_and_no_job_fails(harness: Harness) -> None:
     jobs = [harness.submit(tone_wav(1.0)) for _ in range(4)]
     harness.models.oom_above = 1
