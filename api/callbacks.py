@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, TooManyRequests
 from core.settings import WebhookSettings
 from core.webhook_store import WebhookConfig
+from webhooks.dns import shared_pool
 from webhooks.payloads import NOTE_TYPES
-from webhooks.targets import resolve_target
+from webhooks.targets import LookupsPending, resolve_target
 
 HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 # Headers the deliverer sets itself; a client may not replace them.
@@ -31,7 +32,9 @@ def build_callback(
     note_type: str | None,
     patient_reference: str | None,
     encounter_reference: str | None,
+    owner: str = "",
 ) -> WebhookConfig:
+    """The callback config, its host looked up within `owner`'s share of this process's lookups."""
     if not settings.secret:
         raise CallbackInvalid("callbacks are disabled: the operator has not set ENDOSCRIBE_WEBHOOK_SECRET")
     if callback_format not in {"thin", "full", "fhir"}:
@@ -48,7 +51,14 @@ def build_callback(
     for name, ref in (("patient_reference", patient_reference), ("encounter_reference", encounter_reference)):
         if ref is not None and not FHIR_REFERENCE.match(ref):
             raise CallbackInvalid(f"{name} must be a FHIR reference such as Patient/123")
-    resolve_target(url, settings.allow_private, settings.allow_http)
+    # The API's request threads wait on these lookups too: a key whose nameserver hangs may hold only a
+    # few of them, and then hears 429 at once, while the other keys' submissions go on.
+    lookups = shared_pool(settings.dns_lookups_per_key, settings.dns_timeout_seconds)
+    try:
+        resolve_target(url, settings.allow_private, settings.allow_http, lookups.resolver(owner))
+    except LookupsPending as exc:
+        raise TooManyRequests(f"{exc.message}; retry in {settings.dns_timeout_seconds:g} s",
+                              retry_after=settings.dns_timeout_seconds, code=exc.code) from None
     return WebhookConfig(
         url=url.strip(), format=callback_format,  # type: ignore[arg-type]
         auth_header_name=auth_header_name or None, auth_header_value=auth_header_value or None,

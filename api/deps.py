@@ -9,6 +9,7 @@ from celery import Celery
 from fastapi import Depends, Request
 
 from api.guards import owner_for
+from api.job_watcher import JobWatcher
 from api.quotas import Quotas
 from core.audio_store import AudioStore
 from core.job_store import JobStore
@@ -51,6 +52,11 @@ def _quotas(request: Request) -> Quotas:
     return quotas
 
 
+def _watcher(request: Request) -> JobWatcher:
+    watcher: JobWatcher = request.app.state.watcher
+    return watcher
+
+
 def _owner(request: Request, settings: Annotated[Settings, Depends(_settings)]) -> str:
     """The caller's tenant: a digest of its API key, so one key never sees another's jobs."""
     return owner_for(request.headers.get("authorization"), settings.api_keys)
@@ -64,3 +70,4 @@ RedisDep = Annotated[redis.Redis, Depends(_redis)]
 CeleryDep = Annotated[Celery, Depends(_celery)]
 OwnerDep = Annotated[str, Depends(_owner)]
 QuotasDep = Annotated[Quotas, Depends(_quotas)]
+JobWatcherDep = Annotated[JobWatcher, Depends(_watcher)]

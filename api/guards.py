@@ -25,6 +25,9 @@ log = logging.getLogger("endoscribe.api")
 # Multipart framing and the small form fields around the file.
 FORM_OVERHEAD_BYTES = 256 * 1024
 
+# The routes that take an upload and submit a job: size and submission quotas are judged before their body.
+SUBMISSION_PATHS = frozenset({"/v1/jobs", "/v1/audio/transcriptions"})
+
 
 def owner_for(authorization: str | None, api_keys: list[str]) -> str:
     """The caller's tenant (a digest of its key), "" when auth is off; raises Unauthorized."""
@@ -61,7 +64,7 @@ class RequestGuard:
     def check(self, scope: Scope) -> None:
         headers = _headers(scope)
         owner_for(headers.get("authorization"), self.settings.api_keys)
-        if scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/jobs":
+        if scope["method"] == "POST" and scope["path"].rstrip("/") in SUBMISSION_PATHS:
             declared = headers.get("content-length")
             if declared is None:
                 if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -105,7 +108,7 @@ class QuotaGuard:
             # Counting is a write: a Redis at its memory ceiling refuses it. Reads must go on then (only
             # submissions are held back), and a Redis that is really gone fails the request further in.
             log.warning("request not counted against its rate: %s", exc.__class__.__name__)
-        if scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/jobs":
+        if scope["method"] == "POST" and scope["path"].rstrip("/") in SUBMISSION_PATHS:
             quotas.check_submission(owner)
 
 

@@ -12,6 +12,7 @@ from api.uploads import StoredUpload
 from core import keys
 from core.audio_store import AudioStore, discard
 from core.errors import Conflict, NotFound, Unavailable
+from core.job_history import JobHistory, Page
 from core.job_store import JobStore, utcnow
 from core.jobs import JobOptions, JobRecord, JobStatus, Transcript, WebhookAttemptPublic, WebhookPublic
 from core.webhook_store import WebhookConfig, WebhookStore, event_for
@@ -93,6 +94,13 @@ def get_job(store: JobStore, job_id: str, owner: str) -> JobRecord:
     if record.owner != owner:
         raise NotFound(f"no job with id {job_id}")
     return record
+
+
+def list_jobs(
+    store: JobStore, owner: str, limit: int, cursor: str | None, statuses: frozenset[JobStatus] | None
+) -> Page:
+    """The caller's own jobs, newest first, a page at a time."""
+    return JobHistory(store.redis, store.retention_seconds).page(owner, limit, cursor, statuses)
 
 
 def webhook_view(webhooks: WebhookStore, job_id: str) -> WebhookPublic | None:

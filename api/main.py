@@ -10,17 +10,21 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from kombu.exceptions import OperationalError as KombuOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api import metrics, session_tokens
 from api.guards import QuotaGuard, RequestGuard, error_headers
+from api.job_watcher import JobWatcher
 from api.quotas import Quotas
-from api.routes import dictate, jobs, sessions, system
+from api.routes import dictate, events, jobs, openai_audio, sessions, system
 from core.audio_store import make_audio_store
 from core.cluster_metrics import ClusterCollector
 from core.errors import EndoScribeError
+from core.job_history import JobHistory
 from core.job_store import JobStore
 from core.metrics_server import scrape_registry
 from core.queueing import make_celery
@@ -45,6 +49,17 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the request's path answers. RFC 9110 wants them all in a 405's `Allow`, and
+    Starlette names only those of the first route that matched the path (one route per method)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE and isinstance(route, APIRoute):
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every error to `{"error": {"code", "message"}}` once, here."""
 
@@ -57,8 +72,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(422, "validation_error", _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return _error(exc.status_code, f"http_{exc.status_code}", str(exc.detail), headers)
 
     @app.exception_handler(redis.RedisError)
     @app.exception_handler(KombuOperationalError)
@@ -72,6 +90,16 @@ def install_error_handlers(app: FastAPI) -> None:
         # every other error has.
         log.error("unhandled error", exc_info=exc)
         return _error(500, "internal_error", "the server failed unexpectedly; retry, or tell the operator")
+
+
+def _index_quota_sets(quotas: Quotas) -> None:
+    # Once per Redis: jobs queued by a version without per-key sets count against their key's limit.
+    try:
+        if added := quotas.store.index_open_jobs():
+            log.info("counted %d jobs stored by an earlier version against their keys' limits", added)
+    except redis.RedisError as exc:
+        log.warning("could not count earlier jobs against their keys yet (%s); the next start retries",
+                    exc.__class__.__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -93,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.audio = make_audio_store(settings.storage, client)
         app.state.webhooks = WebhookStore(client, settings.retention_seconds)
         app.state.quotas = Quotas(settings.quota, client)
+        _index_quota_sets(app.state.quotas)
         app.state.celery = make_celery(settings, name="endoscribe-api")
         app.state.metrics_registry = scrape_registry(ClusterCollector(client))
         live = settings.live
@@ -101,8 +130,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.token_key = session_tokens.token_key(client, settings.live)
         if not settings.api_keys:
             log.warning("ENDOSCRIBE_API_KEYS is empty: the API is open to anyone who can reach it")
+        app.state.watcher = JobWatcher(client, settings.events_poll_seconds)
+        if added := JobHistory(client, settings.retention_seconds).index_stored_jobs():
+            log.info("added %d jobs stored before the per-key job list existed to it", added)
         yield
         await app.state.async_redis.aclose()
+        await app.state.watcher.close()
         client.close()
 
     app = FastAPIOffline(
@@ -119,6 +152,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(sessions.router)
     app.include_router(dictate.router)
+    app.include_router(events.router)
+    app.include_router(openai_audio.router)
     app.include_router(system.router)
     return app
 

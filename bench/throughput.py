@@ -78,7 +78,7 @@ def through_system(files: list[tuple[str, bytes]], api: str) -> tuple[float, flo
     return sum(j["audio_seconds"] for j in jobs), last - t0
 
 
-def submit_latency(api: str, clients: int, requests: int) -> tuple[float, float]:
+def submit_latency(api: str, clients: int, requests: int) -> tuple[float, float, float]:
     data = (FIXTURES / "summary.ogg").read_bytes()
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -92,8 +92,10 @@ def submit_latency(api: str, clients: int, requests: int) -> tuple[float, float]
 
         with ThreadPoolExecutor(clients) as pool:
             list(pool.map(one, range(clients)))  # open the connections before timing
+            started = time.perf_counter()
             latencies = sorted(pool.map(one, range(requests)))
-    return statistics.median(latencies) * 1000, latencies[int(len(latencies) * 0.99) - 1] * 1000
+            rate = requests / (time.perf_counter() - started)
+    return statistics.median(latencies) * 1000, latencies[int(len(latencies) * 0.99) - 1] * 1000, rate
 
 
 def main() -> None:
@@ -127,9 +129,11 @@ def main() -> None:
             inproc, system = statistics.mean(results["in-process"]), statistics.mean(results["system"])
             print(f"\nthroughput  in-process {inproc:.1f}x  system {system:.1f}x  ratio system/in-process "
                   f"{system / inproc:.3f}  (target >= 0.95)")
-        for clients in (1, 32):
-            p50, p99 = submit_latency(api, clients, args.latency_requests)
-            print(f"submit latency, {clients:>2} concurrent clients: p50 {p50:.1f} ms  p99 {p99:.1f} ms")
+        for clients in (1, 32, 64):
+            p50, p99, rate = submit_latency(api, clients, args.latency_requests)
+            # Little's law: with every client always waiting, mean latency = clients / throughput.
+            print(f"submit latency, {clients:>2} concurrent clients: p50 {p50:.1f} ms  p99 {p99:.1f} ms  "
+                  f"{rate:.0f} submissions/s (so mean latency >= {clients / rate * 1000:.0f} ms at this rate)")
     finally:
         api_proc.stop()
         redis_proc.stop()

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 import redis
 from redis.client import Pipeline
 
-from core import job_metrics, keys, quota_store
+from core import job_history, job_metrics, keys, quota_store
 from core.audio_store import MB, pieces, read_pieces
 from core.errors import NotFound
 from core.job_codec import decode, encode, encode_record, text, utcnow
@@ -123,6 +123,14 @@ class JobStore:
         status = self.redis.hget(keys.job_key(job_id), "status")
         return status is not None and not JobStatus(text(cast(bytes, status))).is_final
 
+    def owners(self, job_ids: list[str]) -> dict[str, str | None]:
+        """Each job's API key (its record's `owner`); None for a job erased or expired."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hget(keys.job_key(job_id), "owner")
+        return {job_id: text(cast(bytes, o)) if o is not None else None
+                for job_id, o in zip(job_ids, pipe.execute(), strict=True)}
+
     def is_cancel_requested(self, job_id: str) -> bool:
         return self.redis.hget(keys.job_key(job_id), "cancel_requested") == b"1"
 
@@ -157,6 +165,7 @@ class JobStore:
         pipe.zadd(keys.READY, {record.id: keys.ready_score(now, record.options.priority)})
         quota_store.stage_open(pipe, record.owner, record.id, now)
         job_metrics.stage_submitted(pipe, record.audio_format)
+        job_history.stage_add(pipe, record.owner, record.id, record.created_at.timestamp(), ttl)
 
     def claim(self, job_id: str, owner: str, worker: str, lease_seconds: float, max_attempts: int) -> Claim:
         """Take a queued job (or one whose lease lapsed) for a run, counting the attempt.
@@ -245,6 +254,7 @@ class JobStore:
         pipe.zrem(keys.WEBHOOK_DUE, job_id)
         if tenant is not None:
             quota_store.stage_erase(pipe, text(cast(bytes, tenant)), job_id)
+            job_history.stage_remove(pipe, text(cast(bytes, tenant)), job_id)
         pipe.execute()
 
     # ---- leases --------------------------------------------------------------------------------

@@ -66,6 +66,19 @@ def owner_jobs_key(owner: str) -> str:
     return f"{PREFIX}:owner:{owner or 'anonymous'}:open"
 
 
+OWNER_JOBS_INDEXED = f"{PREFIX}:owner:indexed"
+"""Set once the open jobs stored before the per-key sets existed have been added to their key's set."""
+
+
+def owner_history_key(owner: str) -> str:
+    """Sorted set of every stored job of an API key, scored by its creation epoch: what `GET /v1/jobs` pages."""
+    return f"{PREFIX}:owner:{owner or 'anonymous'}:jobs"
+
+
+OWNER_HISTORY_INDEXED = f"{PREFIX}:owner:jobs:indexed"
+"""Set once the jobs stored before the per-key history index existed have been added to it."""
+
+
 def owner_audio_key(owner: str, day: str) -> str:
     """Seconds of audio charged to an API key on one UTC day (`YYYY-MM-DD`)."""
     return f"{PREFIX}:owner:{owner or 'anonymous'}:audio:{day}"

@@ -113,6 +113,40 @@ class QuotaStore:
                  if status is None or JobStatus(cast(bytes, status).decode()).is_final]
         return int(self.redis.zrem(key, *stale)) if stale else 0
 
+    def index_open_jobs(self, batch: int = 500) -> int:
+        """Add every open job to its key's set once, for jobs stored before the sets existed (an upgrade
+        in place), so they count against their key's in-flight limit; later calls do nothing. Returns
+        how many were added.
+
+        Safe beside live traffic: ZADD NX leaves entries the job store wrote alone, and a job that ends
+        between the read and the add leaves an entry scored 0 that `prune` drops as soon as the key is
+        at its limit. The flag is set only after a complete pass, so a pass cut short runs again.
+        """
+        if self.redis.exists(keys.OWNER_JOBS_INDEXED):
+            return 0
+        added = 0
+        job_keys: list[bytes] = []
+        for key in self.redis.scan_iter(match=keys.job_key("*"), count=batch):
+            job_keys.append(cast(bytes, key))
+            if len(job_keys) >= batch:
+                added += self._index(job_keys)
+                job_keys = []
+        added += self._index(job_keys)
+        self.redis.set(keys.OWNER_JOBS_INDEXED, "1")
+        return added
+
+    def _index(self, job_keys: list[bytes]) -> int:
+        if not job_keys:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for key in job_keys:
+            pipe.hmget(key, "status", "owner")
+        found = pipe.execute()
+        for key, (status, owner) in zip(job_keys, found, strict=True):
+            if status is not None and not JobStatus(status.decode()).is_final:
+                pipe.zadd(keys.owner_jobs_key((owner or b"").decode()), {key.decode().rsplit(":", 1)[1]: 0}, nx=True)
+        return sum(int(n) for n in pipe.execute())
+
     def usage(self, owner: str, now: float, memory: bool) -> Usage:
         """The queue's depth, `owner`'s open jobs and audio today and, if asked, Redis's memory."""
         pipe = self.redis.pipeline(transaction=False)

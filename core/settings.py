@@ -82,6 +82,14 @@ class WebhookSettings(BaseSettings):
     """Per-attempt timeout (connect + response)."""
     poll_seconds: float = Field(default=1.0, gt=0)
     """How often the deliverer looks for due deliveries."""
+    senders: int = Field(default=8, ge=1)
+    """Callbacks one deliverer sends at once."""
+    senders_per_key: int = Field(default=2, ge=1)
+    """Of those, the most one API key's callbacks hold: a slow receiver delays only its own key."""
+    dns_timeout_seconds: float = Field(default=5.0, gt=0)
+    """How long a callback host name may take to resolve; then the attempt fails and is retried."""
+    dns_lookups_per_key: int = Field(default=4, ge=1)
+    """Host name lookups one API key may have running, counting those given up on but still hanging."""
 
     @field_validator("secret")
     @classmethod
@@ -249,6 +257,14 @@ class Settings(BaseSettings):
     """Per-key quotas and global backpressure."""
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     """Prometheus metrics: the API's scrape token, the workers' and deliverer's metrics port."""
+    transcription_wait_seconds: float = Field(default=300.0, gt=0, le=3600)
+    """How long `POST /v1/audio/transcriptions` waits for its job; past it, 504 naming the job to poll."""
+    openai_models: list[str] = Field(default_factory=lambda: ["whisper-1", "endoscribe"])
+    """Model names `/v1/audio/transcriptions` accepts, each run by the workers' one model; others get 404."""
+    events_poll_seconds: float = Field(default=0.5, gt=0, le=10)
+    """How often each API process reads, in one round trip, the jobs its event streams and waits follow."""
+    max_event_streams_per_key: int = Field(default=10, ge=0)
+    """Open `/v1/jobs/{id}/events` streams one key may hold per API process (0: no limit); more get 429."""
     live: LiveSettings = Field(default_factory=LiveSettings)
     """Live dictation sessions: tokens, limits, endpointing."""
 

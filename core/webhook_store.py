@@ -27,6 +27,19 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, to
 for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
 return due
 """
+# Push each given id that is still due out to ARGV[2]; return those pushed (another deliverer may have
+# claimed or a redelivery rescheduled the rest since they were read).
+_CLAIM_IDS = """
+local taken = {}
+for i = 3, #ARGV do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) <= tonumber(ARGV[1]) then
+    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i])
+    taken[#taken + 1] = ARGV[i]
+  end
+end
+return taken
+"""
 
 
 class Attempt(BaseModel):
@@ -185,6 +198,19 @@ class WebhookStore:
 
     def claim_due(self, now: float, lease_seconds: float, limit: int) -> list[str]:
         ids = self.redis.eval(_CLAIM, 1, keys.WEBHOOK_DUE, now, now + lease_seconds, limit)  # type: ignore[no-untyped-call]
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in cast(list[Any], ids)]
+
+    def due(self, now: float, limit: int) -> list[str]:
+        """Up to `limit` callbacks due at `now`, longest due first (read only: `claim` takes them)."""
+        ids = self.redis.zrangebyscore(keys.WEBHOOK_DUE, "-inf", now, start=0, num=limit)
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+    def claim(self, job_ids: list[str], now: float, until: float) -> list[str]:
+        """Of `job_ids`, those still due at `now`, each moved to come due again at `until` (a lease while
+        it is sent, or a deferral), in one step; returns them."""
+        if not job_ids:
+            return []
+        ids = self.redis.eval(_CLAIM_IDS, 1, keys.WEBHOOK_DUE, now, until, *job_ids)  # type: ignore[no-untyped-call]
         return [i.decode() if isinstance(i, bytes) else str(i) for i in cast(list[Any], ids)]
 
     def finish_attempt(

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages EndoScribe needs when any is missing: ffmpeg (WhisperX decoding and
 # torchcodec's libraries), redis-server (make up, tests), espeak-ng and sox (speech fixtures, bench),
-# chromium-headless-shell (the /dictate page's test, with a fake microphone).
+# tmux (the CLI's tests type into a terminal and read the screen back), chromium-headless-shell (the
+# /dictate page's test, with a fake microphone).
 set -euo pipefail
 need=()
-for pair in ffmpeg:ffmpeg redis-server:redis-server espeak-ng:espeak-ng sox:sox \
+for pair in ffmpeg:ffmpeg redis-server:redis-server espeak-ng:espeak-ng sox:sox tmux:tmux \
         chromium-headless-shell:chromium-headless-shell; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done

@@ -62,7 +62,7 @@ launch() {
             "${ALONE[@]}" "$BIN/celery" -A worker.celery_app worker -P solo -Q transcribe -c 1 -n "worker1@%h" \
                 --loglevel INFO & ;;
         flower)
-            "${ALONE[@]}" "$BIN/celery" -A worker.celery_app flower --address="$API_HOST" --port="$FLOWER_PORT" \
+            "${ALONE[@]}" "$BIN/celery" -A worker.celery_app flower --conf=worker/flowerconfig.py --address="$API_HOST" --port="$FLOWER_PORT" \
                 --loglevel=WARNING & ;;
         deliverer)
             # A separate light process (no torch), so slow receivers never hold up a GPU.

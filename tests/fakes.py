@@ -6,6 +6,7 @@ import io
 import math
 import struct
 import tempfile
+import time
 import uuid
 import wave
 from collections.abc import Callable, Hashable, Sequence
@@ -43,6 +44,8 @@ class FakeTranscriber:
     oom_above: int | None = None
     speech: Callable[[Any], list[Window]] | None = None
     """Where the recording has speech (default: `steps` equal windows covering all of it)."""
+    vad_seconds: float = 0.0
+    """How long finding the speech of a recording over 30 s takes (a CPU's VAD over minutes of audio)."""
     calls: int = 0
     """Batches decoded (or attempted)."""
     recordings: int = 0
@@ -58,6 +61,8 @@ class FakeTranscriber:
         if self.speech is not None:
             return self.speech(audio)
         seconds = audio.size / 16000
+        if seconds > 30:
+            time.sleep(self.vad_seconds)
         return [Window(round(seconds * n / self.steps, 3), round(seconds * (n + 1) / self.steps, 3))
                 for n in range(self.steps)]
 

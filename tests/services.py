@@ -86,6 +86,7 @@ def service_env(redis_url: str, **extra: str) -> dict[str, str]:
         "ENDOSCRIBE_WEBHOOK_RETRY_BASE_SECONDS": "0.3",
         "ENDOSCRIBE_WEBHOOK_POLL_SECONDS": "0.1",
         "ENDOSCRIBE_WEBHOOK_TIMEOUT_SECONDS": "1",
+        "ENDOSCRIBE_WEBHOOK_DNS_TIMEOUT_SECONDS": "1",
     })
     env.update(extra)
     return env

@@ -1,7 +1,9 @@
 """The light webhook delivery process: `python -m webhooks.deliverer`. Never imports torch.
 
 It polls the due-time schedule in Redis, claims due callbacks under a lease and sends each from
-a small thread pool, so a slow or dead receiver delays neither transcription nor other receivers.
+a small thread pool, so a slow or dead receiver delays neither transcription nor other receivers;
+each API key gets a fair share of the senders and of the host name lookups (`webhooks.scheduler`,
+`webhooks.dns`), so one tenant's dead receiver or nameserver delays only its own callbacks.
 """
 
 from __future__ import annotations
@@ -23,17 +25,23 @@ from core.settings import Settings, get_settings
 from core.webhook_store import WebhookStore
 from webhooks import metrics
 from webhooks.delivery import Deliverer, attempt_delivery
+from webhooks.scheduler import Dispatcher, Due
 
 log = logging.getLogger("endoscribe.webhooks")
 
-CONCURRENCY = 8
-
 
 def lease_seconds(settings: Settings) -> float:
-    # Longer than any one attempt (each has a hard overall deadline of timeout_seconds, plus DNS) so a
-    # live deliverer never sees its own claim come due again; short enough that a killed one's claims
-    # resume quickly.
-    return settings.webhook.timeout_seconds * 2 + 5
+    # Longer than any one attempt (a lookup of up to dns_timeout_seconds, then a hard overall deadline of
+    # timeout_seconds) so a live deliverer never sees its own claim come due again; short enough that a
+    # killed one's claims resume quickly.
+    hooks = settings.webhook
+    return max(hooks.timeout_seconds * 2, hooks.dns_timeout_seconds + hooks.timeout_seconds) + 5
+
+
+def defer_seconds(settings: Settings) -> float:
+    # How far the callbacks of a key at its share of senders are stepped past when more are due than
+    # one read holds: a few polls, so the key gets them back soon after a sender of its frees up.
+    return max(1.0, settings.webhook.poll_seconds * 3)
 
 
 def connect(settings: Settings) -> Deliverer:
@@ -46,43 +54,44 @@ def connect(settings: Settings) -> Deliverer:
     )
 
 
-def run(settings: Settings, stop: threading.Event) -> None:
-    deliverer = connect(settings)
+def run(settings: Settings, stop: threading.Event, deliverer: Deliverer | None = None) -> None:
+    """Send due callbacks until `stop` is set; `deliverer` replaces the one `connect` makes (tests)."""
+    deliverer = deliverer or connect(settings)
     check_no_eviction(deliverer.jobs.redis, settings)  # raises: no deliverer on an evicting Redis
     if not settings.webhook.secret:
         log.warning("ENDOSCRIBE_WEBHOOK_SECRET is not set: callbacks are refused at submit")
     serve_metrics(settings.metrics)
-    log.info("webhook deliverer polling every %.1fs", settings.webhook.poll_seconds)
-    in_flight: set[str] = set()
-    lock = threading.Lock()
+    hooks = settings.webhook
+    dispatcher = Dispatcher(deliverer.jobs, deliverer.webhooks, hooks.senders, hooks.senders_per_key,
+                            lease_seconds(settings), defer_seconds(settings))
+    log.info("webhook deliverer polling every %.1fs (%d senders, %d per key)", hooks.poll_seconds,
+             hooks.senders, hooks.senders_per_key)
+    wake = threading.Event()
 
-    def send(job_id: str) -> None:
+    def send(item: Due) -> None:
         try:
             started = time.perf_counter()
-            metrics.observe_attempt(attempt_delivery(deliverer, job_id), time.perf_counter() - started)
+            outcome = attempt_delivery(deliverer, item.job_id, item.owner)
+            metrics.observe_attempt(outcome, time.perf_counter() - started)
         except Exception:
-            log.exception("webhook attempt for job %s crashed; it comes due again after its lease", job_id)
+            log.exception("webhook attempt for job %s crashed; it comes due again after its lease", item.job_id)
         finally:
-            with lock:
-                in_flight.discard(job_id)
+            dispatcher.done(item)
+            wake.set()  # a sender is free: look for more at once rather than after a full poll
 
-    with ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="webhook") as pool:
+    with ThreadPoolExecutor(hooks.senders, thread_name_prefix="webhook") as pool:
         while not stop.is_set():
-            with lock:
-                free = CONCURRENCY - len(in_flight)
-            due: list[str] = []
-            if free > 0:
-                try:
-                    due = deliverer.webhooks.claim_due(time.time(), lease_seconds(settings), free)
-                except redis.RedisError as exc:
-                    log.warning("redis unavailable (%s); retrying", exc.__class__.__name__)
-            for job_id in due:
-                with lock:
-                    if job_id in in_flight:
-                        continue  # still being sent here; its lease was only pushed forward
-                    in_flight.add(job_id)
-                pool.submit(send, job_id)
-            stop.wait(settings.webhook.poll_seconds)
+            batch: list[Due] = []
+            try:
+                batch = dispatcher.next_batch(time.time())
+            except redis.RedisError as exc:
+                log.warning("redis unavailable (%s); retrying", exc.__class__.__name__)
+            for item in batch:
+                pool.submit(send, item)
+            wake.wait(hooks.poll_seconds)
+            wake.clear()
+            if stop.is_set():
+                break
     log.info("webhook deliverer stopped")
 
 

@@ -21,15 +21,14 @@ from core.job_store import JobStore
 from core.settings import WebhookSettings
 from core.webhook_store import Attempt, WebhookRecord, WebhookStore, event_for
 from webhooks import http
+from webhooks.dns import DnsPool, Resolver
 from webhooks.payloads import envelope, fhir_document_reference, thin_data
 from webhooks.targets import (
     ResolutionFailed,
-    Resolver,
     TargetRefused,
     ascii_host,
     redact,
     resolve_target,
-    system_resolver,
 )
 
 log = logging.getLogger("endoscribe.webhooks")
@@ -40,12 +39,25 @@ MAX_DELAY_SECONDS = 3600.0
 
 @dataclass
 class Deliverer:
-    """Everything an attempt needs; `resolver` is swappable so tests never touch DNS."""
+    """Everything an attempt needs; `resolver` or `dns` are swappable so tests never touch DNS."""
 
     jobs: JobStore
     webhooks: WebhookStore
     settings: WebhookSettings
-    resolver: Resolver = system_resolver
+    resolver: Resolver | None = None
+    """Answers every lookup when set; otherwise `dns` does, each key within its share."""
+    dns: DnsPool | None = None
+
+    def __post_init__(self) -> None:
+        if self.dns is None:
+            self.dns = DnsPool(per_owner=self.settings.dns_lookups_per_key, timeout=self.settings.dns_timeout_seconds)
+
+    def resolver_for(self, owner: str) -> Resolver:
+        """The lookups of `owner`'s callbacks."""
+        if self.resolver is not None:
+            return self.resolver
+        assert self.dns is not None
+        return self.dns.resolver(owner)
 
 
 def build_body(d: Deliverer, job_id: str, hook: WebhookRecord) -> tuple[bytes, str]:
@@ -107,9 +119,10 @@ class Outcome:
     retry_after: float | None = None
 
 
-def _send(d: Deliverer, job_id: str, hook: WebhookRecord, now: datetime) -> Outcome:
+def _send(d: Deliverer, job_id: str, owner: str, hook: WebhookRecord, now: datetime) -> Outcome:
     body, content_type = build_body(d, job_id, hook)
-    addresses = resolve_target(hook.config.url, d.settings.allow_private, d.settings.allow_http, d.resolver)
+    addresses = resolve_target(hook.config.url, d.settings.allow_private, d.settings.allow_http,
+                               d.resolver_for(owner))
     headers = {
         "content-type": content_type,
         "webhook-id": hook.msg_id,
@@ -138,8 +151,9 @@ def _send(d: Deliverer, job_id: str, hook: WebhookRecord, now: datetime) -> Outc
     raise AssertionError("resolve_target returned no address")
 
 
-def attempt_delivery(d: Deliverer, job_id: str) -> str:
-    """Make one attempt for a claimed job and record it; returns the resulting delivery status."""
+def attempt_delivery(d: Deliverer, job_id: str, owner: str = "") -> str:
+    """Make one attempt for a claimed job of API key `owner` and record it; returns the resulting
+    delivery status."""
     hook = d.webhooks.get(job_id)
     if hook is None or hook.status in {"delivered", "failed"}:
         # The job was erased, or a stale schedule entry outlived a finished series.
@@ -148,7 +162,7 @@ def attempt_delivery(d: Deliverer, job_id: str) -> str:
     now = datetime.now(UTC)
     started = time.perf_counter()
     try:
-        outcome = _send(d, job_id, hook, now)
+        outcome = _send(d, job_id, owner, hook, now)
     except redis.RedisError as exc:
         # Not the receiver's fault and not final: no attempt is recorded, and the claim's lease makes
         # the callback due again once Redis is back.

@@ -7,16 +7,12 @@ the very address it checked, never to a fresh lookup.
 from __future__ import annotations
 
 import ipaddress
-import socket
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from core.errors import InvalidInput
+from webhooks.dns import LookupsBusy, Resolver, system_resolver
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Resolver = Callable[[str, int], list[str]]
 
 # Cloud metadata services: refused even when private targets are allowed for development.
 METADATA_NETWORKS = [
@@ -36,10 +32,6 @@ TRANSITION_NETWORKS = [
     ipaddress.ip_network(net)
     for net in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32", "::/96", "::ffff:0:0:0/96")
 ]
-DNS_TIMEOUT_SECONDS = 5.0
-# More threads than the deliverer's senders: a lookup that hangs keeps its thread until the C
-# resolver gives up, and must not starve the others.
-_dns_pool = ThreadPoolExecutor(32, thread_name_prefix="dns")
 
 
 class TargetRefused(InvalidInput):
@@ -51,6 +43,12 @@ class TargetRefused(InvalidInput):
 
 class ResolutionFailed(TargetRefused):
     """The name did not resolve (now): refused at submit, retried at delivery."""
+
+
+class LookupsPending(ResolutionFailed):
+    """The key's share of lookups is taken by earlier ones still unanswered: not looked up now."""
+
+    code = "callback_lookups_busy"
 
 
 def classify_address(address: str) -> str | None:
@@ -78,19 +76,6 @@ def classify_address(address: str) -> str | None:
     return None
 
 
-def _getaddrinfo(host: str, port: int) -> list[str]:
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    # getaddrinfo's order, without repeats, IPv4 first: many containers have no IPv6 route.
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-    return sorted(addresses, key=lambda a: ":" in a)
-
-
-def system_resolver(host: str, port: int) -> list[str]:
-    """getaddrinfo with a deadline (the C resolver has none of its own that we control)."""
-    try:
-        return _dns_pool.submit(_getaddrinfo, host, port).result(timeout=DNS_TIMEOUT_SECONDS)
-    except FutureTimeout:
-        raise OSError(f"resolving {host} took over {DNS_TIMEOUT_SECONDS:g} s") from None
 
 
 def ascii_host(host: str) -> str:
@@ -132,6 +117,8 @@ def resolve_target(
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         addresses = resolver(host, port)
+    except LookupsBusy as exc:
+        raise LookupsPending(f"callback_url host {host!r} was not looked up: {exc}") from None
     except (OSError, UnicodeError):
         raise ResolutionFailed(f"callback_url host {host!r} does not resolve") from None
     if not addresses:

@@ -1,11 +1,13 @@
 """Which speech windows go into the next batch: plain functions over the jobs a worker has open.
 
 Order: the high-priority lane first; then a job passed over for `STARVING_AFTER` batches in a row
-(so a stream of short clips cannot starve a long job); then the job with the fewest windows left (a
-short clip rides in the next batch instead of waiting for a long recording to end); then the job
-admitted first. The first job in that order leads the batch, and only windows that may share a
-forward pass with its windows (the same `key`: CTranslate2 needs the start-of-transcript token at
-one position in every prompt of a batch) fill the rest.
+(when more jobs are open than a batch has slots); then the job with the fewest windows left; then
+the job admitted first. The first job in that order leads the batch, and only windows that may share
+a forward pass with its windows (the same `key`: CTranslate2 needs the start-of-transcript token at
+one position in every prompt of a batch) go in. The high-priority lane takes every slot it can use;
+the other slots are dealt one per job first, in that order, so every job that fits gets a window into
+every batch (a short clip that just arrived rides in the next one, whatever long recordings are
+open), and only then do the jobs first in order take the rest.
 """
 
 from __future__ import annotations
@@ -51,10 +53,17 @@ def pick_batch(jobs: Sequence[J], size: int, high_alone: bool = False) -> list[t
     if not order or size < 1:
         return []
     key, alone = order[0].key, high_alone and order[0].high
-    slots: list[tuple[J, int]] = []
-    for job in (j for j in order if j.key == key and (j.high or not alone)):
-        take = min(job.remaining, size - len(slots))
-        slots.extend((job, job.sent + n) for n in range(take))
-        if len(slots) == size:
-            break
-    return slots
+    mates = [j for j in order if j.key == key and (j.high or not alone)]
+    counts = [0] * len(mates)
+    free = size
+    for n, job in enumerate(mates):  # the high-priority lane: all it can use
+        if job.high:
+            counts[n] = min(job.remaining, free)
+            free -= counts[n]
+    for n in range(len(mates)):  # one window each, in order
+        if free and not counts[n]:
+            counts[n], free = 1, free - 1
+    for n, job in enumerate(mates):  # then the rest, first in order first
+        extra = min(job.remaining - counts[n], free)
+        counts[n], free = counts[n] + extra, free - extra
+    return [(job, job.sent + w) for job, count in zip(mates, counts, strict=True) for w in range(count)]

@@ -115,6 +115,8 @@ class OpenJob:
     """Admission order in this worker: ties in the scheduler go to the earlier job."""
     passed_over: int = 0
     """Batches in a row that ran without any of this job's windows while it had some waiting."""
+    speech_found: bool = False
+    """False while VAD is still looking for its speech (`windows` is empty until then)."""
 
     @property
     def high(self) -> bool:
@@ -126,7 +128,7 @@ class OpenJob:
 
     @property
     def done(self) -> bool:
-        return all(t is not None for t in self.texts)
+        return self.speech_found and all(t is not None for t in self.texts)
 
     @property
     def deadline(self) -> float:
@@ -157,8 +159,12 @@ def claim(job_id: str, ctx: JobContext) -> str | Outcome:
     return Outcome.SKIPPED
 
 
-def open_job(job_id: str, owner: str, ctx: JobContext, info: ModelInfo, seq: int) -> OpenJob | Outcome:
-    """Start the lease, decode the audio and find its speech; a job that cannot go on is ended here."""
+def open_job(
+    job_id: str, owner: str, ctx: JobContext, info: ModelInfo, seq: int, find_speech_inline_seconds: float,
+) -> OpenJob | Outcome:
+    """Start the lease and decode the audio, and for a recording no longer than `find_speech_inline_seconds`
+    find its speech too (longer ones: `set_windows` once the caller has); a job that cannot go on is ended
+    here."""
     started = time.perf_counter()
     hard_deadline = time.monotonic() + ctx.settings.job_time_limit_seconds + HARD_DEADLINE_GRACE_SECONDS
 
@@ -178,12 +184,10 @@ def open_job(job_id: str, owner: str, ctx: JobContext, info: ModelInfo, seq: int
         seconds = pipeline.check_audio(audio)
         update(ctx, job_id, owner, stage=JobStage.TRANSCRIBING, audio_seconds=round(seconds, 3))
         language = _language_for(options.language, info.language) or ctx.models.detect_language(audio)
-        windows = ctx.models.speech_windows(audio)
-        if not windows:
-            raise AudioError("no speech was found in the audio", code="no_speech")
         key = ctx.models.batch_key(language, options.initial_prompt, options.hotwords)
-        job = OpenJob(job_id, owner, options, language, audio, windows, started, lease, key,
-                      texts=[None] * len(windows), seq=seq)
+        job = OpenJob(job_id, owner, options, language, audio, [], started, lease, key, seq=seq)
+        if seconds <= find_speech_inline_seconds:
+            set_windows(job, ctx.models.speech_windows(audio))
         check_continue(job, ctx)
         return job
     except redis.RedisError:
@@ -193,6 +197,14 @@ def open_job(job_id: str, owner: str, ctx: JobContext, info: ModelInfo, seq: int
         outcome = settle(job_id, owner, ctx, started, exc)
         lease.stop()
         return outcome
+
+
+def set_windows(job: OpenJob, windows: list[Window]) -> None:
+    """The job's speech, as VAD found it: its windows go to the model from now on."""
+    if not windows:
+        raise AudioError("no speech was found in the audio", code="no_speech")
+    job.windows, job.texts = windows, [None] * len(windows)
+    job.speech_found = True
 
 
 def finish(job: OpenJob, ctx: JobContext) -> Outcome:

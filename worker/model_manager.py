@@ -45,12 +45,15 @@ class AlignmentUnavailable(RuntimeError):
 class ModelManager:
     """Holds one resident WhisperX pipeline (and the alignment model, when enabled) per process.
 
-    The pipeline mutates its tokenizer and options per call, so `lock` serialises jobs on it.
+    WhisperX's `transcribe` mutates the pipeline's tokenizer and options per call, so `lock` serialises
+    calls into the Whisper model. The VAD model is separate and has its own lock: the scheduler finds
+    the speech of a long recording in a thread while the Whisper model decodes batches.
     """
 
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
         self.lock = threading.Lock()
+        self.vad_lock = threading.Lock()
         self.runtime: Runtime | None = None
         self.model_name = settings.model or "tiny.en (bundled)"
         self.language: str | None = None
@@ -94,7 +97,7 @@ class ModelManager:
         from worker import pipeline
 
         pipe = self.load()
-        with self.lock:
+        with self.vad_lock:
             return pipeline.speech_windows(pipe, audio, max_seconds)
 
     def detect_language(self, audio: np.ndarray) -> str:

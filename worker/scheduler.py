@@ -14,8 +14,10 @@ worker killed mid-batch loses no job, since each claimed job's lease lapses and 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import redis
 
@@ -25,12 +27,18 @@ from worker import batching, job_runner
 from worker import metrics as worker_metrics
 from worker.job_runner import JobContext, OpenJob, Outcome
 from worker.live import LiveDesk, LiveUnit
-from worker.transcriber import DecodeRequest, ModelOutOfMemory
+from worker.transcriber import DecodeRequest, ModelOutOfMemory, Window
 
 log = logging.getLogger(__name__)
 
 IDLE_POLL_SECONDS = 0.05
 """How long a round that serves live sessions but has nothing to decode waits before looking again."""
+
+
+# A recording up to one window long has its speech found at once (tens of milliseconds); a longer one
+# in a thread, while the model decodes other jobs' batches: VAD over minutes of audio takes seconds
+# on a CPU, and a short clip that arrived meanwhile must not wait for it.
+FIND_SPEECH_INLINE_SECONDS = 30.0
 
 
 class OutOfMemory(EndoScribeError):
@@ -66,6 +74,8 @@ class Scheduler:
         # A round admits new work only for as long as one job may run, so its task message is acked
         # well inside the broker's visibility timeout; the next message starts a new round.
         self.admit_until = time.monotonic() + ctx.settings.job_time_limit_seconds
+        self.finder = ThreadPoolExecutor(1, thread_name_prefix="vad")
+        self.finding: dict[Future[list[Window]], OpenJob] = {}
 
     def run(self, seed: str | None) -> dict[str, Outcome]:
         try:
@@ -73,12 +83,15 @@ class Scheduler:
                 self._admit(seed, from_ready=False)
             self._fill()
             while self.jobs or self.units or self.live.held:
+                # Waiting on the VAD thread only when nothing else can run (live sessions always can).
+                self._collect(block=not any(job.remaining for job in self.jobs) and not self.live.held)
                 if not self._step():
                     time.sleep(IDLE_POLL_SECONDS)  # live sessions wait for audio
                 self._fill()
         except redis.RedisError as exc:
             self._give_up(exc)
         finally:
+            self.finder.shutdown(wait=True, cancel_futures=True)
             self._release_live()
         for job_id, outcome in self.outcomes.items():
             if outcome.ended_job:
@@ -106,7 +119,7 @@ class Scheduler:
         for job_id, high in self.ctx.store.ready_jobs(2 * settings.scheduler_max_jobs):
             if job_id in open_ids or job_id in self.outcomes:
                 continue
-            pending = sum(job.remaining for job in self.jobs)
+            pending = sum(job.remaining if job.speech_found else _expected_windows(job) for job in self.jobs)
             if high:
                 if len(self.jobs) >= 2 * settings.scheduler_max_jobs:
                     return
@@ -124,12 +137,29 @@ class Scheduler:
             return
         self.claimed[job_id] = claimed
         self.outcomes[job_id] = Outcome.ABANDONED  # until it ends
-        opened = job_runner.open_job(job_id, claimed, self.ctx, self.info, self.admitted)
+        opened = job_runner.open_job(job_id, claimed, self.ctx, self.info, self.admitted,
+                                     FIND_SPEECH_INLINE_SECONDS)
         self.admitted += 1
         if isinstance(opened, Outcome):
             self._ended(job_id, opened)
-        else:
-            self.jobs.append(opened)
+            return
+        self.jobs.append(opened)
+        if not opened.speech_found:
+            self.finding[self.finder.submit(self.ctx.models.speech_windows, opened.audio)] = opened
+
+    def _collect(self, block: bool) -> None:
+        """Give the jobs whose speech the VAD thread found their windows (waiting for one if `block`)."""
+        if not self.finding:
+            return
+        done, _ = wait(list(self.finding), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        for future in done:
+            job = self.finding.pop(future)
+            if job not in self.jobs:
+                continue  # dropped meanwhile (cancelled, lease lost)
+            try:
+                job_runner.set_windows(job, future.result())
+            except Exception as exc:  # noqa: BLE001 - this job fails, the others go on
+                self._drop(job, exc)
 
     # ---- batches -------------------------------------------------------------------------------
 
@@ -259,6 +289,11 @@ class Scheduler:
         for job_id in self.claimed:
             self.outcomes[job_id] = Outcome.ABANDONED
         self.claimed.clear()
+
+
+def _expected_windows(job: OpenJob) -> int:
+    """Windows a job whose speech is still being found will have, at most."""
+    return math.ceil(job.audio.size / 16000 / 30)
 
 
 def _job_error(exc: Exception) -> Exception:

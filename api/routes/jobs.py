@@ -6,13 +6,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api import job_service
 from api.callbacks import build_callback
 from api.deps import AudioStoreDep, CeleryDep, JobStoreDep, OwnerDep, QuotasDep, SettingsDep, WebhookStoreDep
 from api.uploads import store_upload
-from core.jobs import ERROR_DESCRIPTIONS, ErrorBody, JobCreated, JobOptions, JobPublic, JobRecord
+from core.jobs import ERROR_DESCRIPTIONS, ErrorBody, JobCreated, JobOptions, JobPublic, JobRecord, JobStatus
 from core.renderers import MEDIA_TYPES, ResultFormat, render
 from core.settings import Settings
 from core.webhook_store import WebhookStore
@@ -63,7 +64,7 @@ async def create_job(
         # Resolving the callback host and storing the audio block: keep them off the event loop.
         callback = await run_in_threadpool(
             build_callback, settings.webhook, callback_url, callback_format, callback_auth_header_name,
-            callback_auth_header_value, note_type, patient_reference, encounter_reference,
+            callback_auth_header_value, note_type, patient_reference, encounter_reference, owner,
         )
     job_id = job_service.new_job_id()
     # Copied a chunk at a time from the spooled upload to the store, off the event loop.
@@ -76,6 +77,28 @@ async def create_job(
     )
     status_url, result_url = job_service.job_urls(base, record.id)
     return JobCreated(id=record.id, status=record.status, status_url=status_url, result_url=result_url)
+
+
+class JobPage(BaseModel):
+    """A page of the caller's jobs, newest first (`webhook` is left out: read one job for it)."""
+
+    jobs: list[JobPublic]
+    next_cursor: str | None
+    """Pass as `cursor` for the next (older) page; null when there is none."""
+
+
+@router.get("", response_model=JobPage, responses=_errors(400, 401, 429))
+def list_jobs(
+    request: Request, settings: SettingsDep, store: JobStoreDep, owner: OwnerDep,
+    status: Annotated[list[JobStatus] | None, Query(description="only these statuses (repeatable)")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page")] = None,
+) -> JobPage:
+    """Your own jobs, newest first. With a status filter a page may be short: follow `next_cursor` until null."""
+    page = job_service.list_jobs(store, owner, limit, cursor, frozenset(status) if status else None)
+    base = _base_url(request, settings)
+    jobs = [JobPublic.from_record(r, result_url=job_service.job_urls(base, r.id)[1]) for r in page.jobs]
+    return JobPage(jobs=jobs, next_cursor=page.next_cursor)
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=_errors(401, 404, 429))

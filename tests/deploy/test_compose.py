@@ -116,7 +116,8 @@ def test_the_workers_switch_telemetry_off() -> None:
 
 def test_service_commands_start_entry_points_that_exist() -> None:
     services = compose()["services"]
-    assert services["flower"]["command"] == ["celery", "-A", "worker.celery_app", "flower", "--port=5555"]
+    assert services["flower"]["command"] == ["celery", "-A", "worker.celery_app", "flower",
+                                             "--conf=worker/flowerconfig.py", "--port=5555"]
     assert services["webhooks"]["command"] == ["python", "-m", "webhooks.deliverer"]
     for name in ("flower", "webhooks"):
         assert entry_point_file(services[name]["command"]).is_file(), name

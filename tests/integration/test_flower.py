@@ -1,39 +1,75 @@
-"""Flower, for real: behind basic auth, showing the live worker and finished tasks with only job ids."""
+"""Flower, for real: behind basic auth (`/metrics` too), read-only unless asked, showing the live worker
+and finished tasks with only job ids; a task revoked there ends its job."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.jobs import FIXTURES, submit, wait_for_status
+from core import keys
+from tests.jobs import FIXTURES, long_recording, submit, wait_for_status
 from tests.services import BIN, Process, free_port, service_env, wait_for
 
 AUTH = ("ops", "flower-test-pass")
 
 
-@pytest.fixture()
-def flower(redis_url: str, service_dir: Path, worker: Process) -> Iterator[str]:
-    port = free_port()
-    proc = Process(
-        [str(BIN / "celery"), "-A", "worker.celery_app", "flower", f"--port={port}", "--address=127.0.0.1"],
-        service_env(redis_url, FLOWER_BASIC_AUTH=":".join(AUTH)), service_dir / "flower.log",
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
+@pytest.fixture(scope="module")
+def start_flower(redis_url: str, service_dir: Path, worker: Process) -> Iterator[Callable[..., str]]:
+    """Starts Flower as compose and fly do (with `worker/flowerconfig.py`); returns its base URL. Every
+    Flower started lives until the module's tests are done."""
+    procs: list[Process] = []
+
+    def start(**env: str) -> str:
+        port = free_port()
+        procs.append(Process(
+            [str(BIN / "celery"), "-A", "worker.celery_app", "flower", "--conf=worker/flowerconfig.py",
+             f"--port={port}", "--address=127.0.0.1"],
+            service_env(redis_url, FLOWER_BASIC_AUTH=":".join(AUTH), **env), service_dir / f"flower-{port}.log",
+        ))
+        base = f"http://127.0.0.1:{port}"
         wait_for(lambda: httpx.get(f"{base}/healthcheck").status_code == 200, 30, "flower")
-        yield base
-    finally:
+        return base
+
+    yield start
+    for proc in procs:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def flower(start_flower: Callable[..., str]) -> str:
+    """Flower as deployed: the login, and read-only."""
+    return start_flower()
 
 
 def test_flower_requires_basic_auth(flower: str) -> None:
     assert httpx.get(f"{flower}/api/workers").status_code == 401
     assert httpx.get(f"{flower}/api/workers", auth=("ops", "wrong")).status_code == 401
     assert httpx.get(f"{flower}/", auth=AUTH).status_code == 200
+    # Flower serves /metrics without a login on purpose; its config file puts it behind one.
+    assert httpx.get(f"{flower}/metrics").status_code == 401
+    metrics = httpx.get(f"{flower}/metrics", auth=AUTH)
+    assert metrics.status_code == 200 and "flower_" in metrics.text
+    assert httpx.get(f"{flower}/healthcheck").text == "OK"  # what compose's health check reads
+
+
+def test_the_dashboard_login_can_neither_revoke_tasks_nor_stop_workers_by_default(
+    flower: str, client: httpx.Client, worker: Process
+) -> None:
+    job_id = submit(client, FIXTURES / "summary.ogg")["id"]
+    workers = httpx.get(f"{flower}/api/workers", auth=AUTH, params={"refresh": "true"}, timeout=30).json()
+    [name] = [w for w in workers if w.startswith("e2e@")]
+
+    for action in (f"task/revoke/{job_id}?terminate=true", f"worker/shutdown/{name}",
+                   f"worker/pool/restart/{name}", f"task/send-task/{keys.TRANSCRIBE_TASK}"):
+        answer = httpx.post(f"{flower}/api/{action}", auth=AUTH, json={"args": [job_id]})
+        assert answer.status_code == 403, (action, answer.text)
+
+    assert wait_for_status(client, job_id)["status"] == "completed"
+    assert worker.alive()
 
 
 def test_flower_shows_the_worker_and_a_finished_task_without_patient_data(
@@ -62,3 +98,23 @@ def test_flower_shows_the_worker_and_a_finished_task_without_patient_data(
     for word in transcript.split():
         if len(word) > 6:
             assert word.strip(".,").lower() not in shown.lower()
+
+
+def test_revoking_and_terminating_a_running_task_in_flower_cancels_its_job(
+    start_flower: Callable[..., str], client: httpx.Client, worker: Process
+) -> None:
+    flower = start_flower(FLOWER_READ_ONLY="false")
+    job_id = submit(client, long_recording(8), filename="long.wav")["id"]
+    wait_for_status(client, job_id, {"processing"}, timeout=60)
+
+    # Flower's "Terminate" button. The solo pool runs the task inside the worker's message loop, so
+    # the worker reads the terminate only once the task is over; the job must end anyway, cancelled.
+    answer = httpx.post(f"{flower}/api/task/revoke/{job_id}", auth=AUTH, params={"terminate": "true"})
+    assert answer.status_code == 200, answer.text
+
+    job = wait_for_status(client, job_id, timeout=120)
+    assert job["status"] == "cancelled", job
+    assert worker.alive()
+    # The worker is free again: the next job runs to the end.
+    next_id = submit(client, FIXTURES / "summary.ogg")["id"]
+    assert wait_for_status(client, next_id, timeout=120)["status"] == "completed"

@@ -22,11 +22,12 @@ import redis
 import uvicorn
 from fastapi import FastAPI
 
+from api.guards import owner_for
 from api.main import create_app
 from api.quotas import Quotas
 from core import keys
-from core.job_store import Claim, JobStore
-from core.jobs import JobStatus
+from core.job_store import Claim, JobStore, utcnow
+from core.jobs import JobRecord, JobStatus
 from core.quota_store import seconds_to_next_day
 from core.settings import QuotaSettings, Settings, WebhookSettings
 from tests.jobs import FIXTURES
@@ -157,6 +158,28 @@ def test_a_job_that_vanished_while_open_stops_counting(make_api: MakeApi, clean_
     clean_redis.zadd(keys.owner_jobs_key(""), {job_id: time.time() - 120})
 
     assert submit(api).status_code == 202
+
+
+def test_jobs_stored_before_the_per_key_sets_count_against_their_key_once_the_api_starts(
+    make_api: MakeApi, clean_redis: redis.Redis
+) -> None:
+    store, owner = JobStore(clean_redis, 3600), owner_for(f"Bearer {KEYS[0]}", KEYS)
+    queued = [str(uuid.uuid4()) for _ in range(3)]
+    for job_id in queued:
+        store.create(JobRecord(id=job_id, created_at=utcnow(), owner=owner), b"x")
+    store.cancel(queued[2])
+    # What an earlier version left: the jobs, and no per-key set.
+    clean_redis.delete(keys.owner_jobs_key(owner))
+
+    api = make_api(api_keys=KEYS, max_jobs_in_flight=2)
+
+    assert clean_redis.zrange(keys.owner_jobs_key(owner), 0, -1) == sorted(q.encode() for q in queued[:2])
+    assert refusal(submit(api, KEYS[0]))[2]["error"]["code"] == "too_many_jobs_in_flight"
+    assert submit(api, KEYS[1]).status_code == 202
+    # Once per Redis: a later start leaves the sets to the job store.
+    clean_redis.delete(keys.owner_jobs_key(owner))
+    make_api(api_keys=KEYS, max_jobs_in_flight=2)
+    assert clean_redis.exists(keys.owner_jobs_key(owner)) == 0
 
 
 def test_concurrent_submissions_of_one_key_cannot_pass_its_limit_together(clean_redis: redis.Redis) -> None:

@@ -81,10 +81,39 @@ def test_a_high_priority_clip_rides_in_the_next_batch_while_a_long_job_runs(harn
     outcomes = run_round(long_job, harness.context())
 
     assert outcomes == {long_job: Outcome.COMPLETED, urgent[0]: Outcome.COMPLETED}
-    # Batch 0 was already in flight; the clip's windows (0.5 s each) lead batch 1 and 2.
+    # Batch 0 was already in flight; the clip's windows (0.5 s each) fill the batches after it.
     assert [[seconds for _, seconds in batch] for batch in harness.models.batches] == [
         [1.0, 1.0], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [1.0, 1.0], [1.0, 1.0]]
     assert harness.store.get(urgent[0]).finished_at <= harness.store.get(long_job).finished_at  # type: ignore[operator]
+
+
+def test_a_short_clip_rides_in_the_next_batch_even_while_long_jobs_fill_every_slot(harness: Harness) -> None:
+    harness.models.steps, harness.models.batch_size = 20, 4
+    long_jobs = [harness.submit(tone_wav(20.0)) for _ in range(2)]
+    clip: list[str] = []
+
+    def arrive(step: int) -> None:
+        if step == 3:  # the second long job has now waited 4 batches
+            harness.models.steps = 1
+            clip.append(harness.submit(tone_wav(0.5)))
+
+    harness.models.during = arrive
+    run_round(long_jobs[0], harness.context())
+
+    assert all(len(batch) == 4 for batch in harness.models.batches[:10])
+    assert (None, 0.5) in harness.models.batches[4]
+    assert harness.store.get(clip[0]).status == JobStatus.COMPLETED
+
+
+def test_a_long_recordings_speech_is_found_in_the_background_while_a_clip_goes_through(harness: Harness) -> None:
+    harness.models.vad_seconds = 1.5
+    long_job, clip = harness.submit(tone_wav(31.0)), harness.submit(tone_wav(1.0))
+
+    outcomes = run_round(long_job, harness.context())
+
+    assert outcomes == {long_job: Outcome.COMPLETED, clip: Outcome.COMPLETED}
+    assert harness.models.batches[0] == [(None, 1.0)]
+    assert harness.store.get(clip).finished_at < harness.store.get(long_job).finished_at  # type: ignore[operator]
 
 
 def test_out_of_memory_halves_the_batch_and_no_job_fails(harness: Harness) -> None:
@@ -152,3 +181,12 @@ def test_a_round_holds_only_what_its_next_batches_need_and_leaves_the_rest_to_ot
     # Two jobs of three windows fill the next two batches of two; more are claimed only as they drain.
     assert held[0] == 2 and max(held) <= 3
     assert set(outcomes.values()) == {Outcome.COMPLETED} and len(outcomes) == 6
+
+
+def test_a_round_whose_only_job_is_cancelled_between_batches_sends_the_model_nothing_more(harness: Harness) -> None:
+    harness.models.steps, harness.models.batch_size = 4, 2
+    job_id = harness.submit(tone_wav(4.0))
+    harness.models.during = lambda step: harness.store.cancel(job_id) if step == 0 else None
+
+    assert run_round(job_id, harness.context()) == {job_id: Outcome.CANCELLED}
+    assert harness.models.calls == 1

@@ -37,8 +37,14 @@ def test_a_job_resumes_at_its_next_unsent_window() -> None:
 
 
 def test_the_high_priority_lane_goes_first_even_when_longer() -> None:
-    jobs = [Job("short", 1, seq=0), Job("urgent", 3, seq=1, high=True)]
+    jobs = [Job("short", 1, seq=0), Job("mid", 2, seq=1), Job("urgent", 3, seq=2, high=True)]
     assert picked(jobs, 2) == [("urgent", 0), ("urgent", 1)]
+    assert picked(jobs, 5) == [("urgent", 0), ("urgent", 1), ("urgent", 2), ("short", 0), ("mid", 0)]
+
+
+def test_every_job_that_fits_gets_a_window_in_every_batch_before_any_gets_two() -> None:
+    jobs = [Job("long-a", 9, seq=0), Job("long-b", 9, seq=1), Job("clip", 1, seq=2)]
+    assert picked(jobs, 4) == [("clip", 0), ("long-a", 0), ("long-a", 1), ("long-b", 0)]
 
 
 def test_only_windows_that_can_share_a_forward_pass_fill_the_batch() -> None:

@@ -107,8 +107,8 @@ def test_international_names_are_resolved_and_sent_as_punycode() -> None:
 
 
 def test_ipv4_answers_come_first() -> None:
-    from webhooks.targets import _getaddrinfo
+    from webhooks.dns import getaddrinfo_addresses
 
     # Literal addresses resolve locally, with no DNS query.
-    assert _getaddrinfo("::1", 80) == ["::1"]
-    assert _getaddrinfo("127.0.0.1", 80) == ["127.0.0.1"]
+    assert getaddrinfo_addresses("::1", 80) == ["::1"]
+    assert getaddrinfo_addresses("127.0.0.1", 80) == ["127.0.0.1"]

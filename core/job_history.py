@@ -1,0 +1,140 @@
+"""Every job of an API key, newest first: the per-owner index `GET /v1/jobs` pages through.
+
+`keys.owner_jobs_key` holds only a key's open jobs (for its quota); this index holds all of them, scored
+by creation time. The job store writes it in the job's creation transaction and removes it in the
+erase transaction (`stage_add`, `stage_remove`). Job records also leave by TTL, which no code sees, so
+a read drops what has expired: every entry older than the retention, and any id whose record is gone.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+import redis
+from redis.client import Pipeline
+
+from core import keys
+from core.errors import InvalidInput
+from core.job_codec import decode, text
+from core.jobs import JobRecord, JobStatus
+
+# Ids examined per request at most: a filter that matches little answers a short page with a cursor
+# rather than walking a key's whole history in one request.
+SCAN_BUDGET = 1000
+BATCH = 100
+
+
+def stage_add(pipe: Pipeline, owner: str, job_id: str, created: float, ttl: int) -> None:
+    """In the job's creation transaction: index it; the index lives as long as its newest job."""
+    pipe.zadd(keys.owner_history_key(owner), {job_id: created})
+    pipe.expire(keys.owner_history_key(owner), ttl)
+
+
+def stage_remove(pipe: Pipeline, owner: str, job_id: str) -> None:
+    """In the job's erase transaction."""
+    pipe.zrem(keys.owner_history_key(owner), job_id)
+
+
+@dataclass(frozen=True)
+class Page:
+    jobs: list[JobRecord]
+    next_cursor: str | None
+    """Where the next page starts; None when nothing older is left."""
+
+
+def encode_cursor(score: float, job_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{score!r}:{job_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        score, job_id = raw.split(":", 1)
+        return float(score), job_id
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidInput("the cursor is not one this API gave out; pass next_cursor unchanged",
+                           code="invalid_cursor") from None
+
+
+class JobHistory:
+    """Pages of one key's jobs, newest first, optionally only some statuses."""
+
+    def __init__(self, client: redis.Redis, retention_seconds: int) -> None:
+        self.redis = client
+        self.retention_seconds = retention_seconds
+
+    def page(self, owner: str, limit: int, cursor: str | None = None,
+             statuses: frozenset[JobStatus] | None = None) -> Page:
+        """Up to `limit` jobs created before `cursor` (exclusive). With a status filter a page may be
+        short (at most SCAN_BUDGET ids are examined); follow `next_cursor` until it is None."""
+        key = keys.owner_history_key(owner)
+        self.redis.zremrangebyscore(key, "-inf", f"({time.time() - self.retention_seconds}")
+        position = decode_cursor(cursor) if cursor is not None else None
+        found: list[JobRecord] = []
+        examined = 0
+        while len(found) < limit and examined < SCAN_BUDGET:
+            batch = self._after(key, position, BATCH)
+            if not batch:
+                return Page(found, None)
+            for (job_id, score), record in zip(batch, self._records(owner, [i for i, _ in batch]), strict=True):
+                examined += 1
+                position = (score, job_id)
+                if record is not None and (statuses is None or record.status in statuses):
+                    found.append(record)
+                    if len(found) == limit:
+                        break
+        assert position is not None
+        return Page(found, encode_cursor(*position) if self._after(key, position, 1) else None)
+
+    def _after(self, key: str, position: tuple[float, str] | None, count: int) -> list[tuple[str, float]]:
+        """Up to `count` entries after `position` (score, id), newest first. Entries with one score come
+        in descending id order, so those at the position's score with an id >= its id come before it."""
+        top: float | str = "+inf"
+        skip = 0
+        if position is not None:
+            top, after = position
+            skip = sum(1 for t in self.redis.zrangebyscore(key, top, top) if text(cast(bytes, t)) >= after)
+        entries = cast(list[tuple[bytes, float]], self.redis.zrevrangebyscore(
+            key, top, "-inf", start=skip, num=count, withscores=True))
+        return [(text(member), float(score)) for member, score in entries]
+
+    def index_stored_jobs(self) -> int:
+        """Add every stored job to its key's index once, for jobs stored before the index existed (an
+        upgrade in place); later calls do nothing. Returns how many were added."""
+        if not self.redis.set(keys.OWNER_HISTORY_INDEXED, "1", nx=True):
+            return 0
+        added = 0
+        for key in self.redis.scan_iter(match=keys.job_key("*"), count=500):
+            owner, created = cast(list[bytes | None], self.redis.hmget(key, ["owner", "created_at"]))
+            if created is None:
+                continue
+            job_id = text(key).rsplit(":", 1)[1]
+            score = datetime.fromisoformat(text(created)).timestamp()
+            history = keys.owner_history_key(text(owner or b""))
+            added += int(self.redis.zadd(history, {job_id: score}, nx=True) or 0)
+            self.redis.expire(history, self.retention_seconds)
+        return added
+
+    def _records(self, owner: str, job_ids: list[str]) -> list[JobRecord | None]:
+        """The records, in order; an id whose record expired or is not the owner's is None (and expired
+        ones are dropped from the index)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(keys.job_key(job_id))
+        records: list[JobRecord | None] = []
+        gone = []
+        for job_id, raw in zip(job_ids, pipe.execute(), strict=True):
+            if not raw:
+                gone.append(job_id)
+                records.append(None)
+                continue
+            record = decode(cast(dict[bytes, bytes], raw))
+            records.append(record if record.owner == owner else None)
+        if gone:
+            self.redis.zrem(keys.owner_history_key(owner), *gone)
+        return records
