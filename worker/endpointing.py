@@ -47,21 +47,30 @@ def cut(seconds: float, windows: list[Window], ending: bool, settings: LiveSetti
     if not windows:
         if ending or seconds < 3 * settings.endpoint_silence_seconds + SILENCE_KEPT_SECONDS:
             return None
-        return Cut(CutKind.SKIP, 0.0, seconds - SILENCE_KEPT_SECONDS)
+        return _cut(CutKind.SKIP, 0.0, seconds - SILENCE_KEPT_SECONDS)
     start = max(0.0, windows[0].start - PAD_SECONDS)
-    last = windows[-1].end
-    if ending:
-        return Cut(CutKind.FINAL, start, seconds)
-    # The first pause ends the utterance, even when it was only seen a moment later (the buffer is
-    # looked at about once a second, and a pause is shorter than that).
+    limit = start + settings.max_utterance_seconds
+    # The first pause ends the utterance, even when it was seen late (the buffer is looked at about
+    # once a second, a pause is shorter, and a worker that fell behind sees several at once): also
+    # when the session is ending, so what was said is cut where it paused, never past the model's 30 s.
     for before, after in pairwise(windows):
+        if before.end > limit:
+            break
         if after.start - before.end >= settings.endpoint_silence_seconds:
-            return Cut(CutKind.FINAL, start, min(before.end + PAD_SECONDS, (before.end + after.start) / 2))
-    if seconds - last >= settings.endpoint_silence_seconds:
-        return Cut(CutKind.FINAL, start, min(seconds, last + PAD_SECONDS))
-    if seconds >= settings.max_utterance_seconds:
-        return Cut(CutKind.FINAL, start, seconds)
-    return Cut(CutKind.PARTIAL, start, seconds)
+            return _cut(CutKind.FINAL, start, min(before.end + PAD_SECONDS, (before.end + after.start) / 2))
+    if seconds > limit:
+        return _cut(CutKind.FINAL, start, limit)
+    if ending:
+        return _cut(CutKind.FINAL, start, seconds)
+    if seconds - windows[-1].end >= settings.endpoint_silence_seconds:
+        return _cut(CutKind.FINAL, start, min(seconds, windows[-1].end + PAD_SECONDS))
+    if seconds >= limit:
+        return _cut(CutKind.FINAL, start, seconds)
+    return _cut(CutKind.PARTIAL, start, seconds)
+
+
+def _cut(kind: CutKind, start: float, end: float) -> Cut:
+    return Cut(kind, round(start, 3), round(end, 3))
 
 
 def _norm(word: str) -> str:

@@ -43,6 +43,13 @@ def test_a_long_utterance_is_cut_at_the_limit_and_an_ending_session_takes_everyt
     assert cut(1.0, [Window(0.1, 0.5)], True, SETTINGS) == Cut(CutKind.FINAL, 0.0, 1.0)
 
 
+def test_a_worker_that_fell_behind_still_cuts_at_each_pause_and_never_past_the_limit() -> None:
+    behind = [Window(0.0, 3.0), Window(3.5, 9.0), Window(9.8, 30.0), Window(30.1, 45.0)]
+    assert cut(45.0, behind, True, SETTINGS) == Cut(CutKind.FINAL, 0.0, 9.2)
+    assert cut(45.0, behind[2:], False, SETTINGS) == Cut(CutKind.FINAL, 9.6, 29.6)
+    assert cut(45.0, behind[2:], True, SETTINGS) == Cut(CutKind.FINAL, 9.6, 29.6)
+
+
 def test_silence_waits_a_little_then_is_dropped_and_an_ending_silent_tail_has_nothing_to_decode() -> None:
     assert cut(2.0, [], False, SETTINGS) is None
     assert cut(4.0, [], False, SETTINGS) == Cut(CutKind.SKIP, 0.0, 3.0)
