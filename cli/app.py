@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli import dictate as dictating
 from cli import transcribe as transcribing
 from cli.client import FINAL_STATUSES, Api, ApiError
 from cli.config import CONFIG_ENV, DEFAULT_URL, KEY_ENV, URL_ENV, ConfigError, resolve
@@ -169,6 +170,32 @@ def job_result(
     else:
         to.write_text(body)
         err.print(f"wrote {to}")
+
+
+@app.command()
+def dictate(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="a 16 kHz mono 16-bit WAV")],
+    speed: Annotated[float, typer.Option(min=0.1, max=100, help="times real time")] = 1.0,
+    language: Annotated[str | None, typer.Option(help="spoken language, e.g. en")] = None,
+    hotwords: Annotated[str | None, typer.Option(help="vocabulary to favour, e.g. 'cecum, sessile'")] = None,
+) -> None:
+    """Stream a recording to a live session as if dictated now: partial text dim, finals as they come."""
+    options = {k: v for k, v in {"language": language, "hotwords": hotwords}.items() if v}
+    with _api(ctx) as api:
+        for event in dictating.dictate(api, file, options, speed):
+            kind = event["type"]
+            if kind == "partial":
+                out.print(f"[dim]… {event['text']}[/dim]")
+            elif kind == "final":
+                out.print(f"[bold]{event['start']:7.2f}–{event['end']:.2f}[/bold]  {event['text']}")
+            elif kind == "lagging":
+                err.print(f"[yellow]the transcription is {event['delay']} s behind[/yellow]")
+            elif kind == "error":
+                err.print(f"[red]{event['code']}:[/red] {event['message']}")
+            else:
+                out.print(f"ended: job {event['job_id']} (result: {event['result_url']})")
 
 
 @app.command()

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, WebSocket
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from api import session_service, session_tokens
@@ -23,6 +23,9 @@ from core.session_store import SessionState, SessionStore
 from core.settings import Settings
 
 router = APIRouter(prefix="/v1/sessions", tags=["live sessions"])
+
+# Comment lines every so often keep proxies and load balancers from closing a quiet stream.
+PING_SECONDS = 15
 
 
 class SessionCreate(BaseModel):
@@ -106,20 +109,24 @@ def read_session(session_id: str, request: Request, settings: SettingsDep, owner
     return _public(request, settings, session_service.get_session(_sessions(request), session_id, owner))
 
 
-@router.get("/{session_id}/events", responses={200: {"content": {"text/event-stream": {}}}, **_errors(401, 404)})
+@router.get("/{session_id}/events", response_class=EventSourceResponse,
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "each event as `event: <type>`, `id: <event id>`, `data: <json>`; "
+                                            "the stream ends after `ended`"},
+                       **_errors(401, 404)})
 async def session_events_sse(
     session_id: str, request: Request, settings: SettingsDep,
     token: Annotated[str, Query()] = "", last_event_id: Annotated[str, Header()] = "",
     after: Annotated[str, Query()] = "0",
-) -> StreamingResponse:
+) -> EventSourceResponse:
     """The session's events as Server-Sent Events (its stream token, or an API key), until `ended`."""
     await _authorize(request, settings, session_id, token)
 
-    async def body() -> AsyncIterator[bytes]:
+    async def events() -> AsyncIterator[ServerSentEvent]:
         async for event in session_events(request.app.state.async_redis, session_id, last_event_id or after):
-            yield f"id: {event['id']}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+            yield ServerSentEvent(json.dumps(event), event=event["type"], id=event["id"])
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    return EventSourceResponse(events(), ping=PING_SECONDS, headers={"Cache-Control": "no-store"})
 
 
 @router.websocket("/{session_id}/stream")

@@ -3,6 +3,9 @@ WebSockets streaming the fixture recordings in 200 ms chunks."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +50,7 @@ def test_a_session_streams_partials_and_finals_and_ends_as_a_completed_job(clien
     assert live.close_code == 1000
     # A listener on the SSE URL (its token, no API key) gets the same events, ending with `ended`.
     sse = httpx.get(session["events_url"], timeout=30).text
-    assert sse.count("event: final\n") == len(finals) and sse.rstrip().endswith(f'"id": "{ended["id"]}"}}')
+    assert sse.count("event: final") == len(finals) and f'"id": "{ended["id"]}"' in sse.split("event: ended")[1]
     job = wait_for_status(client, session["job_id"])
     assert job["status"] == "completed" and job["audio_seconds"] == pytest.approx(len(pcm) / 32000, abs=0.002)
     result = client.get(f"/v1/jobs/{session['job_id']}/result").json()
@@ -120,3 +123,17 @@ def test_limits_a_second_session_a_too_long_one_and_a_client_that_stops_sending(
     silent.send_audio(chunks(fixture_pcm(FIXTURES / "summary.wav"))[:5], speed=10)
     silent.wait_for(lambda: bool(silent.of("ended")), 90)
     assert [e["code"] for e in silent.of("error")] == ["idle_timeout"]
+
+
+def test_endoscribe_dictate_streams_a_file_and_prints_partials_finals_and_the_job(
+    api_url: str, client: httpx.Client, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "--url", api_url, "dictate", str(FIXTURES / "summary.wav"), "--speed", "3"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200", "HOME": str(tmp_path)})
+
+    assert done.returncode == 0, done.stderr
+    finals = [line.split("  ", 1)[1] for line in done.stdout.splitlines() if "–" in line.split("  ", 1)[0]]
+    assert word_error_rate(reference("summary"), " ".join(finals)) <= 0.4, done.stdout
+    job_id = done.stdout.split("ended: job ")[1].split()[0]
+    assert wait_for_status(client, job_id)["status"] == "completed"
