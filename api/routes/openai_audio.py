@@ -47,7 +47,7 @@ class TranscriptionTimeout(EndoScribeError):
     http_status = 504
 
 
-@router.get("/models")
+@router.get("/models", responses=_errors(401, 429))
 def list_models(settings: SettingsDep, _: OwnerDep) -> dict[str, Any]:
     """The model names `/v1/audio/transcriptions` accepts (OpenAI's model list shape)."""
     return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "endoscribe"}

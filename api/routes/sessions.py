@@ -82,7 +82,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[status]} for status in statuses}
 
 
-@router.post("", status_code=201, response_model=SessionPublic, responses=_errors(401, 422, 429, 503))
+@router.post("", status_code=201, response_model=SessionPublic, responses=_errors(400, 401, 422, 429, 503))
 async def create_session(
     request: Request, body: SessionCreate, settings: SettingsDep, celery: CeleryDep, quotas: QuotasDep,
     owner: OwnerDep,

@@ -133,7 +133,8 @@ def test_endoscribe_dictate_streams_a_file_and_prints_partials_finals_and_the_jo
         capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200", "HOME": str(tmp_path)})
 
     assert done.returncode == 0, done.stderr
-    finals = [line.split("  ", 1)[1] for line in done.stdout.splitlines() if "–" in line.split("  ", 1)[0]]
+    lines = [line.strip().split("  ", 1) for line in done.stdout.splitlines()]
+    finals = [parts[1] for parts in lines if len(parts) == 2 and "–" in parts[0]]
     assert word_error_rate(reference("summary"), " ".join(finals)) <= 0.4, done.stdout
     job_id = done.stdout.split("ended: job ")[1].split()[0]
     assert wait_for_status(client, job_id)["status"] == "completed"
