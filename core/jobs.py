@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from core.vocabulary import VocabularyPhrase
 
 
 class JobStatus(StrEnum):
@@ -38,6 +40,12 @@ class JobOptions(BaseModel):
     language: str | None = Field(default=None, max_length=16)
     initial_prompt: str | None = Field(default=None, max_length=2000)
     hotwords: str | None = Field(default=None, max_length=2000)
+    note_type: str | None = None
+    """Which built-in vocabulary decodes the job (and formats it as dictation); None: general endoscopy."""
+    formatting: Literal["none", "dictation"] | None = None
+    """`dictation`: spoken punctuation and numbers with units written out; None: dictation for a note_type."""
+    vocabulary: list[VocabularyPhrase] | None = None
+    """The job's own phrases, merged with the built-in list."""
 
 
 class JobError(BaseModel):
@@ -173,6 +181,8 @@ class Transcript(BaseModel):
     """The one stored result of a job; every output format is rendered from it."""
 
     text: str
+    raw_text: str | None = None
+    """The model's text before correction and dictation formatting (absent when neither changed it)."""
     language: str
     duration: float
     segments: list[Segment]

@@ -14,6 +14,27 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 Device = Literal["auto", "cuda", "mps", "cpu"]
 
 
+class VocabularySettings(BaseSettings):
+    """Endoscopy vocabularies, correction and dictation formatting (`ENDOSCRIBE_VOCABULARY_*`).
+
+    The defaults are what measured best on the dev set (`bench/wer.py`; README, Vocabularies)."""
+
+    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_VOCABULARY_", extra="ignore")
+
+    builtin: bool = True
+    """Decode with the built-in list of the job's note_type (the general endoscopy list without one)."""
+    apply_as: Literal["prompt", "hotwords", "both"] = "prompt"
+    """How terms reach Whisper: as the initial prompt, as faster-whisper hotwords, or as both."""
+    prompt_words: int = Field(default=60, ge=0, le=150)
+    """Words of prompt (client prompt, hotwords and vocabulary together) a job decodes with, at most."""
+    truncation_guard: bool = True
+    """Decode a speech window again without the prompt when its text is far shorter than its speech."""
+    lexicon: bool = True
+    """Map near-misses of vocabulary terms to the terms after decoding (a conservative correction pass)."""
+    max_phrases: int = Field(default=100, ge=0, le=1000)
+    """Custom phrases one job may send in `vocabulary`."""
+
+
 class WorkerSettings(BaseSettings):
     """How a transcription worker loads and runs its model (`ENDOSCRIBE_*`)."""
 
@@ -53,6 +74,8 @@ class WorkerSettings(BaseSettings):
 
     warmup: bool = True
     """Transcribe a bundled clip before consuming jobs, so the first job is not the slow one."""
+    vocabulary: VocabularySettings = Field(default_factory=VocabularySettings)
+    """Vocabularies, correction and formatting of endoscopy dictation."""
 
 
 class WebhookSettings(BaseSettings):

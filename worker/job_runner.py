@@ -24,7 +24,8 @@ from core.errors import AudioError, EndoScribeError, JobCancelled
 from core.job_store import Claim, JobStore
 from core.jobs import JobError, JobStage, JobStatus, Transcript
 from core.settings import WorkerSettings
-from worker import decoding, pipeline
+from core.vocabulary import decoding_prompt
+from worker import decoding, formatting, lexicon, pipeline, vocabulary_guard
 from worker.lease import LeaseKeeper
 from worker.transcriber import Transcriber
 
@@ -169,8 +170,11 @@ def _transcribe_job(job_id: str, ctx: JobContext, owner: str, deadline: float, l
         _check_continue(job_id, ctx, deadline, lease)
         _update(ctx, job_id, owner, progress=round(min(99.0, percent), 1))
 
-    transcript = ctx.models.transcribe(audio, language=language, initial_prompt=record.options.initial_prompt,
-                                       hotwords=record.options.hotwords, progress_callback=on_progress)
+    vocabulary = ctx.settings.vocabulary
+    prompt, hotwords = decoding_prompt(record.options, vocabulary)
+    transcript = vocabulary_guard.transcribe_guarded(ctx.models, audio, language=language, initial_prompt=prompt,
+                                                     hotwords=hotwords, progress_callback=on_progress,
+                                                     enabled=vocabulary.truncation_guard)
     if not transcript.segments:
         raise AudioError("no speech was found in the audio", code="no_speech")
     if ctx.settings.align:
@@ -178,7 +182,8 @@ def _transcribe_job(job_id: str, ctx: JobContext, owner: str, deadline: float, l
         _update(ctx, job_id, owner, stage=JobStage.ALIGNING)
         transcript = ctx.models.align(transcript, audio)
     _check_continue(job_id, ctx, deadline, lease)
-    return transcript
+    transcript = lexicon.correct_job(transcript, record.options, vocabulary)
+    return formatting.format_transcript(transcript, record.options)
 
 
 def _load_audio(job_id: str, ctx: JobContext) -> np.ndarray:

@@ -15,6 +15,7 @@ from api.uploads import store_upload
 from core.jobs import ERROR_DESCRIPTIONS, ErrorBody, JobCreated, JobOptions, JobPublic, JobRecord
 from core.renderers import MEDIA_TYPES, ResultFormat, render
 from core.settings import Settings
+from core.vocabulary import check_note_type, parse_vocabulary
 from core.webhook_store import WebhookStore
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -52,11 +53,21 @@ async def create_job(
     callback_format: Annotated[Literal["thin", "full", "fhir"], Form()] = "thin",
     callback_auth_header_name: Annotated[str | None, Form(max_length=64)] = None,
     callback_auth_header_value: Annotated[str | None, Form(max_length=4096)] = None,
-    note_type: Annotated[str | None, Form(description="colonoscopy, egd, endoscopy or procedure")] = None,
+    note_type: Annotated[str | None, Form(description="colonoscopy, egd, endoscopy, ercp, eus, sigmoidoscopy or "
+                                                      "procedure: the built-in vocabulary, dictation formatting "
+                                                      "and the FHIR document type")] = None,
+    formatting: Annotated[Literal["none", "dictation"] | None, Form(
+        description="dictation: spoken punctuation and numbers with units written out (default with a note_type)")
+    ] = None,
+    vocabulary: Annotated[str | None, Form(max_length=50_000, description='JSON list of phrases: "term" or '
+                                           '{"phrase", "sounds_like": [...], "display_as"}')] = None,
     patient_reference: Annotated[str | None, Form(max_length=128)] = None,
     encounter_reference: Annotated[str | None, Form(max_length=128)] = None,
 ) -> JobCreated:
     """Accept a recording for transcription; poll `status_url` (or get a callback), then fetch `result_url`."""
+    options = JobOptions(language=language or None, initial_prompt=initial_prompt or None, hotwords=hotwords or None,
+                         note_type=check_note_type(note_type or None), formatting=formatting,
+                         vocabulary=parse_vocabulary(vocabulary, settings.worker.vocabulary.max_phrases))
     callback = None
     if callback_url:
         # Resolving the callback host and storing the audio block: keep them off the event loop.
@@ -67,7 +78,6 @@ async def create_job(
     job_id = job_service.new_job_id()
     # Copied a chunk at a time from the spooled upload to the store, off the event loop.
     upload = await run_in_threadpool(store_upload, file, settings.max_upload_bytes, audio, job_id)
-    options = JobOptions(language=language or None, initial_prompt=initial_prompt or None, hotwords=hotwords or None)
     base = _base_url(request, settings)
     record = await run_in_threadpool(
         job_service.submit_job, store, audio, celery, quotas, owner, upload, job_id, options, base, callback

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from script import AUDIO, MANIFEST, Dictation, load  # noqa: E402
+from script import AUDIO, MANIFEST, Dictation, load
 
 SAMPLE_RATE = 16000
 # Piper length_scale (>1 slower) and espeak words per minute, cycled over the dictations.

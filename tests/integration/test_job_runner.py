@@ -47,7 +47,7 @@ def test_a_job_completes_in_one_transaction_with_its_callback(harness: Harness) 
                                                                                   "test-worker")
     result = harness.store.get_result(job_id)
     assert result is not None and result.text == "Sessile polyp in the cecum, 5 mm."
-    assert harness.models.prompts == ["cecum, sessile"]
+    assert harness.models.prompts[0] is not None and harness.models.prompts[0].startswith("cecum, sessile propofol,")
     ended_cleanly(harness, job_id, "job.completed")
 
 
