@@ -55,6 +55,11 @@ DECODINGS: dict[str, tuple[VocabularySettings, bool]] = {
     "prompt+guard": (VocabularySettings(apply_as="prompt"), True),
     "hotwords+guard": (VocabularySettings(apply_as="hotwords"), True),
     "both+guard": (VocabularySettings(apply_as="both"), True),
+    # Shorter and longer glossaries: how much of the list helps before tiny.en starts losing speech.
+    "prompt40+guard": (VocabularySettings(prompt_words=40), True),
+    # A prompt twice as long: where tiny.en starts dropping speech, and what the guard gives back.
+    "prompt120": (VocabularySettings(prompt_words=120), False),
+    "prompt120+guard": (VocabularySettings(prompt_words=120), True),
 }
 
 
@@ -122,6 +127,21 @@ def _plain(models: ModelManager, audio: Any, **kwargs: Any) -> Transcript:
     return models.transcribe(audio, **kwargs)
 
 
+def corrected(
+    clips: list[dict[str, Any]], transcripts: list[Transcript], spoken: list[str],
+) -> tuple[list[Transcript], Counter[str]]:
+    """The lexicon pass on each clip, and its corrections judged one at a time against the reference."""
+    out: list[Transcript] = []
+    changes: Counter[str] = Counter()
+    for clip, t, ref in zip(clips, transcripts, spoken, strict=True):
+        fixed, applied = lexicon.correct(t, job_terms(JobOptions(note_type=clip["note_type"]), VocabularySettings()), [])
+        out.append(fixed)
+        for before, after in applied:
+            delta = wer([ref], [t.text.replace(before, after, 1)]) - wer([ref], [t.text])
+            changes["right" if delta < 0 else "false" if delta > 0 else "neutral"] += 1
+    return out, changes
+
+
 def devset(models: ModelManager, fresh: bool, only: list[str] | None) -> None:
     from script import load
 
@@ -141,23 +161,14 @@ def devset(models: ModelManager, fresh: bool, only: list[str] | None) -> None:
             continue
         rows[name] = decode_all(name, models, clips, fresh)
     best = "prompt+guard" if "prompt+guard" in rows else next(iter(rows))
-    settings = VocabularySettings()
-    corrected: list[Transcript] = []
-    changes: Counter[str] = Counter()
-    for clip, t, ref in zip(clips, rows[best], spoken, strict=True):
-        options = JobOptions(note_type=clip["note_type"])
-        fixed, applied = lexicon.correct(t, job_terms(options, settings), [])
-        corrected.append(fixed)
-        for before, after in applied:
-            good = score_text(after) in score_text(ref) and score_text(before) not in score_text(ref)
-            changes["right" if good else "false"] += 1
-    rows[f"{best} + lexicon"] = corrected
+    counts: dict[str, Counter[str]] = {}
+    for name in dict.fromkeys(["raw", best]):
+        if name in rows:
+            rows[f"{name} + lexicon"], counts[name] = corrected(clips, rows[name], spoken)
+    dictation = [JobOptions(note_type=c["note_type"], formatting="dictation") for c in clips]
+    rows[f"{best} + formatting"] = [format_transcript(t, o) for t, o in zip(rows[best], dictation, strict=True)]
     rows[f"{best} + lexicon + formatting"] = [
-        format_transcript(t, JobOptions(note_type=c["note_type"], formatting="dictation"))
-        for c, t in zip(clips, corrected, strict=True)]
-    rows[f"{best} + formatting"] = [
-        format_transcript(t, JobOptions(note_type=c["note_type"], formatting="dictation"))
-        for c, t in zip(clips, rows[best], strict=True)]
+        format_transcript(t, o) for t, o in zip(rows[f"{best} + lexicon"], dictation, strict=True)]
     joe = [i for i, c in enumerate(clips) if c["voice"] == "joe"]
     esp = [i for i, c in enumerate(clips) if c["voice"] == "espeak"]
     for name, transcripts in rows.items():
@@ -168,7 +179,9 @@ def devset(models: ModelManager, fresh: bool, only: list[str] | None) -> None:
               f"{term_recall(refs, hyps, terms):>11.1%} {dropped_sentences(refs, hyps):>7} "
               f"{wer([refs[i] for i in joe], [hyps[i] for i in joe]):>8.2%} "
               f"{wer([refs[i] for i in esp], [hyps[i] for i in esp]):>10.2%}")
-    print(f"lexicon corrections on {best}: {changes['right']} right, {changes['false']} false")
+    for name, changes in counts.items():
+        print(f"lexicon corrections on {name}: {changes['right']} right, {changes['false']} false, "
+              f"{changes['neutral']} neutral (the clip's WER lower, higher, the same with each one alone)")
     if "raw" in rows:
         rates = sorted(len(s.text.split()) / (s.end - s.start) for t in rows["raw"] for s in t.segments
                        if s.end - s.start >= vocabulary_guard.MIN_SECONDS)

@@ -26,6 +26,10 @@ _PUNCT = ".,;:!?\"'()"
 _KEEP = {"a", "an", "the", "and", "or", "of", "in", "to", "at", "on", "with", "was", "were", "is", "no", "not",
          "by", "for", "from", "as", "it", "this", "that", "there", "then", "than"}
 _SUFFIXES = ("s", "es", "ed", "d", "ing", "al", "ly")
+_ENDINGS = ("y", "e", "al", "ic", "ia", "es", "s", "ed", "ing")
+_NUMBER_WORDS = {"one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+                 "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand",
+                 "zero", "point", "first", "second", "third"}
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ def _correct_text(
                 continue
             heard = " ".join(w.strip(_PUNCT) for w in window)
             letters = _letters(heard)
-            if not letters:
+            if not letters or any(_not_a_word(w) for w in window):
                 continue
             target = sounds_like.get(letters)
             edges = {window[0].strip(_PUNCT).lower(), window[-1].strip(_PUNCT).lower()}
@@ -137,9 +141,25 @@ def _closest(heard: str, letters: str, n: int, terms: list[_Term], known: set[st
             continue
         if jellyfish.levenshtein_distance(jellyfish.metaphone(letters), term.sound) > MAX_SOUND_DISTANCE:
             continue
+        if _other_form(letters, term.letters):
+            continue
         if best is None or score > best[0]:
             best = (score, term.written)
     return best[1] if best else None
+
+
+def _not_a_word(token: str) -> bool:
+    """Numbers, grades and letters ("100", "1%", "B", "two") are never part of a correction: a term
+    swallowing them would delete what was said."""
+    word = token.strip(_PUNCT).lower()
+    return len(_letters(word)) < 3 or any(c.isdigit() for c in word) or word in _NUMBER_WORDS
+
+
+def _other_form(heard: str, term: str) -> bool:
+    """"sigmoidoscopy" for "sigmoidoscope", "variceal" for "varices": the same stem with an ending of
+    its own is another word of the family, not a mishearing."""
+    stem = next((i for i, (a, b) in enumerate(zip(heard, term, strict=False)) if a != b), min(len(heard), len(term)))
+    return stem >= 6 and len(heard) - stem <= 3 and len(term) - stem <= 3 and heard.endswith(_ENDINGS)
 
 
 def _letters(text: str) -> str:

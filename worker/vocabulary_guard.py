@@ -1,13 +1,16 @@
-"""Guard against Whisper dropping speech after a prompt: decode such windows again without it.
+"""Guard against Whisper losing speech after a prompt: decode such windows again without it.
 
-A prompt (the vocabulary) makes Whisper likelier to stop early inside a 30-second window: the window's
-text comes out far shorter than its speech. The scheduler calls `is_truncated` per speech window; the
+A prompt (the vocabulary) makes Whisper likelier to lose a 30-second window's speech in two ways: it
+stops early (the text comes out far shorter than the speech) or it loops, writing prompt terms over
+and over ("hypoechoic, hypoechoic, ...") instead of what was said; WhisperX's batched decoding has no
+temperature fallback to catch the loop. The scheduler calls `is_truncated` per speech window; the
 current runner calls `transcribe_guarded`, which applies it per segment (WhisperX returns one segment
 per VAD window) and to long stretches no segment covers (a window Whisper dropped whole).
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -23,13 +26,19 @@ if TYPE_CHECKING:
 # MIN_SECONDS hold a phrase or two, where the ratio says little.
 MIN_WORDS_PER_SECOND = 1.0
 MIN_SECONDS = 4.0
+# Whisper's own loop test (`compression_ratio_threshold`): text that gzip shrinks more than this is
+# repetition. On the dev set unprompted windows stayed at or under 1.8; looping ones scored 5 to 13.
+MAX_COMPRESSION_RATIO = 2.4
 # A stretch this long with no segment after prompting is re-decoded without the prompt; on silence
 # VAD finds nothing and that costs almost nothing.
 MAX_UNCOVERED_SECONDS = 6.0
 
 
 def is_truncated(text: str, speech_seconds: float) -> bool:
-    """True when a window's text is far shorter than its speech: Whisper stopped early."""
+    """True when a window's text has lost its speech: far shorter than the speech, or a loop."""
+    encoded = text.encode()
+    if len(encoded) > 50 and len(encoded) / len(zlib.compress(encoded)) > MAX_COMPRESSION_RATIO:
+        return True
     if speech_seconds < MIN_SECONDS:
         return False
     return len(text.split()) < MIN_WORDS_PER_SECOND * speech_seconds

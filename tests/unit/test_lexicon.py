@@ -9,7 +9,7 @@ from core.settings import VocabularySettings
 from core.vocabulary import VocabularyPhrase, builtin_terms
 from worker.lexicon import correct, correct_job
 
-TERMS = builtin_terms("colonoscopy") + builtin_terms("ercp")
+TERMS = builtin_terms("colonoscopy") + builtin_terms("ercp") + builtin_terms("sigmoidoscopy") + builtin_terms("egd")
 
 
 def fix(text: str, phrases: list[VocabularyPhrase] | None = None) -> tuple[str, list[tuple[str, str]]]:
@@ -24,6 +24,7 @@ def fix(text: str, phrases: list[VocabularyPhrase] | None = None) -> tuple[str, 
     ("the append ical orifice", "the appendiceal orifice", [("append ical orifice", "appendiceal orifice")]),
     ("a sphincter atome was used", "a sphincterotome was used", [("sphincter atome", "sphincterotome")]),
     ("the ileo cecal valve,", "the ileocecal valve,", [("ileo cecal valve", "ileocecal valve")]),
+    ("two milligrams of midazolum", "two milligrams of midazolam", [("midazolum", "midazolam")]),
 ])
 def test_near_misses_become_terms(heard: str, written: str, applied: list[tuple[str, str]]) -> None:
     assert fix(heard) == (written, applied)
@@ -37,6 +38,12 @@ def test_near_misses_become_terms(heard: str, written: str, applied: list[tuple[
     "a cecal polyp",                           # "cecal" is a word of its own, not a near-miss of "sessile"
     "a 12 mm polyp at 25 cm",                  # numbers are never touched
     "the colon was normal",
+    "rectal indomethacin 100 mg",              # a number beside a term is never swallowed
+    "lidocaine 1% was used",
+    "withdrawal time one",
+    "Los Angeles grade B esophagitis",
+    "flexible sigmoidoscopy with the sigmoidoscopy",   # another word of the family, not a mishearing
+    "esophageal variceal band ligation",
 ])
 def test_what_is_right_or_unsure_is_left_alone(text: str) -> None:
     assert fix(text) == (text, [])

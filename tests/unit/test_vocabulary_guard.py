@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,12 @@ from worker.transcriber import ModelInfo
 from worker.vocabulary_guard import is_truncated, transcribe_guarded
 
 
-@pytest.mark.parametrize(("words", "seconds", "truncated"), [
+def words(n: int, seed: str = "") -> str:
+    """n different words (text that does not compress like a loop)."""
+    return " ".join(hashlib.sha256(f"{seed}{i}".encode()).hexdigest()[:6] for i in range(n))
+
+
+@pytest.mark.parametrize(("n", "seconds", "truncated"), [
     (60, 25.0, False),   # dictation pace, 2.4 words a second
     (20, 25.0, True),    # Whisper stopped after the first sentences
     (0, 25.0, True),
@@ -21,8 +27,16 @@ from worker.vocabulary_guard import is_truncated, transcribe_guarded
     (4, 4.0, False),
     (3, 4.0, True),
 ])
-def test_is_truncated(words: int, seconds: float, truncated: bool) -> None:
-    assert is_truncated(" ".join(["word"] * words), seconds) is truncated
+def test_is_truncated(n: int, seconds: float, truncated: bool) -> None:
+    assert is_truncated(words(n), seconds) is truncated
+
+
+def test_a_loop_of_prompt_terms_is_truncation_too() -> None:
+    looping = "Indication, colon, subepithelial lesion, " + "hypoechoic, " * 30
+    said = ("A radial echoendoscope was used. A twenty five millimeter hypoechoic, homogeneous lesion arising "
+            "from the muscularis propria was seen in the gastric fundus, suggestive of a stromal tumor.")
+    assert is_truncated(looping, 28.0) is True
+    assert is_truncated(said, 12.0) is False
 
 
 class ScriptedModel:
@@ -41,7 +55,7 @@ class ScriptedModel:
         self.calls.append((seconds, initial_prompt))
         progress_callback(100.0)
         segments = self.prompted if initial_prompt else [
-            Segment(start=0.5, end=seconds - 0.5, text=" ".join(["again"] * int(seconds * 2)))]
+            Segment(start=0.5, end=seconds - 0.5, text=words(int(seconds * 2), "again"))]
         return Transcript(text=" ".join(s.text for s in segments), language="en", duration=seconds,
                           segments=segments)
 
@@ -50,7 +64,7 @@ class ScriptedModel:
 
 
 def test_truncated_and_dropped_windows_are_decoded_again_without_the_prompt() -> None:
-    full = Segment(start=0.0, end=10.0, text=" ".join(["fine"] * 25))
+    full = Segment(start=0.0, end=10.0, text=words(25))
     short = Segment(start=10.0, end=30.0, text="only this")
     model = ScriptedModel([full, short])   # and nothing from 30 s to the end at 40 s
     progress: list[float] = []
