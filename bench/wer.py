@@ -134,7 +134,8 @@ def corrected(
     out: list[Transcript] = []
     changes: Counter[str] = Counter()
     for clip, t, ref in zip(clips, transcripts, spoken, strict=True):
-        fixed, applied = lexicon.correct(t, job_terms(JobOptions(note_type=clip["note_type"]), VocabularySettings()), [])
+        terms = job_terms(JobOptions(note_type=clip["note_type"]), VocabularySettings())
+        fixed, applied = lexicon.correct(t, terms, [])
         out.append(fixed)
         for before, after in applied:
             delta = wer([ref], [t.text.replace(before, after, 1)]) - wer([ref], [t.text])
