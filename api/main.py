@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.guards import QuotaGuard, RequestGuard, error_headers
 from api.quotas import Quotas
-from api.routes import jobs, system
+from api.routes import jobs, system, vocabularies
 from core.audio_store import make_audio_store
 from core.errors import EndoScribeError
 from core.job_store import JobStore
@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, settings=settings)
     app.include_router(jobs.router)
     app.include_router(system.router)
+    app.include_router(vocabularies.router)
     return app
 
 

@@ -62,12 +62,12 @@ class ErrorBody(BaseModel):
 ERROR_DESCRIPTIONS = {
     400: "empty file or invalid input",
     401: "missing or invalid API key",
-    404: "no such job (or not yours)",
+    404: "no such job or vocabulary (or not yours)",
     409: "the job is not in a state that allows this (not finished, failed, cancelled)",
     411: "chunked upload without Content-Length",
     413: "upload over the size limit",
     415: "not a recognised audio format",
-    422: "a missing or invalid field, or a refused callback_url",
+    422: "a missing or invalid field, a refused callback_url, or an unusable note_type, vocabulary or vocabulary_id",
     429: "over a per-key quota (request rate, jobs in flight, audio hours per day) or the redelivery rate; "
          "see Retry-After",
     503: "the service is over capacity (queue depth, storage memory) or its store is unreachable; see Retry-After",

@@ -32,7 +32,9 @@ class VocabularySettings(BaseSettings):
     lexicon: bool = True
     """Map near-misses of vocabulary terms to the terms after decoding (a conservative correction pass)."""
     max_phrases: int = Field(default=100, ge=0, le=1000)
-    """Custom phrases one job may send in `vocabulary`."""
+    """Custom phrases one job may send in `vocabulary`, and one stored vocabulary may hold."""
+    max_custom_vocabularies: int = Field(default=50, ge=0, le=1000)
+    """Vocabularies one API key may store (`POST /v1/vocabularies`)."""
 
 
 class WorkerSettings(BaseSettings):
