@@ -193,34 +193,29 @@ def _numbers(tokens: list[_Token]) -> list[_Token]:
     out: list[_Token] = []
     i = 0
     while i < len(tokens):
-        span = _number_span(tokens, i)
-        end = i + span
-        unit = tokens[end] if span and end < len(tokens) else None
-        if unit is not None and (unit.bare in UNITS or unit.bare in COUNTED or _is_year_old(tokens, end)):
-            value = _value([t.bare for t in tokens[i:end]])
-            if value is None:  # not one number ("zero two"): leave the whole run as said
-                out.extend(tokens[i:end])
-                i = end
-                continue
-            if value is not None:
-                first = tokens[i]
-                first.text = value
-                first.breaks = tokens[end - 1].breaks
-                out.append(first)
-                if unit.bare in UNITS:
-                    trailing = unit.text[len(unit.text.rstrip(_PUNCT)):]
-                    symbol = UNITS[unit.bare]
-                    if symbol == "%":
-                        first.text += "%" + trailing
-                        first.breaks = unit.breaks
-                        i = end + 1
-                        continue
-                    unit.text = symbol + trailing
-                i = end
-                continue
-        _hyphenated_unit(tokens[i])
-        out.append(tokens[i])
-        i += 1
+        end = i + _number_span(tokens, i)
+        unit = tokens[end] if end > i and end < len(tokens) else None
+        if unit is None or not (unit.bare in UNITS or unit.bare in COUNTED or _is_year_old(tokens, end)):
+            _hyphenated_unit(tokens[i])
+            out.append(tokens[i])
+            i += 1
+            continue
+        value = _value([t.bare for t in tokens[i:end]])
+        if value is None:  # not one number ("zero two"): leave the whole run as said
+            out.extend(tokens[i:end])
+            i = end
+            continue
+        first = tokens[i]
+        first.text, first.breaks = value, tokens[end - 1].breaks
+        out.append(first)
+        i = end
+        if unit.bare in UNITS:
+            trailing = unit.text[len(unit.text.rstrip(_PUNCT)):]
+            if UNITS[unit.bare] == "%":  # "1%": the sign joins the number
+                first.text, first.breaks = f"{value}%{trailing}", unit.breaks
+                i = end + 1
+            else:
+                unit.text = UNITS[unit.bare] + trailing
     return out
 
 
