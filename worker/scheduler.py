@@ -23,7 +23,7 @@ import redis
 
 from core.audio_store import discard
 from core.errors import EndoScribeError
-from worker import batching, job_runner
+from worker import batching, job_runner, vocabulary_guard
 from worker import metrics as worker_metrics
 from worker.job_runner import JobContext, OpenJob, Outcome
 from worker.transcriber import DecodeRequest, ModelOutOfMemory, Window
@@ -169,6 +169,7 @@ class Scheduler:
             if job.id not in failed:
                 job.texts[index] = text or ""
                 touched[job.id] = job
+        self._guard([(job, index) for job, index in slots if job.id not in failed])
         for job_id, error in failed.items():
             self._drop(next(j for j in self.jobs if j.id == job_id), error)
         for job in touched.values():
@@ -184,8 +185,7 @@ class Scheduler:
 
     def _decode(self, slots: Sequence[tuple[OpenJob, int]]) -> tuple[list[str | None], dict[str, Exception]]:
         """The batch's texts; a job whose windows make the model fail is reported, not its batch-mates."""
-        requests = [DecodeRequest(job.clip(i), job.language, job.options.initial_prompt, job.options.hotwords)
-                    for job, i in slots]
+        requests = [DecodeRequest(job.clip(i), job.language, job.prompt, job.hotwords) for job, i in slots]
         try:
             return list(self._decode_halving(requests)), {}
         except Exception as exc:  # noqa: BLE001 - isolated below, job by job
@@ -203,6 +203,20 @@ class Scheduler:
             except Exception as exc:  # noqa: BLE001 - this job fails, the others go on
                 failed[job_id] = _job_error(exc)
         return texts, failed
+
+    def _guard(self, slots: Sequence[tuple[OpenJob, int]]) -> None:
+        """Decode again, without the prompt, the windows a prompt made Whisper cut short or loop on."""
+        lost = [(job, i) for job, i in slots if job.guarded
+                and vocabulary_guard.is_truncated(job.texts[i] or "", job.windows[i].end - job.windows[i].start)]
+        if not lost:
+            return
+        try:
+            again = self._decode_halving([DecodeRequest(job.clip(i), job.language) for job, i in lost])
+        except Exception as exc:  # noqa: BLE001 - the prompted texts stand
+            log.warning("re-decoding %d truncated windows failed (%s)", len(lost), exc.__class__.__name__)
+            return
+        for (job, i), text in zip(lost, again, strict=True):
+            job.texts[i] = text
 
     def _decode_halving(self, requests: Sequence[DecodeRequest]) -> list[str]:
         """Decode; when the accelerator runs out of memory, halve the batch (down to 1) and go on."""
