@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 # in a thread, while the model decodes other jobs' batches: VAD over minutes of audio takes seconds
 # on a CPU, and a short clip that arrived meanwhile must not wait for it.
 FIND_SPEECH_INLINE_SECONDS = 30.0
+# While the only open jobs wait for their speech, how often the round looks for newly ready work.
+IDLE_POLL_SECONDS = 0.1
 
 
 class OutOfMemory(EndoScribeError):
@@ -133,10 +135,11 @@ class Scheduler:
             self.finding[self.finder.submit(self.ctx.models.speech_windows, opened.audio)] = opened
 
     def _collect(self, block: bool) -> None:
-        """Give the jobs whose speech the VAD thread found their windows (waiting for one if `block`)."""
+        """Give the jobs whose speech the VAD thread found their windows. With `block` (nothing else to
+        decode) wait for one, but only briefly: the round must keep admitting new work meanwhile."""
         if not self.finding:
             return
-        done, _ = wait(list(self.finding), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        done, _ = wait(list(self.finding), timeout=IDLE_POLL_SECONDS if block else 0, return_when=FIRST_COMPLETED)
         for future in done:
             job = self.finding.pop(future)
             if job not in self.jobs:

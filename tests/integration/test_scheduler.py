@@ -3,6 +3,8 @@ transcriber (it records every batch: which windows, with which prompt)."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import redis
 from prometheus_client import REGISTRY
@@ -127,6 +129,22 @@ def test_a_window_the_prompt_cut_short_is_decoded_again_without_it(harness: Harn
 
     assert result_text(harness, prompted) == result_text(harness, plain) == "a sessile polyp in the cecum was removed"
     assert sorted(harness.models.batches, key=str) == [[("cecum", 5.0)], [(None, 5.0)], [(None, 5.0)]]
+
+
+def test_a_clip_that_arrives_while_the_only_open_job_waits_for_its_speech_goes_through_at_once(
+        harness: Harness) -> None:
+    harness.models.vad_seconds = 3.0
+    long_job = harness.submit(tone_wav(31.0))
+    clip: list[str] = []
+    # The clip arrives just after the round started looking for the long recording's speech.
+    threading.Timer(0.5, lambda: clip.append(harness.submit(tone_wav(1.0)))).start()
+
+    run_round(long_job, harness.context())
+
+    assert harness.models.batches[0] == [(None, 1.0)]
+    started = harness.store.get(long_job).started_at
+    finished = harness.store.get(clip[0]).finished_at
+    assert started is not None and finished is not None and (finished - started).total_seconds() < 2.5
 
 
 def test_out_of_memory_halves_the_batch_and_no_job_fails(harness: Harness) -> None:
