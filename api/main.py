@@ -20,7 +20,7 @@ from api import metrics, session_tokens
 from api.guards import QuotaGuard, RequestGuard, error_headers
 from api.job_watcher import JobWatcher
 from api.quotas import Quotas
-from api.routes import dictate, events, jobs, openai_audio, sessions, system
+from api.routes import dictate, events, jobs, openai_audio, sessions, system, vocabularies
 from core.audio_store import make_audio_store
 from core.cluster_metrics import ClusterCollector
 from core.errors import EndoScribeError
@@ -155,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(openai_audio.router)
     app.include_router(system.router)
+    app.include_router(vocabularies.router)
     return app
 
 

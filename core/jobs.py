@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from core.vocabulary import VocabularyPhrase
+
 
 class JobStatus(StrEnum):
     QUEUED = "queued"
@@ -41,6 +43,12 @@ class JobOptions(BaseModel):
     priority: Literal["normal", "high"] = "normal"
     """`high`: the worker's priority lane (live or short clips): scheduled ahead of normal work, and
     waiting for at most one batch of it."""
+    note_type: str | None = None
+    """Which built-in vocabulary decodes the job (and formats it as dictation); None: general endoscopy."""
+    formatting: Literal["none", "dictation"] | None = None
+    """`dictation`: spoken punctuation and numbers with units written out; None: dictation for a note_type."""
+    vocabulary: list[VocabularyPhrase] | None = None
+    """The job's own phrases, merged with the built-in list."""
 
 
 class JobError(BaseModel):
@@ -57,12 +65,12 @@ class ErrorBody(BaseModel):
 ERROR_DESCRIPTIONS = {
     400: "empty file or invalid input",
     401: "missing or invalid API key",
-    404: "no such job (or not yours)",
+    404: "no such job or vocabulary (or not yours)",
     409: "the job is not in a state that allows this (not finished, failed, cancelled)",
     411: "chunked upload without Content-Length",
     413: "upload over the size limit",
     415: "not a recognised audio format",
-    422: "a missing or invalid field, or a refused callback_url",
+    422: "a missing or invalid field, a refused callback_url, or an unusable note_type, vocabulary or vocabulary_id",
     429: "over a per-key quota (request rate, jobs in flight, audio hours per day) or the redelivery rate; "
          "see Retry-After",
     503: "the service is over capacity (queue depth, storage memory) or its store is unreachable; see Retry-After",
@@ -176,6 +184,8 @@ class Transcript(BaseModel):
     """The one stored result of a job; every output format is rendered from it."""
 
     text: str
+    raw_text: str | None = None
+    """The model's text before correction and dictation formatting (absent when neither changed it)."""
     language: str
     duration: float
     segments: list[Segment]

@@ -84,6 +84,12 @@ def owner_audio_key(owner: str, day: str) -> str:
     return f"{PREFIX}:owner:{owner or 'anonymous'}:audio:{day}"
 
 
+def vocabularies_key(owner: str) -> str:
+    """Hash of a key's custom vocabularies: vocabulary id -> its JSON record. No TTL: configuration, not
+    patient data; removed by DELETE /v1/vocabularies/{id}."""
+    return f"{PREFIX}:owner:{owner or 'anonymous'}:vocabularies"
+
+
 LIMITS_PREFIX = f"{PREFIX}:limits"
 """Prefix of the `limits` library's rate-window keys (requests per key, redeliveries per job)."""
 

@@ -14,6 +14,29 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 Device = Literal["auto", "cuda", "mps", "cpu"]
 
 
+class VocabularySettings(BaseSettings):
+    """Endoscopy vocabularies, correction and dictation formatting (`ENDOSCRIBE_VOCABULARY_*`).
+
+    The defaults are what measured best on the dev set (`bench/wer.py`; README, Vocabularies)."""
+
+    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_VOCABULARY_", extra="ignore")
+
+    builtin: bool = True
+    """Decode with the built-in list of the job's note_type (the general endoscopy list without one)."""
+    apply_as: Literal["prompt", "hotwords", "both"] = "prompt"
+    """How terms reach Whisper: as the initial prompt, as faster-whisper hotwords, or as both."""
+    prompt_words: int = Field(default=60, ge=0, le=150)
+    """Words of prompt (client prompt, hotwords and vocabulary together) a job decodes with, at most."""
+    truncation_guard: bool = True
+    """Decode a speech window again without the prompt when its text is far shorter than its speech."""
+    lexicon: bool = True
+    """Map near-misses of vocabulary terms to the terms after decoding (a conservative correction pass)."""
+    max_phrases: int = Field(default=100, ge=0, le=1000)
+    """Custom phrases one job may send in `vocabulary`, and one stored vocabulary may hold."""
+    max_custom_vocabularies: int = Field(default=50, ge=0, le=1000)
+    """Vocabularies one API key may store (`POST /v1/vocabularies`)."""
+
+
 class WorkerSettings(BaseSettings):
     """How a transcription worker loads and runs its model (`ENDOSCRIBE_*`)."""
 
@@ -61,6 +84,8 @@ class WorkerSettings(BaseSettings):
     scheduler_max_windows: int = Field(default=64, ge=1, le=100_000)
     """Speech windows (up to 30 s each) admitted but not yet decoded, past which normal jobs wait in the queue:
     bounds the decoded audio a worker holds (64 windows: about 32 minutes, 120 MB of samples)."""
+    vocabulary: VocabularySettings = Field(default_factory=VocabularySettings)
+    """Vocabularies, correction and formatting of endoscopy dictation."""
 
 
 class WebhookSettings(BaseSettings):

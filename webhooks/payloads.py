@@ -18,6 +18,10 @@ NOTE_TYPES: dict[str, tuple[str, str]] = {
     "egd": ("18751-8", "Endoscopy study"),
     "endoscopy": ("18751-8", "Endoscopy study"),
     "procedure": ("28570-0", "Procedure note"),
+    # ERCP, EUS and sigmoidoscopy reports are endoscopy studies too (the generic code, not a guess).
+    "ercp": ("18751-8", "Endoscopy study"),
+    "eus": ("18751-8", "Endoscopy study"),
+    "sigmoidoscopy": ("18751-8", "Endoscopy study"),
 }
 US_CORE_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
 JOB_IDENTIFIER_SYSTEM = "urn:endoscribe:job"

@@ -26,7 +26,8 @@ from core.errors import AudioError, EndoScribeError, JobCancelled
 from core.job_store import Claim, JobStore
 from core.jobs import JobError, JobOptions, JobStage, JobStatus, Segment, Transcript
 from core.settings import LiveSettings, WorkerSettings
-from worker import decoding, pipeline
+from core.vocabulary import decoding_prompt
+from worker import decoding, formatting, lexicon, pipeline
 from worker.lease import LeaseKeeper
 from worker.transcriber import DecodeRequest, ModelInfo, Transcriber, Window
 
@@ -106,6 +107,11 @@ class OpenJob:
     windows: list[Window]
     started: float
     lease: LeaseKeeper
+    prompt: str | None = None
+    """What the job is decoded with: the client's prompt and hotwords joined by its vocabulary."""
+    hotwords: str | None = None
+    guarded: bool = False
+    """A window that comes out truncated (`vocabulary_guard.is_truncated`) is decoded again without the prompt."""
     key: Hashable = 0
     """Windows of jobs with different keys cannot share a batch (`Transcriber.batch_key`)."""
     texts: list[str | None] = field(default_factory=list)
@@ -136,7 +142,7 @@ class OpenJob:
 
     def request(self, index: int) -> DecodeRequest:
         """Window `index` as the model takes it, with this job's own decoding options."""
-        return DecodeRequest(self.clip(index), self.language, self.options.initial_prompt, self.options.hotwords)
+        return DecodeRequest(self.clip(index), self.language, self.prompt, self.hotwords)
 
     def clip(self, index: int) -> np.ndarray:
         window = self.windows[index]
@@ -184,8 +190,11 @@ def open_job(
         seconds = pipeline.check_audio(audio)
         update(ctx, job_id, owner, stage=JobStage.TRANSCRIBING, audio_seconds=round(seconds, 3))
         language = _language_for(options.language, info.language) or ctx.models.detect_language(audio)
-        key = ctx.models.batch_key(language, options.initial_prompt, options.hotwords)
-        job = OpenJob(job_id, owner, options, language, audio, [], started, lease, key, seq=seq)
+        vocabulary = ctx.settings.vocabulary
+        prompt, hotwords = decoding_prompt(options, vocabulary)
+        job = OpenJob(job_id, owner, options, language, audio, [], started, lease, prompt, hotwords,
+                      guarded=vocabulary.truncation_guard and bool(prompt or hotwords),
+                      key=ctx.models.batch_key(language, prompt, hotwords), seq=seq)
         if seconds <= find_speech_inline_seconds:
             set_windows(job, ctx.models.speech_windows(audio))
         check_continue(job, ctx)
@@ -221,6 +230,8 @@ def finish(job: OpenJob, ctx: JobContext) -> Outcome:
             update(ctx, job.id, job.owner, stage=JobStage.ALIGNING)
             transcript = ctx.models.align(transcript, job.audio)
         check_continue(job, ctx)
+        transcript = lexicon.correct_job(transcript, job.options, ctx.settings.vocabulary)
+        transcript = formatting.format_transcript(transcript, job.options)
         return end(job.id, job.owner, ctx, job.started, JobStatus.COMPLETED, transcript, progress=100.0)
     except redis.RedisError:
         raise

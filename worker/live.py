@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from core.session_store import BYTES_PER_SECOND, SessionState, SessionStatus, SessionStore
 from core.settings import LiveSettings
+from core.vocabulary import decoding_prompt
 from worker.endpointing import Cut, CutKind, LocalAgreement, cut
 from worker.transcriber import DecodeRequest, ModelInfo, Transcriber
 
@@ -178,7 +179,9 @@ class LiveDesk:
             return
         options = state.meta.options
         language = options.language or self.info.language or "en"
-        self.held[session_id] = HeldSession(session_id, language, options.hotwords, options.initial_prompt,
+        # As a job would be decoded: the client's prompt and hotwords joined by its vocabulary.
+        prompt, hotwords = decoding_prompt(options, self.ctx.settings.vocabulary)
+        self.held[session_id] = HeldSession(session_id, language, hotwords, prompt,
                                             state.committed_bytes, state.segment, state.prompt,
                                             looked_at=state.committed_bytes)
         log.info("session %s: serving it", session_id)

@@ -23,7 +23,7 @@ import redis
 
 from core.audio_store import discard
 from core.errors import EndoScribeError
-from worker import batching, job_runner
+from worker import batching, job_runner, vocabulary_guard
 from worker import metrics as worker_metrics
 from worker.job_runner import JobContext, OpenJob, Outcome
 from worker.live import LiveDesk, LiveUnit
@@ -31,14 +31,15 @@ from worker.transcriber import DecodeRequest, ModelOutOfMemory, Window
 
 log = logging.getLogger(__name__)
 
-IDLE_POLL_SECONDS = 0.05
-"""How long a round that serves live sessions but has nothing to decode waits before looking again."""
 
 
 # A recording up to one window long has its speech found at once (tens of milliseconds); a longer one
 # in a thread, while the model decodes other jobs' batches: VAD over minutes of audio takes seconds
 # on a CPU, and a short clip that arrived meanwhile must not wait for it.
 FIND_SPEECH_INLINE_SECONDS = 30.0
+# While the only open jobs wait for their speech, or live sessions for audio, how often the round looks
+# for newly ready work (and new audio).
+IDLE_POLL_SECONDS = 0.05
 
 
 class OutOfMemory(EndoScribeError):
@@ -148,10 +149,11 @@ class Scheduler:
             self.finding[self.finder.submit(self.ctx.models.speech_windows, opened.audio)] = opened
 
     def _collect(self, block: bool) -> None:
-        """Give the jobs whose speech the VAD thread found their windows (waiting for one if `block`)."""
+        """Give the jobs whose speech the VAD thread found their windows. With `block` (nothing else to
+        decode) wait for one, but only briefly: the round must keep admitting new work meanwhile."""
         if not self.finding:
             return
-        done, _ = wait(list(self.finding), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        done, _ = wait(list(self.finding), timeout=IDLE_POLL_SECONDS if block else 0, return_when=FIRST_COMPLETED)
         for future in done:
             job = self.finding.pop(future)
             if job not in self.jobs:
@@ -197,6 +199,7 @@ class Scheduler:
             elif item.id not in failed:
                 item.texts[index] = text or ""
                 touched[item.id] = item
+        self._guard([(item, index) for item, index in slots if isinstance(item, OpenJob) and item.id not in failed])
         for job_id, error in failed.items():
             if (dropped := next((j for j in self.jobs if j.id == job_id), None)) is not None:
                 self._drop(dropped, error)
@@ -235,6 +238,20 @@ class Scheduler:
             except Exception as exc:  # noqa: BLE001 - this job fails, the others go on
                 failed[job_id] = _job_error(exc)
         return texts, failed
+
+    def _guard(self, slots: Sequence[tuple[OpenJob, int]]) -> None:
+        """Decode again, without the prompt, the windows a prompt made Whisper cut short or loop on."""
+        lost = [(job, i) for job, i in slots if job.guarded
+                and vocabulary_guard.is_truncated(job.texts[i] or "", job.windows[i].end - job.windows[i].start)]
+        if not lost:
+            return
+        try:
+            again = self._decode_halving([DecodeRequest(job.clip(i), job.language) for job, i in lost])
+        except Exception as exc:  # noqa: BLE001 - the prompted texts stand
+            log.warning("re-decoding %d truncated windows failed (%s)", len(lost), exc.__class__.__name__)
+            return
+        for (job, i), text in zip(lost, again, strict=True):
+            job.texts[i] = text
 
     def _decode_halving(self, requests: Sequence[DecodeRequest]) -> list[str]:
         """Decode; when the accelerator runs out of memory, halve the batch (down to 1) and go on."""

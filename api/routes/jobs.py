@@ -11,11 +11,22 @@ from starlette.concurrency import run_in_threadpool
 
 from api import job_service
 from api.callbacks import build_callback
-from api.deps import AudioStoreDep, CeleryDep, JobStoreDep, OwnerDep, QuotasDep, SettingsDep, WebhookStoreDep
+from api.deps import (
+    AudioStoreDep,
+    CeleryDep,
+    JobStoreDep,
+    OwnerDep,
+    QuotasDep,
+    RedisDep,
+    SettingsDep,
+    WebhookStoreDep,
+)
 from api.uploads import store_upload
 from core.jobs import ERROR_DESCRIPTIONS, ErrorBody, JobCreated, JobOptions, JobPublic, JobRecord, JobStatus
 from core.renderers import MEDIA_TYPES, ResultFormat, render
 from core.settings import Settings
+from core.vocabulary import check_note_type, parse_vocabulary
+from core.vocabulary_store import VocabularyStore
 from core.webhook_store import WebhookStore
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -45,6 +56,7 @@ async def create_job(
     audio: AudioStoreDep,
     quotas: QuotasDep,
     owner: OwnerDep,
+    redis: RedisDep,
     file: Annotated[UploadFile, File(description="The recording: wav, flac, mp3, m4a/aac, ogg/opus or webm")],
     language: Annotated[str | None, Form(max_length=16)] = None,
     initial_prompt: Annotated[str | None, Form(max_length=2000)] = None,
@@ -54,11 +66,28 @@ async def create_job(
     callback_format: Annotated[Literal["thin", "full", "fhir"], Form()] = "thin",
     callback_auth_header_name: Annotated[str | None, Form(max_length=64)] = None,
     callback_auth_header_value: Annotated[str | None, Form(max_length=4096)] = None,
-    note_type: Annotated[str | None, Form(description="colonoscopy, egd, endoscopy or procedure")] = None,
+    note_type: Annotated[str | None, Form(description="colonoscopy, egd, endoscopy, ercp, eus, sigmoidoscopy or "
+                                                      "procedure: the built-in vocabulary, dictation formatting "
+                                                      "and the FHIR document type")] = None,
+    formatting: Annotated[Literal["none", "dictation"] | None, Form(
+        description="dictation: spoken punctuation and numbers with units written out (default with a note_type)")
+    ] = None,
+    vocabulary: Annotated[str | None, Form(max_length=50_000, description='JSON list of phrases: "term" or '
+                                           '{"phrase", "sounds_like": [...], "display_as"}')] = None,
+    vocabulary_id: Annotated[str | None, Form(max_length=64, description="a stored vocabulary of this key "
+                                              "(POST /v1/vocabularies), merged with `vocabulary`")] = None,
     patient_reference: Annotated[str | None, Form(max_length=128)] = None,
     encounter_reference: Annotated[str | None, Form(max_length=128)] = None,
 ) -> JobCreated:
     """Accept a recording for transcription; poll `status_url` (or get a callback), then fetch `result_url`."""
+    limits = settings.worker.vocabulary
+    phrases = parse_vocabulary(vocabulary, limits.max_phrases)
+    if vocabulary_id:
+        stored = VocabularyStore(redis, limits.max_custom_vocabularies, limits.max_phrases)
+        phrases = [*(phrases or []), *stored.phrases_for_job(owner, vocabulary_id)]
+    options = JobOptions(language=language or None, initial_prompt=initial_prompt or None, hotwords=hotwords or None,
+                         note_type=check_note_type(note_type or None), formatting=formatting, vocabulary=phrases,
+                         priority=priority)
     callback = None
     if callback_url:
         # Resolving the callback host and storing the audio block: keep them off the event loop.
@@ -69,8 +98,6 @@ async def create_job(
     job_id = job_service.new_job_id()
     # Copied a chunk at a time from the spooled upload to the store, off the event loop.
     upload = await run_in_threadpool(store_upload, file, settings.max_upload_bytes, audio, job_id)
-    options = JobOptions(language=language or None, initial_prompt=initial_prompt or None, hotwords=hotwords or None,
-                         priority=priority)
     base = _base_url(request, settings)
     record = await run_in_threadpool(
         job_service.submit_job, store, audio, celery, quotas, owner, upload, job_id, options, base, callback

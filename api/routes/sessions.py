@@ -21,6 +21,8 @@ from core.errors import NotFound, Unauthorized
 from core.jobs import ERROR_DESCRIPTIONS, ErrorBody, JobOptions
 from core.session_store import SessionState, SessionStore
 from core.settings import Settings
+from core.vocabulary import check_note_type, parse_vocabulary
+from core.vocabulary_store import VocabularyStore
 
 router = APIRouter(prefix="/v1/sessions", tags=["live sessions"])
 
@@ -38,7 +40,12 @@ class SessionCreate(BaseModel):
     callback_format: Literal["thin", "full", "fhir"] = "thin"
     callback_auth_header_name: str | None = Field(default=None, max_length=64)
     callback_auth_header_value: str | None = Field(default=None, max_length=4096)
-    note_type: str | None = None
+    note_type: str | None = Field(default=None, description="the built-in vocabulary, dictation formatting and "
+                                                            "the FHIR note type, as for jobs")
+    formatting: Literal["none", "dictation"] | None = None
+    vocabulary: list[str | dict[str, Any]] | None = Field(
+        default=None, description='phrases: "term" or {"phrase", "sounds_like": [...], "display_as"}')
+    vocabulary_id: str | None = Field(default=None, max_length=64)
     patient_reference: str | None = Field(default=None, max_length=128)
     encounter_reference: str | None = Field(default=None, max_length=128)
 
@@ -88,14 +95,21 @@ async def create_session(
     owner: OwnerDep,
 ) -> SessionPublic:
     """Open a live dictation session: connect to `stream_url` (a WebSocket) and send audio; it ends as a job."""
+    limits = settings.worker.vocabulary
+    phrases = parse_vocabulary(json.dumps(body.vocabulary) if body.vocabulary else None, limits.max_phrases)
+    if body.vocabulary_id:
+        stored = VocabularyStore(request.app.state.redis, limits.max_custom_vocabularies, limits.max_phrases)
+        found = await run_in_threadpool(stored.phrases_for_job, owner, body.vocabulary_id)
+        phrases = [*(phrases or []), *found]
+    options = JobOptions(language=body.language or None, initial_prompt=body.initial_prompt or None,
+                         hotwords=body.hotwords or None, note_type=check_note_type(body.note_type or None),
+                         formatting=body.formatting, vocabulary=phrases)
     callback = None
     if body.callback_url:
         callback = await run_in_threadpool(
             build_callback, settings.webhook, body.callback_url, body.callback_format,
             body.callback_auth_header_name, body.callback_auth_header_value, body.note_type,
-            body.patient_reference, body.encounter_reference)
-    options = JobOptions(language=body.language or None, initial_prompt=body.initial_prompt or None,
-                         hotwords=body.hotwords or None)
+            body.patient_reference, body.encounter_reference, owner)
     sessions = _sessions(request)
     meta = await run_in_threadpool(session_service.create_session, sessions, quotas, settings.live, celery, owner,
                                    options, callback, _base_url(request, settings))

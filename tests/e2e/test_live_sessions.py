@@ -30,7 +30,7 @@ def final_text(live: LiveClient) -> str:
 
 
 def test_a_session_streams_partials_and_finals_and_ends_as_a_completed_job(client: httpx.Client) -> None:
-    session = open_session(client, hotwords="cecum")
+    session = open_session(client, hotwords="cecum", formatting="none", vocabulary=["sigmoid colon"])
     assert session["stream_url"].startswith("ws://") and "token=" in session["stream_url"]
     live = LiveClient(session["stream_url"])
     pcm = fixture_pcm(FIXTURES / "colonoscopy.wav")
@@ -53,6 +53,8 @@ def test_a_session_streams_partials_and_finals_and_ends_as_a_completed_job(clien
     assert sse.count("event: final") == len(finals) and f'"id": "{ended["id"]}"' in sse.split("event: ended")[1]
     job = wait_for_status(client, session["job_id"])
     assert job["status"] == "completed" and job["audio_seconds"] == pytest.approx(len(pcm) / 32000, abs=0.002)
+    assert (job["options"]["hotwords"], job["options"]["formatting"]) == ("cecum", "none")
+    assert [v["phrase"] for v in job["options"]["vocabulary"]] == ["sigmoid colon"]
     result = client.get(f"/v1/jobs/{session['job_id']}/result").json()
     assert word_error_rate(reference("colonoscopy"), result["text"]) <= 0.15
     assert client.get(f"/v1/jobs/{session['job_id']}/result?format=srt").status_code == 200
@@ -86,6 +88,8 @@ def test_a_client_that_loses_its_connection_resumes_without_duplicating_audio_or
 
 
 def test_a_token_opens_only_its_own_session(client: httpx.Client) -> None:
+    bad = client.post("/v1/sessions", json={"note_type": "dermatology"})
+    assert bad.status_code == 422 and "colonoscopy" in bad.json()["error"]["message"]
     mine, other = open_session(client), open_session(client)
     stolen = mine["stream_url"].replace(mine["id"], other["id"])
 

@@ -3,12 +3,15 @@ transcriber (it records every batch: which windows, with which prompt)."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import redis
 from prometheus_client import REGISTRY
 
 from core import keys
 from core.jobs import JobStatus
+from core.settings import VocabularySettings
 from tests.fakes import Harness, tone_wav
 from worker.job_runner import Outcome
 from worker.scheduler import run_round
@@ -18,6 +21,8 @@ from worker.transcriber import DecodeRequest
 @pytest.fixture()
 def harness(clean_redis: redis.Redis) -> Harness:
     h = Harness(clean_redis)
+    # No built-in vocabulary: each job decodes with exactly the prompt it was given.
+    h.settings = h.settings.model_copy(update={"vocabulary": VocabularySettings(builtin=False)})
     h.models.batch_size = 4
     h.models.steps = 1
     # Each window is "heard" as its own length, so a text shows whose window it was.
@@ -114,6 +119,32 @@ def test_a_long_recordings_speech_is_found_in_the_background_while_a_clip_goes_t
     assert outcomes == {long_job: Outcome.COMPLETED, clip: Outcome.COMPLETED}
     assert harness.models.batches[0] == [(None, 1.0)]
     assert harness.store.get(clip).finished_at < harness.store.get(long_job).finished_at  # type: ignore[operator]
+
+
+def test_a_window_the_prompt_cut_short_is_decoded_again_without_it(harness: Harness) -> None:
+    harness.models.reply = lambda r: "polyp" if r.initial_prompt else "a sessile polyp in the cecum was removed"
+    prompted, plain = harness.submit(tone_wav(5.0), initial_prompt="cecum"), harness.submit(tone_wav(5.0))
+
+    run_round(prompted, harness.context())
+
+    assert result_text(harness, prompted) == result_text(harness, plain) == "a sessile polyp in the cecum was removed"
+    assert sorted(harness.models.batches, key=str) == [[("cecum", 5.0)], [(None, 5.0)], [(None, 5.0)]]
+
+
+def test_a_clip_that_arrives_while_the_only_open_job_waits_for_its_speech_goes_through_at_once(
+        harness: Harness) -> None:
+    harness.models.vad_seconds = 3.0
+    long_job = harness.submit(tone_wav(31.0))
+    clip: list[str] = []
+    # The clip arrives just after the round started looking for the long recording's speech.
+    threading.Timer(0.5, lambda: clip.append(harness.submit(tone_wav(1.0)))).start()
+
+    run_round(long_job, harness.context())
+
+    assert harness.models.batches[0] == [(None, 1.0)]
+    started = harness.store.get(long_job).started_at
+    finished = harness.store.get(clip[0]).finished_at
+    assert started is not None and finished is not None and (finished - started).total_seconds() < 2.5
 
 
 def test_out_of_memory_halves_the_batch_and_no_job_fails(harness: Harness) -> None:

@@ -45,3 +45,22 @@ def test_json_round_trips_and_leaves_out_missing_words() -> None:
     body = render(TRANSCRIPT, "json")
     assert Transcript.model_validate_json(body) == TRANSCRIPT
     assert '"words"' not in body
+
+
+def test_a_formatted_note_renders_its_paragraphs_and_keeps_the_raw_text_in_json_only() -> None:
+    import json
+
+    from core.jobs import JobOptions
+    from worker.formatting import format_transcript
+
+    said = Transcript(text="Findings colon five millimeter polyp period new paragraph Plan colon repeat",
+                      language="en", duration=4.0, segments=[
+                          Segment(start=0.0, end=2.0, text="Findings colon five millimeter polyp period"),
+                          Segment(start=2.0, end=4.0, text="new paragraph Plan colon repeat")])
+    note = format_transcript(said, JobOptions(note_type="colonoscopy"))
+
+    assert render(note, "txt") == "Findings: 5 mm polyp.\n\nPlan: repeat\n"
+    assert render(note, "srt") == ("1\n00:00:00,000 --> 00:00:02,000\nFindings: 5 mm polyp.\n\n"
+                                   "2\n00:00:02,000 --> 00:00:04,000\nPlan: repeat\n")
+    assert json.loads(render(note, "json"))["raw_text"] == said.text
+    assert "raw_text" not in json.loads(render(said, "json"))
