@@ -52,8 +52,8 @@ def test_the_page_streams_the_microphone_and_shows_the_final_text(
     browser = subprocess.Popen([
         CHROMIUM, f"--remote-debugging-port={port}", f"--user-data-dir={tmp_path}", "--no-sandbox",
         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={FIXTURES / 'colonoscopy.wav'}%noloop",
-        "--autoplay-policy=no-user-gesture-required", f"{api_url}/dictate?autostart=1&stop_after=16",
+        f"--use-file-for-fake-audio-capture={FIXTURES / 'summary.wav'}%noloop",
+        "--autoplay-policy=no-user-gesture-required", f"{api_url}/dictate?autostart=1&stop_after=9.5",
     ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: any(t["type"] == "page" for t in httpx.get(f"http://127.0.0.1:{port}/json").json()),
@@ -71,5 +71,5 @@ def test_the_page_streams_the_microphone_and_shows_the_final_text(
         browser.terminate()
         browser.wait(10)
 
-    assert word_error_rate(reference("colonoscopy"), shown) <= 0.3, shown
+    assert word_error_rate(reference("summary"), shown) <= 0.45, shown
     assert wait_for_status(client, job_id)["status"] == "completed"
