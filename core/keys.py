@@ -114,6 +114,9 @@ LIVE_TASK = "endoscribe.live"
 LIVE_SESSIONS = f"{PREFIX}:sessions:live"
 """Sorted set of open live sessions by creation epoch: what workers pull sessions to serve from."""
 
+LIVE_WAKE = f"{PREFIX}:sessions:wake"
+"""Set for a moment when the recovery sweep sent the live task, so sweeps do not pile up copies of it."""
+
 LIVE_TOKEN_SECRET = f"{PREFIX}:sessions:token-secret"
 """The random HMAC key of stream tokens, when `ENDOSCRIBE_LIVE_TOKEN_SECRET` is empty (made once)."""
 

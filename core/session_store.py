@@ -233,6 +233,14 @@ class SessionStore:
     def release(self, session_id: str, owner: str) -> None:
         self.redis.eval(_RELEASE_IF_OWNER, 1, keys.session_lease_key(session_id), owner)  # type: ignore[no-untyped-call]
 
+    def unserved(self, limit: int = 1000) -> list[str]:
+        """Open sessions no worker holds now (its worker died, or every worker was busy when it came)."""
+        ids = self.live_sessions(limit)
+        pipe = self.redis.pipeline(transaction=False)
+        for session_id in ids:
+            pipe.exists(keys.session_lease_key(session_id))
+        return [session_id for session_id, held in zip(ids, pipe.execute(), strict=True) if not held]
+
     def forget(self, session_id: str) -> None:
         """A session id in the live set whose record is gone (expired): nobody serves it any more."""
         self.redis.zrem(keys.LIVE_SESSIONS, session_id)

@@ -23,6 +23,7 @@ from core.job_store import JobStore
 from core.queueing import broker_task_ids, make_celery
 from core.redis_connection import connect_redis
 from core.redis_safety import EvictingRedis, check_no_eviction
+from core.session_store import SessionStore
 from core.settings import get_settings
 from worker import decoding, recovery
 from worker import metrics as worker_metrics
@@ -70,7 +71,16 @@ class WorkerState:
                                 settings.worker.max_attempts, settings.worker.requeue_grace_seconds)
         for job_id in report.ended:
             discard(self.audio, job_id)
+        self.wake_for_sessions(interval_ms)
         self.sweep_audio()
+
+    def wake_for_sessions(self, interval_ms: int) -> None:
+        """A live session nobody serves (its worker died after the client's last chunk, or every worker
+        was past admitting when it came) gets a worker: the task any idle one takes sessions with."""
+        if SessionStore(self.redis, 0).unserved() and self.redis.set(keys.LIVE_WAKE, "1", nx=True,
+                                                                     px=2 * interval_ms):
+            log.warning("a live session has no worker; sending the live task")
+            app.send_task(keys.LIVE_TASK, queue=keys.TRANSCRIBE_QUEUE)
 
     def sweep_audio(self) -> None:
         """Now and then, in one worker: delete object-storage audio that outlived its job (a delete

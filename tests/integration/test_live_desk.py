@@ -146,7 +146,7 @@ def test_a_live_utterance_rides_in_the_next_batch_ahead_of_a_long_job_and_its_jo
     session_job = store.get(session_id).meta.job_id  # type: ignore[union-attr]
     assert outcomes == {long_job: Outcome.COMPLETED, session_job: Outcome.COMPLETED}
     # The session's last utterance (its window is the 4 steps' whole 0.5 s) leads the first batch.
-    assert harness.models.batches[0][0] == (None, 0.5)
+    assert [seconds for _, seconds in harness.models.batches[0]] == [0.5]
     assert harness.store.get_result(session_job) is not None
 
 
@@ -205,3 +205,11 @@ def test_on_a_cpu_file_work_goes_a_window_at_a_time_while_a_session_is_served(ha
     assert store.get(session_id).status.value == "ended"  # type: ignore[union-attr]
     sizes = [len(batch) for batch in harness.models.batches]
     assert sizes[:4] == [1, 1, 1, 1] and 4 in sizes  # the session's own job, after it ended, in one batch
+
+
+def test_a_session_whose_worker_is_gone_is_found_unserved(harness: Harness) -> None:
+    store = SessionStore(harness.client, 3600)
+    served, orphan = new_session(store), new_session(store)
+    assert store.claim(served, "w1/abc", 60)
+
+    assert store.unserved() == [orphan]
