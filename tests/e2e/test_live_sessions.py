@@ -4,6 +4,7 @@ WebSockets streaming the fixture recordings in 200 ms chunks."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,11 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
+from core import keys
 from tests.e2e.test_transcription import word_error_rate
 from tests.jobs import FIXTURES, reference, wait_for_status
 from tests.live import LiveClient, chunks, fixture_pcm
-from tests.services import Process, start_api
+from tests.services import Process, start_api, start_worker
 
 
 def open_session(client: httpx.Client, **options: Any) -> dict[str, Any]:
@@ -36,7 +39,7 @@ def test_a_session_streams_partials_and_finals_and_ends_as_a_completed_job(clien
     pcm = fixture_pcm(FIXTURES / "colonoscopy.wav")
     pieces = chunks(pcm)
 
-    live.send_audio(pieces, speed=1.5)
+    live.send_audio(pieces, speed=2)
     ended = live.end()
 
     assert live.messages[0] == {"type": "ready", "next_seq": 0}
@@ -60,7 +63,9 @@ def test_a_session_streams_partials_and_finals_and_ends_as_a_completed_job(clien
     assert client.get(f"/v1/jobs/{session['job_id']}/result?format=srt").status_code == 200
 
 
-def test_a_client_that_loses_its_connection_resumes_without_duplicating_audio_or_text(client: httpx.Client) -> None:
+def test_a_client_that_loses_its_connection_resumes_without_duplicating_audio_or_text(
+    client: httpx.Client, redis_client: redis.Redis
+) -> None:
     session = open_session(client)
     pcm = fixture_pcm(FIXTURES / "egd.wav")
     pieces = chunks(pcm)
@@ -83,8 +88,8 @@ def test_a_client_that_loses_its_connection_resumes_without_duplicating_audio_or
     assert [a["seq"] for a in second.of("ack")] == list(range(29, len(pieces)))
     segments = [f["segment"] for f in first.of("final") + second.of("final")]
     assert segments == list(range(len(segments)))
-    job = wait_for_status(client, session["job_id"])
-    assert job["status"] == "completed" and job["audio_seconds"] == pytest.approx(len(pcm) / 32000, abs=0.002)
+    # The job has every chunk, once: a WAV header and the session's samples.
+    assert int(redis_client.hget(keys.job_key(session["job_id"]), "upload_bytes") or 0) == 44 + len(pcm)
 
 
 def test_a_token_opens_only_its_own_session(client: httpx.Client) -> None:
@@ -142,3 +147,34 @@ def test_endoscribe_dictate_streams_a_file_and_prints_partials_finals_and_the_jo
     assert word_error_rate(reference("summary"), " ".join(finals)) <= 0.4, done.stdout
     job_id = done.stdout.split("ended: job ")[1].split()[0]
     assert wait_for_status(client, job_id)["status"] == "completed"
+
+
+def test_a_worker_killed_mid_session_loses_no_audio_and_repeats_no_final(
+    client: httpx.Client, worker: Process, redis_url: str, service_dir: Path, redis_client: redis.Redis
+) -> None:
+    second = start_worker(redis_url, service_dir, "takeover", ENDOSCRIBE_WARMUP="false")
+    pcm = fixture_pcm(FIXTURES / "summary.wav")
+    pieces = chunks(pcm)
+    try:
+        worker.proc.send_signal(signal.SIGSTOP)  # paused a moment, so the session goes to `second`
+        try:
+            session = open_session(client)
+            live = LiveClient(session["stream_url"])
+            live.send_audio(pieces[:15], speed=2)
+            lease = keys.session_lease_key(session["id"])
+            live.wait_for(lambda: (redis_client.get(lease) or b"").startswith(b"takeover@"), 30)
+        finally:
+            worker.proc.send_signal(signal.SIGCONT)
+        live.wait_for(lambda: bool(live.of("final")), 60)
+        second.stop(signal.SIGKILL)  # mid-session: its lease lapses, the other worker takes over
+        live.send_audio(pieces[15:], speed=2)
+        live.wait_for(lambda: (redis_client.get(lease) or b"").startswith(b"e2e@"), 60)
+        ended = live.end(timeout=120)
+    finally:
+        second.stop(signal.SIGKILL)
+
+    finals = live.of("final")
+    assert [f["segment"] for f in finals] == list(range(len(finals)))
+    assert word_error_rate(reference("summary"), final_text(live)) <= 0.45, final_text(live)
+    # The job has every chunk, once: a WAV header and the session's samples.
+    assert int(redis_client.hget(keys.job_key(ended["job_id"]), "upload_bytes") or 0) == 44 + len(pcm)
