@@ -195,12 +195,13 @@ def p3(stack: Stack, local: InProcess, source: np.ndarray, batch_size: int) -> N
 
 
 def _keep_busy(stack: Stack, busy: list[str], long_job: bytes) -> None:
-    """At least two long recordings processing (and so holding the model) while clips are measured."""
+    """At least two long recordings being decoded (and so filling the batches) while clips are measured."""
     busy[:] = [j for j in busy if stack.client.get(f"/v1/jobs/{j}").json()["status"] in {"queued", "processing"}]
     while len(busy) < 2:
         busy.append(stack.submit(long_job)[0])
-    deadline = time.monotonic() + 120
-    while stack.client.get(f"/v1/jobs/{busy[-1]}").json()["status"] != "processing":
+    # Decoding, not still in VAD: its speech found (VAD of minutes of audio competes for the CPU).
+    deadline = time.monotonic() + 180
+    while not stack.client.get(f"/v1/jobs/{busy[-1]}").json()["progress"]:
         if time.monotonic() > deadline:
             raise TimeoutError("the long jobs never started")
         time.sleep(0.05)
