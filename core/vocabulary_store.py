@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from core import keys
 from core.errors import NotFound
 from core.vocabulary import VocabularyInvalid, VocabularyPhrase
+
+PhraseText = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class VocabularyCreate(BaseModel):
@@ -20,14 +22,12 @@ class VocabularyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)
-    phrases: list[VocabularyPhrase] = Field(min_length=1)
+    # Both shapes are in the schema (not turned into objects before validation), so what the OpenAPI
+    # document promises is exactly what is accepted.
+    phrases: list[VocabularyPhrase | PhraseText] = Field(min_length=1)
 
-    @field_validator("phrases", mode="before")
-    @classmethod
-    def _strings_are_phrases(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"phrase": item} if isinstance(item, str) else item for item in value]
-        return value
+    def phrase_list(self) -> list[VocabularyPhrase]:
+        return [p if isinstance(p, VocabularyPhrase) else VocabularyPhrase(phrase=p) for p in self.phrases]
 
 
 class CustomVocabulary(BaseModel):
@@ -57,7 +57,7 @@ class VocabularyStore:
         if self.redis.hlen(keys.vocabularies_key(owner)) >= self.max_vocabularies:
             raise VocabularyInvalid(f"this key already stores {self.max_vocabularies} vocabularies, the limit; "
                                     "delete one first", code="too_many_vocabularies")
-        record = CustomVocabulary(id=str(uuid.uuid4()), name=body.name, phrases=body.phrases,
+        record = CustomVocabulary(id=str(uuid.uuid4()), name=body.name, phrases=body.phrase_list(),
                                   created_at=datetime.now(UTC))
         self.redis.hset(keys.vocabularies_key(owner), record.id, record.model_dump_json())
         return record
