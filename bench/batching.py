@@ -4,9 +4,9 @@
 
 P5  32 short clips (10-60 s), all submitted at once through the whole system (API, Redis, one
     worker), against the same clips transcribed one at a time in-process (WhisperX's own
-    `transcribe`, model loaded once, same batch size). Printed: in-process wall / system wall, for
-    the scheduler and for the same worker held to one job at a time (ENDOSCRIBE_SCHEDULER_MAX_JOBS=1,
-    what every worker did before the scheduler).
+    `transcribe`, model loaded once, same batch size, the same default prompt and guard). Printed:
+    in-process wall / system wall, for the scheduler and for the same worker held to one job at a
+    time (ENDOSCRIBE_SCHEDULER_MAX_JOBS=1, what every worker did before the scheduler).
 P3  A 3-second clip's latency, from the start of its upload to its `finished_at`, idle and with 1, 4
     and 16 such clips submitted together while long recordings keep the worker busy; p50 and p99
     against the same clip in-process and against one full batch of the long work in-process.
@@ -34,6 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bench.throughput import service_transcribe  # noqa: E402
 from core.settings import WorkerSettings  # noqa: E402
 from tests.services import Process, start_api, start_redis, start_worker  # noqa: E402
 from worker.decoding import SAMPLE_RATE, decode_audio  # noqa: E402
@@ -85,9 +86,7 @@ class InProcess:
         self.models.warm_up()
 
     def transcribe(self, wav: bytes) -> None:
-        audio = decode_audio(wav, 3600, Path(tempfile.gettempdir()))
-        self.models.transcribe(audio, language=self.models.language, initial_prompt=None, hotwords=None,
-                               progress_callback=lambda _: None)
+        service_transcribe(self.models, decode_audio(wav, 3600, Path(tempfile.gettempdir())))
 
     def one_by_one(self, clips: list[bytes]) -> float:
         started = time.perf_counter()
@@ -97,7 +96,11 @@ class InProcess:
 
     def full_batch(self, source: np.ndarray, size: int) -> float:
         """Seconds for one batch of `size` 30-second windows: the most other work a clip should wait for."""
-        requests = [DecodeRequest(cut(source, 11.0 * n, 29.5), "en") for n in range(size)]
+        from core.jobs import JobOptions
+        from core.vocabulary import decoding_prompt
+
+        prompt, hotwords = decoding_prompt(JobOptions(), WorkerSettings().vocabulary)
+        requests = [DecodeRequest(cut(source, 11.0 * n, 29.5), "en", prompt, hotwords) for n in range(size)]
         started = time.perf_counter()
         self.models.decode(requests)
         return time.perf_counter() - started

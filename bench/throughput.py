@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/throughput.py [--repeat N] [--rounds R]
 
-1. In-process: the worker's own ModelManager and pipeline functions, model loaded once and warmed
-   up, files decoded and transcribed in a loop.
+1. In-process: the worker's own ModelManager and WhisperX's `transcribe`, model loaded once and warmed
+   up, files decoded and transcribed in a loop with what a job gets by default (the built-in
+   vocabulary as prompt, the truncation guard).
 2. System: a redis-server, the API (uvicorn) and one worker (Celery, solo pool) as real processes on
    loopback; every file submitted over HTTP at once, timed from the first submit to the last job's
    finished_at.
@@ -24,6 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -42,11 +44,25 @@ def corpus(repeat: int) -> list[tuple[str, bytes]]:
     return [(name, (FIXTURES / name).read_bytes()) for _ in range(repeat) for name in FILES]
 
 
+def service_transcribe(models: Any, audio: Any) -> None:
+    """What a worker does to a job with default options, in-process: the same decoding prompt (the
+    built-in endoscopy vocabulary) and truncation guard, over WhisperX's own `transcribe`."""
+    from core.jobs import JobOptions
+    from core.vocabulary import decoding_prompt
+    from worker import vocabulary_guard
+
+    vocabulary = WorkerSettings().vocabulary
+    prompt, hotwords = decoding_prompt(JobOptions(), vocabulary)
+    vocabulary_guard.transcribe_guarded(models, audio, language=models.language, initial_prompt=prompt,
+                                        hotwords=hotwords, progress_callback=lambda _: None,
+                                        enabled=vocabulary.truncation_guard)
+
+
 def in_process(files: list[tuple[str, bytes]]) -> tuple[float, float]:
     """(audio seconds, wall seconds) for the loop."""
     from worker.decoding import decode_audio
     from worker.model_manager import ModelManager
-    from worker.pipeline import SAMPLE_RATE, transcribe
+    from worker.pipeline import SAMPLE_RATE
 
     models = ModelManager(WorkerSettings())
     models.load()
@@ -57,7 +73,7 @@ def in_process(files: list[tuple[str, bytes]]) -> tuple[float, float]:
     for _, data in files:
         audio = decode_audio(data, 14400, Path(tempfile.gettempdir()))
         audio_seconds += audio.size / SAMPLE_RATE
-        transcribe(models.load(), audio, language=models.language, batch_size=models.runtime.batch_size)
+        service_transcribe(models, audio)
     wall = time.perf_counter() - started
     models.unload()
     return audio_seconds, wall
