@@ -178,24 +178,30 @@ def test_deleting_a_finished_job_erases_it(client: httpx.Client, redis_client: r
 def test_cancelling_queued_and_running_jobs(client: httpx.Client, redis_client: redis.Redis) -> None:
     from tests.jobs import long_recording
 
-    running = submit(client, long_recording(12))["id"]
+    # Four long recordings fill what the worker's round takes on (as many jobs as a batch has slots,
+    # and more windows than two batches hold), so the next job stays queued.
+    recording = long_recording(12)
+    busy = [submit(client, recording)["id"] for _ in range(4)]
+    for job_id in busy:
+        wait_for_status(client, job_id, {"processing"}, timeout=60)
+    running = busy[0]
     queued = submit(client, FIXTURES / "summary.wav")["id"]
-    wait_for_status(client, running, {"processing"}, timeout=60)
 
     cancelled_queued = client.delete(f"/v1/jobs/{queued}")
-    cancel_running = client.delete(f"/v1/jobs/{running}")
+    cancel_running = [client.delete(f"/v1/jobs/{job_id}") for job_id in busy]
 
     assert cancelled_queued.status_code == 202 and cancelled_queued.json()["status"] == "cancelled"
-    assert cancel_running.status_code == 202 and cancel_running.json()["status"] == "processing"
+    assert all(r.status_code == 202 and r.json()["status"] == "processing" for r in cancel_running)
     job = wait_for_status(client, running)
     assert job["status"] == "cancelled" and job["started_at"] is not None and job["progress"] < 100
+    assert {wait_for_status(client, job_id)["status"] for job_id in busy} == {"cancelled"}
     # The worker reaches the cancelled queued job's message next and must leave it alone.
     after = submit(client, FIXTURES / "summary.wav")["id"]
     wait_for_status(client, after)
     never_ran = client.get(f"/v1/jobs/{queued}").json()
     assert never_ran["status"] == "cancelled" and never_ran["started_at"] is None and never_ran["worker"] is None
     assert client.get(f"/v1/jobs/{queued}/result").json()["error"]["code"] == "job_cancelled"
-    assert redis_client.exists(keys.audio_key(queued), keys.audio_key(running)) == 0
+    assert redis_client.exists(keys.audio_key(queued), *(keys.audio_key(j) for j in busy)) == 0
 
 
 def test_unknown_job_is_404(client: httpx.Client) -> None:
