@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 import redis
 from redis.client import Pipeline
 
-from core import job_history, job_metrics, keys, quota_store
+from core import job_history, job_metrics, keys, leases, quota_store
 from core.audio_store import MB, pieces, read_pieces
 from core.errors import NotFound
 from core.job_codec import decode, encode, encode_record, text, utcnow
@@ -37,14 +37,6 @@ _HSET_IF_OWNER = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] or redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 return 1
-"""
-_RENEW_IF_OWNER = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE_IF_OWNER = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
 """
 
 WORKER_CRASHED = JobError(
@@ -261,13 +253,11 @@ class JobStore:
 
     def renew_lock(self, job_id: str, owner: str, lease_seconds: float) -> bool:
         """Extend the lease if `owner` still holds it; False means the job was taken away."""
-        renewed = self.redis.eval(  # type: ignore[no-untyped-call]
-            _RENEW_IF_OWNER, 1, keys.lock_key(job_id), owner, int(lease_seconds * 1000))
-        return bool(renewed)
+        return leases.renew(self.redis, keys.lock_key(job_id), owner, lease_seconds)
 
     def release_lock(self, job_id: str, owner: str) -> None:
         """Give up a run without an outcome: the job stays open and recovery requeues it at once."""
-        self.redis.eval(_RELEASE_IF_OWNER, 1, keys.lock_key(job_id), owner)  # type: ignore[no-untyped-call]
+        leases.release(self.redis, keys.lock_key(job_id), owner)
 
     # ---- recovery ------------------------------------------------------------------------------
 

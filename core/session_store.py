@@ -23,7 +23,7 @@ import redis
 from pydantic import BaseModel
 from redis.client import Pipeline
 
-from core import keys
+from core import keys, leases
 from core.job_codec import text, utcnow
 from core.job_store import JobStore
 from core.jobs import JobOptions, JobRecord
@@ -117,14 +117,6 @@ if ARGV[5] ~= '' then
   redis.call('PEXPIRE', KEYS[3], ARGV[7])
 end
 return 1
-"""
-_RENEW_IF_OWNER = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE_IF_OWNER = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
 """
 
 
@@ -227,11 +219,10 @@ class SessionStore:
                                    px=int(lease_seconds * 1000)))
 
     def renew(self, session_id: str, owner: str, lease_seconds: float) -> bool:
-        return bool(self.redis.eval(  # type: ignore[no-untyped-call]
-            _RENEW_IF_OWNER, 1, keys.session_lease_key(session_id), owner, int(lease_seconds * 1000)))
+        return leases.renew(self.redis, keys.session_lease_key(session_id), owner, lease_seconds)
 
     def release(self, session_id: str, owner: str) -> None:
-        self.redis.eval(_RELEASE_IF_OWNER, 1, keys.session_lease_key(session_id), owner)  # type: ignore[no-untyped-call]
+        leases.release(self.redis, keys.session_lease_key(session_id), owner)
 
     def unserved(self, limit: int = 1000) -> list[str]:
         """Open sessions no worker holds now (its worker died, or every worker was busy when it came)."""

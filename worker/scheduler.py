@@ -25,8 +25,10 @@ from core.audio_store import discard
 from core.errors import EndoScribeError
 from worker import batching, job_runner, vocabulary_guard
 from worker import metrics as worker_metrics
+from worker.decoding import SAMPLE_RATE
 from worker.job_runner import JobContext, OpenJob, Outcome
 from worker.live import LiveDesk, LiveUnit
+from worker.pipeline import CHUNK_SECONDS
 from worker.transcriber import DecodeRequest, ModelOutOfMemory, Window
 
 log = logging.getLogger(__name__)
@@ -310,7 +312,7 @@ class Scheduler:
 
 def _expected_windows(job: OpenJob) -> int:
     """Windows a job whose speech is still being found will have, at most."""
-    return math.ceil(job.audio.size / 16000 / 30)
+    return math.ceil(job.audio.size / SAMPLE_RATE / CHUNK_SECONDS)
 
 
 def _job_error(exc: Exception) -> Exception:
