@@ -151,7 +151,7 @@ def devset(models: ModelManager, fresh: bool, only: list[str] | None, heldout: b
 
     dictations = {d.id: d for d in load(HELDOUT if heldout else DICTATIONS)}
     clips = json.loads((HELDOUT_MANIFEST if heldout else MANIFEST).read_text())
-    prefix = "heldout-" if heldout else ""
+    prefix = model_slug(models) + ("heldout-" if heldout else "")
     spoken = [dictations[c["id"]].spoken for c in clips]
     written = [dictations[c["id"]].written for c in clips]
     terms = sorted({t for name in set(NOTE_TYPES.values()) for t in builtin_list(name)})
@@ -196,6 +196,12 @@ def devset(models: ModelManager, fresh: bool, only: list[str] | None, heldout: b
         flagged = sum(vocabulary_guard.is_truncated(s.text, s.end - s.start) for t in rows["prompt"]
                       for s in t.segments)
         print(f"prompted windows the guard re-decodes: {flagged}")
+
+
+def model_slug(models: ModelManager) -> str:
+    """Cache files of a model other than the bundled tiny.en carry its name."""
+    name = models.settings.model
+    return re.sub(r"[^A-Za-z0-9.]+", "_", name).strip("_") + "-" if name else ""
 
 
 def fixtures(models: ModelManager) -> None:
