@@ -58,6 +58,8 @@ class SessionSocket:
         self.settings = settings
         self.next_seq = 0
         self.checked_at = 0.0
+        self.unserved_since: float | None = None
+        self.lag_told_at = 0.0
 
     async def run(self, next_seq: int, after: str) -> None:
         self.next_seq = next_seq
@@ -140,10 +142,25 @@ class SessionSocket:
         await self.send({"type": "error", "code": code, "message": message})
 
     async def wake_if_unserved(self) -> None:
-        if time.monotonic() - self.checked_at > WAKE_EVERY_SECONDS:
-            self.checked_at = time.monotonic()
-            if not await run_in_threadpool(self.sessions.is_served, self.id):
-                await self.wake()
+        """Wake a worker when none serves the session; past `lag_seconds` unserved, tell the client
+        (a `lagging` event with the audio waiting) instead of storing its audio in silence."""
+        now = time.monotonic()
+        if now - self.checked_at < min(WAKE_EVERY_SECONDS, self.settings.lag_seconds / 2):
+            return
+        self.checked_at = now
+        if await run_in_threadpool(self.sessions.is_served, self.id):
+            self.unserved_since = None
+            return
+        await self.wake()
+        if self.unserved_since is None:
+            self.unserved_since = now
+        elif min(now - self.unserved_since, now - self.lag_told_at) >= self.settings.lag_seconds:
+            self.lag_told_at = now
+            state = await run_in_threadpool(self.sessions.get, self.id)
+            if state is not None:
+                waiting = (state.audio_bytes - state.committed_bytes) / BYTES_PER_SECOND
+                await run_in_threadpool(self.sessions.emit, self.id,
+                                        {"type": "lagging", "delay": round(waiting, 1), "reason": "no_worker"})
 
     async def wake(self) -> None:
         await run_in_threadpool(session_service.wake_worker, self.celery)

@@ -243,6 +243,10 @@ class LiveSettings(BaseSettings):
     """Audio waiting for the model past which the client is sent a `lagging` event."""
     sessions_per_worker: int = Field(default=32, ge=1)
     """Sessions one worker serves at once."""
+    prompt_tokens: int = Field(default=176, ge=1, le=223)
+    """A live unit's prompt (the previous final's tail, then the vocabulary) cut to this many tokens:
+    units whose prompts are as long share a batch (CTranslate2 needs SOT at one position). The built-in
+    vocabularies' prompts are 147-188 tokens; 176 keeps most of one after a previous final's ~35."""
 
 
 class Settings(BaseSettings):

@@ -69,8 +69,10 @@ class FakeTranscriber:
     def detect_language(self, audio: Any) -> str:
         return "en"
 
-    def batch_key(self, language: str, initial_prompt: str | None, hotwords: str | None) -> Hashable:
-        return (language, initial_prompt, hotwords)
+    def batch_key(self, language: str, initial_prompt: str | None, hotwords: str | None,
+                  prompt_tokens: int | None = None) -> Hashable:
+        # A prompt cut to a token count puts SOT at that count, whatever its words (as in the model).
+        return (language, initial_prompt if prompt_tokens is None else prompt_tokens, hotwords)
 
     def decode(self, batch: Sequence[DecodeRequest]) -> list[str]:
         step = self.calls
@@ -80,7 +82,8 @@ class FakeTranscriber:
         if self.oom_above is not None and len(batch) > self.oom_above:
             raise ModelOutOfMemory("CUDA failed with error out of memory")
         # CTranslate2 refuses a batch whose prompts disagree (the scheduler must never send one).
-        assert len({self.batch_key(r.language, r.initial_prompt, r.hotwords) for r in batch}) == 1, batch
+        assert len({self.batch_key(r.language, r.initial_prompt, r.hotwords, r.prompt_tokens)
+                    for r in batch}) == 1, batch
         self.batches.append([(r.initial_prompt, round(r.audio.size / 16000, 3)) for r in batch])
         self.prompts.extend(r.initial_prompt for r in batch)
         return [self.reply(r) if self.reply else self.text for r in batch]

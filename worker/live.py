@@ -34,10 +34,10 @@ log = logging.getLogger(__name__)
 
 VAD_WINDOW_SECONDS = 1.0
 """Speech merged into windows this short for endpointing, so a pause inside the utterance shows."""
-PROMPT_CHARS = 200
+PROMPT_CHARS = 160
+"""The tail of the previous final that leads the next utterance's prompt (about 35 tokens)."""
 FINALS_FIRST = 10**12
 """Subtracted from a final unit's order, so every waiting final is decoded before any partial."""
-"""The tail of the previous final given as the next utterance's prompt."""
 
 
 @dataclass
@@ -60,7 +60,11 @@ class HeldSession:
     lag_told_at: float = 0.0
 
     def unit_prompt(self) -> str | None:
-        return self.prompt[-PROMPT_CHARS:] if self.prompt else self.initial_prompt
+        """The previous final's tail, for continuity, then the job's prompt (its vocabulary): the model
+        cuts it to `LiveSettings.prompt_tokens`, so every session's units put SOT at one position and
+        share batches, and the vocabulary is never pushed out by the session's own text."""
+        tail = self.prompt[-PROMPT_CHARS:].partition(" ")[2] if len(self.prompt) > PROMPT_CHARS else self.prompt
+        return " ".join(p for p in (tail.strip(), self.initial_prompt) if p) or None
 
 
 @dataclass
@@ -77,6 +81,7 @@ class LiveUnit:
     key: Hashable
     seq: int
     prompt: str | None
+    prompt_tokens: int
     sent: int = 0
     passed_over: int = 0
 
@@ -89,7 +94,8 @@ class LiveUnit:
         return 1 - self.sent
 
     def request(self, index: int) -> DecodeRequest:
-        return DecodeRequest(self.audio, self.session.language, self.prompt, self.session.hotwords)
+        return DecodeRequest(self.audio, self.session.language, self.prompt, self.session.hotwords,
+                             self.prompt_tokens)
 
 
 class LiveDesk:
@@ -223,7 +229,8 @@ class LiveDesk:
         order = self.units_made - (FINALS_FIRST if what.kind is CutKind.FINAL else 0)
         return LiveUnit(f"live:{session.id}:{self.units_made}", session, what, np.ascontiguousarray(clip),
                         session.committed / BYTES_PER_SECOND, end_byte,
-                        self.models.batch_key(session.language, prompt, session.hotwords), order, prompt)
+                        self.models.batch_key(session.language, prompt, session.hotwords, self.settings.prompt_tokens),
+                        order, prompt, self.settings.prompt_tokens)
 
     def _cut(self, session: HeldSession, state: SessionState, ending: bool) -> tuple[Cut, np.ndarray] | None:
         import numpy as np
@@ -241,7 +248,7 @@ class LiveDesk:
         """Audio that came in since this worker last looked is what it is behind by."""
         if waiting > self.settings.lag_seconds and now - session.lag_told_at > self.settings.lag_seconds:
             session.lag_told_at = now
-            self.store.emit(session.id, {"type": "lagging", "delay": round(waiting, 1)})
+            self.store.emit(session.id, {"type": "lagging", "delay": round(waiting, 1), "reason": "behind"})
 
     def _end(self, session: HeldSession) -> None:
         job_id = self.store.end_as_job(session.id, self.ctx.store)

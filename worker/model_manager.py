@@ -105,12 +105,14 @@ class ModelManager:
         with self.lock:
             return str(pipe.detect_language(audio))
 
-    def batch_key(self, language: str, initial_prompt: str | None, hotwords: str | None) -> Hashable:
+    def batch_key(self, language: str, initial_prompt: str | None, hotwords: str | None,
+                  prompt_tokens: int | None = None) -> Hashable:
         """Where the prompt's start-of-transcript token sits: CTranslate2 batches prompts that agree on it."""
         from worker import pipeline
 
         tokenizer = self.tokenizer(language)
-        return pipeline.prompt_tokens(self.load(), tokenizer, initial_prompt, hotwords).index(tokenizer.sot)
+        prompt = pipeline.prompt_tokens(self.load(), tokenizer, initial_prompt, hotwords, prompt_tokens)
+        return prompt.index(tokenizer.sot)
 
     def decode(self, batch: Sequence[DecodeRequest]) -> list[str]:
         from worker import pipeline

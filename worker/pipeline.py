@@ -76,9 +76,13 @@ def speech_windows(pipeline: Any, audio: np.ndarray, max_seconds: float = CHUNK_
     return [Window(start=float(m["start"]), end=float(m["end"])) for m in merged]
 
 
-def prompt_tokens(pipeline: Any, tokenizer: Any, initial_prompt: str | None, hotwords: str | None) -> list[int]:
-    """The decoder prompt WhisperX would build for these options (previous text, hotwords, SOT sequence)."""
+def prompt_tokens(pipeline: Any, tokenizer: Any, initial_prompt: str | None, hotwords: str | None,
+                  length: int | None = None) -> list[int]:
+    """The decoder prompt WhisperX would build for these options (previous text, hotwords, SOT sequence);
+    `length` cuts the previous text to its first so many tokens."""
     previous = tokenizer.encode(" " + initial_prompt.strip()) if initial_prompt else []
+    if length is not None:
+        previous = previous[:length]
     options = pipeline.options
     return list(pipeline.model.get_prompt(tokenizer, previous, without_timestamps=options.without_timestamps,
                                           prefix=options.prefix, hotwords=hotwords))
@@ -93,7 +97,8 @@ def decode_batch(pipeline: Any, batch: Sequence[DecodeRequest], tokenizer_for: C
     them by that position (`batch_key`), gets one pass per batch. Every other decoding option is the
     pipeline's, so a job's text is what WhisperX alone gives it.
     """
-    prompts = [prompt_tokens(pipeline, tokenizer_for(r.language), r.initial_prompt, r.hotwords) for r in batch]
+    prompts = [prompt_tokens(pipeline, tokenizer_for(r.language), r.initial_prompt, r.hotwords, r.prompt_tokens)
+               for r in batch]
     groups: dict[int, list[int]] = {}
     for n, prompt in enumerate(prompts):
         groups.setdefault(prompt.index(tokenizer_for(batch[n].language).sot), []).append(n)

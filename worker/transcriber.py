@@ -44,6 +44,8 @@ class DecodeRequest:
     language: str
     initial_prompt: str | None = None
     hotwords: str | None = None
+    prompt_tokens: int | None = None
+    """Cut the prompt to its first this many tokens: prompts of one length batch together (live units)."""
 
 
 class ModelOutOfMemory(RuntimeError):
@@ -64,7 +66,8 @@ class Transcriber(Protocol):
         """The language spoken in the first 30 s (multilingual models only)."""
         ...
 
-    def batch_key(self, language: str, initial_prompt: str | None, hotwords: str | None) -> Hashable:
+    def batch_key(self, language: str, initial_prompt: str | None, hotwords: str | None,
+                  prompt_tokens: int | None = None) -> Hashable:
         """Windows decoded with options whose keys are equal may share one forward pass."""
         ...
 

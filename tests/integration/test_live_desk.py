@@ -15,6 +15,7 @@ from core import keys
 from core.jobs import JobOptions, JobStatus
 from core.session_store import Appended, SessionMeta, SessionStore
 from core.settings import LiveSettings
+from core.vocabulary import decoding_prompt
 from tests.fakes import Harness, loud_windows, tone_pcm, tone_wav
 from worker.batching import pick_batch
 from worker.job_runner import JobContext, Outcome
@@ -82,8 +83,27 @@ def test_partials_grow_by_agreement_and_each_pause_makes_a_final_prompted_by_the
         {"type": "partial", "text": "w0", "start": 2.8},
         {"type": "final", "segment": 1, "text": "w0 w1", "start": 2.8, "end": 4.2},
     ]
-    # The second utterance's units are prompted with the first's final text.
-    assert harness.models.prompts[-1] == "w0 w1 w2 w3"
+    # The second utterance's units are prompted with the first's final text, then the vocabulary (the
+    # job's own prompt), cut to a fixed number of tokens.
+    vocabulary, _ = decoding_prompt(JobOptions(), harness.settings.vocabulary)
+    assert harness.models.prompts[-1] == f"w0 w1 w2 w3 {vocabulary}"
+    assert harness.models.prompts[0] == vocabulary
+
+
+def test_units_of_sessions_with_different_previous_finals_share_one_batch(harness: Harness) -> None:
+    store = SessionStore(harness.client, 3600)
+    first, second = new_session(store, note_type="colonoscopy"), new_session(store)
+    desk = LiveDesk(context(harness), harness.models.info(), store)
+    store.append(first, 0, tone_pcm(2.0) + tone_pcm(1.0, 0), max_bytes=10**9)
+    store.append(second, 0, tone_pcm(1.0) + tone_pcm(1.0, 0), max_bytes=10**9)
+    drive(desk, harness)  # each session's first final: "w0 w1 w2 w3" and "w0 w1"
+    store.append(first, 1, tone_pcm(1.0) + tone_pcm(1.0, 0), max_bytes=10**9)
+    store.append(second, 1, tone_pcm(1.0) + tone_pcm(1.0, 0), max_bytes=10**9)
+
+    units = desk.poll(admit=True)
+
+    assert len(units) == 2 and units[0].prompt != units[1].prompt
+    assert len(pick_batch(units, 4)) == 2  # one batch: their prompts are cut to one token count
 
 
 def test_ending_makes_the_rest_a_final_and_the_whole_session_a_queued_job_with_its_options(
