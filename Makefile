@@ -15,7 +15,7 @@ UV := python3 -m uv
 # The install commands the images run too (tests/deploy checks they match): keep them in sync.
 UV_SYNC_API := uv sync --frozen --no-dev --no-install-project
 UV_SYNC_WORKER := uv sync --frozen --no-dev --no-install-project --extra worker
-UV_SYNC_DEV := uv sync --frozen --extra worker --group dev
+UV_SYNC_DEV := uv sync --frozen --extra worker --extra base-model --group dev
 
 .PHONY: help install system-deps uv up test lint unit bench fixtures clean
 

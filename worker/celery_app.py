@@ -27,6 +27,7 @@ from core.session_store import SessionStore
 from core.settings import get_settings
 from worker import decoding, recovery
 from worker import metrics as worker_metrics
+from worker.bundled_models import BundledModelUnavailable
 from worker.device import gpu_diagnostics, log_diagnostics
 from worker.heartbeat import Heartbeat
 from worker.job_runner import BatchLimit, JobContext
@@ -156,7 +157,11 @@ def _load_model_and_start_heartbeat(sender: Any = None, **_: Any) -> None:
     # Runs after logging is configured. With the solo pool this is the process that runs the tasks,
     # and it consumes nothing until this returns, so no job can beat the warm-up.
     if "solo" in state.pool_name:
-        state.models.load()
+        try:
+            state.models.load()
+        except BundledModelUnavailable as exc:
+            log.critical("%s", exc)
+            raise SystemExit(1) from exc
         assert state.models.runtime is not None
         log_diagnostics(gpu_diagnostics(state.models.runtime), settings.worker.device)
         if settings.worker.align:

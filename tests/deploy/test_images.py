@@ -30,7 +30,13 @@ def test_the_api_image_installs_with_the_makefiles_api_command() -> None:
 
 
 def test_the_worker_image_installs_with_the_makefiles_worker_command() -> None:
-    assert _sync_commands("Dockerfile.worker") == [makefile_variable("UV_SYNC_WORKER")]
+    worker = makefile_variable("UV_SYNC_WORKER")
+    # bundled:base adds its extra to the very same command, which `make install` has too.
+    assert _sync_commands("Dockerfile.worker") == [
+        worker, f'if [ "$ENDOSCRIBE_MODEL" = "bundled:base" ]; then {worker} --extra base-model; fi']
+    assert "--extra base-model" in makefile_variable("UV_SYNC_DEV")
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert "base-model" in extras
 
 
 def test_uv_installs_into_the_venv_the_final_stage_runs_from() -> None:
@@ -115,8 +121,14 @@ def test_the_worker_image_bakes_its_weights_and_then_stays_offline() -> None:
     assert "load_align_model('en'" in instructions[download][1]
     offline = next(i for i, (k, a) in enumerate(instructions) if k == "ENV" and "HF_HUB_OFFLINE=1" in a)
     assert offline > download
+    # A bundled model is joined from its packages by the worker's own code, into the folder it reads.
+    assert "from worker.bundled_models import resolve" in instructions[download][1]
+    assert '"$ENDOSCRIBE_MODEL" "$ENDOSCRIBE_MODEL_CACHE_DIR"' in instructions[download][1]
+    copied = next(a for k, a in instructions[:download] if k == "COPY" and "bundled_models.py" in a).split()
+    assert copied == ["worker/__init__.py", "worker/privacy.py", "worker/bundled_models.py", "worker/"]
     values = env_values("Dockerfile.worker")
     assert values["HF_HOME"].startswith("/opt/models/") and values["TORCH_HOME"].startswith("/opt/models/")
+    assert values["ENDOSCRIBE_MODEL_CACHE_DIR"].startswith("/opt/models/")
     assert values["ENDOSCRIBE_MODEL"] == "${ENDOSCRIBE_MODEL}"
 
 
