@@ -238,6 +238,9 @@ class LiveSettings(BaseSettings):
     """Open sessions one API key may have at once; 0 is off."""
     partial_seconds: float = Field(default=1.0, gt=0)
     """New audio after which the utterance in progress is decoded again for a partial."""
+    endpoint_check_seconds: float = Field(default=0.3, gt=0)
+    """New audio after which a worker looks (VAD over the audio since the last look) for the pause that
+    ends the utterance: a final waits for at most this much more audio than its pause."""
     endpoint_silence_seconds: float = Field(default=0.3, gt=0)
     """A pause that ends an utterance (its `final`): short, since a final only fixes text already shown
     as partial, and the session's job transcribes the whole audio again."""

@@ -66,6 +66,9 @@ class FakeTranscriber:
         return [Window(round(seconds * n / self.steps, 3), round(seconds * (n + 1) / self.steps, 3))
                 for n in range(self.steps)]
 
+    def utterance_speech(self, audio: Any) -> list[Window]:
+        return self.speech_windows(audio, 1.0)
+
     def detect_language(self, audio: Any) -> str:
         return "en"
 

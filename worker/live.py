@@ -23,7 +23,7 @@ from core.session_store import BYTES_PER_SECOND, SessionState, SessionStatus, Se
 from core.settings import LiveSettings
 from core.vocabulary import decoding_prompt
 from worker.endpointing import Cut, CutKind, LocalAgreement, cut
-from worker.transcriber import DecodeRequest, ModelInfo, Transcriber
+from worker.transcriber import DecodeRequest, ModelInfo, Transcriber, Window
 
 if TYPE_CHECKING:
     import numpy as np
@@ -32,8 +32,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-VAD_WINDOW_SECONDS = 1.0
-"""Speech merged into windows this short for endpointing, so a pause inside the utterance shows."""
+SETTLE_SECONDS = 1.0
+"""What VAD found this far before the end of the audio is not revised by audio that comes later."""
+OVERLAP_SECONDS = 0.5
+"""Audio before the settled point VAD looks at again, so speech that crosses it is seen whole."""
 PROMPT_CHARS = 160
 """The tail of the previous final that leads the next utterance's prompt (about 35 tokens)."""
 FINALS_FIRST = 10**12
@@ -54,10 +56,21 @@ class HeldSession:
     prompt: str
     looked_at: int
     """The session's audio length (bytes) when this worker last looked at it."""
+    partial_at: int = 0
+    """The session's audio length (bytes) when its last partial was made."""
+    speech_from: float | None = None
+    """Where the utterance in progress starts speaking (seconds from `committed`), once VAD found it."""
+    settled: float = 0.0
+    """Up to here (seconds from `committed`) the utterance is one stretch of speech with no pause that
+    ends it: each look runs VAD over the audio after it only, so a look costs the same at any length."""
     agreement: LocalAgreement = field(default_factory=LocalAgreement)
     shown: str = ""
     busy: bool = False
     lag_told_at: float = 0.0
+
+    def restart(self, committed: int) -> None:
+        """The next utterance starts at byte `committed`."""
+        self.committed, self.speech_from, self.settled = committed, None, 0.0
 
     def unit_prompt(self) -> str | None:
         """The previous final's tail, for continuity, then the job's prompt (its vocabulary): the model
@@ -157,7 +170,8 @@ class LiveDesk:
             log.warning("session %s: lost its lease before a final was committed; leaving it", session.id)
             self.held.pop(session.id, None)
             return
-        session.committed, session.segment, session.prompt = unit.end_byte, segment, prompt
+        session.restart(unit.end_byte)
+        session.segment, session.prompt = segment, prompt
         session.agreement.reset()
         session.shown = ""
 
@@ -189,7 +203,7 @@ class LiveDesk:
         prompt, hotwords = decoding_prompt(options, self.ctx.settings.vocabulary)
         self.held[session_id] = HeldSession(session_id, language, hotwords, prompt,
                                             state.committed_bytes, state.segment, state.prompt,
-                                            looked_at=state.committed_bytes)
+                                            looked_at=state.committed_bytes, partial_at=state.committed_bytes)
         log.info("session %s: serving it", session_id)
 
     def _next(self, session: HeldSession) -> LiveUnit | None:
@@ -206,7 +220,8 @@ class LiveDesk:
             state = self.store.get(session.id) or state
         ending = state.status is SessionStatus.ENDING
         new = state.audio_bytes - session.looked_at
-        if not ending and new < self.settings.partial_seconds * BYTES_PER_SECOND:
+        # Looked at (VAD) often, so a pause is seen soon after it; decoded for a partial less often.
+        if not ending and new < self.settings.endpoint_check_seconds * BYTES_PER_SECOND:
             return None
         self._tell_lag(session, state, new / BYTES_PER_SECOND, now)
         session.looked_at = state.audio_bytes
@@ -217,8 +232,12 @@ class LiveDesk:
             return None
         what, audio = found
         if what.kind is CutKind.SKIP:
-            session.committed += int(what.end * 16000) * 2
+            session.restart(session.committed + int(what.end * 16000) * 2)
             return None
+        if what.kind is CutKind.PARTIAL:
+            if state.audio_bytes - session.partial_at < self.settings.partial_seconds * BYTES_PER_SECOND:
+                return None
+            session.partial_at = state.audio_bytes
         import numpy as np
 
         clip = audio[int(what.start * 16000):int(what.end * 16000)]
@@ -240,9 +259,26 @@ class LiveDesk:
         if len(pcm) < 0.1 * BYTES_PER_SECOND:
             return None
         audio = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768.0
-        windows = self.models.speech_windows(audio, VAD_WINDOW_SECONDS)
-        found = cut(audio.size / 16000, windows, ending, self.settings)
+        seconds = audio.size / 16000
+        windows = self._speech(session, audio)
+        found = cut(seconds, windows, ending, self.settings)
+        if found is not None and found.kind is CutKind.PARTIAL and windows:
+            # No pause ends the utterance so far: its speech up to shortly before the end is settled.
+            session.speech_from = windows[0].start
+            session.settled = max(session.settled, min(windows[-1].end, seconds - SETTLE_SECONDS))
         return None if found is None else (found, audio)
+
+    def _speech(self, session: HeldSession, audio: np.ndarray) -> list[Window]:
+        """The utterance's speech: the settled stretch as one window, then what VAD finds after it."""
+        start = max(0.0, session.settled - OVERLAP_SECONDS) if session.speech_from is not None else 0.0
+        found = self.models.utterance_speech(audio[int(start * 16000):])
+        windows = [Window(w.start + start, w.end + start) for w in found]
+        if session.speech_from is None:
+            return windows
+        head = Window(session.speech_from, session.settled)
+        while windows and windows[0].start <= head.end:  # speech that runs on across the settled point
+            head = Window(head.start, max(head.end, windows.pop(0).end))
+        return [head, *windows]
 
     def _tell_lag(self, session: HeldSession, state: SessionState, waiting: float, now: float) -> None:
         """Audio that came in since this worker last looked is what it is behind by."""

@@ -25,6 +25,13 @@ log = logging.getLogger(__name__)
 WARMUP_CLIP = Path(__file__).parent / "assets" / "warmup.wav"
 
 
+def _live_vad() -> Any:
+    from faster_whisper.vad import VadOptions
+
+    # No padding and short minimum silences: the endpointer itself decides which pause ends an utterance.
+    return VadOptions(min_silence_duration_ms=100, speech_pad_ms=0, min_speech_duration_ms=100)
+
+
 class AlignmentUnavailable(RuntimeError):
     """Word alignment is switched on but what it needs is not on this machine."""
 
@@ -86,6 +93,14 @@ class ModelManager:
         pipe = self.load()
         with self.vad_lock:
             return pipeline.speech_windows(pipe, audio, max_seconds)
+
+    def utterance_speech(self, audio: np.ndarray) -> list[Window]:
+        """Silero VAD, as faster-whisper bundles it (ONNX): ~6 ms for 2.5 s of audio on this project's
+        2-core CPU, against ~80 ms for WhisperX's pyannote model, which stays the VAD of file jobs."""
+        from faster_whisper.vad import get_speech_timestamps
+
+        found = get_speech_timestamps(audio, _live_vad())  # only the scheduler's thread calls it
+        return [Window(s["start"] / 16000, s["end"] / 16000) for s in found]
 
     def detect_language(self, audio: np.ndarray) -> str:
         pipe = self.load()

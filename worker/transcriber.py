@@ -62,6 +62,11 @@ class Transcriber(Protocol):
         live endpointing asks for short ones, so the pauses between them show)."""
         ...
 
+    def utterance_speech(self, audio: np.ndarray) -> list[Window]:
+        """Where a live utterance's audio has speech, for endpointing: a VAD cheap enough to run every
+        few hundred milliseconds per session, whose windows keep pauses of 0.1 s and more apart."""
+        ...
+
     def detect_language(self, audio: np.ndarray) -> str:
         """The language spoken in the first 30 s (multilingual models only)."""
         ...

@@ -21,6 +21,7 @@ from worker.batching import pick_batch
 from worker.job_runner import JobContext, Outcome
 from worker.live import LiveDesk
 from worker.scheduler import run_round
+from worker.transcriber import Window
 
 CHUNK = 6400  # 200 ms
 
@@ -36,7 +37,8 @@ def harness(clean_redis: redis.Redis) -> Harness:
 
 def context(h: Harness, worker: str = "test-worker") -> JobContext:
     ctx = h.context(worker)
-    ctx.live = LiveSettings(partial_seconds=0.5, endpoint_silence_seconds=0.6, idle_timeout_seconds=30)
+    ctx.live = LiveSettings(partial_seconds=0.5, endpoint_check_seconds=0.2, endpoint_silence_seconds=0.6,
+                            idle_timeout_seconds=30)
     return ctx
 
 
@@ -80,7 +82,7 @@ def test_partials_grow_by_agreement_and_each_pause_makes_a_final_prompted_by_the
         {"type": "partial", "text": "w0 w1", "start": 0.0},
         {"type": "partial", "text": "w0 w1 w2", "start": 0.0},
         {"type": "final", "segment": 0, "text": "w0 w1 w2 w3", "start": 0.0, "end": 2.2},
-        {"type": "partial", "text": "w0", "start": 2.8},
+        {"type": "partial", "text": "w0 w1", "start": 2.8},
         {"type": "final", "segment": 1, "text": "w0 w1", "start": 2.8, "end": 4.2},
     ]
     # The second utterance's units are prompted with the first's final text, then the vocabulary (the
@@ -88,6 +90,27 @@ def test_partials_grow_by_agreement_and_each_pause_makes_a_final_prompted_by_the
     vocabulary, _ = decoding_prompt(JobOptions(), harness.settings.vocabulary)
     assert harness.models.prompts[-1] == f"w0 w1 w2 w3 {vocabulary}"
     assert harness.models.prompts[0] == vocabulary
+
+
+def test_each_look_for_the_pause_runs_vad_over_the_new_audio_only_however_long_the_utterance(
+    harness: Harness,
+) -> None:
+    looked_at: list[float] = []
+
+    def speech(audio: Any) -> list[Window]:
+        looked_at.append(audio.size / 16000)
+        return loud_windows(audio)
+
+    harness.models.speech = speech
+    store = SessionStore(harness.client, 3600)
+    session_id = new_session(store)
+    desk = LiveDesk(context(harness), harness.models.info(), store)
+
+    stream(store, session_id, tone_pcm(16.0) + tone_pcm(1.0, 0), desk, harness)
+
+    finals = [e for e in events(harness.client, session_id) if e["type"] == "final"]
+    assert [(f["start"], f["end"]) for f in finals] == [(0.0, 16.2)]  # one utterance, cut at its pause
+    assert len(looked_at) > 60 and max(looked_at) <= 2.5, looked_at  # not the whole 16 s, each 0.2 s
 
 
 def test_units_of_sessions_with_different_previous_finals_share_one_batch(harness: Harness) -> None:
