@@ -85,7 +85,7 @@ class FakeTranscriber:
         if self.oom_above is not None and len(batch) > self.oom_above:
             raise ModelOutOfMemory("CUDA failed with error out of memory")
         # CTranslate2 refuses a batch whose prompts disagree (the scheduler must never send one).
-        assert len({self.batch_key(r.language, r.initial_prompt, r.hotwords, r.prompt_tokens)
+        assert len({(self.batch_key(r.language, r.initial_prompt, r.hotwords, r.prompt_tokens), r.window_seconds)
                     for r in batch}) == 1, batch
         self.batches.append([(r.initial_prompt, round(r.audio.size / 16000, 3)) for r in batch])
         self.prompts.extend(r.initial_prompt for r in batch)

@@ -99,9 +99,9 @@ def decode_batch(pipeline: Any, batch: Sequence[DecodeRequest], tokenizer_for: C
     """
     prompts = [prompt_tokens(pipeline, tokenizer_for(r.language), r.initial_prompt, r.hotwords, r.prompt_tokens)
                for r in batch]
-    groups: dict[int, list[int]] = {}
+    groups: dict[tuple[int, float], list[int]] = {}
     for n, prompt in enumerate(prompts):
-        groups.setdefault(prompt.index(tokenizer_for(batch[n].language).sot), []).append(n)
+        groups.setdefault((prompt.index(tokenizer_for(batch[n].language).sot), batch[n].window_seconds), []).append(n)
     texts: list[str] = [""] * len(batch)
     for members in groups.values():
         decoded = _generate(pipeline, [batch[n] for n in members], [prompts[n] for n in members], tokenizer_for)
@@ -117,8 +117,10 @@ def _generate(pipeline: Any, batch: Sequence[DecodeRequest], prompts: list[list[
 
     model, options = pipeline.model, pipeline.options
     n_mels = model.feat_kwargs.get("feature_size") or 80
+    frames = round(batch[0].window_seconds * 100)  # 10 ms hops; one length per pass (decode_batch groups)
     features = np.stack([
-        log_mel_spectrogram(r.audio, n_mels=n_mels, padding=N_SAMPLES - r.audio.shape[0]).numpy() for r in batch
+        log_mel_spectrogram(r.audio, n_mels=n_mels, padding=N_SAMPLES - r.audio.shape[0]).numpy()[:, :frames]
+        for r in batch
     ])
     try:
         encoded = model.encode(features)

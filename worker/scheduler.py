@@ -115,7 +115,11 @@ class Scheduler:
         settings, size = self.ctx.settings, self.ctx.batch.size
         # Between batches, so a live utterance waits for at most the batch in flight. A session is held
         # to its end (its length is bounded); past the admission bound, new ones go to the next round.
-        self.units.extend(self.live.poll(admit=time.monotonic() < self.admit_until))
+        # Partials only for as many sessions as the next batch can take, so none waits and goes stale:
+        # one where batches cost in proportion to their size (each further one delays a final).
+        waiting = sum(not unit.sent for unit in self.units)
+        partials = max(0, (1 if self.high_alone else self.ctx.batch.size) - waiting)
+        self.units.extend(self.live.poll(admit=time.monotonic() < self.admit_until, partials=partials))
         if time.monotonic() > self.admit_until:
             return
         open_ids = {job.id for job in self.jobs}
@@ -176,9 +180,10 @@ class Scheduler:
                 self._drop(job, exc)
         items: list[OpenJob | LiveUnit] = [*self.jobs, *self.units]
         size = self.ctx.batch.size
-        if self.high_alone and self.live.held and not self.units:
-            # Where a batch costs in proportion to its size, a live utterance that comes up next
-            # waits for the batch in flight: while sessions are served, file work goes a window at a time.
+        if self.high_alone and self.live.held:
+            # Where a batch costs in proportion to its size, a live utterance that comes up next waits
+            # for the batch in flight: while sessions are served, everything goes a window at a time
+            # (finals first: a final behind three partials would wait for all of them).
             size = 1
         slots = batching.pick_batch(items, size, self.high_alone)
         if not slots:

@@ -46,6 +46,9 @@ class DecodeRequest:
     hotwords: str | None = None
     prompt_tokens: int | None = None
     """Cut the prompt to its first this many tokens: prompts of one length batch together (live units)."""
+    window_seconds: float = 30.0
+    """The audio is padded with silence to this length for the encoder (Whisper's 30 s; a live utterance
+    of a few seconds takes 15 s at half the cost). Only requests with one window length share a batch."""
 
 
 class ModelOutOfMemory(RuntimeError):
