@@ -1,18 +1,23 @@
 """Live dictation figures: finalization latency and the accuracy of the assembled session text.
 
-    .venv/bin/python bench/live_latency.py [--sessions 1 4] [--file-jobs 2] [--speed 1.0]
+    .venv/bin/python bench/live_latency.py [--sessions 1 4 8] [--file-jobs 2] [--speed 1.0] [--seconds 40]
 
-For each count of concurrent sessions, every session streams a fixture dictation (colonoscopy, egd,
-alternating) in 200 ms chunks at `--speed` times real time through the whole system (API under
-uvicorn, Redis, one worker with the bundled model) while `--file-jobs` long recordings keep the
-worker busy. Latency of a final: the moment it arrives minus the moment the audio up to its `end`
-had been sent. Accuracy: the WER of the session's finals joined, and of its job's result, against the
-fixture's script.
+For each count of concurrent sessions, every session streams a different dictation of the dev set
+(bench/devset, the Piper voice: real endoscopy report language, distinct scripts, so utterances end at
+different moments as they would in a clinic) in 200 ms chunks at `--speed` times real time through the
+whole system (API under uvicorn, Redis, one worker with the bundled model) while `--file-jobs` long
+recordings keep the worker busy. Sessions start 0.5 s apart. Each session has its dictation's
+`note_type` (so its vocabulary) and `formatting=none`, so both texts are the model's words.
+
+Latency of a final: the moment it arrives minus the moment the audio up to its `end` had been sent.
+Accuracy: WER (Whisper's English normalizer, as bench/wer.py) of the session's finals joined, and of
+its job's result (the same audio as a file job), against what the voice said.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -20,25 +25,50 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "bench" / "devset"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+from script import DICTATIONS, MANIFEST, load  # noqa: E402
+from wer import wer  # noqa: E402
 
-from tests.e2e.test_transcription import word_error_rate  # noqa: E402
-from tests.jobs import FIXTURES, long_recording, reference, submit, wait_for_status  # noqa: E402
-from tests.live import LiveClient, chunks, fixture_pcm  # noqa: E402
+from tests.jobs import long_recording, submit, wait_for_status  # noqa: E402
+from tests.live import LiveClient, chunks  # noqa: E402
 from tests.services import start_api, start_redis, start_worker  # noqa: E402
+from worker.decoding import decode_audio  # noqa: E402
 
-NAMES = ("colonoscopy", "egd")
+DEVSET = ROOT / "bench" / "devset"
 
 
-def one_session(client: httpx.Client, name: str, speed: float, out: list[dict[str, object]]) -> None:
-    session = client.post("/v1/sessions", json={}).json()
+def dictations(count: int, seconds: float) -> list[dict[str, Any]]:
+    """The first `count` Piper clips of distinct dictations, as 16 kHz s16le PCM of at most `seconds`."""
+    spoken = {d.id: d.spoken for d in load(DICTATIONS)}
+    out: list[dict[str, Any]] = []
+    for clip in json.loads(MANIFEST.read_text()):
+        if clip["voice"] != "joe" or clip["noise_snr_db"] or any(c["id"] == clip["id"] for c in out):
+            continue
+        audio = decode_audio((DEVSET / clip["file"]).read_bytes(), 3600, Path(tempfile.gettempdir()))
+        pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+        # Whole clips keep WER honest (a cut mid-sentence has no reference): `seconds` picks shorter ones.
+        if len(pcm) / 32000 <= seconds:
+            out.append({**clip, "pcm": pcm, "spoken": spoken[clip["id"]]})
+        if len(out) == count:
+            return out
+    raise SystemExit(f"only {len(out)} dev-set dictations are at most {seconds} s long")
+
+
+def one_session(client: httpx.Client, clip: dict[str, Any], delay: float, speed: float,
+                out: list[dict[str, Any]]) -> None:
+    time.sleep(delay)
+    session = client.post("/v1/sessions", json={"note_type": clip["note_type"], "formatting": "none"}).json()
     live = LiveClient(session["stream_url"])
-    pieces = chunks(fixture_pcm(FIXTURES / f"{name}.wav"))
+    pieces = chunks(clip["pcm"])
     started = time.monotonic()
     for n, piece in enumerate(pieces):
         # Real time: chunk n leaves when its audio would have been spoken.
@@ -48,28 +78,29 @@ def one_session(client: httpx.Client, name: str, speed: float, out: list[dict[st
     latencies = [arrived - (started + float(m["end"]) / speed)
                  for m, arrived in zip(live.messages, live.arrived, strict=True) if m["type"] == "final"]
     text = " ".join(str(m["text"]) for m in live.messages if m["type"] == "final")
-    job = wait_for_status(client, session["job_id"], timeout=600)
+    job = wait_for_status(client, session["job_id"], timeout=900)
     result = client.get(f"/v1/jobs/{session['job_id']}/result").json()["text"] if job["status"] == "completed" else ""
-    out.append({"name": name, "latencies": latencies, "live_wer": word_error_rate(reference(name), text),
-                "job_wer": word_error_rate(reference(name), result), "lagging": len(live.of("lagging"))})
+    out.append({"latencies": latencies, "live": text, "job": result, "spoken": clip["spoken"],
+                "lagging": len(live.of("lagging"))})
 
 
-def run(client: httpx.Client, sessions: int, file_jobs: int, speed: float) -> None:
+def run(client: httpx.Client, clips: list[dict[str, Any]], file_jobs: int, speed: float) -> None:
     for _ in range(file_jobs):
         submit(client, long_recording(8), filename="long.wav")
-    out: list[dict[str, object]] = []
-    threads = [threading.Thread(target=one_session, args=(client, NAMES[n % 2], speed, out)) for n in range(sessions)]
+    out: list[dict[str, Any]] = []
+    threads = [threading.Thread(target=one_session, args=(client, clip, 0.5 * n, speed, out))
+               for n, clip in enumerate(clips)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    latencies = sorted(x for r in out for x in r["latencies"])  # type: ignore[attr-defined]
+    latencies = sorted(x for r in out for x in r["latencies"])
     p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
-    live_wer = statistics.mean(float(r["live_wer"]) for r in out)  # type: ignore[arg-type]
-    job_wer = statistics.mean(float(r["job_wer"]) for r in out)  # type: ignore[arg-type]
-    print(f"{sessions} sessions, {file_jobs} file jobs: {len(latencies)} finals, latency p50 "
-          f"{statistics.median(latencies):.2f} s, p95 {p95:.2f} s; WER live {live_wer:.3f}, job {job_wer:.3f}; "
-          f"lagging events {sum(int(r['lagging']) for r in out)}")  # type: ignore[call-overload]
+    refs = [r["spoken"] for r in out]
+    print(f"{len(clips)} sessions, {file_jobs} file jobs: {len(latencies)} finals, latency p50 "
+          f"{statistics.median(latencies):.2f} s, p95 {p95:.2f} s, max {latencies[-1]:.2f} s; "
+          f"WER live {wer(refs, [r['live'] for r in out]):.2%}, job {wer(refs, [r['job'] for r in out]):.2%}; "
+          f"lagging events {sum(r['lagging'] for r in out)}", flush=True)
 
 
 def main() -> None:
@@ -77,7 +108,9 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--file-jobs", type=int, default=2)
     parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--seconds", type=float, default=40.0, help="longest dictation a session streams")
     args = parser.parse_args()
+    clips = dictations(max(args.sessions), args.seconds)
     tmp = Path(tempfile.mkdtemp(prefix="bench-live-"))
     redis_proc, url = start_redis(tmp)
     worker = start_worker(url, tmp, "bench")
@@ -85,7 +118,7 @@ def main() -> None:
     try:
         with httpx.Client(base_url=base, timeout=60) as client:
             for count in args.sessions:
-                run(client, count, args.file_jobs, args.speed)
+                run(client, clips[:count], args.file_jobs, args.speed)
     finally:
         for proc in (api, worker, redis_proc):
             proc.stop()

@@ -1,8 +1,11 @@
 """Where a live utterance ends, and which words of a growing one are stable: plain functions.
 
-Endpointing reads the speech windows of the utterance in progress (the VAD bundled with WhisperX,
-through `Transcriber.speech_windows`): the first pause of `endpoint_silence_seconds` ends it; an
-utterance that reaches `max_utterance_seconds` is cut at once (the model takes at most 30 s).
+Endpointing reads the speech windows of the utterance in progress (Silero VAD, through
+`Transcriber.utterance_speech`): the first pause long enough ends it, where "long enough" shrinks as
+the utterance grows (dynamic endpointing: `endpoint_silence_seconds` at its start, down to
+`endpoint_min_silence_seconds` once it has `LONG_UTTERANCE_SECONDS` of speech), so a fluent talker's
+short breaths end utterances before they grow long and slow to decode; an utterance that reaches
+`max_utterance_seconds` is cut at once (the model takes at most 30 s).
 
 Partials follow LocalAgreement-2 (Macháček et al., whisper_streaming): the utterance is decoded again
 each time about a second of audio has come in, and only the longest common prefix of the last two
@@ -23,6 +26,8 @@ PAD_SECONDS = 0.2
 """Audio kept around the speech VAD found, so a word's soft edges reach the model."""
 SILENCE_KEPT_SECONDS = 1.0
 """When an utterance so far has no speech at all, all but this much of it is dropped (a word may be starting)."""
+LONG_UTTERANCE_SECONDS = 8.0
+"""Speech after which the shortest pause (`endpoint_min_silence_seconds`) ends the utterance."""
 _WORD = re.compile(r"[^\w']+")
 
 
@@ -56,17 +61,24 @@ def cut(seconds: float, windows: list[Window], ending: bool, settings: LiveSetti
     for before, after in pairwise(windows):
         if before.end > limit:
             break
-        if after.start - before.end >= settings.endpoint_silence_seconds:
+        if after.start - before.end >= pause_that_ends(before.end - start, settings):
             return _cut(CutKind.FINAL, start, min(before.end + PAD_SECONDS, (before.end + after.start) / 2))
     if seconds > limit:
         return _cut(CutKind.FINAL, start, limit)
     if ending:
         return _cut(CutKind.FINAL, start, seconds)
-    if seconds - windows[-1].end >= settings.endpoint_silence_seconds:
+    if seconds - windows[-1].end >= pause_that_ends(windows[-1].end - start, settings):
         return _cut(CutKind.FINAL, start, min(seconds, windows[-1].end + PAD_SECONDS))
     if seconds >= limit:
         return _cut(CutKind.FINAL, start, seconds)
     return _cut(CutKind.PARTIAL, start, seconds)
+
+
+def pause_that_ends(spoken: float, settings: LiveSettings) -> float:
+    """The silence that ends an utterance `spoken` seconds long: shorter as it grows."""
+    longest = settings.endpoint_silence_seconds
+    shortest = min(longest, settings.endpoint_min_silence_seconds)
+    return longest - (longest - shortest) * min(1.0, max(0.0, spoken) / LONG_UTTERANCE_SECONDS)
 
 
 def _cut(kind: CutKind, start: float, end: float) -> Cut:

@@ -38,6 +38,7 @@ def harness(clean_redis: redis.Redis) -> Harness:
 def context(h: Harness, worker: str = "test-worker") -> JobContext:
     ctx = h.context(worker)
     ctx.live = LiveSettings(partial_seconds=0.5, endpoint_check_seconds=0.2, endpoint_silence_seconds=0.6,
+                            endpoint_min_silence_seconds=0.6,
                             idle_timeout_seconds=30)
     return ctx
 
