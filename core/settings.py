@@ -253,6 +253,10 @@ class LiveSettings(BaseSettings):
     """An utterance this long is made final at its last pause even without that silence (the model takes 30 s)."""
     lag_seconds: float = Field(default=5.0, gt=0)
     """Audio waiting for the model past which the client is sent a `lagging` event."""
+    file_window_every_seconds: float = Field(default=10.0, ge=0)
+    """Where a batch costs in proportion to its size (a CPU): while a served session is mid-utterance,
+    file jobs get one window per this many seconds (a window takes seconds there, and a final would
+    wait behind it), and all the time between utterances. 0: no holding back."""
     sessions_per_worker: int = Field(default=32, ge=1)
     """Sessions one worker serves at once."""
     prompt_tokens: int = Field(default=176, ge=1, le=223)

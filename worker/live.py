@@ -195,6 +195,10 @@ class LiveDesk:
                                           "message": "live text for the last words failed; the session's job "
                                                      "will still transcribe them"})
 
+    def talking(self) -> bool:
+        """Some session has an utterance in progress (speech not yet in a final) or a unit in flight."""
+        return any(s.busy or s.speech_from is not None for s in self.held.values())
+
     def release_all(self) -> None:
         for session_id in list(self.held):
             self.store.release(session_id, self.owner)

@@ -71,6 +71,8 @@ class Scheduler:
         alone = ctx.settings.scheduler_high_alone
         self.high_alone = self.info.device == "cpu" if alone is None else alone
         self.live = LiveDesk(ctx, self.info)
+        self.file_window_at = 0.0
+        """When the last batch of file work went (monotonic)."""
         self.units: list[LiveUnit] = []
         """Live utterances waiting for (or going through) the model: one window each, high priority."""
         self.admitted = 0
@@ -183,11 +185,17 @@ class Scheduler:
         if self.high_alone and self.live.held:
             # Where a batch costs in proportion to its size, a live utterance that comes up next waits
             # for the batch in flight: while sessions are served, everything goes a window at a time
-            # (finals first: a final behind three partials would wait for all of them).
+            # (finals first: a final behind three partials would wait for all of them), and while one
+            # is mid-utterance, a file window (seconds on a CPU) goes only every so often.
             size = 1
+            if not self.units and self.live.talking() and (
+                    time.monotonic() - self.file_window_at < self.ctx.live.file_window_every_seconds):
+                return False
         slots = batching.pick_batch(items, size, self.high_alone)
         if not slots:
             return False
+        if not isinstance(slots[0][0], LiveUnit):
+            self.file_window_at = time.monotonic()
         worker_metrics.observe_batch(len(slots), self.ctx.batch.size)
         chosen = {item.id for item, _ in slots}
         for job in self.jobs:

@@ -242,13 +242,35 @@ def test_on_a_cpu_file_work_goes_a_window_at_a_time_while_a_session_is_served(ha
     session_id = new_session(store)
     store.append(session_id, 0, tone_pcm(0.5), max_bytes=10**9)
     ctx = context(harness)
-    ctx.live = LiveSettings(idle_timeout_seconds=1)  # the session ends by itself a second after its audio
+    # The session ends by itself a second after its audio; file work is not held back.
+    ctx.live = LiveSettings(idle_timeout_seconds=1, file_window_every_seconds=0)
 
     run_round(long_job, ctx)
 
     assert store.get(session_id).status.value == "ended"  # type: ignore[union-attr]
     sizes = [len(batch) for batch in harness.models.batches]
     assert sizes[:4] == [1, 1, 1, 1] and 4 in sizes  # the session's own job, after it ended, in one batch
+
+
+def test_on_a_cpu_file_work_waits_while_a_session_is_mid_utterance_but_gets_a_window_every_so_often(
+    harness: Harness,
+) -> None:
+    harness.models.batch_size = 4
+    harness.models.speech = None
+    harness.models.steps = 4
+    long_job = harness.submit(tone_wav(8.0))
+    store = SessionStore(harness.client, 3600)
+    session_id = new_session(store)
+    store.append(session_id, 0, tone_pcm(0.5), max_bytes=10**9)  # speech with no pause after it yet
+    ctx = context(harness)
+    ctx.live = LiveSettings(idle_timeout_seconds=1.5, file_window_every_seconds=1.0)
+
+    run_round(long_job, ctx)
+
+    # The long job's first window, then one more a second later while the utterance was open; its
+    # final when the session went quiet; then, the session ended, full batches (with the session's job).
+    windows = [[seconds for _, seconds in batch] for batch in harness.models.batches]
+    assert windows[:3] == [[2.0], [2.0], [0.5]] and [len(w) for w in windows[3:]] == [4, 2], windows
 
 
 def test_a_session_whose_worker_is_gone_is_found_unserved(harness: Harness) -> None:
