@@ -26,6 +26,8 @@ PAD_SECONDS = 0.2
 """Audio kept around the speech VAD found, so a word's soft edges reach the model."""
 SILENCE_KEPT_SECONDS = 1.0
 """When an utterance so far has no speech at all, all but this much of it is dropped (a word may be starting)."""
+BREATH_SECONDS = 0.1
+"""The shortest gap between words a too-long utterance may be cut at (the live VAD's own minimum)."""
 LONG_UTTERANCE_SECONDS = 8.0
 """Speech after which the shortest pause (`endpoint_min_silence_seconds`) ends the utterance."""
 _WORD = re.compile(r"[^\w']+")
@@ -64,6 +66,11 @@ def cut(seconds: float, windows: list[Window], ending: bool, settings: LiveSetti
         if after.start - before.end >= pause_that_ends(before.end - start, settings):
             return _cut(CutKind.FINAL, start, min(before.end + PAD_SECONDS, (before.end + after.start) / 2))
     if seconds > limit:
+        # Too long: cut at its last breath before the limit (any gap VAD found), else at the limit.
+        gaps = [(b, a) for b, a in pairwise(windows) if a.start <= limit and a.start - b.end >= BREATH_SECONDS]
+        if gaps:
+            before, after = gaps[-1]
+            return _cut(CutKind.FINAL, start, min(before.end + PAD_SECONDS, (before.end + after.start) / 2))
         return _cut(CutKind.FINAL, start, limit)
     if ending:
         return _cut(CutKind.FINAL, start, seconds)

@@ -32,10 +32,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SETTLE_SECONDS = 1.0
+SETTLE_SECONDS = 1.5
 """What VAD found this far before the end of the audio is not revised by audio that comes later."""
-OVERLAP_SECONDS = 0.5
-"""Audio before the settled point VAD looks at again, so speech that crosses it is seen whole."""
+JOIN_SECONDS = 0.05
+"""Speech the next look finds this close after the settled speech is the same stretch, cut by the look."""
 PROMPT_CHARS = 160
 """The tail of the previous final that leads the next utterance's prompt (about 35 tokens)."""
 SHORT_UTTERANCE_SECONDS = 8.0
@@ -43,6 +43,10 @@ SHORT_WINDOW_SECONDS = 15.0
 """An utterance up to 8 s is encoded in a 15 s window instead of Whisper's 30 s: half the encoder's work
 (most of a unit's cost on a CPU) at the same WER on the dev set (tiny.en: 12.55 % against 12.87 % over
 12 clips cut at pauses into pieces up to 8 s; 10 s windows lost words: 20.9 %)."""
+TOKENS_PER_SECOND = 10
+"""A live unit's text is capped at this many tokens per second of audio (plus `TOKENS_SLACK`): fast
+dictation is about 6 (4 words a second, with punctuation); more is the model looping."""
+TOKENS_SLACK = 16
 FINALS_FIRST = 10**12
 """Subtracted from a final unit's order, so every waiting final is decoded before any partial."""
 
@@ -65,11 +69,13 @@ class HeldSession:
     """The session's audio length (bytes) when its last partial was made."""
     partial_made_at: float = 0.0
     """When (monotonic) its last partial was made: the sessions that waited longest get the next ones."""
-    speech_from: float | None = None
-    """Where the utterance in progress starts speaking (seconds from `committed`), once VAD found it."""
-    settled: float = 0.0
-    """Up to here (seconds from `committed`) the utterance is one stretch of speech with no pause that
-    ends it: each look runs VAD over the audio after it only, so a look costs the same at any length."""
+    head: list[Window] = field(default_factory=list)
+    """The utterance's speech before `tail_from` (seconds from `committed`), as earlier looks found it,
+    with no pause that ends it: each look runs VAD over the audio after `tail_from` only, so a look
+    costs the same at any length."""
+    tail_from: float = 0.0
+    speaking: bool = False
+    """The last look found speech with no pause after it that ends the utterance."""
     agreement: LocalAgreement = field(default_factory=LocalAgreement)
     shown: str = ""
     busy: bool = False
@@ -77,7 +83,7 @@ class HeldSession:
 
     def restart(self, committed: int) -> None:
         """The next utterance starts at byte `committed`."""
-        self.committed, self.speech_from, self.settled = committed, None, 0.0
+        self.committed, self.head, self.tail_from, self.speaking = committed, [], 0.0, False
 
     def unit_prompt(self) -> str | None:
         """The previous final's tail, for continuity, then the job's prompt (its vocabulary): the model
@@ -116,7 +122,8 @@ class LiveUnit:
 
     def request(self, index: int) -> DecodeRequest:
         return DecodeRequest(self.audio, self.session.language, self.prompt, self.session.hotwords,
-                             self.prompt_tokens, self.window_seconds)
+                             self.prompt_tokens, self.window_seconds,
+                             int(TOKENS_PER_SECOND * self.audio.size / 16000) + TOKENS_SLACK)
 
 
 class LiveDesk:
@@ -197,7 +204,7 @@ class LiveDesk:
 
     def talking(self) -> bool:
         """Some session has an utterance in progress (speech not yet in a final) or a unit in flight."""
-        return any(s.busy or s.speech_from is not None for s in self.held.values())
+        return any(s.busy or s.speaking for s in self.held.values())
 
     def release_all(self) -> None:
         for session_id in list(self.held):
@@ -282,21 +289,21 @@ class LiveDesk:
         found = cut(seconds, windows, ending, self.settings)
         if found is not None and found.kind is CutKind.PARTIAL and windows:
             # No pause ends the utterance so far: its speech up to shortly before the end is settled.
-            session.speech_from = windows[0].start
-            session.settled = max(session.settled, min(windows[-1].end, seconds - SETTLE_SECONDS))
+            session.speaking = True
+            settled = max(session.tail_from, int((seconds - SETTLE_SECONDS) * 100) / 100)  # on VAD's 10 ms grid
+            session.head = [Window(w.start, min(w.end, settled)) for w in windows if w.start < settled]
+            session.tail_from = settled
         return None if found is None else (found, audio)
 
     def _speech(self, session: HeldSession, audio: np.ndarray) -> list[Window]:
-        """The utterance's speech: the settled stretch as one window, then what VAD finds after it."""
-        start = max(0.0, session.settled - OVERLAP_SECONDS) if session.speech_from is not None else 0.0
+        """The utterance's speech: what earlier looks settled, then what VAD finds after it."""
+        start = session.tail_from
         found = self.models.utterance_speech(audio[int(start * 16000):])
         windows = [Window(w.start + start, w.end + start) for w in found]
-        if session.speech_from is None:
-            return windows
-        head = Window(session.speech_from, session.settled)
-        while windows and windows[0].start <= head.end:  # speech that runs on across the settled point
-            head = Window(head.start, max(head.end, windows.pop(0).end))
-        return [head, *windows]
+        head = list(session.head)
+        if head and windows and windows[0].start - head[-1].end <= JOIN_SECONDS:
+            head[-1] = Window(head[-1].start, windows.pop(0).end)  # speech that runs on across `tail_from`
+        return head + windows
 
     def _tell_lag(self, session: HeldSession, state: SessionState, waiting: float, now: float) -> None:
         """Audio that came in since this worker last looked is what it is behind by."""

@@ -126,7 +126,10 @@ def _generate(pipeline: Any, batch: Sequence[DecodeRequest], prompts: list[list[
         encoded = model.encode(features)
         results = model.model.generate(
             encoded, prompts, beam_size=options.beam_size, patience=options.patience,
-            length_penalty=options.length_penalty, max_length=model.max_length,
+            length_penalty=options.length_penalty,
+            # CTranslate2 counts the prompt in max_length.
+            max_length=min(model.max_length, max(len(p) + (r.max_tokens or model.max_length)
+                                                 for p, r in zip(prompts, batch, strict=True))),
             suppress_blank=options.suppress_blank, suppress_tokens=options.suppress_tokens,
             no_repeat_ngram_size=options.no_repeat_ngram_size, repetition_penalty=options.repetition_penalty,
         )

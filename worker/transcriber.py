@@ -49,6 +49,9 @@ class DecodeRequest:
     window_seconds: float = 30.0
     """The audio is padded with silence to this length for the encoder (Whisper's 30 s; a live utterance
     of a few seconds takes 15 s at half the cost). Only requests with one window length share a batch."""
+    max_tokens: int | None = None
+    """At most this many tokens of text (None: the model's 448). A live unit caps it by its length, so a
+    decode that loops (tiny.en on a word cut in half) stops within a second instead of running for 448."""
 
 
 class ModelOutOfMemory(RuntimeError):

@@ -71,3 +71,10 @@ def test_the_longer_the_utterance_the_shorter_the_pause_that_ends_it() -> None:
     # Past 8 s of speech, 0.15 s of silence at the end is enough.
     assert cut(9.16, [Window(0.0, 9.0)], False, DYNAMIC) == Cut(CutKind.FINAL, 0.0, 9.16)
     assert cut(9.1, [Window(0.0, 9.0)], False, DYNAMIC) == Cut(CutKind.PARTIAL, 0.0, 9.1)
+
+
+def test_a_too_long_utterance_is_cut_at_its_last_breath_before_the_limit() -> None:
+    breaths = [Window(0.0, 9.0), Window(9.15, 19.5), Window(19.62, 25.0)]
+    assert cut(25.0, breaths, False, SETTINGS) == Cut(CutKind.FINAL, 0.0, 19.56)
+    # A gap shorter than a breath is not one: cut at the limit.
+    assert cut(25.0, [Window(0.0, 19.5), Window(19.55, 25.0)], False, SETTINGS) == Cut(CutKind.FINAL, 0.0, 20.0)
