@@ -97,8 +97,9 @@ def run(client: httpx.Client, clips: list[dict[str, Any]], file_jobs: int, speed
     latencies = sorted(x for r in out for x in r["latencies"])
     p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
     refs = [r["spoken"] for r in out]
+    p90 = latencies[min(len(latencies) - 1, int(0.90 * len(latencies)))]
     print(f"{len(clips)} sessions, {file_jobs} file jobs: {len(latencies)} finals, latency p50 "
-          f"{statistics.median(latencies):.2f} s, p95 {p95:.2f} s, max {latencies[-1]:.2f} s; "
+          f"{statistics.median(latencies):.2f} s, p90 {p90:.2f} s, p95 {p95:.2f} s, max {latencies[-1]:.2f} s; "
           f"WER live {wer(refs, [r['live'] for r in out]):.2%}, job {wer(refs, [r['job'] for r in out]):.2%}; "
           f"lagging events {sum(r['lagging'] for r in out)}", flush=True)
 
@@ -109,11 +110,13 @@ def main() -> None:
     parser.add_argument("--file-jobs", type=int, default=2)
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--seconds", type=float, default=40.0, help="longest dictation a session streams")
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="worker settings, e.g. ENDOSCRIBE_LIVE_MAX_UTTERANCE_SECONDS=8")
     args = parser.parse_args()
     clips = dictations(max(args.sessions), args.seconds)
     tmp = Path(tempfile.mkdtemp(prefix="bench-live-"))
     redis_proc, url = start_redis(tmp)
-    worker = start_worker(url, tmp, "bench")
+    worker = start_worker(url, tmp, "bench", **dict(s.split("=", 1) for s in args.set))
     api, base = start_api(url, tmp, ENDOSCRIBE_LIVE_MAX_SESSIONS_PER_KEY="64", ENDOSCRIBE_QUOTA_REQUEST_RATE="")
     try:
         with httpx.Client(base_url=base, timeout=60) as client:
