@@ -79,6 +79,9 @@ class HeldSession:
     agreement: LocalAgreement = field(default_factory=LocalAgreement)
     shown: str = ""
     busy: bool = False
+    """A unit of this session waits for the model or is in it."""
+    partial: LiveUnit | None = None
+    """That unit, when it is a partial: a pause found meanwhile makes it stale (see `poll`)."""
     lag_told_at: float = 0.0
 
     def restart(self, committed: int) -> None:
@@ -111,6 +114,8 @@ class LiveUnit:
     window_seconds: float
     sent: int = 0
     passed_over: int = 0
+    stale: bool = False
+    """A partial overtaken by its session's final: not decoded if it still waits, its text ignored."""
 
     @property
     def high(self) -> bool:
@@ -118,7 +123,7 @@ class LiveUnit:
 
     @property
     def remaining(self) -> int:
-        return 1 - self.sent
+        return 0 if self.stale else 1 - self.sent
 
     def request(self, index: int) -> DecodeRequest:
         return DecodeRequest(self.audio, self.session.language, self.prompt, self.session.hotwords,
@@ -161,18 +166,27 @@ class LiveDesk:
         units = []
         budget = len(self.held) if partials is None else partials
         for session in sorted(self.held.values(), key=lambda s: s.partial_made_at):
-            if not session.busy and (unit := self._next(session, partial=budget > 0)) is not None:
-                session.busy = True
-                units.append(unit)
-                budget -= unit.cut.kind is CutKind.PARTIAL
+            if session.busy and session.partial is None:
+                continue  # its final is on the way
+            # A session whose partial waits (or decodes) is still looked at: a pause found meanwhile
+            # makes its final now, and the partial, stale, is dropped (or its text ignored).
+            unit = self._next(session, partial=budget > 0 and not session.busy)
+            if unit is None:
+                continue
+            if session.partial is not None:
+                session.partial.stale = True
+            session.busy = True
+            session.partial = unit if unit.cut.kind is CutKind.PARTIAL else None
+            units.append(unit)
+            budget -= unit.cut.kind is CutKind.PARTIAL
         return units
 
     def deliver(self, unit: LiveUnit, text: str) -> None:
         """The model's text for a unit: a partial (its stable words) or a committed final."""
         session = unit.session
-        session.busy = False
-        if session.id not in self.held:
+        if unit.stale or session.id not in self.held:
             return
+        session.busy, session.partial = False, None
         start = round(unit.offset + unit.cut.start, 3)
         if unit.cut.kind is CutKind.PARTIAL:
             stable = " ".join(session.agreement.update(text))
@@ -196,7 +210,9 @@ class LiveDesk:
 
     def fail(self, unit: LiveUnit, exc: Exception) -> None:
         """The model failed on a unit: tell the client; the session goes on (its audio is kept for the job)."""
-        unit.session.busy = False
+        if unit.stale:
+            return
+        unit.session.busy, unit.session.partial = False, None
         log.warning("session %s: a unit failed (%s)", unit.session.id, exc.__class__.__name__)
         self.store.emit(unit.session.id, {"type": "error", "code": "transcription_failed",
                                           "message": "live text for the last words failed; the session's job "

@@ -119,6 +119,7 @@ class Scheduler:
         # to its end (its length is bounded); past the admission bound, new ones go to the next round.
         # Partials only for as many sessions as the next batch can take, so none waits and goes stale:
         # one where batches cost in proportion to their size (each further one delays a final).
+        self.units = [unit for unit in self.units if unit.sent or not unit.stale]
         waiting = sum(not unit.sent for unit in self.units)
         partials = max(0, (1 if self.high_alone else self.ctx.batch.size) - waiting)
         self.units.extend(self.live.poll(admit=time.monotonic() < self.admit_until, partials=partials))

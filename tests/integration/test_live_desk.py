@@ -18,6 +18,7 @@ from core.settings import LiveSettings
 from core.vocabulary import decoding_prompt
 from tests.fakes import Harness, loud_windows, tone_pcm, tone_wav
 from worker.batching import pick_batch
+from worker.endpointing import CutKind
 from worker.job_runner import JobContext, Outcome
 from worker.live import LiveDesk
 from worker.scheduler import run_round
@@ -112,6 +113,24 @@ def test_each_look_for_the_pause_runs_vad_over_the_new_audio_only_however_long_t
     finals = [e for e in events(harness.client, session_id) if e["type"] == "final"]
     assert [(f["start"], f["end"]) for f in finals] == [(0.0, 16.2)]  # one utterance, cut at its pause
     assert len(looked_at) > 60 and max(looked_at) <= 2.5, looked_at  # not the whole 16 s, each 0.2 s
+
+
+def test_a_pause_found_while_a_partial_waits_makes_the_final_at_once_and_the_partial_stale(harness: Harness) -> None:
+    store = SessionStore(harness.client, 3600)
+    session_id = new_session(store)
+    desk = LiveDesk(context(harness), harness.models.info(), store)
+    store.append(session_id, 0, tone_pcm(1.2), max_bytes=10**9)
+    [partial] = desk.poll(admit=True)
+    store.append(session_id, 1, tone_pcm(1.0, 0), max_bytes=10**9)  # the pause, while the partial waits
+
+    [final] = desk.poll(admit=True)
+
+    assert (partial.cut.kind, final.cut.kind) == (CutKind.PARTIAL, CutKind.FINAL)
+    assert partial.stale and partial.remaining == 0  # the scheduler drops it unless it is in the model
+    desk.deliver(partial, "w0 w1 junk")
+    desk.deliver(final, "w0 w1")
+    assert events(harness.client, session_id) == [
+        {"type": "final", "segment": 0, "text": "w0 w1", "start": 0.0, "end": 1.4}]
 
 
 def test_units_of_sessions_with_different_previous_finals_share_one_batch(harness: Harness) -> None:
