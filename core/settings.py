@@ -238,11 +238,9 @@ class LiveSettings(BaseSettings):
     """Open sessions one API key may have at once; 0 is off."""
     partial_seconds: float = Field(default=1.0, gt=0)
     """New audio after which the utterance in progress is decoded again for a partial."""
-    endpoint_min_silence_seconds: float = Field(default=0.3, gt=0)
-    """The pause that ends an utterance once it has 8 s of speech (from `endpoint_silence_seconds` at
-    its start, shrinking linearly): below `endpoint_silence_seconds`, long utterances end at a breath,
-    before they grow slow to decode. Off (equal) by default: 0.15 s cut p95 latency a little (2.96 ->
-    2.79 s, 4 sessions on 2 CPU cores) but cost 3 points of live WER (README, Live dictation)."""
+    endpoint_min_silence_seconds: float = Field(default=0.15, gt=0)
+    """The pause that ends an utterance once it has 8 s of speech: a breath, so a fluent talker's
+    utterance ends before it grows slow to decode, and its final does not wait for the 20 s limit."""
     endpoint_check_seconds: float = Field(default=0.3, gt=0)
     """New audio after which a worker looks (VAD over the audio since the last look) for the pause that
     ends the utterance: a final waits for at most this much more audio than its pause."""

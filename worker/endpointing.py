@@ -1,11 +1,11 @@
 """Where a live utterance ends, and which words of a growing one are stable: plain functions.
 
 Endpointing reads the speech windows of the utterance in progress (Silero VAD, through
-`Transcriber.utterance_speech`): the first pause long enough ends it, where "long enough" shrinks as
-the utterance grows (dynamic endpointing: `endpoint_silence_seconds` at its start, down to
-`endpoint_min_silence_seconds` once it has `LONG_UTTERANCE_SECONDS` of speech), so a fluent talker's
-short breaths end utterances before they grow long and slow to decode; an utterance that reaches
-`max_utterance_seconds` is cut at once (the model takes at most 30 s).
+`Transcriber.utterance_speech`): the first pause long enough ends it, where "long enough" is
+`endpoint_silence_seconds`, and only `endpoint_min_silence_seconds` (a breath) once the utterance has
+`LONG_UTTERANCE_SECONDS` of speech, so a fluent talker's utterance ends at a breath before it grows
+long and slow to decode (and its final comes seconds after its end); one that reaches
+`max_utterance_seconds` anyway is cut at its last breath before it (the model takes at most 30 s).
 
 Partials follow LocalAgreement-2 (Macháček et al., whisper_streaming): the utterance is decoded again
 each time about a second of audio has come in, and only the longest common prefix of the last two
@@ -82,10 +82,10 @@ def cut(seconds: float, windows: list[Window], ending: bool, settings: LiveSetti
 
 
 def pause_that_ends(spoken: float, settings: LiveSettings) -> float:
-    """The silence that ends an utterance `spoken` seconds long: shorter as it grows."""
-    longest = settings.endpoint_silence_seconds
-    shortest = min(longest, settings.endpoint_min_silence_seconds)
-    return longest - (longest - shortest) * min(1.0, max(0.0, spoken) / LONG_UTTERANCE_SECONDS)
+    """The silence that ends an utterance `spoken` seconds long: a breath, once it is long."""
+    if spoken < LONG_UTTERANCE_SECONDS:
+        return settings.endpoint_silence_seconds
+    return min(settings.endpoint_silence_seconds, settings.endpoint_min_silence_seconds)
 
 
 def _cut(kind: CutKind, start: float, end: float) -> Cut:

@@ -63,11 +63,11 @@ def test_the_first_pause_inside_the_utterance_ends_it_even_when_seen_late() -> N
     assert cut(5.2, windows, False, SETTINGS) == Cut(CutKind.FINAL, 0.0, 2.2)
 
 
-def test_the_longer_the_utterance_the_shorter_the_pause_that_ends_it() -> None:
-    assert [round(pause_that_ends(s, DYNAMIC), 3) for s in (0.0, 4.0, 8.0, 15.0)] == [0.3, 0.225, 0.15, 0.15]
-    breaths = [Window(0.0, 2.0), Window(2.2, 6.0), Window(6.22, 9.0), Window(9.17, 12.0)]
-    # A 0.2 s breath 2 s in does not end it (0.26 s needed), a 0.22 s one 6 s in does (0.19 s).
-    assert cut(12.0, breaths, False, DYNAMIC) == Cut(CutKind.FINAL, 0.0, 6.11)
+def test_a_breath_ends_an_utterance_once_it_is_long() -> None:
+    assert [pause_that_ends(s, DYNAMIC) for s in (0.0, 7.9, 8.0, 15.0)] == [0.3, 0.3, 0.15, 0.15]
+    breaths = [Window(0.0, 2.0), Window(2.2, 8.5), Window(8.67, 12.0)]
+    # A 0.2 s breath 2 s in does not end it, a 0.17 s one 8.5 s in does.
+    assert cut(12.0, breaths, False, DYNAMIC) == Cut(CutKind.FINAL, 0.0, 8.585)
     # Past 8 s of speech, 0.15 s of silence at the end is enough.
     assert cut(9.16, [Window(0.0, 9.0)], False, DYNAMIC) == Cut(CutKind.FINAL, 0.0, 9.16)
     assert cut(9.1, [Window(0.0, 9.0)], False, DYNAMIC) == Cut(CutKind.PARTIAL, 0.0, 9.1)
