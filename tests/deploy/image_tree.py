@@ -81,8 +81,9 @@ def assemble(dockerfile: str, into: Path, build_args: dict[str, str] | None = No
         if origin.is_dir():
             shutil.copytree(origin, target, ignore=_ignore(patterns), dirs_exist_ok=True)
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(origin, target / origin.name if destination.endswith("/") else target)
+            into_dir = destination.endswith("/")  # Docker creates a destination folder ("COPY a b dir/")
+            (target if into_dir else target.parent).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, target / origin.name if into_dir else target)
     env = {
         key: re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), ""), value).replace(IMAGE_ROOT, str(into))
         for key, value in env_values(dockerfile).items()
