@@ -66,6 +66,18 @@ def drive(desk: LiveDesk, h: Harness) -> None:
             desk.deliver(unit, h.models.decode([unit.request(0)])[0])
 
 
+def long_job_beside_a_session(harness: Harness) -> tuple[str, SessionStore, str]:
+    """An 8 s file job (4 windows) and a session with 0.5 s of speech, on a CPU-like fake (batch 4)."""
+    harness.models.batch_size = 4
+    harness.models.speech = None
+    harness.models.steps = 4
+    long_job = harness.submit(tone_wav(8.0))
+    store = SessionStore(harness.client, 3600)
+    session_id = new_session(store)
+    store.append(session_id, 0, tone_pcm(0.5), max_bytes=10**9)
+    return long_job, store, session_id
+
+
 def events(client: redis.Redis, session_id: str) -> list[dict[str, Any]]:
     return [json.loads(fields[b"e"]) for _, fields in client.xrange(keys.session_events_key(session_id))]
 
@@ -253,13 +265,7 @@ def test_a_waiting_final_is_decoded_before_any_partial(harness: Harness) -> None
 
 
 def test_on_a_cpu_file_work_goes_a_window_at_a_time_while_a_session_is_served(harness: Harness) -> None:
-    harness.models.batch_size = 4
-    harness.models.speech = None
-    harness.models.steps = 4
-    long_job = harness.submit(tone_wav(8.0))
-    store = SessionStore(harness.client, 3600)
-    session_id = new_session(store)
-    store.append(session_id, 0, tone_pcm(0.5), max_bytes=10**9)
+    long_job, store, session_id = long_job_beside_a_session(harness)
     ctx = context(harness)
     # The session ends by itself a second after its audio; file work is not held back.
     ctx.live = LiveSettings(idle_timeout_seconds=1, file_window_every_seconds=0)
@@ -274,13 +280,7 @@ def test_on_a_cpu_file_work_goes_a_window_at_a_time_while_a_session_is_served(ha
 def test_on_a_cpu_file_work_waits_while_a_session_is_mid_utterance_but_gets_a_window_every_so_often(
     harness: Harness,
 ) -> None:
-    harness.models.batch_size = 4
-    harness.models.speech = None
-    harness.models.steps = 4
-    long_job = harness.submit(tone_wav(8.0))
-    store = SessionStore(harness.client, 3600)
-    session_id = new_session(store)
-    store.append(session_id, 0, tone_pcm(0.5), max_bytes=10**9)  # speech with no pause after it yet
+    long_job, _, _ = long_job_beside_a_session(harness)  # a session with speech, no pause after it yet
     ctx = context(harness)
     ctx.live = LiveSettings(idle_timeout_seconds=1.5, file_window_every_seconds=1.0)
 
