@@ -55,7 +55,12 @@ class WorkerSettings(BaseSettings):
     batch_size: int = Field(default=0, ge=0, le=256)
     """Segments decoded per batch; 0 picks 16 on CUDA and 4 on CPU."""
     cpu_threads: int = Field(default=0, ge=0)
-    """CTranslate2 CPU threads; 0 uses every core."""
+    """CTranslate2 CPU threads in all; 0 uses every core."""
+    decode_lanes: int = Field(default=0, ge=0, le=16)
+    """Batches the model decodes at once, each on its share of `cpu_threads`; 0 picks 1 on CUDA and one
+    per CPU thread on a CPU, where Whisper's small decode steps run faster on one thread each (tiny.en, a
+    live utterance: 0.20 s on one thread against 0.35 s on two) and two lanes let a live final start
+    while a file window or a partial still decodes."""
     align: bool = False
     """Run wav2vec2 word alignment after transcription (needs the alignment model on disk)."""
     job_time_limit_seconds: int = Field(default=3600, ge=10)

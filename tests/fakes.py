@@ -52,9 +52,11 @@ class FakeTranscriber:
     """Recordings whose speech was looked for: one per job that reached the model."""
     prompts: list[str | None] = field(default_factory=list)
     batches: list[list[tuple[str | None, float]]] = field(default_factory=list)
+    lanes: int = 1
+    """Batches the scheduler may decode at once (each `decode` from its own thread)."""
 
     def info(self) -> ModelInfo:
-        return ModelInfo("fake-model", "cpu", "int8", self.batch_size, self.language)
+        return ModelInfo("fake-model", "cpu", "int8", self.batch_size, self.language, self.lanes)
 
     def speech_windows(self, audio: Any, max_seconds: float = 30.0) -> list[Window]:
         self.recordings += 1

@@ -116,6 +116,9 @@ class LiveUnit:
     passed_over: int = 0
     stale: bool = False
     """A partial overtaken by its session's final: not decoded if it still waits, its text ignored."""
+    made_at: float = field(default_factory=time.monotonic)
+    launched_at: float = 0.0
+    """When (monotonic) it went to the model: its wait and decode times are worker metrics."""
 
     @property
     def high(self) -> bool:

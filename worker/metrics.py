@@ -36,6 +36,16 @@ MODEL_LOAD = Histogram(
     "endoscribe_worker_model_load_seconds", "Time to load the transcription model into memory",
     buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600))
 
+LIVE_UNIT = Histogram(
+    "endoscribe_worker_live_unit_seconds",
+    "A live utterance's decode (kind: partial or final): its wait for a lane (stage=wait), then the decode",
+    ["kind", "stage"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10))
+
+
+def observe_live_unit(kind: str, stage: str, seconds: float) -> None:
+    """A live unit waited `seconds` for a lane (`stage="wait"`), or took them to decode (`"decode"`)."""
+    LIVE_UNIT.labels(kind, stage).observe(max(0.0, seconds))
+
 
 def observe_batch(filled: int, capacity: int) -> None:
     """One model call ran `filled` windows in a batch that holds `capacity`."""

@@ -40,8 +40,10 @@ class ModelManager:
     """Holds one resident WhisperX pipeline (and the alignment model, when enabled) per process.
 
     WhisperX's `transcribe` mutates the pipeline's tokenizer and options per call, so `lock` serialises
-    calls into the Whisper model. The VAD model is separate and has its own lock: the scheduler finds
-    the speech of a long recording in a thread while the Whisper model decodes batches.
+    the calls that go through WhisperX's own code; the scheduler's `decode` only reads the pipeline and
+    runs from up to `lanes` threads at once (CTranslate2 replicas sharing the weights). The VAD model is
+    separate and has its own lock: the scheduler finds the speech of a long recording in a thread while
+    the Whisper model decodes batches.
     """
 
     def __init__(self, settings: WorkerSettings) -> None:
@@ -54,6 +56,7 @@ class ModelManager:
         self._pipeline: Any = None
         self._aligners: dict[str, tuple[Any, Any]] = {}
         self._tokenizers: dict[str, Any] = {}
+        self.lanes = 1
 
     @property
     def loaded(self) -> bool:
@@ -64,28 +67,35 @@ class ModelManager:
         if self._pipeline is not None:
             return self._pipeline
         import whisperx
+        from whisperx.asr import WhisperModel
 
         runtime = detect_runtime(self.settings.device, self.settings.compute_type, self.settings.batch_size)
         started = time.perf_counter()
         model = bundled_models.resolve(self.settings.model, self.settings.model_cache_dir)
         self.language = model.language
         threads = self.settings.cpu_threads or _cpu_count()
+        self.lanes = self.settings.decode_lanes or (1 if runtime.whisperx_device == "cuda" else threads)
+        # CTranslate2 replicas (`num_workers`) that share the weights, each on its share of the threads:
+        # `decode` may then run from `lanes` threads at once.
+        whisper = WhisperModel(
+            model.path, device=runtime.whisperx_device, compute_type=runtime.compute_type,
+            cpu_threads=max(1, threads // self.lanes), num_workers=self.lanes)
         self._pipeline = whisperx.load_model(
             model.path, runtime.whisperx_device, compute_type=runtime.compute_type, language=self.language,
-            threads=threads,
+            threads=threads, model=whisper,
         )
         self.runtime = runtime
         seconds = time.perf_counter() - started
         worker_metrics.observe_model_load(seconds)
-        log.info("model %s loaded on %s/%s in %.1fs", self.model_name, runtime.whisperx_device,
-                 runtime.compute_type, seconds)
+        log.info("model %s loaded on %s/%s in %.1fs (%d decode lanes)", self.model_name, runtime.whisperx_device,
+                 runtime.compute_type, seconds, self.lanes)
         return self._pipeline
 
     def info(self) -> ModelInfo:
         self.load()
         assert self.runtime is not None
         return ModelInfo(self.model_name, self.runtime.whisperx_device, self.runtime.compute_type,
-                         self.runtime.batch_size, self.language)
+                         self.runtime.batch_size, self.language, self.lanes)
 
     def speech_windows(self, audio: np.ndarray, max_seconds: float = 30.0) -> list[Window]:
         from worker import pipeline
@@ -117,11 +127,11 @@ class ModelManager:
         return prompt.index(tokenizer.sot)
 
     def decode(self, batch: Sequence[DecodeRequest]) -> list[str]:
+        """Safe from `lanes` threads at once: it only reads the pipeline (CTranslate2 runs each call on a
+        free replica); `transcribe`, which changes the pipeline's options, takes `lock`."""
         from worker import pipeline
 
-        pipe = self.load()
-        with self.lock:
-            return pipeline.decode_batch(pipe, batch, self.tokenizer)
+        return pipeline.decode_batch(self.load(), batch, self.tokenizer)
 
     def tokenizer(self, language: str) -> Any:
         """The model's tokenizer for one language (its prompt's language token), made once and kept."""

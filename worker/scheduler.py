@@ -44,6 +44,12 @@ FIND_SPEECH_INLINE_SECONDS = 30.0
 IDLE_POLL_SECONDS = 0.05
 
 
+Slot = tuple[OpenJob | LiveUnit, int]
+"""One window of a batch: a job (or live unit) and the index of its window."""
+Decoded = tuple[list[str | None], dict[str, Exception]]
+"""A batch's texts, slot by slot, and the jobs (or units) the model failed on, by id."""
+
+
 class OutOfMemory(EndoScribeError):
     code = "gpu_out_of_memory"
 
@@ -81,22 +87,31 @@ class Scheduler:
         self.admit_until = time.monotonic() + ctx.settings.job_time_limit_seconds
         self.finder = ThreadPoolExecutor(1, thread_name_prefix="vad")
         self.finding: dict[Future[list[Window]], OpenJob] = {}
+        self.lanes = max(1, self.info.lanes)
+        self.decoder = ThreadPoolExecutor(self.lanes, thread_name_prefix="decode")
+        self.inflight: dict[Future[Decoded], list[Slot]] = {}
+        """Batches the model decodes now, one per lane: the round goes on admitting work, looking at
+        live sessions and launching batches on free lanes meanwhile."""
 
     def run(self, seed: str | None) -> dict[str, Outcome]:
         try:
             if seed is not None:
                 self._admit(seed, from_ready=False)
             self._fill()
-            while self.jobs or self.units or self.live.held:
+            while self.jobs or self.units or self.live.held or self.inflight:
                 # Waiting on the VAD thread only when nothing else can run (live sessions always can).
-                self._collect(block=not any(job.remaining for job in self.jobs) and not self.live.held)
-                if not self._step():
-                    time.sleep(IDLE_POLL_SECONDS)  # live sessions wait for audio
+                self._collect(block=not any(job.remaining for job in self.jobs) and not self.live.held
+                              and not self.inflight)
+                if self._land():
+                    self._fill()  # what landed may have ended jobs or sessions, or a session's next unit is due
+                if not self._launch():
+                    self._await_lane()  # every lane is busy, or live sessions wait for audio
                 self._fill()
         except redis.RedisError as exc:
             self._give_up(exc)
         finally:
             self.finder.shutdown(wait=True, cancel_futures=True)
+            self.decoder.shutdown(wait=True, cancel_futures=True)
             self._release_live()
         for job_id, outcome in self.outcomes.items():
             if outcome.ended_job:
@@ -121,7 +136,8 @@ class Scheduler:
         # one where batches cost in proportion to their size (each further one delays a final).
         self.units = [unit for unit in self.units if unit.sent or not unit.stale]
         waiting = sum(not unit.sent for unit in self.units)
-        partials = max(0, (1 if self.high_alone else self.ctx.batch.size) - waiting)
+        free = self.lanes - len(self.inflight) if self.high_alone else self.ctx.batch.size
+        partials = max(0, free - waiting)
         self.units.extend(self.live.poll(admit=time.monotonic() < self.admit_until, partials=partials))
         if time.monotonic() > self.admit_until:
             return
@@ -174,52 +190,92 @@ class Scheduler:
 
     # ---- batches -------------------------------------------------------------------------------
 
-    def _step(self) -> bool:
-        """Run one batch; False when there was nothing to decode."""
+    def _launch(self) -> bool:
+        """Start a batch on every free lane; False when none started."""
+        if len(self.inflight) >= self.lanes:
+            return False
         for job in list(self.jobs):
             try:
                 job_runner.check_continue(job, self.ctx)
             except (job_runner.LeaseLost, EndoScribeError) as exc:
                 self._drop(job, exc)
+        launched = False
+        while len(self.inflight) < self.lanes and (slots := self._pick()):
+            now = time.monotonic()
+            if not isinstance(slots[0][0], LiveUnit):
+                self.file_window_at = now
+            worker_metrics.observe_batch(len(slots), self.ctx.batch.size)
+            chosen = {item.id for item, _ in slots}
+            for job in self.jobs:
+                job.passed_over = 0 if job.id in chosen or not job.remaining else job.passed_over + 1
+            for item, _ in slots:
+                item.sent += 1
+                if isinstance(item, LiveUnit):
+                    item.launched_at = now
+                    worker_metrics.observe_live_unit(item.cut.kind, "wait", now - item.made_at)
+            self.inflight[self.decoder.submit(self._decode, slots)] = slots
+            launched = True
+        return launched
+
+    def _pick(self) -> list[Slot]:
+        """The next batch, or none (nothing to decode, or file work held back for live sessions)."""
         items: list[OpenJob | LiveUnit] = [*self.jobs, *self.units]
         size = self.ctx.batch.size
         if self.high_alone and self.live.held:
             # Where a batch costs in proportion to its size, a live utterance that comes up next waits
             # for the batch in flight: while sessions are served, everything goes a window at a time
-            # (finals first: a final behind three partials would wait for all of them), and while one
-            # is mid-utterance, a file window (seconds on a CPU) goes only every so often.
+            # (finals first: a final behind three partials would wait for all of them), and file work
+            # keeps a lane free for them: with one lane, while a session is mid-utterance, a file
+            # window (seconds on a CPU) goes only every so often.
             size = 1
-            if not self.units and self.live.talking() and (
-                    time.monotonic() - self.file_window_at < self.ctx.live.file_window_every_seconds):
-                return False
-        slots = batching.pick_batch(items, size, self.high_alone)
-        if not slots:
-            return False
-        if not isinstance(slots[0][0], LiveUnit):
-            self.file_window_at = time.monotonic()
-        worker_metrics.observe_batch(len(slots), self.ctx.batch.size)
-        chosen = {item.id for item, _ in slots}
-        for job in self.jobs:
-            job.passed_over = 0 if job.id in chosen or not job.remaining else job.passed_over + 1
-        for item, _ in slots:
-            item.sent += 1
-        texts, failed = self._decode(slots)
+            if not any(not unit.sent and unit.remaining for unit in self.units) and not self._file_work_may_run():
+                return []
+        return batching.pick_batch(items, size, self.high_alone)
+
+    def _file_work_may_run(self) -> bool:
+        """While live sessions are served on a CPU: a file window may take a lane now."""
+        if self.lanes > 1:
+            return sum(not isinstance(slots[0][0], LiveUnit) for slots in self.inflight.values()) < self.lanes - 1
+        return not self.live.talking() or (
+            time.monotonic() - self.file_window_at >= self.ctx.live.file_window_every_seconds)
+
+    def _await_lane(self) -> None:
+        """Wait briefly for a batch to land (or, none in flight, for new work or audio)."""
+        if self.inflight:
+            wait(list(self.inflight), timeout=IDLE_POLL_SECONDS, return_when=FIRST_COMPLETED)
+        else:
+            time.sleep(IDLE_POLL_SECONDS)
+
+    def _land(self) -> bool:
+        """Hand the texts of every finished batch to their jobs and sessions; False when none finished."""
+        done = [future for future in self.inflight if future.done()]
+        for future in done:
+            slots = self.inflight.pop(future)
+            texts, failed = future.result()
+            self._apply(slots, texts, failed)
+        return bool(done)
+
+    def _apply(self, slots: Sequence[Slot], texts: Sequence[str | None], failed: dict[str, Exception]) -> None:
+        now = time.monotonic()
         touched: dict[str, OpenJob] = {}
         for (item, index), text in zip(slots, texts, strict=True):
             if isinstance(item, LiveUnit):
-                self.units.remove(item)
+                worker_metrics.observe_live_unit(item.cut.kind, "decode", now - item.launched_at)
+                if item in self.units:
+                    self.units.remove(item)
                 if item.id in failed:
                     self.live.fail(item, failed[item.id])
                 else:
                     self.live.deliver(item, text or "")
-            elif item.id not in failed:
+            elif item.id not in failed and item in self.jobs:  # not dropped while it decoded
                 item.texts[index] = text or ""
                 touched[item.id] = item
-        self._guard([(item, index) for item, index in slots if isinstance(item, OpenJob) and item.id not in failed])
         for job_id, error in failed.items():
             if (dropped := next((j for j in self.jobs if j.id == job_id), None)) is not None:
                 self._drop(dropped, error)
         for job in touched.values():
+            if job not in self.jobs:
+                continue
             if job.done:
                 self.jobs.remove(job)
                 self._ended(job.id, job_runner.finish(job, self.ctx))
@@ -229,13 +285,15 @@ class Scheduler:
                 job_runner.update(self.ctx, job.id, job.owner, progress=round(min(99.0, 100 * done), 1))
             except job_runner.LeaseLost as exc:
                 self._drop(job, exc)
-        return True
 
-    def _decode(
-        self, slots: Sequence[tuple[OpenJob | LiveUnit, int]]
-    ) -> tuple[list[str | None], dict[str, Exception]]:
-        """The batch's texts; a job (or live unit) whose windows make the model fail is reported, not its
-        batch-mates."""
+    def _decode(self, slots: Sequence[Slot]) -> Decoded:
+        """On a lane: the batch's texts (truncated ones decoded again, see `_guard`); a job (or live
+        unit) whose windows make the model fail is reported, not its batch-mates."""
+        texts, failed = self._decode_isolating(slots)
+        self._guard(slots, texts, failed)
+        return texts, failed
+
+    def _decode_isolating(self, slots: Sequence[Slot]) -> Decoded:
         requests = [job.request(i) for job, i in slots]
         try:
             return list(self._decode_halving(requests)), {}
@@ -255,19 +313,25 @@ class Scheduler:
                 failed[job_id] = _job_error(exc)
         return texts, failed
 
-    def _guard(self, slots: Sequence[tuple[OpenJob, int]]) -> None:
+    def _guard(self, slots: Sequence[Slot], texts: list[str | None], failed: dict[str, Exception]) -> None:
         """Decode again, without the prompt, the windows a prompt made Whisper cut short or loop on."""
-        lost = [(job, i) for job, i in slots if job.guarded
-                and vocabulary_guard.is_truncated(job.texts[i] or "", job.windows[i].end - job.windows[i].start)]
+        lost = [n for n, (job, i) in enumerate(slots)
+                if isinstance(job, OpenJob) and job.id not in failed and job.guarded
+                and vocabulary_guard.is_truncated(texts[n] or "", job.windows[i].end - job.windows[i].start)]
         if not lost:
             return
+        requests = []
+        for n in lost:
+            job, i = slots[n]
+            assert isinstance(job, OpenJob)
+            requests.append(DecodeRequest(job.clip(i), job.language))
         try:
-            again = self._decode_halving([DecodeRequest(job.clip(i), job.language) for job, i in lost])
+            again = self._decode_halving(requests)
         except Exception as exc:  # noqa: BLE001 - the prompted texts stand
             log.warning("re-decoding %d truncated windows failed (%s)", len(lost), exc.__class__.__name__)
             return
-        for (job, i), text in zip(lost, again, strict=True):
-            job.texts[i] = text
+        for n, text in zip(lost, again, strict=True):
+            texts[n] = text
 
     def _decode_halving(self, requests: Sequence[DecodeRequest]) -> list[str]:
         """Decode; when the accelerator runs out of memory, halve the batch (down to 1) and go on."""

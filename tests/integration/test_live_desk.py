@@ -292,6 +292,41 @@ def test_on_a_cpu_file_work_waits_while_a_session_is_mid_utterance_but_gets_a_wi
     assert windows[:3] == [[2.0], [2.0], [0.5]] and [len(w) for w in windows[3:]] == [4, 2], windows
 
 
+@pytest.mark.parametrize("lanes", [2, 1])
+def test_with_two_lanes_a_final_due_while_a_file_window_decodes_does_not_wait_for_it(
+    harness: Harness, lanes: int,
+) -> None:
+    # An 8 s file job in 2 s windows; a session that says a word (0.5 s) and pauses while the job's first
+    # window decodes, which takes seconds (a CPU): with a second lane the final decodes meanwhile.
+    harness.models.lanes = lanes
+    harness.models.speech = lambda audio: ([Window(2.0 * n, 2.0 * n + 2) for n in range(4)] if audio.size > 5 * 16000
+                                           else loud_windows(audio))
+    long_job = harness.submit(tone_wav(8.0))
+    store = SessionStore(harness.client, 3600)
+    session_id = new_session(store)
+    overlapped: list[bool] = []
+
+    def first_window_decodes(step: int) -> None:
+        if step != 0:
+            return
+        store.append(session_id, 0, tone_pcm(0.5) + tone_pcm(1.0, 0), max_bytes=10**9)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not any(e["type"] == "final" for e in events(harness.client, session_id)):
+            time.sleep(0.05)
+        overlapped.append(any(e["type"] == "final" for e in events(harness.client, session_id)))
+
+    harness.models.during = first_window_decodes
+    ctx = context(harness)
+    ctx.live = LiveSettings(idle_timeout_seconds=1, endpoint_check_seconds=0.2, endpoint_silence_seconds=0.6)
+
+    run_round(long_job, ctx)
+
+    # The first batch is the file window (the session had no audio yet); the final came while it decoded.
+    assert overlapped == [lanes > 1]
+    assert [seconds for batch in harness.models.batches for _, seconds in batch].count(2.0) == 4
+    assert harness.store.get(long_job).status is JobStatus.COMPLETED  # type: ignore[union-attr]
+
+
 def test_a_session_whose_worker_is_gone_is_found_unserved(harness: Harness) -> None:
     store = SessionStore(harness.client, 3600)
     served, orphan = new_session(store), new_session(store)
