@@ -2,9 +2,11 @@
 
 Endpointing reads the speech windows of the utterance in progress (Silero VAD, through
 `Transcriber.utterance_speech`): the first pause long enough ends it, where "long enough" is
-`endpoint_silence_seconds`, and only `endpoint_min_silence_seconds` (a breath) once the utterance has
-`LONG_UTTERANCE_SECONDS` of speech, so a fluent talker's utterance ends at a breath before it grows
-long and slow to decode (and its final comes seconds after its end); one that reaches
+`endpoint_silence_seconds`, a real stop (`endpoint_short_silence_seconds`) while it has less than
+`endpoint_short_utterance_seconds` of speech (a word alone decodes badly), and only
+`endpoint_min_silence_seconds` (a breath) once the utterance has `LONG_UTTERANCE_SECONDS` of speech,
+so a fluent talker's utterance ends at a breath before it grows long and slow to decode (and its
+final comes seconds after its end); one that reaches
 `max_utterance_seconds` anyway is cut at its last breath before it (the model takes at most 30 s).
 
 Partials follow LocalAgreement-2 (Macháček et al., whisper_streaming): the utterance is decoded again
@@ -82,7 +84,10 @@ def cut(seconds: float, windows: list[Window], ending: bool, settings: LiveSetti
 
 
 def pause_that_ends(spoken: float, settings: LiveSettings) -> float:
-    """The silence that ends an utterance `spoken` seconds long: a breath, once it is long."""
+    """The silence that ends an utterance `spoken` seconds long: a real stop while it is a word or two,
+    a breath once it is long."""
+    if spoken < settings.endpoint_short_utterance_seconds:
+        return max(settings.endpoint_silence_seconds, settings.endpoint_short_silence_seconds)
     if spoken < LONG_UTTERANCE_SECONDS:
         return settings.endpoint_silence_seconds
     return min(settings.endpoint_silence_seconds, settings.endpoint_min_silence_seconds)

@@ -26,6 +26,7 @@ from core.errors import EndoScribeError
 from worker import batching, job_runner, vocabulary_guard
 from worker import metrics as worker_metrics
 from worker.decoding import SAMPLE_RATE
+from worker.endpointing import CutKind
 from worker.job_runner import JobContext, OpenJob, Outcome
 from worker.live import LiveDesk, LiveUnit
 from worker.pipeline import CHUNK_SECONDS
@@ -136,7 +137,9 @@ class Scheduler:
         # one where batches cost in proportion to their size (each further one delays a final).
         self.units = [unit for unit in self.units if unit.sent or not unit.stale]
         waiting = sum(not unit.sent for unit in self.units)
-        free = self.lanes - len(self.inflight) if self.high_alone else self.ctx.batch.size
+        free = self.ctx.batch.size
+        if self.high_alone:
+            free = self.lanes - len(self.inflight) if self.lanes == 1 else self.lanes - 1 - self._others_inflight()
         partials = max(0, free - waiting)
         self.units.extend(self.live.poll(admit=time.monotonic() < self.admit_until, partials=partials))
         if time.monotonic() > self.admit_until:
@@ -220,24 +223,26 @@ class Scheduler:
     def _pick(self) -> list[Slot]:
         """The next batch, or none (nothing to decode, or file work held back for live sessions)."""
         items: list[OpenJob | LiveUnit] = [*self.jobs, *self.units]
-        size = self.ctx.batch.size
-        if self.high_alone and self.live.held:
-            # Where a batch costs in proportion to its size, a live utterance that comes up next waits
-            # for the batch in flight: while sessions are served, everything goes a window at a time
-            # (finals first: a final behind three partials would wait for all of them), and file work
-            # keeps a lane free for them: with one lane, while a session is mid-utterance, a file
-            # window (seconds on a CPU) goes only every so often.
-            size = 1
-            if not any(not unit.sent and unit.remaining for unit in self.units) and not self._file_work_may_run():
-                return []
-        return batching.pick_batch(items, size, self.high_alone)
-
-    def _file_work_may_run(self) -> bool:
-        """While live sessions are served on a CPU: a file window may take a lane now."""
+        if not (self.high_alone and self.live.held):
+            return batching.pick_batch(items, self.ctx.batch.size, self.high_alone)
+        # Where a batch costs in proportion to its size, a live final that comes up next waits for the
+        # batches in flight: while sessions are served, everything goes a window at a time (finals
+        # first: a final behind three partials would wait for all of them), and partials and file
+        # windows (seconds on a CPU) leave a lane free for finals. With one lane, file work waits while
+        # a session is mid-utterance, but for a window every so often.
+        slots = batching.pick_batch(items, 1, True)
+        if not slots or _final(slots[0][0]):
+            return slots
         if self.lanes > 1:
-            return sum(not isinstance(slots[0][0], LiveUnit) for slots in self.inflight.values()) < self.lanes - 1
-        return not self.live.talking() or (
-            time.monotonic() - self.file_window_at >= self.ctx.live.file_window_every_seconds)
+            return slots if self._others_inflight() < self.lanes - 1 else []
+        if isinstance(slots[0][0], LiveUnit) or not self.live.talking() or (
+                time.monotonic() - self.file_window_at >= self.ctx.live.file_window_every_seconds):
+            return slots
+        return []
+
+    def _others_inflight(self) -> int:
+        """Batches in flight that are not a live final (partials, file windows)."""
+        return sum(not _final(slots[0][0]) for slots in self.inflight.values())
 
     def _await_lane(self) -> None:
         """Wait briefly for a batch to land (or, none in flight, for new work or audio)."""
@@ -386,6 +391,10 @@ class Scheduler:
         for job_id in self.claimed:
             self.outcomes[job_id] = Outcome.ABANDONED
         self.claimed.clear()
+
+
+def _final(item: OpenJob | LiveUnit) -> bool:
+    return isinstance(item, LiveUnit) and item.cut.kind is CutKind.FINAL
 
 
 def _expected_windows(job: OpenJob) -> int:

@@ -39,7 +39,7 @@ def harness(clean_redis: redis.Redis) -> Harness:
 def context(h: Harness, worker: str = "test-worker") -> JobContext:
     ctx = h.context(worker)
     ctx.live = LiveSettings(partial_seconds=0.5, endpoint_check_seconds=0.2, endpoint_silence_seconds=0.6,
-                            endpoint_min_silence_seconds=0.6,
+                            endpoint_min_silence_seconds=0.6, endpoint_short_utterance_seconds=0,
                             idle_timeout_seconds=30)
     return ctx
 
@@ -317,7 +317,8 @@ def test_with_two_lanes_a_final_due_while_a_file_window_decodes_does_not_wait_fo
 
     harness.models.during = first_window_decodes
     ctx = context(harness)
-    ctx.live = LiveSettings(idle_timeout_seconds=1, endpoint_check_seconds=0.2, endpoint_silence_seconds=0.6)
+    ctx.live = LiveSettings(idle_timeout_seconds=1, endpoint_check_seconds=0.2, endpoint_silence_seconds=0.6,
+                            endpoint_short_utterance_seconds=0)
 
     run_round(long_job, ctx)
 
