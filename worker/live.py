@@ -34,6 +34,12 @@ log = logging.getLogger(__name__)
 
 SETTLE_SECONDS = 1.5
 """What VAD found this far before the end of the audio is not revised by audio that comes later."""
+MAX_REWIND_SECONDS = 6.0
+"""How far back of `SETTLE_SECONDS` a look's VAD may start, so that a look costs the same at any length."""
+ONSET_LEAD_SECONDS = 0.1
+"""Silence kept before an onset where the next look's VAD starts (see `settled_point`)."""
+VAD_CONTEXT_SECONDS = 1.0
+"""Audio before `tail_from` a look's VAD also hears (and whose speech it leaves to the head)."""
 JOIN_SECONDS = 0.05
 """Speech the next look finds this close after the settled speech is the same stretch, cut by the look."""
 PROMPT_CHARS = 160
@@ -49,6 +55,22 @@ dictation is about 6 (4 words a second, with punctuation); more is the model loo
 TOKENS_SLACK = 16
 FINALS_FIRST = 10**12
 """Subtracted from a final unit's order, so every waiting final is decoded before any partial."""
+
+
+def settled_point(windows: list[Window], seconds: float) -> float:
+    """Where the next look's VAD starts: `SETTLE_SECONDS` before the end of the audio, moved back into
+    the silence before the speech it would fall in (or just before), up to `MAX_REWIND_SECONDS`, so that
+    VAD, which starts afresh there, finds the same onsets the looks before found (started inside a word
+    or right at it, it finds it late, and so a pause that is not there)."""
+    settled = max(0.0, int((seconds - SETTLE_SECONDS) * 100) / 100)  # on VAD's 10 ms grid
+    before = 0.0
+    for w in windows:
+        if w.start - ONSET_LEAD_SECONDS < settled < w.end:
+            if settled - w.start > MAX_REWIND_SECONDS:
+                return settled  # a long run of speech is cut (the look's VAD hears the second before)
+            return max(before, round(w.start - ONSET_LEAD_SECONDS, 2))
+        before = w.end
+    return settled
 
 
 @dataclass
@@ -307,18 +329,23 @@ class LiveDesk:
         windows = self._speech(session, audio)
         found = cut(seconds, windows, ending, self.settings)
         if found is not None and found.kind is CutKind.PARTIAL and windows:
-            # No pause ends the utterance so far: its speech up to shortly before the end is settled.
+            # No pause ends the utterance so far: its speech up to shortly before the end is settled,
+            # but only up to a silence: settled at a point inside a stretch of speech, the next look
+            # would start mid-word, drop a fragment too short to be speech and see a pause that is not
+            # there (an utterance was ended 1.5 s late at such a made-up pause).
             session.speaking = True
-            settled = max(session.tail_from, int((seconds - SETTLE_SECONDS) * 100) / 100)  # on VAD's 10 ms grid
+            session.tail_from = settled = settled_point(windows, seconds)
             session.head = [Window(w.start, min(w.end, settled)) for w in windows if w.start < settled]
-            session.tail_from = settled
         return None if found is None else (found, audio)
 
     def _speech(self, session: HeldSession, audio: np.ndarray) -> list[Window]:
         """The utterance's speech: what earlier looks settled, then what VAD finds after it."""
         start = session.tail_from
-        found = self.models.utterance_speech(audio[int(start * 16000):])
-        windows = [Window(w.start + start, w.end + start) for w in found]
+        # VAD starts a little before, over audio earlier looks heard too, so that it has come to the
+        # same state at `start` and finds the onsets after it where they found them.
+        warm = max(0.0, round(start - VAD_CONTEXT_SECONDS, 2))
+        found = self.models.utterance_speech(audio[int(warm * 16000):])
+        windows = [Window(max(w.start + warm, start), w.end + warm) for w in found if w.end + warm > start]
         head = list(session.head)
         if head and windows and windows[0].start - head[-1].end <= JOIN_SECONDS:
             head[-1] = Window(head[-1].start, windows.pop(0).end)  # speech that runs on across `tail_from`
