@@ -81,7 +81,8 @@ class InProcess:
     def __init__(self, batch_size: int) -> None:
         from worker.model_manager import ModelManager
 
-        self.models = ModelManager(WorkerSettings(batch_size=batch_size))
+        # WhisperX alone: every thread on one model replica (the worker splits them into decode lanes).
+        self.models = ModelManager(WorkerSettings(batch_size=batch_size, decode_lanes=1))
         self.models.load()
         self.models.warm_up()
 

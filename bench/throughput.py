@@ -64,7 +64,7 @@ def in_process(files: list[tuple[str, bytes]]) -> tuple[float, float]:
     from worker.model_manager import ModelManager
     from worker.pipeline import SAMPLE_RATE
 
-    models = ModelManager(WorkerSettings())
+    models = ModelManager(WorkerSettings(decode_lanes=1))  # WhisperX alone: all threads on one replica
     models.load()
     models.warm_up()
     assert models.runtime is not None

@@ -225,7 +225,7 @@ def main() -> None:
     parser.add_argument("--heldout", action="store_true",
                         help="the held-out dictations (bench/devset/heldout.yaml), never used for tuning")
     args = parser.parse_args()
-    models = ModelManager(WorkerSettings())
+    models = ModelManager(WorkerSettings(decode_lanes=1))  # WhisperX alone: all threads on one replica
     models.load()
     assert models.runtime is not None
     print(f"model {models.model_name} on {models.runtime.whisperx_device}/{models.runtime.compute_type}")

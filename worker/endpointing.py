@@ -51,8 +51,13 @@ class Cut:
     end: float
 
 
-def cut(seconds: float, windows: list[Window], ending: bool, settings: LiveSettings) -> Cut | None:
-    """The next unit of an utterance `seconds` long whose speech is `windows`; None when there is nothing to do."""
+def cut(seconds: float, windows: list[Window], ending: bool, settings: LiveSettings, judged: float = 0.0) -> Cut | None:
+    """The next unit of an utterance `seconds` long whose speech is `windows`; None when there is nothing to do.
+
+    `judged`: the gaps between speech that end before this point were judged by an earlier look (none
+    ended the utterance) and are not judged again: VAD moves a word's edges by a few tens of ms from
+    look to look, and a 0.29 s pause that became 0.32 s, or whose speech before it grew past 8 s, had
+    ended utterances seconds after the pause had passed."""
     if not windows:
         if ending or seconds < 3 * settings.endpoint_silence_seconds + SILENCE_KEPT_SECONDS:
             return None
@@ -65,6 +70,8 @@ def cut(seconds: float, windows: list[Window], ending: bool, settings: LiveSetti
     for before, after in pairwise(windows):
         if before.end > limit:
             break
+        if before.end < judged:
+            continue
         if after.start - before.end >= pause_that_ends(before.end - start, settings):
             return _cut(CutKind.FINAL, start, min(before.end + PAD_SECONDS, (before.end + after.start) / 2))
     if seconds > limit:

@@ -96,6 +96,8 @@ class HeldSession:
     with no pause that ends it: each look runs VAD over the audio after `tail_from` only, so a look
     costs the same at any length."""
     tail_from: float = 0.0
+    judged: float = 0.0
+    """The pauses of the utterance before this point were judged (see `endpointing.cut`)."""
     speaking: bool = False
     """The last look found speech with no pause after it that ends the utterance."""
     agreement: LocalAgreement = field(default_factory=LocalAgreement)
@@ -108,7 +110,7 @@ class HeldSession:
 
     def restart(self, committed: int) -> None:
         """The next utterance starts at byte `committed`."""
-        self.committed, self.head, self.tail_from, self.speaking = committed, [], 0.0, False
+        self.committed, self.head, self.tail_from, self.speaking, self.judged = committed, [], 0.0, False, 0.0
 
     def unit_prompt(self) -> str | None:
         """The previous final's tail, for continuity, then the job's prompt (its vocabulary): the model
@@ -327,13 +329,15 @@ class LiveDesk:
         audio = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768.0
         seconds = audio.size / 16000
         windows = self._speech(session, audio)
-        found = cut(seconds, windows, ending, self.settings)
+        found = cut(seconds, windows, ending, self.settings, session.judged)
         if found is not None and found.kind is CutKind.PARTIAL and windows:
             # No pause ends the utterance so far: its speech up to shortly before the end is settled,
             # but only up to a silence: settled at a point inside a stretch of speech, the next look
             # would start mid-word, drop a fragment too short to be speech and see a pause that is not
             # there (an utterance was ended 1.5 s late at such a made-up pause).
             session.speaking = True
+            if len(windows) > 1:
+                session.judged = windows[-1].start  # every pause before the last stretch of speech
             session.tail_from = settled = settled_point(windows, seconds)
             session.head = [Window(w.start, min(w.end, settled)) for w in windows if w.start < settled]
         return None if found is None else (found, audio)

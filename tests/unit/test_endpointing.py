@@ -91,3 +91,14 @@ def test_a_word_or_two_alone_ends_only_at_a_real_stop_and_joins_the_words_after_
     assert cut(6.0, words, False, settings) == Cut(CutKind.FINAL, 0.0, 3.6)
     assert cut(1.8, words[:1], False, settings) == Cut(CutKind.PARTIAL, 0.0, 1.8)
     assert cut(2.0, words[:1], False, settings) == Cut(CutKind.FINAL, 0.0, 1.2)
+
+
+def test_a_pause_judged_too_short_is_not_judged_again_when_vad_moves_its_edges() -> None:
+    # A look found 0.29 s between two stretches of speech: no end. The next look, started afresh, finds
+    # the second stretch 30 ms later: 0.32 s. It stays judged, and the utterance goes on.
+    assert cut(4.8, [Window(0.0, 3.39), Window(3.68, 4.8)], False, DYNAMIC) == Cut(CutKind.PARTIAL, 0.0, 4.8)
+    moved = [Window(0.0, 3.39), Window(3.71, 5.2)]
+    assert cut(5.2, moved, False, DYNAMIC, judged=3.68) == Cut(CutKind.PARTIAL, 0.0, 5.2)
+    assert cut(5.2, moved, False, DYNAMIC) == Cut(CutKind.FINAL, 0.0, 3.55)  # judged afresh, it would end
+    # A pause after the judged point is judged as usual.
+    assert cut(5.8, [*moved, Window(5.6, 5.8)], False, DYNAMIC, judged=3.68) == Cut(CutKind.FINAL, 0.0, 5.4)
