@@ -247,7 +247,8 @@ class LiveSettings(BaseSettings):
     endpoint_short_silence_seconds: float = Field(default=1.0, gt=0)
     """The pause that ends an utterance with less than `endpoint_short_utterance_seconds` of speech: a
     word or two alone decode badly ("Commo." for the command "comma", "Procedure." then "colonoscopy,
-    indication."), so they join the words after them unless the talker stops."""
+    indication."), so they join the words after them unless the talker stops. A client that sends no
+    audio at all for this long has stopped too (push to talk): its utterance in progress ends."""
     endpoint_min_silence_seconds: float = Field(default=0.15, gt=0)
     """The pause that ends an utterance once it has 8 s of speech: a breath, so a fluent talker's
     utterance ends before it grows slow to decode, and its final does not wait for the 20 s limit."""

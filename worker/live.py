@@ -286,12 +286,15 @@ class LiveDesk:
             state = self.store.get(session.id) or state
         ending = state.status is SessionStatus.ENDING
         new = state.audio_bytes - session.looked_at
+        # A client that has sent nothing for a real stop's length has stopped talking (push to talk, or a
+        # client that streams only speech): its utterance in progress ends, as at a pause.
+        stopped = session.speaking and now - state.last_audio_at >= self.settings.endpoint_short_silence_seconds
         # Looked at (VAD) often, so a pause is seen soon after it; decoded for a partial less often.
-        if not ending and new < self.settings.endpoint_check_seconds * BYTES_PER_SECOND:
+        if not ending and not stopped and new < self.settings.endpoint_check_seconds * BYTES_PER_SECOND:
             return None
         self._tell_lag(session, state, new / BYTES_PER_SECOND, now)
         session.looked_at = state.audio_bytes
-        found = self._cut(session, state, ending)
+        found = self._cut(session, state, ending or stopped)
         if found is None:
             if ending:
                 self._end(session)

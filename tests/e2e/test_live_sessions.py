@@ -160,7 +160,7 @@ def test_a_worker_killed_mid_session_loses_no_audio_and_repeats_no_final(
         try:
             session = open_session(client)
             live = LiveClient(session["stream_url"])
-            live.send_audio(pieces[:15], speed=2)
+            live.send_audio(pieces[:15], speed=2)  # then nothing: its final comes after a real stop's length
             lease = keys.session_lease_key(session["id"])
             live.wait_for(lambda: (redis_client.get(lease) or b"").startswith(b"takeover@"), 30)
         finally:

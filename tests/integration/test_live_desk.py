@@ -131,6 +131,23 @@ def test_each_look_for_the_pause_runs_vad_over_the_new_audio_only_however_long_t
     assert len(looked_at) > 60 and max(looked_at) <= 9.0, looked_at
 
 
+def test_a_client_that_stops_sending_mid_utterance_gets_its_final_after_a_real_stops_length(harness: Harness) -> None:
+    # Push to talk: a few words, then no audio at all (not silence): the utterance ends as at a stop.
+    store = SessionStore(harness.client, 3600)
+    session_id = new_session(store)
+    ctx = context(harness)
+    ctx.live = LiveSettings(partial_seconds=0.5, endpoint_check_seconds=0.2, endpoint_short_silence_seconds=0.5)
+    desk = LiveDesk(ctx, harness.models.info(), store)
+
+    stream(store, session_id, tone_pcm(1.2), desk, harness)
+    assert not [e for e in events(harness.client, session_id) if e["type"] == "final"]
+    time.sleep(0.6)
+    drive(desk, harness)
+
+    assert [(e["start"], e["end"]) for e in events(harness.client, session_id) if e["type"] == "final"] == [(0.0, 1.2)]
+    assert store.get(session_id).status.value == "open"  # type: ignore[union-attr]
+
+
 def test_a_pause_found_while_a_partial_waits_makes_the_final_at_once_and_the_partial_stale(harness: Harness) -> None:
     store = SessionStore(harness.client, 3600)
     session_id = new_session(store)
@@ -286,7 +303,8 @@ def test_on_a_cpu_file_work_waits_while_a_session_is_mid_utterance_but_gets_a_wi
 ) -> None:
     long_job, _, _ = long_job_beside_a_session(harness)  # a session with speech, no pause after it yet
     ctx = context(harness)
-    ctx.live = LiveSettings(idle_timeout_seconds=1.5, file_window_every_seconds=1.0)
+    # The client keeps its connection but sends nothing: a stop (and so the final) only at the idle timeout.
+    ctx.live = LiveSettings(idle_timeout_seconds=1.5, file_window_every_seconds=1.0, endpoint_short_silence_seconds=5)
 
     run_round(long_job, ctx)
 
