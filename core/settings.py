@@ -244,6 +244,7 @@ class LiveSettings(BaseSettings):
     partial_seconds: float = Field(default=1.0, gt=0)
     """New audio after which the utterance in progress is decoded again for a partial."""
     endpoint_short_utterance_seconds: float = Field(default=3.0, ge=0)
+    """Speech an utterance needs before the usual pause (`endpoint_silence_seconds`) ends it; 0: none."""
     endpoint_short_silence_seconds: float = Field(default=1.0, gt=0)
     """The pause that ends an utterance with less than `endpoint_short_utterance_seconds` of speech: a
     word or two alone decode badly ("Commo." for the command "comma", "Procedure." then "colonoscopy,

@@ -5,9 +5,9 @@ Endpointing reads the speech windows of the utterance in progress (Silero VAD, t
 `endpoint_silence_seconds`, a real stop (`endpoint_short_silence_seconds`) while it has less than
 `endpoint_short_utterance_seconds` of speech (a word alone decodes badly), and only
 `endpoint_min_silence_seconds` (a breath) once the utterance has `LONG_UTTERANCE_SECONDS` of speech,
-so a fluent talker's utterance ends at a breath before it grows long and slow to decode (and its
-final comes seconds after its end); one that reaches
-`max_utterance_seconds` anyway is cut at its last breath before it (the model takes at most 30 s).
+so a fluent talker's utterance ends at a breath before it grows long and slow to decode; one that
+reaches `max_utterance_seconds` anyway is cut at its last breath before it (the model takes at most
+30 s).
 
 Partials follow LocalAgreement-2 (Macháček et al., whisper_streaming): the utterance is decoded again
 each time about a second of audio has come in, and only the longest common prefix of the last two

@@ -197,7 +197,9 @@ class Scheduler:
         """Start a batch on every free lane; False when none started."""
         if len(self.inflight) >= self.lanes:
             return False
-        for job in list(self.jobs):
+        # A job whose every window is in flight is settled when they land: only those whose windows (or
+        # speech) are still to come are checked, not every open job each time a lane is free.
+        for job in [job for job in self.jobs if job.remaining or not job.speech_found]:
             try:
                 job_runner.check_continue(job, self.ctx)
             except (job_runner.LeaseLost, EndoScribeError) as exc:
@@ -279,8 +281,6 @@ class Scheduler:
             if (dropped := next((j for j in self.jobs if j.id == job_id), None)) is not None:
                 self._drop(dropped, error)
         for job in touched.values():
-            if job not in self.jobs:
-                continue
             if job.done:
                 self.jobs.remove(job)
                 self._ended(job.id, job_runner.finish(job, self.ctx))

@@ -4,6 +4,7 @@ transcriber (it records every batch: which windows, with which prompt)."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import redis
@@ -70,6 +71,30 @@ def test_a_job_cancelled_mid_round_ends_cancelled_and_its_batch_mates_complete(h
 
     assert outcomes == {victim: Outcome.CANCELLED, other: Outcome.COMPLETED}
     assert harness.store.get_result(victim) is None and result_text(harness, other) == "1.0 s 1.0 s 1.0 s"
+
+
+def test_with_two_lanes_a_job_cancelled_while_its_window_decodes_ends_cancelled_once(harness: Harness) -> None:
+    # Lane one decodes the job's first window; meanwhile the round, free to launch on lane two, sees
+    # the cancel and drops the job. The first window's text then lands for a job that is over.
+    harness.models.steps = 3
+    harness.models.batch_size = 1
+    harness.models.lanes = 2
+    victim = harness.submit(tone_wav(3.0))
+
+    def cancel_and_wait(step: int) -> None:
+        if step == 0:
+            harness.store.cancel(victim)
+            deadline = time.monotonic() + 3
+            while harness.store.get(victim).status != JobStatus.CANCELLED and time.monotonic() < deadline:  # type: ignore[union-attr]
+                time.sleep(0.02)
+
+    harness.models.during = cancel_and_wait
+
+    outcomes = run_round(victim, harness.context())
+
+    assert outcomes == {victim: Outcome.CANCELLED}
+    assert harness.store.get(victim).status == JobStatus.CANCELLED  # type: ignore[union-attr]
+    assert harness.models.calls <= 2  # the window in flight, perhaps one launched beside it; no more
 
 
 def test_a_high_priority_clip_rides_in_the_next_batch_while_a_long_job_runs(harness: Harness) -> None:
