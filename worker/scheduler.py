@@ -148,7 +148,8 @@ class Scheduler:
         for job_id, high in self.ctx.store.ready_jobs(2 * settings.scheduler_max_jobs):
             if job_id in open_ids or job_id in self.outcomes:
                 continue
-            pending = sum(job.remaining if job.speech_found else _expected_windows(job) for job in self.jobs)
+            # Windows not decoded yet, those in flight included (they are not done with the round's capacity).
+            pending = sum(job.texts.count(None) if job.speech_found else _expected_windows(job) for job in self.jobs)
             if high:
                 if len(self.jobs) >= 2 * settings.scheduler_max_jobs:
                     return
