@@ -33,7 +33,7 @@ SAMPLE_RATE = 16000
 BYTES_PER_SECOND = SAMPLE_RATE * 2
 EVENTS_KEPT = 5000
 """Events a session's stream keeps (partials included): enough for a reconnecting client to catch up."""
-LIVE_PAGE = 256
+LIVE_PAGE = 128
 """Session ids read from the live set at a time (so a scan never reads the whole set at once)."""
 ENDED_KEEP_SECONDS = 600
 """How long an ended session's record and events stay, for a client that reconnects to read `ended`."""

@@ -2,12 +2,14 @@
 the high-priority lane, batched with other sessions' units and with file jobs' windows.
 
 The `LiveDesk` holds the sessions this worker serves (a lease per session, so one worker decodes a
-session at a time and another takes it over when this one dies). Each scheduler round asks it for
-units between batches (`poll`): it reads the audio that came in since the last final, finds where
-the utterance ends (`worker.endpointing`), and makes a partial or a final unit; the scheduler hands
-the unit's text back (`deliver`). A final is committed with its event in one step, and the next
-utterance starts after it, with its text as the prompt. When the client ends the session (or goes
-quiet), the rest becomes a last final and the whole session a normal job (`SessionStore.end_as_job`).
+session at a time and another takes it over when this one dies, or when its round hands it back at
+the round's time limit). Each scheduler round asks it for units between batches (`poll`): a session
+with new audio is looked at (`worker.live_look`: VAD over the stretch of the utterance in progress that
+the look needs, on the round's look thread), and what the look found becomes a partial or a final
+unit; the scheduler hands the unit's text back (`deliver`). A final is committed with its event in one
+step, and the next utterance starts after it, with its text as the prompt. When the client ends the
+session (or its audio stops growing, or it has been open too long), the rest becomes a last final and
+the whole session a normal job (`SessionStore.end_as_job`).
 """
 
 from __future__ import annotations
@@ -169,9 +171,10 @@ class LiveDesk:
         """Where in the live set (oldest first) the next scan for unserved sessions reads a page."""
 
     def poll(self, admit: bool, partials: int | None = None) -> list[LiveUnit]:
-        """Take sessions nobody serves (if `admit`), and make the next unit of each idle one: every
-        final that is due, and partials for at most `partials` sessions (None: all), those that have
-        waited longest for one first."""
+        """Take sessions nobody serves (if `admit`), look at each idle one with new audio, and make the
+        units the looks that ended found: every final that is due, and partials for at most `partials`
+        sessions (None: all), those that have waited longest for one first. A look still running is
+        taken up by a later poll."""
         lease = self.ctx.settings.lease_seconds
         if time.monotonic() - self.renewed_at > lease / 3:
             self.renewed_at = time.monotonic()
