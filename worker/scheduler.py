@@ -9,6 +9,8 @@ attempts, progress, cancellation, time limit, prompt and outcome (`worker.job_ru
 ends when no job is open and none is ready. The task messages of jobs a round took from the ready
 set find them ended (or held) when they arrive and do nothing: Celery stays the transport, and a
 worker killed mid-batch loses no job, since each claimed job's lease lapses and recovery requeues it.
+Live sessions (`worker.live`) ride along between batches until the round's time limit, when the round
+hands them back and calls `wake` (the live task), so that its own task ends and the next round serves them.
 """
 
 from __future__ import annotations
