@@ -33,6 +33,8 @@ SAMPLE_RATE = 16000
 BYTES_PER_SECOND = SAMPLE_RATE * 2
 EVENTS_KEPT = 5000
 """Events a session's stream keeps (partials included): enough for a reconnecting client to catch up."""
+LIVE_PAGE = 128
+"""Session ids read from the live set at a time (so a scan never reads the whole set at once)."""
 ENDED_KEEP_SECONDS = 600
 """How long an ended session's record and events stay, for a client that reconnects to read `ended`."""
 
@@ -211,8 +213,11 @@ class SessionStore:
 
     # ---- the worker's side ---------------------------------------------------------------------
 
-    def live_sessions(self, limit: int) -> list[str]:
-        return [text(m) for m in cast(list[bytes], self.redis.zrange(keys.LIVE_SESSIONS, 0, limit - 1))]
+    def live_sessions(self, limit: int, start: int = 0) -> list[str]:
+        """Up to `limit` open sessions from position `start` of the live set, oldest first (a negative
+        `start` counts from the newest end: -10 is the 10 newest)."""
+        end = start + limit - 1
+        return [text(m) for m in cast(list[bytes], self.redis.zrange(keys.LIVE_SESSIONS, start, end))]
 
     def claim(self, session_id: str, owner: str, lease_seconds: float) -> bool:
         return bool(self.redis.set(keys.session_lease_key(session_id), owner, nx=True,
@@ -225,8 +230,22 @@ class SessionStore:
         leases.release(self.redis, keys.session_lease_key(session_id), owner)
 
     def unserved(self, limit: int = 1000) -> list[str]:
-        """Open sessions no worker holds now (its worker died, or every worker was busy when it came)."""
-        ids = self.live_sessions(limit)
+        """Up to `limit` open sessions no worker holds now (its worker died, or every worker was busy when
+        it came), oldest first, from the whole live set (a page at a time)."""
+        found: list[str] = []
+        start = 0
+        while len(found) < limit:
+            ids = self.live_sessions(LIVE_PAGE, start)
+            found += self.unheld(ids)
+            if len(ids) < LIVE_PAGE:
+                break
+            start += LIVE_PAGE
+        return found[:limit]
+
+    def unheld(self, ids: list[str]) -> list[str]:
+        """Those of `ids` no worker holds now, in their order."""
+        if not ids:
+            return []
         pipe = self.redis.pipeline(transaction=False)
         for session_id in ids:
             pipe.exists(keys.session_lease_key(session_id))
@@ -236,9 +255,12 @@ class SessionStore:
         """A session id in the live set whose record is gone (expired): nobody serves it any more."""
         self.redis.zrem(keys.LIVE_SESSIONS, session_id)
 
-    def read_audio(self, session_id: str, start_byte: int) -> bytes:
-        """The session's audio from `start_byte` to what is stored now."""
-        return cast(bytes, self.redis.getrange(keys.session_audio_key(session_id), start_byte, -1))
+    def read_audio(self, session_id: str, start_byte: int, end_byte: int | None = None) -> bytes:
+        """The session's audio from `start_byte` to `end_byte` (not included), or to what is stored now."""
+        if end_byte is not None and end_byte <= start_byte:
+            return b""
+        last = -1 if end_byte is None else end_byte - 1
+        return cast(bytes, self.redis.getrange(keys.session_audio_key(session_id), start_byte, last))
 
     def commit_final(self, session_id: str, owner: str, committed_bytes: int, segment: int, prompt: str,
                      event: dict[str, Any] | None) -> bool:

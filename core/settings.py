@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Literal
 
 from limits import parse_many
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Device = Literal["auto", "cuda", "mps", "cpu"]
@@ -273,6 +273,15 @@ class LiveSettings(BaseSettings):
     """A live unit's prompt (the previous final's tail, then the vocabulary) cut to this many tokens:
     units whose prompts are as long share a batch (CTranslate2 needs SOT at one position). The built-in
     vocabularies' prompts are 147-188 tokens; 176 keeps most of one after a previous final's ~35."""
+    max_session_wall_seconds: float = Field(default=0.0, ge=0)
+    """Longest a session may stay open, however little audio it has: past it its worker ends it (as a
+    job) with `session_too_long`. 0: twice `max_session_seconds` plus `idle_timeout_seconds`."""
+
+    @model_validator(mode="after")
+    def _derive_wall_cap(self) -> LiveSettings:
+        if not self.max_session_wall_seconds:
+            self.max_session_wall_seconds = 2 * self.max_session_seconds + self.idle_timeout_seconds
+        return self
 
 
 class Settings(BaseSettings):

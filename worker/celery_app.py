@@ -78,7 +78,7 @@ class WorkerState:
     def wake_for_sessions(self, interval_ms: int) -> None:
         """A live session nobody serves (its worker died after the client's last chunk, or every worker
         was past admitting when it came) gets a worker: the task any idle one takes sessions with."""
-        if SessionStore(self.redis, 0).unserved() and self.redis.set(keys.LIVE_WAKE, "1", nx=True,
+        if SessionStore(self.redis, 0).unserved(1) and self.redis.set(keys.LIVE_WAKE, "1", nx=True,
                                                                      px=2 * interval_ms):
             log.warning("a live session has no worker; sending the live task")
             app.send_task(keys.LIVE_TASK, queue=keys.TRANSCRIBE_QUEUE)

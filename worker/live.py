@@ -2,12 +2,14 @@
 the high-priority lane, batched with other sessions' units and with file jobs' windows.
 
 The `LiveDesk` holds the sessions this worker serves (a lease per session, so one worker decodes a
-session at a time and another takes it over when this one dies). Each scheduler round asks it for
-units between batches (`poll`): it reads the audio that came in since the last final, finds where
-the utterance ends (`worker.endpointing`), and makes a partial or a final unit; the scheduler hands
-the unit's text back (`deliver`). A final is committed with its event in one step, and the next
-utterance starts after it, with its text as the prompt. When the client ends the session (or goes
-quiet), the rest becomes a last final and the whole session a normal job (`SessionStore.end_as_job`).
+session at a time and another takes it over when this one dies, or when its round hands it back at
+the round's time limit). Each scheduler round asks it for units between batches (`poll`): a session
+with new audio is looked at (`worker.live_look`: VAD over the stretch of the utterance in progress that
+the look needs, on the round's look thread), and what the look found becomes a partial or a final
+unit; the scheduler hands the unit's text back (`deliver`). A final is committed with its event in one
+step, and the next utterance starts after it, with its text as the prompt. When the client ends the
+session (or its audio stops growing, or it has been open too long), the rest becomes a last final and
+the whole session a normal job (`SessionStore.end_as_job`).
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
+from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from core.session_store import BYTES_PER_SECOND, SessionState, SessionStatus, SessionStore
+from core.session_store import BYTES_PER_SECOND, LIVE_PAGE, SessionState, SessionStatus, SessionStore
 from core.settings import LiveSettings
 from core.vocabulary import decoding_prompt
-from worker.endpointing import Cut, CutKind, LocalAgreement, cut
+from worker.endpointing import Cut, CutKind, LocalAgreement
+from worker.live_look import Look, Looked, look
 from worker.transcriber import DecodeRequest, ModelInfo, Transcriber, Window
 
 if TYPE_CHECKING:
@@ -32,16 +36,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SETTLE_SECONDS = 1.5
-"""What VAD found this far before the end of the audio is not revised by audio that comes later."""
-MAX_REWIND_SECONDS = 6.0
-"""How far back of `SETTLE_SECONDS` a look's VAD may start, so that a look costs the same at any length."""
-ONSET_LEAD_SECONDS = 0.1
-"""Silence kept before an onset where the next look's VAD starts (see `settled_point`)."""
-VAD_CONTEXT_SECONDS = 1.0
-"""Audio before `tail_from` a look's VAD also hears (and whose speech it leaves to the head)."""
-JOIN_SECONDS = 0.05
-"""Speech the next look finds this close after the settled speech is the same stretch, cut by the look."""
+LOOK_WAIT_SECONDS = 0.05
+"""How long a poll waits for the looks it asked for (a few ms each, as a rule), so a final they find
+leads the next batch; a slower one (a flooded session's backlog) is taken up by a later poll, and holds
+no one's batch back meanwhile."""
+CLAIM_SCAN_SECONDS = 0.2
+"""How often a desk with room looks for sessions nobody serves (two pages of the live set each time)."""
 PROMPT_CHARS = 160
 """The tail of the previous final that leads the next utterance's prompt (about 35 tokens)."""
 SHORT_UTTERANCE_SECONDS = 8.0
@@ -55,22 +55,6 @@ dictation is about 6 (4 words a second, with punctuation); more is the model loo
 TOKENS_SLACK = 16
 FINALS_FIRST = 10**12
 """Subtracted from a final unit's order, so every waiting final is decoded before any partial."""
-
-
-def settled_point(windows: list[Window], seconds: float) -> float:
-    """Where the next look's VAD starts: `SETTLE_SECONDS` before the end of the audio, moved back into
-    the silence before the speech it would fall in (or just before), up to `MAX_REWIND_SECONDS`, so that
-    VAD, which starts afresh there, finds the same onsets the looks before found (started inside a word
-    or right at it, it finds it late, and so a pause that is not there)."""
-    settled = max(0.0, int((seconds - SETTLE_SECONDS) * 100) / 100)  # on VAD's 10 ms grid
-    before = 0.0
-    for w in windows:
-        if w.start - ONSET_LEAD_SECONDS < settled < w.end:
-            if settled - w.start > MAX_REWIND_SECONDS:
-                return settled  # a long run of speech is cut (the look's VAD hears the second before)
-            return max(before, round(w.start - ONSET_LEAD_SECONDS, 2))
-        before = w.end
-    return settled
 
 
 @dataclass
@@ -107,6 +91,13 @@ class HeldSession:
     partial: LiveUnit | None = None
     """That unit, when it is a partial: a pause found meanwhile makes it stale (see `poll`)."""
     lag_told_at: float = 0.0
+    heard: int = -1
+    """The session's audio length (bytes) when this worker last saw it grow (-1: not seen yet)."""
+    grew_at: float = 0.0
+    """When (epoch) its audio last grew: what its idle time counts from. Only audio counts, so a client
+    that sends empty chunks (or anything else that refreshes `last_audio_at`) does not keep it open."""
+    looking: tuple[Look, Future[Looked]] | None = None
+    """A look at it running off the scheduler's thread (see `LiveDesk.poll`)."""
 
     def restart(self, committed: int) -> None:
         """The next utterance starts at byte `committed`."""
@@ -161,7 +152,8 @@ class LiveUnit:
 class LiveDesk:
     """The sessions one scheduler round serves."""
 
-    def __init__(self, ctx: JobContext, info: ModelInfo, sessions: SessionStore | None = None) -> None:
+    def __init__(self, ctx: JobContext, info: ModelInfo, sessions: SessionStore | None = None,
+                 looker: Executor | None = None) -> None:
         self.ctx = ctx
         self.settings: LiveSettings = ctx.live
         self.models: Transcriber = ctx.models
@@ -172,11 +164,17 @@ class LiveDesk:
         self.held: dict[str, HeldSession] = {}
         self.units_made = 0
         self.renewed_at = 0.0
+        self.looker = looker
+        """Where looks run (the scheduler's look thread); None: in the caller's thread, at once."""
+        self.scan_at = 0.0
+        self.scan_from = 0
+        """Where in the live set (oldest first) the next scan for unserved sessions reads a page."""
 
     def poll(self, admit: bool, partials: int | None = None) -> list[LiveUnit]:
-        """Take sessions nobody serves (if `admit`), and make the next unit of each idle one: every
-        final that is due, and partials for at most `partials` sessions (None: all), those that have
-        waited longest for one first."""
+        """Take sessions nobody serves (if `admit`), look at each idle one with new audio, and make the
+        units the looks that ended found: every final that is due, and partials for at most `partials`
+        sessions (None: all), those that have waited longest for one first. A look still running is
+        taken up by a later poll."""
         lease = self.ctx.settings.lease_seconds
         if time.monotonic() - self.renewed_at > lease / 3:
             self.renewed_at = time.monotonic()
@@ -185,19 +183,21 @@ class LiveDesk:
                     log.warning("session %s: this worker lost its lease; leaving it", session_id)
                     self.held.pop(session_id)
         if admit and len(self.held) < self.settings.sessions_per_worker:
-            for session_id in self.store.live_sessions(2 * self.settings.sessions_per_worker):
-                if len(self.held) >= self.settings.sessions_per_worker:
-                    break
-                if session_id not in self.held and self.store.claim(session_id, self.owner, lease):
-                    self._hold(session_id)
+            self._claim(lease)
+        ordered = sorted(self.held.values(), key=lambda s: s.partial_made_at)
+        # A session whose partial waits (or decodes) is still looked at: a pause found meanwhile makes
+        # its final now, and the partial, stale, is dropped (or its text ignored).
+        fresh = [pending for s in ordered if s.looking is None and not (s.busy and s.partial is None)
+                 and (pending := self._next(s)) is not None and not pending.done()]
+        if fresh:
+            wait(fresh, timeout=LOOK_WAIT_SECONDS)
         units = []
         budget = len(self.held) if partials is None else partials
-        for session in sorted(self.held.values(), key=lambda s: s.partial_made_at):
-            if session.busy and session.partial is None:
-                continue  # its final is on the way
-            # A session whose partial waits (or decodes) is still looked at: a pause found meanwhile
-            # makes its final now, and the partial, stale, is dropped (or its text ignored).
-            unit = self._next(session, partial=budget > 0 and not session.busy)
+        for session in ordered:
+            if session.id not in self.held or session.looking is None or not session.looking[1].done():
+                continue
+            (asked, found), session.looking = session.looking, None
+            unit = self._use(session, asked, found.result(), partial=budget > 0 and not session.busy)
             if unit is None:
                 continue
             if session.partial is not None:
@@ -249,10 +249,38 @@ class LiveDesk:
         """Some session has an utterance in progress (speech not yet in a final) or a unit in flight."""
         return any(s.busy or s.speaking for s in self.held.values())
 
-    def release_all(self) -> None:
-        for session_id in list(self.held):
+    def looks(self) -> list[Future[Looked]]:
+        """The looks running now: the round waits on them, as on its batches."""
+        return [s.looking[1] for s in self.held.values() if s.looking is not None and not s.looking[1].done()]
+
+    def release(self, keep: Collection[str] = ()) -> int:
+        """Hand back every session but those in `keep` (their finals are in the model): another round or
+        worker takes them over where their last final left off. How many were handed back."""
+        handed = [session_id for session_id in self.held if session_id not in keep]
+        for session_id in handed:
+            self.held.pop(session_id)
             self.store.release(session_id, self.owner)
-        self.held.clear()
+        if handed:
+            log.info("handed %d live sessions back", len(handed))
+        return len(handed)
+
+    def _claim(self, lease: float) -> None:
+        """Take sessions nobody serves, from the newest page of the live set (sessions just made) and
+        the next page of the rest (sessions whose worker died, or that came while every worker was
+        full): every worker finds any unserved session within a pass, however many are served."""
+        now = time.monotonic()
+        if now - self.scan_at < CLAIM_SCAN_SECONDS:
+            return
+        self.scan_at = now
+        older = self.store.live_sessions(LIVE_PAGE, self.scan_from)
+        self.scan_from = 0 if len(older) < LIVE_PAGE else self.scan_from + LIVE_PAGE
+        candidates = [i for i in dict.fromkeys(self.store.live_sessions(LIVE_PAGE, -LIVE_PAGE) + older)
+                      if i not in self.held]
+        for session_id in self.store.unheld(candidates):
+            if len(self.held) >= self.settings.sessions_per_worker:
+                break
+            if self.store.claim(session_id, self.owner, lease):
+                self._hold(session_id)
 
     # ---- one session ---------------------------------------------------------------------------
 
@@ -272,46 +300,84 @@ class LiveDesk:
                                             looked_at=state.committed_bytes, partial_at=state.committed_bytes)
         log.info("session %s: serving it", session_id)
 
-    def _next(self, session: HeldSession, partial: bool = True) -> LiveUnit | None:
+    def _next(self, session: HeldSession) -> Future[Looked] | None:
+        """Look at a session (off this thread, with a looker) if a look is due: new audio, its end, or
+        its client stopped sending."""
         state = self.store.get(session.id)
         if state is None or state.status is SessionStatus.ENDED:
             self._drop(session)
             return None
         now = time.time()
-        if state.status is SessionStatus.OPEN and now - state.last_audio_at > self.settings.idle_timeout_seconds:
-            if self.store.request_end(session.id, "idle_timeout"):
-                self.store.emit(session.id, {"type": "error", "code": "idle_timeout", "message": (
-                    f"no audio for {self.settings.idle_timeout_seconds:g} s; the session ends and its audio "
-                    "becomes a job")})
-            state = self.store.get(session.id) or state
+        if state.audio_bytes > session.heard:
+            # `last_audio_at` places the growth more closely than this look does (never later than now).
+            session.heard, session.grew_at = state.audio_bytes, max(session.grew_at, min(now, state.last_audio_at))
+        if state.status is SessionStatus.OPEN:
+            state = self._limit(session, state, now)
         ending = state.status is SessionStatus.ENDING
         new = state.audio_bytes - session.looked_at
         # A client that has sent nothing for a real stop's length has stopped talking (push to talk, or a
         # client that streams only speech): its utterance in progress ends, as at a pause.
-        stopped = session.speaking and now - state.last_audio_at >= self.settings.endpoint_short_silence_seconds
+        stopped = session.speaking and now - session.grew_at >= self.settings.endpoint_short_silence_seconds
         # Looked at (VAD) often, so a pause is seen soon after it; decoded for a partial less often.
         if not ending and not stopped and new < self.settings.endpoint_check_seconds * BYTES_PER_SECOND:
             return None
         self._tell_lag(session, state, new / BYTES_PER_SECOND, now)
-        session.looked_at = state.audio_bytes
-        found = self._cut(session, state, ending or stopped)
-        if found is None:
-            if ending:
+        asked = Look(session.committed, session.tail_from, tuple(session.head), session.judged, state.audio_bytes,
+                     ending or stopped, ending)
+        if self.looker is not None:
+            found = self.looker.submit(self._look, session.id, asked)
+        else:
+            found = Future()
+            found.set_result(self._look(session.id, asked))
+        session.looking = asked, found
+        return found
+
+    def _look(self, session_id: str, asked: Look) -> Looked:
+        return look(self.store, self.models, self.settings, session_id, asked)
+
+    def _limit(self, session: HeldSession, state: SessionState, now: float) -> SessionState:
+        """End an open session gone quiet (no audio for the idle timeout) or open too long (wall clock)."""
+        if now - session.grew_at > self.settings.idle_timeout_seconds:
+            code, message = "idle_timeout", f"no audio for {self.settings.idle_timeout_seconds:g} s"
+        elif now - state.meta.created_at > self.settings.max_session_wall_seconds:
+            code, message = "session_too_long", (f"the session has been open for its limit of "
+                                                 f"{self.settings.max_session_wall_seconds:g} s")
+        else:
+            return state
+        if self.store.request_end(session.id, code):
+            self.store.emit(session.id, {"type": "error", "code": code, "message": (
+                f"{message}; the session ends and its audio becomes a job")})
+        return self.store.get(session.id) or state
+
+    def _use(self, session: HeldSession, asked: Look, found: Looked, partial: bool) -> LiveUnit | None:
+        """What a look found: the session's next unit, if one is due."""
+        if session.id not in self.held or session.committed != asked.committed:
+            return None  # handed back, or a final moved the utterance on meanwhile
+        # A look that saw only part of a backlog leaves the rest new: the next poll looks on at once.
+        session.looked_at = found.seen_to
+        if (settled := found.settled) is not None:
+            session.speaking, session.judged = True, settled.judged
+            session.tail_from, session.head = settled.tail_from, list(settled.head)
+        what = found.cut
+        if what is None:
+            if asked.ending and not found.backlog:
                 self._end(session)
             return None
-        what, audio = found
         if what.kind is CutKind.SKIP:
             session.restart(session.committed + int(what.end * 16000) * 2)
             return None
         if what.kind is CutKind.PARTIAL:
-            if not partial or state.audio_bytes - session.partial_at < self.settings.partial_seconds * BYTES_PER_SECOND:
+            # No partial of audio the session is behind on: only finals, until it has caught up.
+            if (found.backlog or not partial
+                    or asked.audio_bytes - session.partial_at < self.settings.partial_seconds * BYTES_PER_SECOND):
                 return None
-            session.partial_at, session.partial_made_at = state.audio_bytes, time.monotonic()
+            session.partial_at, session.partial_made_at = asked.audio_bytes, time.monotonic()
         import numpy as np
 
-        clip = audio[int(what.start * 16000):int(what.end * 16000)]
+        start, end_byte = session.committed + int(what.start * 16000) * 2, session.committed + int(what.end * 16000) * 2
+        pcm = self.store.read_audio(session.id, start, end_byte)
+        clip = np.frombuffer(pcm[:len(pcm) - len(pcm) % 2], np.int16).astype(np.float32) / 32768.0
         self.units_made += 1
-        end_byte = session.committed + int(what.end * 16000) * 2
         prompt = session.unit_prompt()
         # Finals go before partials: a final is what a clinician waits for, a partial only a preview.
         order = self.units_made - (FINALS_FIRST if what.kind is CutKind.FINAL else 0)
@@ -321,42 +387,6 @@ class LiveDesk:
         return LiveUnit(f"live:{session.id}:{self.units_made}", session, what, np.ascontiguousarray(clip),
                         session.committed / BYTES_PER_SECOND, end_byte, key, order, prompt,
                         self.settings.prompt_tokens, window)
-
-    def _cut(self, session: HeldSession, state: SessionState, ending: bool) -> tuple[Cut, np.ndarray] | None:
-        import numpy as np
-
-        pcm = self.store.read_audio(session.id, session.committed)
-        pcm = pcm[:len(pcm) - len(pcm) % 2]
-        if len(pcm) < 0.1 * BYTES_PER_SECOND:
-            return None
-        audio = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768.0
-        seconds = audio.size / 16000
-        windows = self._speech(session, audio)
-        found = cut(seconds, windows, ending, self.settings, session.judged)
-        if found is not None and found.kind is CutKind.PARTIAL and windows:
-            # No pause ends the utterance so far: its speech up to shortly before the end is settled,
-            # but only up to a silence: settled at a point inside a stretch of speech, the next look
-            # would start mid-word, drop a fragment too short to be speech and see a pause that is not
-            # there (an utterance was ended 1.5 s late at such a made-up pause).
-            session.speaking = True
-            if len(windows) > 1:
-                session.judged = windows[-1].start  # every pause before the last stretch of speech
-            session.tail_from = settled = settled_point(windows, seconds)
-            session.head = [Window(w.start, min(w.end, settled)) for w in windows if w.start < settled]
-        return None if found is None else (found, audio)
-
-    def _speech(self, session: HeldSession, audio: np.ndarray) -> list[Window]:
-        """The utterance's speech: what earlier looks settled, then what VAD finds after it."""
-        start = session.tail_from
-        # VAD starts a little before, over audio earlier looks heard too, so that it has come to the
-        # same state at `start` and finds the onsets after it where they found them.
-        warm = max(0.0, round(start - VAD_CONTEXT_SECONDS, 2))
-        found = self.models.utterance_speech(audio[int(warm * 16000):])
-        windows = [Window(max(w.start + warm, start), w.end + warm) for w in found if w.end + warm > start]
-        head = list(session.head)
-        if head and windows and windows[0].start - head[-1].end <= JOIN_SECONDS:
-            head[-1] = Window(head[-1].start, windows.pop(0).end)  # speech that runs on across `tail_from`
-        return head + windows
 
     def _tell_lag(self, session: HeldSession, state: SessionState, waiting: float, now: float) -> None:
         """Audio that came in since this worker last looked is what it is behind by."""

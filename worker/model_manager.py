@@ -109,7 +109,7 @@ class ModelManager:
         2-core CPU, against ~80 ms for WhisperX's pyannote model, which stays the VAD of file jobs."""
         from faster_whisper.vad import get_speech_timestamps
 
-        found = get_speech_timestamps(audio, _live_vad())  # only the scheduler's thread calls it
+        found = get_speech_timestamps(audio, _live_vad())  # only a round's look thread calls it, one look at a time
         return [Window(s["start"] / 16000, s["end"] / 16000) for s in found]
 
     def detect_language(self, audio: np.ndarray) -> str:

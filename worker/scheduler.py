@@ -9,6 +9,8 @@ attempts, progress, cancellation, time limit, prompt and outcome (`worker.job_ru
 ends when no job is open and none is ready. The task messages of jobs a round took from the ready
 set find them ended (or held) when they arrive and do nothing: Celery stays the transport, and a
 worker killed mid-batch loses no job, since each claimed job's lease lapses and recovery requeues it.
+Live sessions (`worker.live`) ride along between batches until the round's time limit, when the round
+hands them back and calls `wake` (the live task), so that its own task ends and the next round serves them.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
 
 import redis
 
@@ -55,9 +58,10 @@ class OutOfMemory(EndoScribeError):
     code = "gpu_out_of_memory"
 
 
-def run_round(seed: str | None, ctx: JobContext) -> dict[str, Outcome]:
-    """Run `seed` and whatever else is ready until nothing is left; the outcome of every job touched."""
-    return Scheduler(ctx).run(seed)
+def run_round(seed: str | None, ctx: JobContext, wake: Callable[[], None] | None = None) -> dict[str, Outcome]:
+    """Run `seed` and whatever else is ready until nothing is left; the outcome of every job touched.
+    `wake` is called when the round hands live sessions back, so that another round serves them."""
+    return Scheduler(ctx, wake).run(seed)
 
 
 def run_job(job_id: str, ctx: JobContext) -> Outcome:
@@ -66,8 +70,9 @@ def run_job(job_id: str, ctx: JobContext) -> Outcome:
 
 
 class Scheduler:
-    def __init__(self, ctx: JobContext) -> None:
+    def __init__(self, ctx: JobContext, wake: Callable[[], None] | None = None) -> None:
         self.ctx = ctx
+        self.wake = wake
         self.info = ctx.models.info()
         if ctx.batch.size < 1:
             ctx.batch.size = max(1, self.info.batch_size)
@@ -77,7 +82,11 @@ class Scheduler:
         self.outcomes: dict[str, Outcome] = {}
         alone = ctx.settings.scheduler_high_alone
         self.high_alone = self.info.device == "cpu" if alone is None else alone
-        self.live = LiveDesk(ctx, self.info)
+        # The live sessions' looks (VAD over their new audio) run on a thread of their own, one at a
+        # time as the live VAD needs: not on the file jobs' VAD thread, where a long recording's speech
+        # takes seconds to find, nor on this one, where they would hold back everyone's batches.
+        self.looker = ThreadPoolExecutor(1, thread_name_prefix="look")
+        self.live = LiveDesk(ctx, self.info, looker=self.looker)
         self.file_window_at = 0.0
         """When the last batch of file work went (monotonic)."""
         self.units: list[LiveUnit] = []
@@ -113,6 +122,7 @@ class Scheduler:
         finally:
             self.finder.shutdown(wait=True, cancel_futures=True)
             self.decoder.shutdown(wait=True, cancel_futures=True)
+            self.looker.shutdown(wait=True, cancel_futures=True)
             self._release_live()
         for job_id, outcome in self.outcomes.items():
             if outcome.ended_job:
@@ -131,19 +141,19 @@ class Scheduler:
         to twice the job bound.
         """
         settings, size = self.ctx.settings, self.ctx.batch.size
-        # Between batches, so a live utterance waits for at most the batch in flight. A session is held
-        # to its end (its length is bounded); past the admission bound, new ones go to the next round.
-        # Partials only for as many sessions as the next batch can take, so none waits and goes stale:
-        # one where batches cost in proportion to their size (each further one delays a final).
+        if time.monotonic() > self.admit_until:
+            self._hand_over()
+            return
+        # Between batches, so a live utterance waits for at most the batch in flight. Partials only for
+        # as many sessions as the next batch can take, so none waits and goes stale: one where batches
+        # cost in proportion to their size (each further one delays a final).
         self.units = [unit for unit in self.units if unit.sent or not unit.stale]
         waiting = sum(not unit.sent for unit in self.units)
         free = self.ctx.batch.size
         if self.high_alone:
             free = self.lanes - len(self.inflight) if self.lanes == 1 else self.lanes - 1 - self._others_inflight()
         partials = max(0, free - waiting)
-        self.units.extend(self.live.poll(admit=time.monotonic() < self.admit_until, partials=partials))
-        if time.monotonic() > self.admit_until:
-            return
+        self.units.extend(self.live.poll(admit=True, partials=partials))
         open_ids = {job.id for job in self.jobs}
         for job_id, high in self.ctx.store.ready_jobs(2 * settings.scheduler_max_jobs):
             if job_id in open_ids or job_id in self.outcomes:
@@ -248,9 +258,10 @@ class Scheduler:
         return sum(not _final(slots[0][0]) for slots in self.inflight.values())
 
     def _await_lane(self) -> None:
-        """Wait briefly for a batch to land (or, none in flight, for new work or audio)."""
-        if self.inflight:
-            wait(list(self.inflight), timeout=IDLE_POLL_SECONDS, return_when=FIRST_COMPLETED)
+        """Wait briefly for a batch to land or a look to end (or, none running, for new work or audio)."""
+        running: list[Future[Any]] = [*self.inflight, *self.live.looks()]
+        if running:
+            wait(running, timeout=IDLE_POLL_SECONDS, return_when=FIRST_COMPLETED)
         else:
             time.sleep(IDLE_POLL_SECONDS)
 
@@ -367,13 +378,35 @@ class Scheduler:
         self.outcomes[job_id] = outcome
         self.claimed.pop(job_id, None)
 
+    def _hand_over(self) -> None:
+        """Past the round's time limit: hand its live sessions back (those whose final is in the model
+        once it lands), so the round ends and its task message is acked well inside the broker's
+        visibility timeout, and the next round, on this worker or another, serves them. Else a client
+        that keeps talking would hold the round, and this worker, for good."""
+        if not self.live.held:
+            return
+        flying = {unit.session.id for unit in self.units if unit.sent and _final(unit)}
+        self.units = [unit for unit in self.units if unit.sent]
+        if self.live.release(keep=flying):
+            self._wake()
+
     def _release_live(self) -> None:
         """Hand back the sessions still held (a round cut short): another round or worker takes them over."""
         self.units.clear()
         try:
-            self.live.release_all()
+            released = self.live.release()
         except redis.RedisError:
-            pass  # their leases lapse by themselves
+            return  # their leases lapse by themselves; the recovery sweep wakes a worker for them
+        if released:
+            self._wake()
+
+    def _wake(self) -> None:
+        if self.wake is None:
+            return
+        try:
+            self.wake()
+        except Exception as exc:  # noqa: BLE001 - the recovery sweep wakes a worker for unserved sessions too
+            log.warning("could not send the live task (%s); the recovery sweep will", exc.__class__.__name__)
 
     def _give_up(self, exc: redis.RedisError) -> None:
         """Redis failed: not the jobs' fault. Once it answers again, release every lease this round

@@ -12,7 +12,7 @@ from worker.scheduler import run_round
 def transcribe(job_id: str) -> str:
     """Transcribe one job, and with it whatever else is ready (see `worker.scheduler`); the only argument
     is its id, so Flower shows no patient data."""
-    outcomes = run_round(job_id, state.context())
+    outcomes = run_round(job_id, state.context(), wake_live)
     state.jobs_done += sum(outcome.ended_job for outcome in outcomes.values())
     return outcomes.get(job_id, Outcome.SKIPPED).value
 
@@ -21,6 +21,12 @@ def transcribe(job_id: str) -> str:
 def serve_live() -> int:
     """Serve the live sessions no worker holds (and, between their units, whatever jobs are ready): sent
     when a session is made and when an API replica finds a session without its worker."""
-    outcomes = run_round(None, state.context())
+    outcomes = run_round(None, state.context(), wake_live)
     state.jobs_done += sum(outcome.ended_job for outcome in outcomes.values())
     return len(outcomes)
+
+
+def wake_live() -> None:
+    """A round handed live sessions back (at its time limit): the live task gets them a worker at once,
+    this one once its round ends, or any idle one."""
+    app.send_task(keys.LIVE_TASK, queue=keys.TRANSCRIBE_QUEUE)

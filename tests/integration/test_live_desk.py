@@ -22,7 +22,7 @@ from tests.fakes import Harness, loud_windows, tone_pcm, tone_wav
 from worker.batching import pick_batch
 from worker.endpointing import CutKind
 from worker.job_runner import JobContext, Outcome
-from worker.live import LiveDesk
+from worker.live import CLAIM_SCAN_SECONDS, LiveDesk
 from worker.scheduler import run_round
 from worker.transcriber import Window
 
@@ -218,6 +218,7 @@ def test_a_session_whose_worker_died_is_taken_over_where_its_last_final_left_off
     assert second.poll(admit=True) == [] and not second.held  # held by the first
 
     harness.client.delete(keys.session_lease_key(session_id))  # the first worker died: its lease lapsed
+    time.sleep(CLAIM_SCAN_SECONDS)  # the second looks for unserved sessions again
     stream(store, session_id, tone_pcm(1.0) + tone_pcm(1.0, 0), second, harness)
 
     finals = [e for e in events(harness.client, session_id) if e["type"] == "final"]
