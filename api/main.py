@@ -23,7 +23,7 @@ from api.quotas import Quotas
 from api.routes import dictate, events, jobs, openai_audio, sessions, system, vocabularies
 from core.audio_store import make_audio_store
 from core.cluster_metrics import ClusterCollector
-from core.errors import EndoScribeError
+from core.errors import EndoScribeError, StorageUnavailable
 from core.job_history import JobHistory
 from core.job_store import JobStore
 from core.metrics_server import scrape_registry
@@ -65,6 +65,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(EndoScribeError)
     async def _domain(_: Request, exc: EndoScribeError) -> JSONResponse:
+        return _error(exc.http_status, exc.code, exc.message, error_headers(exc))
+
+    @app.exception_handler(StorageUnavailable)
+    async def _storage(_: Request, exc: StorageUnavailable) -> JSONResponse:
+        # One line for the operator (the store is out), no traceback: nothing here is the request's fault.
+        log.warning("audio store unavailable: %s", exc.__cause__.__class__.__name__)
         return _error(exc.http_status, exc.code, exc.message, error_headers(exc))
 
     @app.exception_handler(RequestValidationError)

@@ -78,6 +78,14 @@ class Overloaded(RetryLater):
     http_status = 503
 
 
+class StorageUnavailable(RetryLater):
+    """The object store holding the audio does not answer (refused, timed out, 5xx): the same request
+    succeeds once it is back, so a worker puts its job back in the queue instead of failing it."""
+
+    code = "storage_unavailable"
+    http_status = 503
+
+
 class AudioError(EndoScribeError):
     """The audio could not be transcribed (undecodable, empty, silent, too long): the job fails."""
 

@@ -3,6 +3,11 @@
 An upload goes up as a multipart upload, one part at a time, so a process holds at most one part.
 Credentials come the way boto3 finds them (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, which
 `fly storage create` sets, a profile, or an instance role).
+
+An outage (the store refuses connections, times out, or answers 5xx or SlowDown once botocore's own
+retries are spent) is raised as `StorageUnavailable`, which passes with time: the API answers 503 with
+Retry-After and a worker puts the job back in the queue. Other errors (AccessDenied, a missing bucket)
+are configuration faults and stay botocore's.
 """
 
 from __future__ import annotations
@@ -10,20 +15,32 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from core.audio_store import MB, pieces
+from core.errors import StorageUnavailable
 from core.settings import StorageSettings
 
 log = logging.getLogger(__name__)
 
 MIN_PART_BYTES = 5 * MB
 """S3's smallest part, but for the last one."""
+RETRY_AFTER_SECONDS = 5
+"""What a client is told to wait when the store is out."""
+CONNECT_TIMEOUT_SECONDS = 5
+"""A store that does not accept a connection in this long is out (botocore waits 60 s, five times)."""
+TRANSPORT_ERRORS = (BotoConnectionError, HTTPClientError, IncompleteReadError)
+"""Refused, timed out, cut mid-request or mid-body: the request never had an answer."""
+PASSING_CODES = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling",
+                           "ThrottlingException", "RequestThrottled"})
+"""S3 error codes that mean "not now" rather than "not this" (S3's RequestTimeout is a 400)."""
 
 
 class S3AudioStore:
@@ -49,6 +66,7 @@ class S3AudioStore:
             # Checksums only where S3 requires them: botocore's default (CRC32 on every upload, since
             # 1.36) is refused by some S3-compatible stores, and buffers each part once more.
             config=Config(retries={"max_attempts": 5, "mode": "standard"},
+                          connect_timeout=CONNECT_TIMEOUT_SECONDS,
                           request_checksum_calculation="when_required",
                           response_checksum_validation="when_required"),
         )
@@ -58,6 +76,10 @@ class S3AudioStore:
         return f"{self.prefix}{job_id}"
 
     def put(self, job_id: str, chunks: Iterable[bytes]) -> int:
+        with _outage_passes():
+            return self._put(job_id, chunks)
+
+    def _put(self, job_id: str, chunks: Iterable[bytes]) -> int:
         parts = _at_least(pieces(chunks, self.part_bytes), MIN_PART_BYTES)
         first = next(parts, b"")
         second = next(parts, None)
@@ -81,23 +103,29 @@ class S3AudioStore:
             raise
 
     def get(self, job_id: str) -> bytes | None:
-        try:
-            response = self.s3.get_object(Bucket=self.bucket, Key=self.key(job_id))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise
-        body: bytes = response["Body"].read()
-        return body
+        with _outage_passes():
+            try:
+                response = self.s3.get_object(Bucket=self.bucket, Key=self.key(job_id))
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    return None
+                raise
+            body: bytes = response["Body"].read()
+            return body
 
     def delete(self, job_id: str) -> None:
-        self.s3.delete_object(Bucket=self.bucket, Key=self.key(job_id))
+        with _outage_passes():
+            self.s3.delete_object(Bucket=self.bucket, Key=self.key(job_id))
 
     def sweep(self, keep: Callable[[str], bool]) -> int:
         """Delete objects (and abandoned multipart uploads) older than the upload window whose job is over.
 
         Objects younger than `pending_seconds` may belong to an upload whose job is not stored yet.
         """
+        with _outage_passes():
+            return self._sweep(keep)
+
+    def _sweep(self, keep: Callable[[str], bool]) -> int:
         cutoff = time.time() - self.pending_seconds
         deleted = 0
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
@@ -117,6 +145,29 @@ class S3AudioStore:
             self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key(job_id), UploadId=upload)
         except Exception as exc:  # noqa: BLE001 - the sweep (or the bucket's lifecycle rule) aborts it later
             log.warning("could not abort an audio upload (%s)", exc.__class__.__name__)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The store did not answer, or answered "not now": the same request succeeds later."""
+    if isinstance(exc, TRANSPORT_ERRORS):
+        return True
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in PASSING_CODES or status >= 500
+    return False
+
+
+@contextmanager
+def _outage_passes() -> Iterator[None]:
+    """Raise an outage as `StorageUnavailable`; anything else (a refusal, the caller's own error) as it is."""
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        if not is_outage(exc):
+            raise
+        raise StorageUnavailable("the audio store is unavailable; nothing was lost, try again in a moment",
+                                 RETRY_AFTER_SECONDS) from exc
 
 
 def _at_least(parts: Iterable[bytes], minimum: int) -> Iterator[bytes]:

@@ -4,7 +4,8 @@ The scheduler (`worker.scheduler`) drives many open jobs at once through the mod
 owns what happens to each one of them. A run claims its job (one attempt), holds a lease on it while
 it works, and ends it in one transaction. A run that cannot finish (its worker died, Redis failed,
 the lease was taken over) leaves the job open; recovery (`worker.recovery`) requeues it, or fails it
-once its attempts are spent.
+once its attempts are spent. A run that cannot read the job's audio because the object store is out
+puts the job back in the queue with its attempt given back: an outage is never the job's last word.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import redis
 
 from core import keys
 from core.audio_store import AudioStore, RedisAudioStore
-from core.errors import AudioError, EndoScribeError, JobCancelled
+from core.errors import AudioError, EndoScribeError, JobCancelled, NotFound, StorageUnavailable
 from core.job_store import Claim, JobStore
 from core.jobs import JobError, JobOptions, JobStage, JobStatus, Segment, Transcript
 from core.settings import LiveSettings, WorkerSettings
@@ -256,6 +257,8 @@ def settle(job_id: str, owner: str, ctx: JobContext, started: float, exc: Except
         return Outcome.ABANDONED
     if isinstance(exc, JobCancelled):
         return end(job_id, owner, ctx, started, JobStatus.CANCELLED)
+    if isinstance(exc, StorageUnavailable):
+        return put_back(job_id, owner, ctx)
     if isinstance(exc, EndoScribeError):
         log.info("job %s failed: %s", job_id, exc.code)
         return end(job_id, owner, ctx, started, JobStatus.FAILED, error=JobError(code=exc.code, message=exc.message))
@@ -264,6 +267,23 @@ def settle(job_id: str, owner: str, ctx: JobContext, started: float, exc: Except
     error = JobError(code="transcription_failed",
                      message="the transcription failed unexpectedly; submit the job again or tell the operator")
     return end(job_id, owner, ctx, started, JobStatus.FAILED, error=error)
+
+
+def put_back(job_id: str, owner: str, ctx: JobContext) -> Outcome:
+    """The audio store is out, which is not the job's fault: back to `queued` with this attempt given back
+    (an outage longer than `max_attempts` tries must not fail it `worker_crashed`), its audio and callback
+    untouched. Recovery sends it again once its grace period has passed, so a store that is down is
+    tried every grace period, not in a loop."""
+    log.warning("job %s: the audio store is unavailable; back in the queue for recovery to retry", job_id)
+    try:
+        attempts = max(0, ctx.store.get(job_id).attempts - 1)
+    except NotFound:
+        return Outcome.ABANDONED  # erased meanwhile
+    if ctx.store.update(job_id, owner, status=JobStatus.QUEUED, stage=JobStage.QUEUED, progress=0.0,
+                        worker=None, started_at=None, attempts=attempts):
+        ctx.store.mark_sent(job_id)
+        ctx.store.release_lock(job_id, owner)
+    return Outcome.ABANDONED
 
 
 def check_continue(job: OpenJob, ctx: JobContext) -> None:

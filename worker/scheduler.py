@@ -25,7 +25,7 @@ from typing import Any
 import redis
 
 from core.audio_store import discard
-from core.errors import EndoScribeError
+from core.errors import EndoScribeError, StorageUnavailable
 from worker import batching, job_runner, vocabulary_guard
 from worker import metrics as worker_metrics
 from worker.decoding import SAMPLE_RATE
@@ -117,7 +117,7 @@ class Scheduler:
                 if not self._launch():
                     self._await_lane()  # every lane is busy, or live sessions wait for audio
                 self._fill()
-        except redis.RedisError as exc:
+        except (redis.RedisError, StorageUnavailable) as exc:
             self._give_up(exc)
         finally:
             self.finder.shutdown(wait=True, cancel_futures=True)
@@ -408,11 +408,13 @@ class Scheduler:
         except Exception as exc:  # noqa: BLE001 - the recovery sweep wakes a worker for unserved sessions too
             log.warning("could not send the live task (%s); the recovery sweep will", exc.__class__.__name__)
 
-    def _give_up(self, exc: redis.RedisError) -> None:
-        """Redis failed: not the jobs' fault. Once it answers again, release every lease this round
-        holds, so recovery requeues those jobs at once (this run counted as one attempt each)."""
-        log.warning("redis failed mid-round (%s); leaving %d jobs to recovery", exc.__class__.__name__,
-                    len(self.claimed))
+    def _give_up(self, exc: redis.RedisError | StorageUnavailable) -> None:
+        """Redis (or the audio store, outside any one job's run) failed: not the jobs' fault. Once Redis
+        answers, release every lease this round holds, so recovery requeues those jobs at once (this run
+        counted as one attempt each)."""
+        log.warning("%s failed mid-round (%s); leaving %d jobs to recovery",
+                    "the audio store" if isinstance(exc, StorageUnavailable) else "redis",
+                    exc.__class__.__name__, len(self.claimed))
         for job in self.jobs:
             job.lease.stop()
         self.jobs.clear()
