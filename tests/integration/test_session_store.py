@@ -16,7 +16,7 @@ from api import session_service
 from core import keys
 from core.audio_store import AudioStore, RedisAudioStore
 from core.job_store import JobStore
-from core.jobs import JobStatus
+from core.jobs import JobOptions, JobStatus
 from core.queueing import make_celery
 from core.s3_audio_store import S3AudioStore
 from core.session_store import Appended, SessionMeta, SessionStore
@@ -265,3 +265,22 @@ def test_an_empty_or_sub_20_ms_chunk_is_not_stored_and_leaves_the_idle_clock(har
     harness.client.hset(keys.session_key(session_id), "last_audio_at", before.last_audio_at)
     store.append(session_id, 1, b"", 10**9)
     assert store.get(session_id).last_audio_at == before.last_audio_at  # type: ignore[union-attr]
+
+
+def test_a_session_stored_by_the_earlier_version_is_still_read_and_ended(harness: Harness) -> None:
+    meta = SessionMeta(id="s-old", owner="owner-1", options=JobOptions(hotwords="cecum"), job_id="j-old",
+                       created_at=time.time(), base_url="http://api")
+    harness.client.hset(keys.session_key(meta.id), mapping={
+        "meta": meta.model_dump_json(), "status": "open", "next_seq": 1, "audio_bytes": 16000,
+        "last_audio_at": meta.created_at, "committed_bytes": 0, "segment": 0, "prompt": "", "reason": ""})
+    harness.client.set(keys.session_audio_key(meta.id), tone_pcm(0.5))
+    harness.client.zadd(keys.LIVE_SESSIONS, {meta.id: meta.created_at})
+    store = SessionStore(harness.client, 3600)
+
+    state = store.get(meta.id)
+    assert state is not None and (state.meta.owner, state.meta.job_id) == ("owner-1", "j-old")
+    assert store.request_end(meta.id, "end")
+    assert store.end_as_job(meta.id, harness.store, RedisAudioStore(harness.client)) == "j-old"
+
+    assert harness.store.get("j-old").options.hotwords == "cecum"
+    assert len(harness.store.get_audio("j-old") or b"") == 44 + 16000
