@@ -61,7 +61,7 @@ def submit_job(
         _delete_quietly(audio, job_id)  # no job owns it (in Redis, its pending TTL would remove it too)
         raise
     try:
-        store.create(record, None, callback)
+        store.create(record, callback)
     except BaseException:
         quotas.release(owner, record.id)
         _delete_quietly(audio, job_id)

@@ -16,7 +16,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from api import metrics, session_tokens
+from api import metrics, session_service, session_tokens
 from api.guards import QuotaGuard, RequestGuard, error_headers
 from api.job_watcher import JobWatcher
 from api.quotas import Quotas
@@ -132,6 +132,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.metrics_registry = scrape_registry(ClusterCollector(client))
         live = settings.live
         app.state.sessions = SessionStore(client, live.max_session_seconds + live.idle_timeout_seconds)
+        app.state.session_sweep = session_service.start_session_sweep(app.state.sessions, app.state.store,
+                                                                      app.state.audio, live)
         app.state.async_redis = connect_async_redis(settings)
         app.state.token_key = session_tokens.token_key(client, settings.live)
         if not settings.api_keys:

@@ -43,7 +43,7 @@ def main() -> int:
             registry.register(ClusterCollector(client))
             for size in sorted(args.open):
                 while client.zcard(keys.OPEN_JOBS) < size:
-                    store.create(JobRecord(id=str(uuid.uuid4()), created_at=utcnow(), audio_format="wav"), b"x")
+                    store.create(JobRecord(id=str(uuid.uuid4()), created_at=utcnow(), audio_format="wav"))
                 generate_latest(registry)
                 started = time.perf_counter()
                 for _ in range(args.runs):

@@ -34,8 +34,8 @@ class AudioStore(Protocol):
     caller deletes it after the transition."""
 
     def put(self, job_id: str, chunks: Iterable[bytes]) -> int:
-        """Store the audio as `chunks` yields it and return its size. If `chunks` (or the store) raises,
-        nothing stays behind."""
+        """Store the audio as `chunks` yields it, replacing any stored under `job_id`, and return its
+        size. If `chunks` (or the store) raises, nothing stays behind."""
         ...
 
     def get(self, job_id: str) -> bytes | None:
@@ -86,16 +86,18 @@ class RedisAudioStore:
 
     def put(self, job_id: str, chunks: Iterable[bytes]) -> int:
         key = keys.audio_key(job_id)
-        total = 0
+        total, first = 0, True
         try:
             for piece in pieces(chunks, self.piece_bytes):
                 # Until the job record exists (its create gives the audio the retention TTL), the pieces
                 # expire by themselves: an API that dies mid-upload leaves nothing for long.
                 pipe = self.redis.pipeline(transaction=False)
+                if first:
+                    pipe.delete(key)  # a put replaces, as an object store's does (a retried put)
                 pipe.rpush(key, piece)
                 pipe.expire(key, self.pending_seconds)
                 pipe.execute()
-                total += len(piece)
+                total, first = total + len(piece), False
         except BaseException:
             self._delete_quietly(key)
             raise

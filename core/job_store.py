@@ -19,7 +19,7 @@ import redis
 from redis.client import Pipeline
 
 from core import job_history, job_metrics, keys, leases, quota_store
-from core.audio_store import MB, pieces, read_pieces
+from core.audio_store import read_pieces
 from core.errors import NotFound
 from core.job_codec import decode, encode, encode_record, text, utcnow
 from core.jobs import JobError, JobRecord, JobStage, JobStatus, Transcript
@@ -28,9 +28,6 @@ from core.webhook_store import WebhookConfig, event_for, new_record, stage_sched
 __all__ = ["Claim", "JobStore", "Recovery", "utcnow"]
 
 T = TypeVar("T")
-
-# Audio handed to `create` whole (small files, tests) is cut like the Redis audio store's uploads.
-PIECE_BYTES = 4 * MB
 
 # Write only while `owner` holds the job's lease: a run that lost its job must not touch it.
 _HSET_IF_OWNER = """
@@ -128,29 +125,24 @@ class JobStore:
 
     # ---- transitions ---------------------------------------------------------------------------
 
-    def create(self, record: JobRecord, audio: bytes | None, callback: WebhookConfig | None = None) -> None:
-        """Store a new job, its audio and its callback, and open it, all expiring after the retention.
+    def create(self, record: JobRecord, callback: WebhookConfig | None = None) -> None:
+        """Store a new job and its callback, and open it, all expiring after the retention.
 
-        `audio` None: an audio store already holds it (streamed in pieces); in Redis, the pieces are
-        given the retention TTL here, in the same transaction.
+        Its audio is already in the audio store (`core.audio_store`), under the job's id: the job store
+        never takes audio bytes, so no path can keep a job's audio anywhere the worker does not read it.
+        In Redis, the audio's pieces are given the retention TTL here, in the same transaction.
         """
         pipe = self.redis.pipeline(transaction=True)
-        self.stage_create(pipe, record, audio, callback)
+        self.stage_create(pipe, record, callback)
         pipe.execute()
 
-    def stage_create(
-        self, pipe: Pipeline, record: JobRecord, audio: bytes | None, callback: WebhookConfig | None = None
-    ) -> None:
+    def stage_create(self, pipe: Pipeline, record: JobRecord, callback: WebhookConfig | None = None) -> None:
         """Queue `create`'s writes on a MULTI pipeline, for a caller whose own transition makes the job
         (a live session ending: `core.session_store`)."""
         ttl, now = self.retention_seconds, time.time()
         pipe.hset(keys.job_key(record.id), mapping=cast(Any, encode_record(record)))
         pipe.expire(keys.job_key(record.id), ttl)
-        if audio is not None:
-            pipe.delete(keys.audio_key(record.id))
-            for piece in pieces([audio], PIECE_BYTES):
-                pipe.rpush(keys.audio_key(record.id), piece)
-        pipe.expire(keys.audio_key(record.id), ttl)
+        pipe.expire(keys.audio_key(record.id), ttl)  # Redis-stored audio lives as long as its job
         if callback is not None:
             pipe.set(keys.webhook_key(record.id), new_record(record.id, callback).model_dump_json(), ex=ttl)
         pipe.zadd(keys.OPEN_JOBS, {record.id: now})

@@ -117,13 +117,29 @@ LIVE_SESSIONS = f"{PREFIX}:sessions:live"
 LIVE_WAKE = f"{PREFIX}:sessions:wake"
 """Set for a moment when the recovery sweep sent the live task, so sweeps do not pile up copies of it."""
 
+LIVE_WAKE_SENT = f"{PREFIX}:sessions:wake:sent"
+"""Set for a moment when an API process sent the live task, so a burst of chunks or connections sends one."""
+
+ENDING_SESSIONS = f"{PREFIX}:sessions:ending"
+"""Sorted set of ending sessions by the epoch their end was asked for: what the API's sweep makes jobs of
+when no worker has within a few seconds."""
+
+SESSION_SWEEP_LOCK = f"{PREFIX}:sweep:sessions"
+"""Held by the one API process making jobs of stranded sessions this second."""
+
 LIVE_TOKEN_SECRET = f"{PREFIX}:sessions:token-secret"
 """The random HMAC key of stream tokens, when `ENDOSCRIBE_LIVE_TOKEN_SECRET` is empty (made once)."""
 
 
 def session_key(session_id: str) -> str:
-    """Hash of a live session: owner, options, callback, status, chunks stored, what its worker committed."""
+    """Hash of a live session: owner, job id, status, chunks stored, what its worker committed (small: every
+    look of its worker reads it)."""
     return f"{PREFIX}:session:{session_id}"
+
+
+def session_meta_key(session_id: str) -> str:
+    """A session's options and callback (JSON `SessionMeta`): read once, when a worker takes the session."""
+    return f"{PREFIX}:session:{session_id}:meta"
 
 
 def session_audio_key(session_id: str) -> str:

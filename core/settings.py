@@ -277,6 +277,10 @@ class LiveSettings(BaseSettings):
     """Longest a session may stay open, however little audio it has: past it its worker ends it (as a
     job) with `session_too_long`. 0: twice `max_session_seconds` plus `idle_timeout_seconds`."""
 
+    end_grace_seconds: float = Field(default=5.0, gt=0)
+    """An ending session no worker has taken for this long is made a job by the API (its last words get
+    no live final; the job transcribes all its audio): no worker alive, or every one busy."""
+
     @model_validator(mode="after")
     def _derive_wall_cap(self) -> LiveSettings:
         if not self.max_session_wall_seconds:

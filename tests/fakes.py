@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 
+from core.audio_store import RedisAudioStore
 from core.job_store import JobStore, utcnow
 from core.jobs import JobOptions, JobRecord, Transcript
 from core.settings import WorkerSettings
@@ -130,8 +131,8 @@ class Harness:
     def submit(self, audio: bytes | None = None, callback: bool = True, **options: Any) -> str:
         job_id = str(uuid.uuid4())
         config = WebhookConfig(url="https://ehr.example.org/hook") if callback else None
-        self.store.create(JobRecord(id=job_id, created_at=utcnow(), options=JobOptions(**options)),
-                          audio if audio is not None else tone_wav(), config)
+        RedisAudioStore(self.client).put(job_id, [audio if audio is not None else tone_wav()])
+        self.store.create(JobRecord(id=job_id, created_at=utcnow(), options=JobOptions(**options)), config)
         return job_id
 
 

@@ -22,6 +22,8 @@ from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import redis
+
 from core.session_store import BYTES_PER_SECOND, LIVE_PAGE, SessionState, SessionStatus, SessionStore
 from core.settings import LiveSettings
 from core.vocabulary import decoding_prompt
@@ -286,12 +288,14 @@ class LiveDesk:
 
     def _hold(self, session_id: str) -> None:
         state = self.store.get(session_id)
-        if state is None or state.status is SessionStatus.ENDED:
-            if state is None:
+        meta = self.store.meta(session_id) if state is not None else None
+        if state is None or meta is None or state.status is SessionStatus.ENDED:
+            if state is None or meta is None:
                 self.store.forget(session_id)
             self.store.release(session_id, self.owner)
             return
-        options = state.meta.options
+        # Read once: its options (a vocabulary may be long) are not in the hash each look reads.
+        options = meta.options
         language = options.language or self.info.language or "en"
         # As a job would be decoded: the client's prompt and hotwords joined by its vocabulary.
         prompt, hotwords = decoding_prompt(options, self.ctx.settings.vocabulary)
@@ -395,7 +399,14 @@ class LiveDesk:
             self.store.emit(session.id, {"type": "lagging", "delay": round(waiting, 1), "reason": "behind"})
 
     def _end(self, session: HeldSession) -> None:
-        job_id = self.store.end_as_job(session.id, self.ctx.store)
+        try:
+            job_id = self.store.end_as_job(session.id, self.ctx.store, self.ctx.audio)
+        except redis.RedisError:
+            raise  # the round gives everything up to recovery, as for any Redis failure
+        except Exception as exc:  # noqa: BLE001 - the audio store failed: the session waits, its audio kept
+            log.warning("session %s: could not put its audio for its job yet (%s); trying again", session.id,
+                        exc.__class__.__name__)
+            return
         log.info("session %s: ended as job %s", session.id, job_id)
         self._drop(session)
 

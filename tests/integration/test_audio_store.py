@@ -92,7 +92,7 @@ def test_redis_pieces_fit_the_request_limit_expire_until_the_job_exists_and_end_
     assert 0 < small_requests_redis.ttl(key) <= 600
 
     store = JobStore(small_requests_redis, retention_seconds=7200)
-    store.create(JobRecord(id="job-4", created_at=utcnow()), None)
+    store.create(JobRecord(id="job-4", created_at=utcnow()))
     assert 600 < small_requests_redis.ttl(key) <= 7200
     assert store.get_audio("job-4") == AUDIO
 

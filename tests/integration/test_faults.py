@@ -17,6 +17,7 @@ import redis
 from celery import Celery
 
 from core import keys
+from core.audio_store import RedisAudioStore
 from core.job_store import JobStore, utcnow
 from core.jobs import JobRecord
 from tests.jobs import FIXTURES, long_recording, submit, wait_for_status
@@ -55,8 +56,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 def test_a_job_stored_but_never_sent_is_sent_by_recovery(stack: Stack) -> None:
     # What the API leaves behind if it dies between storing a job and sending its task.
     job_id = str(uuid.uuid4())
-    JobStore(stack.redis, 3600).create(JobRecord(id=job_id, created_at=utcnow()),
-                                       (FIXTURES / "colonoscopy.wav").read_bytes())
+    RedisAudioStore(stack.redis).put(job_id, [(FIXTURES / "colonoscopy.wav").read_bytes()])
+    JobStore(stack.redis, 3600).create(JobRecord(id=job_id, created_at=utcnow()))
     worker = stack.worker("steady")
     job = wait_for_status(stack.client, job_id, timeout=120)
     assert job["status"] == "completed", job
@@ -66,8 +67,8 @@ def test_a_job_stored_but_never_sent_is_sent_by_recovery(stack: Stack) -> None:
 def test_a_revoked_task_cancels_its_job_instead_of_leaving_it_queued(stack: Stack) -> None:
     worker = stack.worker("steady")
     job_id = str(uuid.uuid4())
-    JobStore(stack.redis, 3600).create(JobRecord(id=job_id, created_at=utcnow()),
-                                       (FIXTURES / "colonoscopy.wav").read_bytes())
+    RedisAudioStore(stack.redis).put(job_id, [(FIXTURES / "colonoscopy.wav").read_bytes()])
+    JobStore(stack.redis, 3600).create(JobRecord(id=job_id, created_at=utcnow()))
     app = Celery(broker=stack.url)
     # What Flower's "revoke" button does; the task id is the job id. A revoked id stays revoked in
     # the worker, so any later message for it is discarded unrun: the job must end, not wait.

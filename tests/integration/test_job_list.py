@@ -96,9 +96,9 @@ def test_jobs_created_at_the_same_instant_are_each_listed_once(clean_redis: redi
     now = utcnow()
     same = [f"00000000-0000-0000-0000-00000000000{i}" for i in range(5)]
     for job_id in same:
-        store.create(JobRecord(id=job_id, owner="tenant", created_at=now), b"RIFF")
+        store.create(JobRecord(id=job_id, owner="tenant", created_at=now))
     older = "00000000-0000-0000-0000-0000000000ff"
-    store.create(JobRecord(id=older, owner="tenant", created_at=now - timedelta(seconds=1)), b"RIFF")
+    store.create(JobRecord(id=older, owner="tenant", created_at=now - timedelta(seconds=1)))
 
     seen: list[str] = []
     cursor = None
@@ -115,8 +115,8 @@ def test_entries_older_than_the_retention_are_dropped_on_read(clean_redis: redis
     store = JobStore(clean_redis, 3600)
     old = JobRecord(id="00000000-0000-0000-0000-000000000001", owner="t", created_at=utcnow() - timedelta(hours=2))
     new = JobRecord(id="00000000-0000-0000-0000-000000000002", owner="t", created_at=utcnow())
-    store.create(old, b"RIFF")
-    store.create(new, b"RIFF")
+    store.create(old)
+    store.create(new)
 
     page = JobHistory(clean_redis, 3600).page("t", limit=10)
 
@@ -130,7 +130,7 @@ def test_jobs_stored_before_the_index_existed_are_indexed_once(clean_redis: redi
     newer = JobRecord(id="00000000-0000-0000-0000-000000000002", owner="t", created_at=utcnow())
     other = JobRecord(id="00000000-0000-0000-0000-000000000003", owner="u", created_at=utcnow())
     for record in (older, newer, other):
-        store.create(record, b"RIFF")
+        store.create(record)
     clean_redis.delete(keys.owner_history_key("t"), keys.owner_history_key("u"))  # as before the upgrade
 
     assert history.index_stored_jobs() == 3
@@ -146,7 +146,7 @@ def test_an_expired_job_at_the_end_of_a_batch_hides_no_other(
     store, now = JobStore(clean_redis, 3600), utcnow()
     ids = [f"00000000-0000-0000-0000-00000000000{i}" for i in range(5)]
     for age, job_id in enumerate(ids):
-        store.create(JobRecord(id=job_id, owner="t", created_at=now - timedelta(seconds=age)), b"RIFF")
+        store.create(JobRecord(id=job_id, owner="t", created_at=now - timedelta(seconds=age)))
     clean_redis.delete(keys.job_key(ids[1]))  # its record expired: the index does not know yet
 
     page = JobHistory(clean_redis, 3600).page("t", limit=10)

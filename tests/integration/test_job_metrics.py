@@ -27,7 +27,7 @@ def collected(client: redis.Redis) -> Samples:
 
 def stored(store: JobStore, audio_format: str = "wav") -> str:
     job_id = str(uuid.uuid4())
-    store.create(JobRecord(id=job_id, created_at=utcnow(), audio_format=audio_format), b"RIFF....WAVE")
+    store.create(JobRecord(id=job_id, created_at=utcnow(), audio_format=audio_format))
     return job_id
 
 

@@ -11,6 +11,7 @@ import redis
 from celery import Celery
 
 from core import keys
+from core.audio_store import RedisAudioStore
 from core.job_store import Claim, JobStore, Recovery, utcnow
 from core.jobs import JobRecord, JobStatus, Segment, Transcript
 from core.queueing import broker_task_ids
@@ -23,7 +24,8 @@ TRANSCRIPT = Transcript(text="x", language="en", duration=1, segments=[Segment(s
 def new_job(store: JobStore, callback: bool = False) -> str:
     job_id = str(uuid.uuid4())
     config = WebhookConfig(url="https://ehr.example.org/hook") if callback else None
-    store.create(JobRecord(id=job_id, created_at=utcnow()), b"RIFF....WAVE", config)
+    RedisAudioStore(store.redis).put(job_id, [b"RIFF....WAVE"])
+    store.create(JobRecord(id=job_id, created_at=utcnow()), config)
     return job_id
 
 

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from core import keys
+from core.audio_store import RedisAudioStore
 from core.jobs import JobOptions, JobStatus
 from core.session_store import Appended, SessionMeta, SessionStore
 from core.settings import LiveSettings
@@ -251,14 +252,15 @@ def test_chunks_are_stored_once_in_order_within_the_limit_and_not_after_the_end(
     store = SessionStore(harness.client, 3600)
     session_id = new_session(store)
 
-    results = [store.append(session_id, 0, b"\0\1" * 10, 100), store.append(session_id, 0, b"\0\1" * 10, 100),
-               store.append(session_id, 2, b"\0\1" * 10, 100), store.append(session_id, 1, b"\0\1" * 50, 100)]
+    chunk = b"\0\1" * 320  # 20 ms, the shortest stored
+    results = [store.append(session_id, 0, chunk, 2000), store.append(session_id, 0, chunk, 2000),
+               store.append(session_id, 2, chunk, 2000), store.append(session_id, 1, chunk * 3, 2000)]
     store.request_end(session_id, "end")
-    results.append(store.append(session_id, 1, b"\0\1" * 10, 100))
+    results.append(store.append(session_id, 1, chunk, 2000))
 
     assert results == [(Appended.STORED, 1), (Appended.DUPLICATE, 1), (Appended.GAP, 1), (Appended.TOO_LONG, 1),
                        (Appended.CLOSED, 1)]
-    assert store.read_audio(session_id, 0) == b"\0\1" * 10
+    assert store.read_audio(session_id, 0) == chunk
 
 
 def test_a_key_may_hold_only_so_many_open_sessions_and_an_ended_one_frees_its_place(harness: Harness) -> None:
@@ -269,7 +271,7 @@ def test_a_key_may_hold_only_so_many_open_sessions_and_an_ended_one_frees_its_pl
 
     refused = SessionMeta(id="s-5", owner="owner-1", job_id="j-5", created_at=time.time())
     assert store.create(refused, max_per_owner=4) == 4
-    store.end_as_job(first, harness.store)
+    store.end_as_job(first, harness.store, RedisAudioStore(harness.client))
     assert store.create(refused, max_per_owner=4) is None
 
 

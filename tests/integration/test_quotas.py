@@ -166,7 +166,7 @@ def test_jobs_stored_before_the_per_key_sets_count_against_their_key_once_the_ap
     store, owner = JobStore(clean_redis, 3600), owner_for(f"Bearer {KEYS[0]}", KEYS)
     queued = [str(uuid.uuid4()) for _ in range(3)]
     for job_id in queued:
-        store.create(JobRecord(id=job_id, created_at=utcnow(), owner=owner), b"x")
+        store.create(JobRecord(id=job_id, created_at=utcnow(), owner=owner))
     store.cancel(queued[2])
     # What an earlier version left: the jobs, and no per-key set.
     clean_redis.delete(keys.owner_jobs_key(owner))

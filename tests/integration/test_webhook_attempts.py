@@ -19,7 +19,7 @@ from webhooks.delivery import Deliverer, attempt_delivery
 def ended_job_with_callback(client: redis.Redis) -> tuple[Deliverer, str, list[str]]:
     jobs, hooks = JobStore(client, 3600), WebhookStore(client, 3600)
     job_id = str(uuid.uuid4())
-    jobs.create(JobRecord(id=job_id, created_at=utcnow()), b"x", WebhookConfig(url="https://ehr.example.org/hook"))
+    jobs.create(JobRecord(id=job_id, created_at=utcnow()), WebhookConfig(url="https://ehr.example.org/hook"))
     assert jobs.cancel(job_id) == JobStatus.CANCELLED  # ending the job schedules its callback
     asked: list[str] = []
 
@@ -46,7 +46,7 @@ def test_a_name_that_does_not_resolve_now_is_retried_later(redis_client: redis.R
 def test_redeliver_sends_a_callback_that_was_never_scheduled(redis_client: redis.Redis) -> None:
     hooks = WebhookStore(redis_client, 3600)
     job_id = str(uuid.uuid4())
-    JobStore(redis_client, 3600).create(JobRecord(id=job_id, created_at=utcnow()), b"x",
+    JobStore(redis_client, 3600).create(JobRecord(id=job_id, created_at=utcnow()),
                                          WebhookConfig(url="https://ehr.example.org/hook"))
 
     record = hooks.redeliver(job_id, "job.completed", now=1000.0)

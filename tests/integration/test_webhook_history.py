@@ -23,7 +23,7 @@ def fail_attempts(hooks: WebhookStore, job_id: str, codes: range) -> None:
 def test_a_callback_keeps_its_first_and_last_attempts_and_counts_the_rest(redis_client: redis.Redis) -> None:
     jobs, hooks = JobStore(redis_client, 3600), WebhookStore(redis_client, 3600, attempts_kept=2)
     job_id = str(uuid.uuid4())
-    jobs.create(JobRecord(id=job_id, created_at=utcnow()), b"x", WebhookConfig(url="https://ehr.example.org/hook"))
+    jobs.create(JobRecord(id=job_id, created_at=utcnow()), WebhookConfig(url="https://ehr.example.org/hook"))
     jobs.cancel(job_id)  # ending the job schedules its callback
 
     fail_attempts(hooks, job_id, range(500, 507))
