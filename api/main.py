@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from api import metrics, session_tokens
+from api.body_limit import BodyLimit
 from api.guards import QuotaGuard, RequestGuard, error_headers
 from api.job_watcher import JobWatcher
 from api.quotas import Quotas
@@ -145,8 +146,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    # The last added runs first: the key and the upload size are judged before any quota is counted.
+    # The last added runs first: the key and the body's size are judged before any quota is counted.
     app.add_middleware(QuotaGuard, settings=settings)
+    app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(RequestGuard, settings=settings)
     metrics.install(app)  # outermost: it counts the guards' refusals too
     app.include_router(jobs.router)

@@ -83,7 +83,7 @@ async def create_job(
     limits = settings.worker.vocabulary
     phrases = parse_vocabulary(vocabulary, limits.max_phrases)
     if vocabulary_id:
-        stored = VocabularyStore(redis, limits.max_custom_vocabularies, limits.max_phrases)
+        stored = VocabularyStore.for_settings(redis, settings)
         phrases = [*(phrases or []), *stored.phrases_for_job(owner, vocabulary_id)]
     options = JobOptions(language=language or None, initial_prompt=initial_prompt or None, hotwords=hotwords or None,
                          note_type=check_note_type(note_type or None), formatting=formatting, vocabulary=phrases,
