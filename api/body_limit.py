@@ -56,9 +56,10 @@ class BodyLimit:
 
 
 def too_large(limit: int, size: int | None = None) -> BodyTooLarge:
-    said = f"is {size / 1000:.1f} KB" if size is not None else "is larger than that"
-    return BodyTooLarge(f"the request body {said}; the limit is {limit // 1000} KB (ENDOSCRIBE_MAX_BODY_KB) "
-                        "on this route")
+    if size is None:
+        return BodyTooLarge(f"the request body is over this route's limit of {limit // 1000} KB; send less")
+    return BodyTooLarge(f"the request body is {size / 1000:.1f} KB; the limit is {limit // 1000} KB "
+                        "(ENDOSCRIBE_MAX_BODY_KB) on this route")
 
 
 def check_declared(scope: Scope, limit: int, is_upload: bool) -> None:
