@@ -22,6 +22,7 @@ from api.guards import QuotaGuard, RequestGuard, error_headers
 from api.job_watcher import JobWatcher
 from api.quotas import Quotas
 from api.routes import dictate, events, jobs, openai_audio, sessions, system, vocabularies
+from api.urls import HostGuard, check_public_url
 from core.audio_store import make_audio_store
 from core.cluster_metrics import ClusterCollector
 from core.errors import EndoScribeError
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RuntimeError("ENDOSCRIBE_API_KEYS is empty: set it to a JSON list of bearer tokens, or "
                                "ENDOSCRIBE_DEV_MODE=true on a development machine to run the API open")
         client = connect_redis(settings)
+        check_public_url(settings)  # after the connection's own checks: they name the graver mistake
         check_no_eviction(client, settings)  # raises: the API does not start on an evicting Redis
         app.state.settings = settings
         app.state.redis = client
@@ -150,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(QuotaGuard, settings=settings)
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(RequestGuard, settings=settings)
+    app.add_middleware(HostGuard, settings=settings)  # a request for a name we are not is answered nothing else
     metrics.install(app)  # outermost: it counts the guards' refusals too
     app.include_router(jobs.router)
     app.include_router(sessions.router)

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from api import job_service
+from api import job_service, urls
 from api.callbacks import build_callback
 from api.deps import (
     AudioStoreDep,
@@ -33,7 +33,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 def _base_url(request: Request, settings: Settings) -> str:
-    return settings.public_url or str(request.base_url)
+    return urls.base_url(request, settings)
 
 
 def _public(request: Request, settings: Settings, record: JobRecord, webhooks: WebhookStore) -> JobPublic:
