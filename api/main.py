@@ -28,6 +28,7 @@ from core.cluster_metrics import ClusterCollector
 from core.errors import EndoScribeError
 from core.job_history import JobHistory
 from core.job_store import JobStore
+from core.logging_setup import protect_uvicorn
 from core.metrics_server import scrape_registry
 from core.queueing import make_celery
 from core.redis_connection import connect_async_redis, connect_redis
@@ -110,6 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Here, not at import: uvicorn configures its loggers (CLI, --log-config) before it loads the app.
+        protect_uvicorn()
         if not settings.api_keys and not settings.dev_mode:
             # Closed by default: an image, compose or Fly deployment without keys must not serve
             # patient data to anyone who can reach it. `make up` (loopback) sets ENDOSCRIBE_DEV_MODE.
