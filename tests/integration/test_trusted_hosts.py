@@ -4,6 +4,7 @@ every URL it gives out comes from ENDOSCRIBE_PUBLIC_URL (real API processes and 
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,3 +99,14 @@ def test_with_keys_the_api_does_not_start_without_a_public_url(redis_url: str, t
         assert "ENDOSCRIBE_PUBLIC_URL is empty" in proc.output()
     finally:
         proc.stop()
+
+
+def test_a_websocket_for_a_rebound_host_name_is_refused_before_it_is_accepted(dev_api: str) -> None:
+    host, port = dev_api.removeprefix("http://").split(":")
+    handshake = ["GET /v1/sessions/00000000-0000-4000-8000-000000000000/stream?token=x HTTP/1.1",
+                 "Host: evil.example", "Upgrade: websocket", "Connection: Upgrade",
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13", "", ""]
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall("\r\n".join(handshake).encode())
+        status_line = conn.recv(4096).split(b"\r\n", 1)[0]
+    assert status_line.split()[1] == b"403"
