@@ -17,15 +17,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from api import metrics, session_service, session_tokens
+from api.body_limit import BodyLimit
 from api.guards import QuotaGuard, RequestGuard, error_headers
 from api.job_watcher import JobWatcher
 from api.quotas import Quotas
 from api.routes import dictate, events, jobs, openai_audio, sessions, system, vocabularies
+from api.urls import HostGuard, check_public_url
 from core.audio_store import make_audio_store
 from core.cluster_metrics import ClusterCollector
 from core.errors import EndoScribeError, StorageUnavailable
 from core.job_history import JobHistory
 from core.job_store import JobStore
+from core.logging_setup import protect_uvicorn
 from core.metrics_server import scrape_registry
 from core.queueing import make_celery
 from core.redis_connection import connect_async_redis, connect_redis
@@ -114,12 +117,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Here, not at import: uvicorn configures its loggers (CLI, --log-config) before it loads the app.
+        protect_uvicorn()
         if not settings.api_keys and not settings.dev_mode:
             # Closed by default: an image, compose or Fly deployment without keys must not serve
             # patient data to anyone who can reach it. `make up` (loopback) sets ENDOSCRIBE_DEV_MODE.
             raise RuntimeError("ENDOSCRIBE_API_KEYS is empty: set it to a JSON list of bearer tokens, or "
                                "ENDOSCRIBE_DEV_MODE=true on a development machine to run the API open")
         client = connect_redis(settings)
+        check_public_url(settings)  # after the connection's own checks: they name the graver mistake
         check_no_eviction(client, settings)  # raises: the API does not start on an evicting Redis
         app.state.settings = settings
         app.state.redis = client
@@ -153,9 +159,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    # The last added runs first: the key and the upload size are judged before any quota is counted.
+    # The last added runs first: the key and the body's size are judged before any quota is counted.
     app.add_middleware(QuotaGuard, settings=settings)
+    app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(RequestGuard, settings=settings)
+    app.add_middleware(HostGuard, settings=settings)  # a request for a name we are not is answered nothing else
     metrics.install(app)  # outermost: it counts the guards' refusals too
     app.include_router(jobs.router)
     app.include_router(sessions.router)

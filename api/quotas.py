@@ -19,6 +19,7 @@ from limits.strategies import MovingWindowRateLimiter
 from core import keys
 from core.errors import Overloaded, TooManyRequests
 from core.quota_store import QuotaStore, Usage, seconds_to_next_day
+from core.redis_safety import check_memory_room
 from core.settings import QuotaSettings
 
 # How long an in-flight entry is trusted without a stored job behind it: a reservation is stored
@@ -103,16 +104,7 @@ class Quotas:
                 f"retry in {busy} s", retry_after=busy, code="queue_full")
 
     def _check_memory(self, usage: Usage) -> None:
-        # Jobs in flight must still be able to finish: writing a transcript needs memory, and finishing
-        # frees the audio. So new work stops short of the ceiling.
-        mb, fraction = self.settings.max_redis_memory_mb, self.settings.max_redis_memory_fraction
-        thresholds = [t for t in (int(mb * 1_000_000), int(usage.memory_ceiling * fraction)) if t]
-        ceiling, busy = min(thresholds, default=0), self.settings.busy_retry_seconds
-        if ceiling and usage.used_memory >= ceiling:
-            raise Overloaded(
-                f"the job store holds {usage.used_memory / 1e6:.1f} MB; new jobs are refused above "
-                f"{ceiling / 1e6:.1f} MB until running jobs finish — retry in {busy} s",
-                retry_after=busy, code="storage_full")
+        check_memory_room(usage.used_memory, usage.memory_ceiling, self.settings)
 
     def _check_audio(self, seconds_today: float, now: float) -> None:
         hours = self.settings.max_audio_hours_per_day

@@ -85,8 +85,8 @@ def owner_audio_key(owner: str, day: str) -> str:
 
 
 def vocabularies_key(owner: str) -> str:
-    """Hash of a key's custom vocabularies: vocabulary id -> its JSON record. No TTL: configuration, not
-    patient data; removed by DELETE /v1/vocabularies/{id}."""
+    """Hash of a key's custom vocabularies: vocabulary id -> its JSON record. Expires
+    `custom_ttl_seconds` after the key last stored, read or used one; DELETE /v1/vocabularies/{id} removes one."""
     return f"{PREFIX}:owner:{owner or 'anonymous'}:vocabularies"
 
 

@@ -12,7 +12,8 @@ import logging
 
 import redis
 
-from core.settings import Settings
+from core.errors import Overloaded
+from core.settings import QuotaSettings, Settings
 
 log = logging.getLogger("endoscribe.redis")
 
@@ -49,3 +50,34 @@ def check_no_eviction(client: redis.Redis, settings: Settings) -> None:
         log.error("!!! %s (allowed by ENDOSCRIBE_REDIS_ALLOW_EVICTION) !!!", message.split(". Set")[0])
         return
     raise EvictingRedis(message)
+
+
+def memory_ceiling(settings: QuotaSettings, maxmemory: int) -> int:
+    """Redis `used_memory` in bytes past which nothing new is stored (0: no ceiling). `maxmemory` is Redis's
+    own, or the host's memory without one. Work in flight must still be able to finish (a transcript needs
+    memory, finishing frees audio), so new data stops short of Redis's limit."""
+    mb, fraction = settings.max_redis_memory_mb, settings.max_redis_memory_fraction
+    return min((t for t in (int(mb * 1_000_000), int(maxmemory * fraction)) if t), default=0)
+
+
+def check_memory_room(used_memory: int, maxmemory: int, settings: QuotaSettings, what: str = "new jobs") -> None:
+    """503 `storage_full` when Redis holds more than its ceiling (the memory guard); `what` is refused."""
+    ceiling, busy = memory_ceiling(settings, maxmemory), settings.busy_retry_seconds
+    if ceiling and used_memory >= ceiling:
+        raise Overloaded(
+            f"the job store holds {used_memory / 1e6:.1f} MB; {what} are refused above "
+            f"{ceiling / 1e6:.1f} MB until running jobs finish — retry in {busy} s",
+            retry_after=busy, code="storage_full")
+
+
+def check_room_to_store(client: redis.Redis, settings: QuotaSettings, what: str) -> None:
+    """The memory guard before a write that stores data: reads Redis's memory (a hosted Redis that
+    refuses INFO is not judged)."""
+    if not (settings.max_redis_memory_mb or settings.max_redis_memory_fraction):
+        return
+    try:
+        info = client.info("memory")
+    except redis.ResponseError:
+        return
+    maxmemory = int(info.get("maxmemory", 0)) or int(info.get("total_system_memory", 0))
+    check_memory_room(int(info.get("used_memory", 0)), maxmemory, settings, what)

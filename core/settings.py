@@ -6,6 +6,7 @@ import base64
 import binascii
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
 from limits import parse_many
 from pydantic import AliasChoices, Field, field_validator, model_validator
@@ -35,6 +36,8 @@ class VocabularySettings(BaseSettings):
     """Custom phrases one job may send in `vocabulary`, and one stored vocabulary may hold."""
     max_custom_vocabularies: int = Field(default=50, ge=0, le=1000)
     """Vocabularies one API key may store (`POST /v1/vocabularies`)."""
+    custom_ttl_seconds: int = Field(default=90 * 24 * 3600, ge=60)
+    """How long a key's stored vocabularies are kept after the key last stored or used one."""
 
 
 class WorkerSettings(BaseSettings):
@@ -308,7 +311,8 @@ class Settings(BaseSettings):
     flower_port: int = 5555
     """Port `make up` serves Flower on."""
     public_url: str = ""
-    """Base URL clients reach the API at; empty derives it from each request."""
+    """Base URL clients reach the API at; required with `api_keys`. Empty (development only): each request's
+    `Host`, once checked against the allowed hosts."""
     api_keys: list[str] = Field(default_factory=list)
     """Bearer tokens allowed to use the API (JSON list); empty disables auth (development only)."""
     max_upload_mb: float = Field(default=500.0, gt=0)
@@ -335,6 +339,22 @@ class Settings(BaseSettings):
     """Open `/v1/jobs/{id}/events` streams one key may hold per API process (0: no limit); more get 429."""
     live: LiveSettings = Field(default_factory=LiveSettings)
     """Live dictation sessions: tokens, limits, endpointing."""
+    max_body_kb: int = Field(default=1024, ge=1, le=100_000)
+    """Largest request body in KB on every route but the uploads (`max_upload_mb` bounds those)."""
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Host names the API answers besides loopback and `public_url`'s (`*.example.org` allowed): the names a
+    proxy in front passes on as `Host`. Any other `Host` gets 400."""
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_a_base(cls, value: str) -> str:
+        # Caught at start-up: every URL the API gives out is built on it.
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+                raise ValueError("ENDOSCRIBE_PUBLIC_URL must be the http(s) URL clients reach the API at, "
+                                 "e.g. https://endoscribe.example.org")
+        return value
 
     @property
     def max_upload_bytes(self) -> int:

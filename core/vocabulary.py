@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -34,6 +34,11 @@ NOTE_TYPES: dict[str, str] = {
     "procedure": "procedure",
 }
 ApplyAs = Literal["prompt", "hotwords", "both"]
+PHRASE_CHARS = 64
+"""The longest phrase, `sounds_like` item or `display_as`: a term, not a sentence."""
+MAX_SOUNDS_LIKE = 4
+"""Mishearings one phrase may list."""
+PhraseText = Annotated[str, Field(min_length=1, max_length=PHRASE_CHARS)]
 
 
 class VocabularyInvalid(InvalidInput):
@@ -46,11 +51,11 @@ class VocabularyPhrase(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    phrase: str = Field(min_length=1, max_length=64)
+    phrase: PhraseText
     """The term as it should be recognised (and, without `display_as`, written)."""
-    sounds_like: list[str] = Field(default_factory=list, max_length=4)
+    sounds_like: list[PhraseText] = Field(default_factory=list, max_length=MAX_SOUNDS_LIKE)
     """How the model mishears it ("sessile" heard as "cecal"): the correction pass maps these to it."""
-    display_as: str | None = Field(default=None, min_length=1, max_length=64)
+    display_as: PhraseText | None = None
     """How to write it in the transcript, when not as `phrase` ("Helicobacter pylori" -> "H. pylori")."""
 
     @property
@@ -109,7 +114,7 @@ def parse_vocabulary(raw: str | None, max_phrases: int) -> list[VocabularyPhrase
         return None
     try:
         items = json.loads(raw)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: nested deeper than any phrase list
         raise VocabularyInvalid('vocabulary must be a JSON list, e.g. ["sessile", {"phrase": "Forrest class", '
                                 '"sounds_like": ["forest class"]}]') from None
     if not isinstance(items, list):

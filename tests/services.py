@@ -126,6 +126,9 @@ def start_worker(redis_url: str, tmp: Path, name: str, **env: str) -> Process:
 
 def start_api(redis_url: str, tmp: Path, **env: str) -> tuple[Process, str]:
     port = free_port()
+    if env.get("ENDOSCRIBE_API_KEYS"):
+        # An API with keys builds its URLs on its public URL alone (and does not start without one).
+        env.setdefault("ENDOSCRIBE_PUBLIC_URL", f"http://127.0.0.1:{port}")
     proc = Process(
         [str(BIN / "uvicorn"), "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
         service_env(redis_url, **env), tmp / f"api-{port}.log",

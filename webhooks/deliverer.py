@@ -17,6 +17,7 @@ from types import FrameType
 
 import redis
 
+from core import logging_setup
 from core.job_store import JobStore
 from core.metrics_server import serve as serve_metrics
 from core.redis_connection import connect_redis
@@ -96,10 +97,7 @@ def run(settings: Settings, stop: threading.Event, deliverer: Deliverer | None =
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request's full URL, query string included (often a token): ours say enough.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging_setup.configure()  # httpx's request lines (full URLs, often a token) stay out
     stop = threading.Event()
 
     def _stop(signum: int, _: FrameType | None) -> None:

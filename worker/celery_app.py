@@ -16,7 +16,7 @@ from typing import Any
 import redis
 from celery import signals
 
-from core import keys
+from core import keys, logging_setup
 from core.audio_store import discard, make_audio_store
 from core.errors import EndoScribeError
 from core.job_store import JobStore
@@ -133,6 +133,13 @@ def exit_wedged() -> None:
 
 
 state = WorkerState()
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _keep_tokens_out_of_logs(logger: logging.Logger, **_: Any) -> None:
+    # Celery configures its own logging; the one filter every process uses joins its handlers.
+    logging_setup.protect(logger)
 
 
 @signals.worker_init.connect

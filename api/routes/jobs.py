@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from api import job_service
+from api import job_service, urls
 from api.callbacks import build_callback
 from api.deps import (
     AudioStoreDep,
@@ -33,7 +33,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 def _base_url(request: Request, settings: Settings) -> str:
-    return settings.public_url or str(request.base_url)
+    return urls.base_url(request, settings)
 
 
 def _public(request: Request, settings: Settings, record: JobRecord, webhooks: WebhookStore) -> JobPublic:
@@ -83,7 +83,7 @@ async def create_job(
     limits = settings.worker.vocabulary
     phrases = parse_vocabulary(vocabulary, limits.max_phrases)
     if vocabulary_id:
-        stored = VocabularyStore(redis, limits.max_custom_vocabularies, limits.max_phrases)
+        stored = VocabularyStore.for_settings(redis, settings)
         phrases = [*(phrases or []), *stored.phrases_for_job(owner, vocabulary_id)]
     options = JobOptions(language=language or None, initial_prompt=initial_prompt or None, hotwords=hotwords or None,
                          note_type=check_note_type(note_type or None), formatting=formatting, vocabulary=phrases,

@@ -27,8 +27,9 @@ from api.deps import (
     SettingsDep,
 )
 from api.job_watcher import JobState
-from api.routes.jobs import _base_url, _errors
+from api.routes.jobs import _errors
 from api.uploads import store_upload
+from api.urls import base_url
 from core.errors import Conflict, EndoScribeError, InvalidInput, NotFound, Unavailable
 from core.job_store import JobStore
 from core.jobs import JobOptions, JobStatus, Transcript
@@ -85,7 +86,7 @@ async def create_transcription(
     job_id = job_service.new_job_id()
     upload = await run_in_threadpool(store_upload, file, settings.max_upload_bytes, audio, job_id)
     options = JobOptions(language=language or None, initial_prompt=prompt or None)
-    base = _base_url(request, settings)
+    base = base_url(request, settings)
     await run_in_threadpool(job_service.submit_job, store, audio, celery, quotas, owner, upload, job_id, options, base)
     status_url, result_url = job_service.job_urls(base, job_id)
     headers = {"x-should-retry": "false", "EndoScribe-Job-Id": job_id}

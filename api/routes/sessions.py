@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from api import session_service, session_tokens
+from api import session_service, session_tokens, urls
 from api.callbacks import build_callback
 from api.deps import CeleryDep, OwnerDep, QuotasDep, SettingsDep
 from api.guards import owner_for
@@ -70,7 +70,7 @@ def _sessions(request: Request | WebSocket) -> SessionStore:
 
 
 def _base_url(request: Request, settings: Settings) -> str:
-    return settings.public_url or str(request.base_url)
+    return urls.base_url(request, settings)
 
 
 def _public(request: Request, settings: Settings, state: SessionState) -> SessionPublic:

@@ -14,8 +14,7 @@ router = APIRouter(prefix="/v1/vocabularies", tags=["vocabularies"])
 
 
 def _vocabularies(redis: RedisDep, settings: SettingsDep) -> VocabularyStore:
-    limits = settings.worker.vocabulary
-    return VocabularyStore(redis, limits.max_custom_vocabularies, limits.max_phrases)
+    return VocabularyStore.for_settings(redis, settings)
 
 
 VocabulariesDep = Annotated[VocabularyStore, Depends(_vocabularies)]
@@ -25,7 +24,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[status]} for status in statuses}
 
 
-@router.post("", status_code=201, response_model=CustomVocabulary, responses=_errors(400, 401, 422, 429))
+@router.post("", status_code=201, response_model=CustomVocabulary, responses=_errors(400, 401, 411, 413, 422, 429, 503))
 def create_vocabulary(body: VocabularyCreate, store: VocabulariesDep, owner: OwnerDep) -> CustomVocabulary:
     """Store phrases (with optional `sounds_like` and `display_as`) to use by id as `vocabulary_id`."""
     return store.create(owner, body)

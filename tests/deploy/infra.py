@@ -142,4 +142,5 @@ SECRET_ENV = {  # a value for every required variable, as an operator's .env giv
     "FLOWER_BASIC_AUTH": "ops:pw",
     "ENDOSCRIBE_API_KEYS": '["token"]',
     "ENDOSCRIBE_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "ENDOSCRIBE_PUBLIC_URL": "https://scribe.example.org",
 }

@@ -9,7 +9,8 @@ import yaml
 
 from tests.deploy.infra import REFERENCE, REPO, SECRET_ENV, compose, dockerfile_instructions, entry_point_file, resolved
 
-SECRETS = ("REDIS_PASSWORD", "FLOWER_BASIC_AUTH", "ENDOSCRIBE_API_KEYS", "ENDOSCRIBE_WEBHOOK_SECRET")
+SECRETS = ("REDIS_PASSWORD", "FLOWER_BASIC_AUTH", "ENDOSCRIBE_API_KEYS", "ENDOSCRIBE_WEBHOOK_SECRET",
+           "ENDOSCRIBE_PUBLIC_URL")
 LIGHT_SERVICES = ("api", "webhooks", "flower")
 WORKERS = ("worker", "worker-cpu")
 def test_the_stack_has_redis_the_light_services_and_two_worker_flavours() -> None:

@@ -90,7 +90,8 @@ def _fly_launches() -> list[Launch]:
 
 LAUNCHES = [
     # As an operator runs the image: the API refuses to start without keys (closed by default).
-    _image_launch("Dockerfile.api", ENDOSCRIBE_API_KEYS=SECRET_ENV["ENDOSCRIBE_API_KEYS"]),
+    _image_launch("Dockerfile.api", ENDOSCRIBE_API_KEYS=SECRET_ENV["ENDOSCRIBE_API_KEYS"],
+                  ENDOSCRIBE_PUBLIC_URL=SECRET_ENV["ENDOSCRIBE_PUBLIC_URL"]),
     _image_launch("Dockerfile.worker"), *_compose_launches(), *_fly_launches()
 ]
 

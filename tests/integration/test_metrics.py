@@ -116,6 +116,8 @@ class LiveApi:
 
     def __init__(self, settings: Settings) -> None:
         self.port = free_port()
+        if settings.api_keys and not settings.public_url:  # required with keys: URLs never come from Host
+            settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{self.port}"})
         self.server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port,
                                                     log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)

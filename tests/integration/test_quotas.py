@@ -41,8 +41,10 @@ class LiveApi(httpx.Client):
     """A client of the app served by uvicorn in a thread of this process, on a free loopback port."""
 
     def __init__(self, settings: Settings) -> None:
-        self.app: FastAPI = create_app(settings)
         self.port = free_port()
+        if settings.api_keys and not settings.public_url:  # required with keys: URLs never come from Host
+            settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{self.port}"})
+        self.app: FastAPI = create_app(settings)
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
