@@ -127,7 +127,7 @@ def start_worker(redis_url: str, tmp: Path, name: str, **env: str) -> Process:
 def start_api(redis_url: str, tmp: Path, **env: str) -> tuple[Process, str]:
     port = free_port()
     proc = Process(
-        [str(BIN / "uvicorn"), "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        [str(BIN / "uvicorn"), "api.main:app", "--host", "127.0.0.1", "--port", str(port), "--ws-max-size", "32768"],
         service_env(redis_url, **env), tmp / f"api-{port}.log",
     )
     base = f"http://127.0.0.1:{port}"
