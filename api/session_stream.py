@@ -22,6 +22,8 @@ The protocol (README, "Live dictation"):
   `?after=<id>` to get only later ones.
 - A client that closes cleanly (1000, 1001) ends the session, as `end` does; a lost connection
   leaves it open for a reconnect until the idle timeout.
+- The write token is checked when the connection opens; the connection then lives as long as its session
+  (bounded by the idle timeout and `max_session_seconds`), so a long dictation outlives its token.
 - The server closes with 1000 after `ended`, 4410 when the session is gone, 4409 when replaced, 1013 when
   Redis cannot serve the stream now (reconnect later), and 1009 for a message over 32 KiB.
 """
