@@ -35,8 +35,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -45,8 +44,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from api import session_service
-from api.stream_leases import StreamLease
-from core import keys
+from api.session_relay import GONE, TERMINAL, UNAVAILABLE, closing, look_every, session_events
+from api.stream_leases import Look, StreamLease
 from core.session_store import BYTES_PER_SECOND, Appended, SessionState, SessionStore
 from core.settings import LiveSettings
 
@@ -63,26 +62,9 @@ MAX_COMMAND_CHARS = 1024
 MAX_SEQ = 10**9
 WAKE_EVERY_SECONDS = 2.0
 """How often a connection checks that a worker serves its session (and wakes one if not)."""
-LOOK_EVERY_SECONDS = 2.0
-"""How often a stream renews its lease and checks that its session (and its writer hold) is still there."""
 CLEAN_CLOSE = {1000, 1001}
-TERMINAL = {"ended"}
 CLOSE_CODES = {"session_gone": 4410, "stream_replaced": 4409, "unavailable": 1013}
 """How the WebSocket closes after each event that ends a stream (`ended`: 1000)."""
-
-Looker = Callable[[], Awaitable[dict[str, Any] | None]]
-"""A stream's periodic check: the event that ends it, or None to go on."""
-
-
-def closing(code: str, message: str) -> dict[str, Any]:
-    """An event that ends a stream without being in the session's event stream (so it has no id)."""
-    return {"type": "error", "code": code, "message": message}
-
-
-UNAVAILABLE = closing("unavailable", "the session store cannot serve this stream now; reconnect in a few "
-                                     "seconds (with after=<the last event id>)")
-GONE = closing("session_gone", "the session expired or was erased")
-
 
 class ChunkRefused(Exception):
     """A newer connection writes this session now."""
@@ -274,16 +256,11 @@ class SessionSocket:
 
     async def look(self) -> dict[str, Any] | None:
         found = await run_in_threadpool(self.lease.look)
-        if found == "gone":
+        if found == Look.GONE:
             return GONE
-        if found == "replaced":
+        if found == Look.REPLACED:
             raise ChunkRefused
         return None
-
-
-def look_every(lease: StreamLease) -> float:
-    """How often a stream looks: often enough to renew its lease well before it lapses."""
-    return min(LOOK_EVERY_SECONDS, lease.seconds / 3)
 
 
 def parse_command(text: str) -> dict[str, Any] | None:
@@ -295,36 +272,3 @@ def parse_command(text: str) -> dict[str, Any] | None:
     except (ValueError, RecursionError):
         return None
     return message if isinstance(message, dict) else None
-
-
-async def session_events(client: redis.asyncio.Redis, session_id: str, after: str, look: Looker | None = None,
-                         look_every: float = LOOK_EVERY_SECONDS) -> AsyncIterator[dict[str, Any]]:
-    """The session's events after stream id `after` ("0": all), each with its `id`, until `ended`; or
-    until `look` (every `look_every` seconds) gives an event that ends the stream, or Redis fails
-    (`unavailable`): that last event has no `id`."""
-    key = keys.session_events_key(session_id)
-    last = after or "0"
-    looked = time.monotonic()
-    while True:
-        try:
-            found = await client.xread({key: last}, count=100, block=1000)
-        except redis.RedisError as exc:
-            log.warning("live session events not readable: %s", exc.__class__.__name__)
-            yield UNAVAILABLE
-            return
-        for _, entries in cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], found or []):
-            for entry_id, fields in entries:
-                last = entry_id.decode()
-                event = {**json.loads(fields[b"e"]), "id": last}
-                yield event
-                if event["type"] in TERMINAL:
-                    return
-        if look is not None and time.monotonic() - looked >= look_every:
-            looked = time.monotonic()
-            try:
-                ending = await look()
-            except redis.RedisError:
-                ending = UNAVAILABLE
-            if ending is not None:
-                yield ending
-                return

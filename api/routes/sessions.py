@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -20,9 +19,10 @@ from api import session_service, session_tokens
 from api.callbacks import build_callback
 from api.deps import CeleryDep, OwnerDep, QuotasDep, SettingsDep
 from api.guards import owner_for
-from api.session_stream import GONE, UNAVAILABLE, SessionSocket, closing, look_every, session_events
+from api.session_relay import GONE, UNAVAILABLE, closing, event_id, look_every, session_events
+from api.session_stream import SessionSocket
 from api.stream_leases import Look, StreamLease
-from core.errors import EndoScribeError, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from core.errors import EndoScribeError, NotFound, TooManyRequests, Unauthorized
 from core.jobs import ERROR_DESCRIPTIONS, ErrorBody, JobOptions
 from core.session_store import SessionState, SessionStatus, SessionStore
 from core.settings import LiveSettings, Settings
@@ -50,7 +50,6 @@ _GONE: dict[int | str, dict[str, Any]] = {
 _WS_CLOSE = {"invalid_token": 4401, "session_ended": 4410, "too_many_streams": 4429, "invalid_after": 4400}
 _REFUSED = ("the token is missing, malformed, expired, revoked or for another session; GET /v1/sessions/{id} "
             "with your API key gives fresh URLs")
-_EVENT_ID = re.compile(r"([0-9]{1,20})(-[0-9]{1,20})?", re.ASCII)
 
 
 class SessionCreate(BaseModel):
@@ -176,7 +175,7 @@ async def session_events_sse(
 ) -> EventSourceResponse:
     """The session's events as Server-Sent Events (its `events_url` token, or an API key), until `ended`.
     A stream opened with a token ends `token_grace_seconds` after the token expires (`token_expired`)."""
-    start = _event_id(last_event_id or after)
+    start = event_id(last_event_id or after)
     state = await _authorize(request, settings, session_id, token)
     live = settings.live
     lease = await _take_lease(request.app.state.redis, live, state, writer=False)
@@ -218,26 +217,17 @@ async def session_stream(websocket: WebSocket, session_id: str, token: str = "",
         return
     try:
         await SessionSocket(websocket, state, _sessions(websocket), app.state.async_redis, app.state.celery,
-                            live, lease).run(_event_id(after))
+                            live, lease).run(event_id(after))
     finally:
         with contextlib.suppress(redis.RedisError):
             await run_in_threadpool(lease.give_back)
-
-
-def _event_id(value: str) -> str:
-    """`after` / `Last-Event-ID` as a Redis stream id (`<ms>` or `<ms>-<n>`), or 400."""
-    found = _EVENT_ID.fullmatch(value)
-    if found is None or any(int(part) >= 2**64 for part in value.split("-")):
-        raise InvalidInput(f"after / Last-Event-ID must be an event id such as 1718000000000-0 (the `id` of the "
-                           f"last event seen), or 0 for all; got {value[:40]!r}", code="invalid_after")
-    return value
 
 
 async def _open_writer(websocket: WebSocket, session_id: str, token: str, after: str,
                        live: LiveSettings) -> tuple[SessionState, StreamLease]:
     """Check a WebSocket's `after` and write token, count it against its key and make it the session's
     writer; the session as it is now (its next chunk), and the lease to give back."""
-    _event_id(after)
+    event_id(after)
     if not session_tokens.verify(websocket.app.state.token_key, session_id, token, _WRITE):
         raise Unauthorized(_REFUSED, code="invalid_token")
     state = await _open_session(_sessions(websocket), session_id)
