@@ -11,9 +11,11 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 
 import redis
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.quotas import Quotas
@@ -27,6 +29,8 @@ FORM_OVERHEAD_BYTES = 256 * 1024
 
 # The routes that take an upload and submit a job: size and submission quotas are judged before their body.
 SUBMISSION_PATHS = frozenset({"/v1/jobs", "/v1/audio/transcriptions"})
+
+_SESSION_EVENTS = re.compile(r"/v1/sessions/[^/]+/events")
 
 
 def owner_for(authorization: str | None, api_keys: list[str]) -> str:
@@ -114,10 +118,12 @@ class QuotaGuard:
 
 def carries_stream_token(scope: Scope) -> bool:
     """A session's SSE events asked for with its stream token instead of an API key (an `EventSource`
-    cannot send headers): the route checks the token, which is bound to that one session."""
-    path = scope["path"]
-    return (scope["method"] == "GET" and path.startswith("/v1/sessions/") and path.endswith("/events")
-            and b"token=" in scope.get("query_string", b""))
+    cannot send headers): the route checks the token, which is bound to that one session. Only a real
+    `token` parameter counts (`?xtoken=1` is no token), so nothing else skips the key and the rate."""
+    if scope["method"] != "GET" or not _SESSION_EVENTS.fullmatch(scope["path"]):
+        return False
+    query = scope.get("query_string", b"").decode("latin-1")
+    return bool(QueryParams(query).get("token"))
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -4,88 +4,140 @@ The protocol (README, "Live dictation"):
 
 - On connect the server says `{"type": "ready", "next_seq": N}`: the sequence number of the next chunk
   it expects (0 on a new session; on a reconnect, the first chunk it has not stored).
-- Each binary message is one chunk of 16 kHz mono s16le PCM (100-500 ms), numbered N, N+1, ... in the
-  order sent; `{"type": "resume", "seq": M}` renumbers the next one (a client resending chunks it is not
-  sure were stored: those already stored are acknowledged again, not stored twice).
+- Each binary message is one chunk of 16 kHz mono s16le PCM (100-500 ms; 20 ms to 1 s is taken), numbered
+  N, N+1, ... in the order sent; `{"type": "resume", "seq": M}` renumbers the next one (a client resending
+  chunks it is not sure were stored: those already stored are acknowledged again, not stored twice).
+  A chunk under 20 ms (640 bytes, an empty one too) is refused with `chunk_too_short` and not numbered.
 - Each chunk is stored in Redis, then acknowledged: `{"type": "ack", "seq": N}`. A client keeps the
   chunks not yet acknowledged and, after a reconnect, resends those from `next_seq`.
+- Audio is taken at most `max_audio_ahead_seconds` ahead of the wall-clock time since the session was
+  created (so reconnects do not reset it): a chunk past that waits until the clock catches up, and the
+  socket reads nothing meanwhile. The first chunk held back tells `{"type": "throttled", "seq": N,
+  "wait_seconds": s, "limit_seconds": l}`; nothing is refused or lost, it is only acknowledged later.
+- Only audio holds off the idle timeout: text messages and refused chunks do not.
+- One connection writes a session: a newer one (a client reconnecting, say, while its old connection is
+  not yet known to be dead) replaces it, and the old one gets `stream_replaced` and close 4409.
 - `{"type": "end"}` ends the session: the worker makes the last final, then `ended` comes with the job.
 - Events (`partial`, `final`, `lagging`, `error`, `ended`) carry their stream `id`; connect with
   `?after=<id>` to get only later ones.
 - A client that closes cleanly (1000, 1001) ends the session, as `end` does; a lost connection
   leaves it open for a reconnect until the idle timeout.
+- The write token is checked when the connection opens; the connection then lives as long as its session
+  (bounded by the idle timeout and `max_session_seconds`), so a long dictation outlives its token.
+- The server closes with 1000 after `ended`, 4410 when the session is gone, 4409 when replaced, 1013 when
+  Redis cannot serve the stream now (reconnect later), and 1009 for a message over 32 KiB.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
+import redis
 import redis.asyncio
 from celery import Celery
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from api import session_service
-from core import keys
-from core.session_store import BYTES_PER_SECOND, Appended, SessionStore
+from api.session_relay import GONE, TERMINAL, UNAVAILABLE, closing, look_every, session_events
+from api.stream_leases import Look, StreamLease
+from core.session_store import BYTES_PER_SECOND, Appended, SessionState, SessionStore
 from core.settings import LiveSettings
 
 log = logging.getLogger("endoscribe.api")
 
 MAX_CHUNK_BYTES = BYTES_PER_SECOND
 """One second: the protocol asks for 100-500 ms, and a bigger message would hold the socket's turn."""
+MIN_CHUNK_BYTES = BYTES_PER_SECOND // 50
+"""20 ms: less is no audio to speak of, and an empty chunk must not pass for a client still talking."""
+MAX_WS_MESSAGE_BYTES = 32 * 1024
+"""What uvicorn reads of one message (`--ws-max-size`, where the API is launched): just above a chunk."""
+MAX_COMMAND_CHARS = 1024
+"""A text message is a short command; a longer one is refused unparsed (no JSON nesting bombs)."""
+MAX_SEQ = 10**9
 WAKE_EVERY_SECONDS = 2.0
 """How often a connection checks that a worker serves its session (and wakes one if not)."""
 CLEAN_CLOSE = {1000, 1001}
-TERMINAL = {"ended"}
+CLOSE_CODES = {"session_gone": 4410, "stream_replaced": 4409, "unavailable": 1013}
+"""How the WebSocket closes after each event that ends a stream (`ended`: 1000)."""
+
+class ChunkRefused(Exception):
+    """A newer connection writes this session now."""
 
 
 class SessionSocket:
     """One client connection to one session."""
 
-    def __init__(self, websocket: WebSocket, session_id: str, sessions: SessionStore, events: redis.asyncio.Redis,
-                 celery: Celery, settings: LiveSettings) -> None:
+    def __init__(self, websocket: WebSocket, state: SessionState, sessions: SessionStore,
+                 events: redis.asyncio.Redis, celery: Celery, settings: LiveSettings, lease: StreamLease) -> None:
         self.ws = websocket
-        self.id = session_id
+        self.id = state.meta.id
         self.sessions = sessions
         self.events = events
         self.celery = celery
         self.settings = settings
-        self.next_seq = 0
+        self.lease = lease
+        self.next_seq = state.next_seq
+        self.stored_seq = state.next_seq
+        """The session's next chunk to store: a chunk numbered below it is a resend (not paced)."""
+        self.audio_bytes = state.audio_bytes
+        self.created_at = state.meta.created_at
+        # The idle clock runs from the session's last audio, not from this connection: reconnecting
+        # without sending audio must not keep a session open.
+        idle_left = state.last_audio_at + settings.idle_timeout_seconds - time.time()
+        self.idle_deadline = time.monotonic() + max(0.0, idle_left)
+        self.ending = False
+        self.throttled = False
         self.checked_at = 0.0
         self.unserved_since: float | None = None
         self.lag_told_at = 0.0
 
-    async def run(self, next_seq: int, after: str) -> None:
-        self.next_seq = next_seq
-        await self.send({"type": "ready", "next_seq": next_seq})
+    async def run(self, after: str) -> None:
+        await self.send({"type": "ready", "next_seq": self.next_seq})
         receiver = asyncio.create_task(self.receive())
         relay = asyncio.create_task(self.relay(after))
         done, pending = await asyncio.wait({receiver, relay}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         for task in done:
-            if (exc := task.exception()) is not None and not isinstance(exc, WebSocketDisconnect):
+            exc = task.exception()
+            if isinstance(exc, ChunkRefused):
+                await self.close_with(closing("stream_replaced", "a newer connection writes this session's audio "
+                                                                 "now; this one is closed"))
+            elif isinstance(exc, redis.RedisError):
+                log.warning("live session stream lost Redis: %s", exc.__class__.__name__)
+                await self.close_with(UNAVAILABLE)
+            elif exc is not None and not isinstance(exc, WebSocketDisconnect):
                 raise exc
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.ws.send_text(json.dumps(message, separators=(",", ":")))
 
+    async def close_with(self, event: dict[str, Any]) -> None:
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await self.send(event)
+            await self.ws.close(CLOSE_CODES.get(event.get("code", ""), 1000))
+
     # ---- client -> store -----------------------------------------------------------------------
 
     async def receive(self) -> None:
         while True:
-            try:
-                message = await asyncio.wait_for(self.ws.receive(), self.settings.idle_timeout_seconds)
-            except TimeoutError:
+            wait = None if self.ending else self.idle_deadline - time.monotonic()
+            if wait is not None and wait <= 0:
                 await self.end("idle_timeout", f"no audio for {self.settings.idle_timeout_seconds:g} s")
-                await asyncio.Event().wait()  # the relay closes the socket once `ended` comes
-                return
+                # Reading goes on: a client that leaves is seen leaving, so the relay ends with it.
+                self.ending = True
+                continue
+            try:
+                message = await asyncio.wait_for(self.ws.receive(), wait)
+            except TimeoutError:
+                continue
             if message["type"] == "websocket.disconnect":
                 if message.get("code", 1000) in CLEAN_CLOSE:
                     await run_in_threadpool(self.sessions.request_end, self.id, "closed")
@@ -97,15 +149,25 @@ class SessionSocket:
                 await self.command(message["text"])
 
     async def chunk(self, data: bytes) -> None:
+        if len(data) < MIN_CHUNK_BYTES:
+            await self.error("chunk_too_short", f"a chunk is at least {MIN_CHUNK_BYTES} bytes (20 ms); this one "
+                             f"has {len(data)} bytes and was not taken (send 100-500 ms chunks)")
+            return
         if len(data) > MAX_CHUNK_BYTES or len(data) % 2:
             await self.error("bad_chunk", f"a chunk is whole 16-bit samples, at most {MAX_CHUNK_BYTES} bytes "
                              f"(1 s); this one has {len(data)} bytes")
             return
         seq = self.next_seq
+        if seq >= self.stored_seq:
+            await self.pace(seq, len(data))
         max_bytes = int(self.settings.max_session_seconds * BYTES_PER_SECOND)
-        result, expected = await run_in_threadpool(self.sessions.append, self.id, seq, data, max_bytes)
+        result, expected = await run_in_threadpool(self.store, seq, data, max_bytes)
+        self.stored_seq = max(self.stored_seq, expected)
         if result in (Appended.STORED, Appended.DUPLICATE):
             self.next_seq = seq + 1
+            if result is Appended.STORED:
+                self.audio_bytes += len(data)
+                self.idle_deadline = time.monotonic() + self.settings.idle_timeout_seconds
             await self.send({"type": "ack", "seq": seq})
         elif result is Appended.GAP:
             await self.error("sequence_gap", f"chunk {seq} came before chunk {expected}; resend from {expected} "
@@ -119,19 +181,37 @@ class SessionSocket:
             await self.error("session_gone", "the session expired or was erased")
         await self.wake_if_unserved()
 
+    def store(self, seq: int, data: bytes, max_bytes: int) -> tuple[Appended, int]:
+        """Append the chunk, unless a newer connection is the session's writer now (blocking)."""
+        if not self.lease.is_writer():
+            raise ChunkRefused
+        return self.sessions.append(self.id, seq, data, max_bytes)
+
+    async def pace(self, seq: int, size: int) -> None:
+        """Hold a chunk that would put the session's audio too far ahead of the clock until it would not."""
+        limit = self.settings.max_audio_ahead_seconds
+        ahead = (self.audio_bytes + size) / BYTES_PER_SECOND - (time.time() - self.created_at)
+        if ahead <= limit:
+            self.throttled = False
+            return
+        if not self.throttled:
+            self.throttled = True
+            await self.send({"type": "throttled", "seq": seq, "wait_seconds": round(ahead - limit, 3),
+                             "limit_seconds": limit})
+        await asyncio.sleep(ahead - limit)
+
     async def command(self, text: str) -> None:
-        try:
-            message = json.loads(text)
-            kind = message.get("type")
-        except (ValueError, AttributeError):
-            kind, message = None, {}
+        message = parse_command(text)
+        kind = message.get("type") if message else None
+        seq = message.get("seq") if message else None
         if kind == "end":
             await run_in_threadpool(self.sessions.request_end, self.id, "end")
             await self.wake()
-        elif kind == "resume" and isinstance(message.get("seq"), int) and message["seq"] >= 0:
-            self.next_seq = message["seq"]
+        elif kind == "resume" and type(seq) is int and 0 <= seq <= MAX_SEQ:  # not a bool, which is an int
+            self.next_seq = seq
         else:
-            await self.error("bad_message", 'text messages are {"type": "end"} or {"type": "resume", "seq": N}')
+            await self.error("bad_message", 'text messages are {"type": "end"} or {"type": "resume", "seq": N} '
+                             f"(N a whole number from 0 to {MAX_SEQ}), at most {MAX_COMMAND_CHARS} characters")
 
     async def end(self, code: str, why: str) -> None:
         if await run_in_threadpool(self.sessions.request_end, self.id, code):
@@ -168,24 +248,27 @@ class SessionSocket:
     # ---- store -> client -----------------------------------------------------------------------
 
     async def relay(self, after: str) -> None:
-        async for event in session_events(self.events, self.id, after):
-            await self.send(event)
-            if event["type"] in TERMINAL:
-                await self.ws.close(1000)
+        async for event in session_events(self.events, self.id, after, self.look, look_every(self.lease)):
+            if event["type"] in TERMINAL or "id" not in event:
+                await self.close_with(event)
                 return
+            await self.send(event)
+
+    async def look(self) -> dict[str, Any] | None:
+        found = await run_in_threadpool(self.lease.look)
+        if found == Look.GONE:
+            return GONE
+        if found == Look.REPLACED:
+            raise ChunkRefused
+        return None
 
 
-async def session_events(client: redis.asyncio.Redis, session_id: str, after: str) -> AsyncIterator[dict[str, Any]]:
-    """The session's events after stream id `after` ("0": all), each with its `id`, until `ended`."""
-    key = keys.session_events_key(session_id)
-    last = after or "0"
-    while True:
-        found = await client.xread({key: last}, count=100, block=1000)
-        for _, entries in cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], found or []):
-            for entry_id, fields in entries:
-                last = entry_id.decode()
-                event = {**json.loads(fields[b"e"]), "id": last}
-                yield event
-                if event["type"] in TERMINAL:
-                    return
-
+def parse_command(text: str) -> dict[str, Any] | None:
+    """A client's text message as a JSON object, or None when it is none (or too long to be one)."""
+    if len(text) > MAX_COMMAND_CHARS:
+        return None
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return message if isinstance(message, dict) else None

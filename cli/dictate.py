@@ -17,6 +17,8 @@ from cli.client import Api, ApiError
 
 CHUNK_FRAMES = 3200
 """200 ms at 16 kHz: what the protocol asks for (100-500 ms)."""
+MIN_CHUNK_BYTES = 640
+"""20 ms: the server refuses a shorter chunk, so a recording's short tail goes with the chunk before it."""
 SHOWN = {"partial", "final", "lagging", "error", "ended"}
 
 
@@ -41,10 +43,13 @@ def dictate(api: Api, path: Path, options: dict[str, str], speed: float = 1.0) -
     with connect(session["stream_url"], open_timeout=30) as ws:
 
         def send() -> None:
+            starts = list(range(0, len(pcm), CHUNK_FRAMES * 2))
+            if len(starts) > 1 and len(pcm) - starts[-1] < MIN_CHUNK_BYTES:
+                starts.pop()  # the short tail goes with the chunk before it
             started = time.monotonic()
-            for n, at in enumerate(range(0, len(pcm), CHUNK_FRAMES * 2)):
+            for n, at in enumerate(starts):
                 time.sleep(max(0.0, started + n * 0.2 / speed - time.monotonic()))
-                ws.send(pcm[at:at + CHUNK_FRAMES * 2])
+                ws.send(pcm[at:starts[n + 1] if n + 1 < len(starts) else len(pcm)])
             ws.send(json.dumps({"type": "end"}))
 
         sender = threading.Thread(target=send, daemon=True)

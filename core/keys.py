@@ -160,3 +160,14 @@ def session_lease_key(session_id: str) -> str:
 def owner_sessions_key(owner: str) -> str:
     """Sorted set of an API key's open sessions, scored by creation epoch."""
     return f"{PREFIX}:owner:{owner or 'anonymous'}:sessions"
+
+
+def owner_streams_key(owner: str) -> str:
+    """Sorted set of an API key's open session streams (WebSocket and SSE, every API replica): lease id
+    -> the epoch its lease lapses, so the streams of a process that died stop counting."""
+    return f"{PREFIX}:owner:{owner or 'anonymous'}:streams"
+
+
+def session_writer_key(session_id: str) -> str:
+    """The lease id of the one WebSocket that may append a session's audio (the newest connection)."""
+    return f"{PREFIX}:session:{session_id}:writer"

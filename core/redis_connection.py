@@ -81,9 +81,16 @@ def connect_redis(settings: Settings, **kwargs: Any) -> redis.Redis:
 
 def connect_async_redis(settings: Settings, **kwargs: Any) -> redis.asyncio.Redis:
     """The asyncio twin of `connect_redis`, for what waits on Redis inside the event loop (live sessions'
-    event relays: one blocking read per connected client, without a thread each)."""
+    event relays: one blocking read per connected client, without a thread each).
+
+    Its pool is bounded (`ENDOSCRIBE_LIVE_REDIS_MAX_CONNECTIONS`), so streams cannot take Redis to its
+    client limit, and a caller that finds it full waits `redis_wait_seconds`, then gets
+    `redis.ConnectionError` to answer cleanly, instead of queueing forever."""
     endpoint = redis_endpoint(settings)
-    return redis.asyncio.Redis.from_url(endpoint.url, **(endpoint.ssl or {}), **kwargs)
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        endpoint.url, max_connections=settings.live.redis_max_connections,
+        timeout=settings.live.redis_wait_seconds, **(endpoint.ssl or {}), **kwargs)
+    return redis.asyncio.Redis.from_pool(pool)
 
 
 def celery_tls_options(settings: Settings) -> dict[str, Any]:

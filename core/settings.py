@@ -276,6 +276,22 @@ class LiveSettings(BaseSettings):
     """A live unit's prompt (the previous final's tail, then the vocabulary) cut to this many tokens:
     units whose prompts are as long share a batch (CTranslate2 needs SOT at one position). The built-in
     vocabularies' prompts are 147-188 tokens; 176 keeps most of one after a previous final's ~35."""
+    max_audio_ahead_seconds: float = Field(default=5.0, gt=0)
+    """Audio a session may hold ahead of the wall-clock time since it was created: a chunk past it waits
+    (the socket stops reading, and the client is told `throttled`) until the clock catches up."""
+    max_streams_per_key: int = Field(default=16, ge=0)
+    """Session WebSockets and SSE streams one API key may hold open at once, across every API replica
+    (0: no limit); more get 429 / close 4429 `too_many_streams`."""
+    stream_lease_seconds: float = Field(default=30.0, gt=0)
+    """How long an open stream counts against its key without being renewed: when an API process dies,
+    its streams stop counting after this."""
+    token_grace_seconds: float = Field(default=30.0, ge=0)
+    """How long an SSE stream opened with a token outlives that token's expiry; then it ends with
+    `token_expired` (reconnect with a fresh `events_url` from `GET /v1/sessions/{id}`)."""
+    redis_max_connections: int = Field(default=256, ge=1)
+    """Connections one API process's async Redis pool (the session streams' event reads) may open."""
+    redis_wait_seconds: float = Field(default=5.0, gt=0)
+    """How long a stream waits for a free pooled connection before it ends with `unavailable`."""
     max_session_wall_seconds: float = Field(default=0.0, ge=0)
     """Longest a session may stay open, however little audio it has: past it its worker ends it (as a
     job) with `session_too_long`. 0: twice `max_session_seconds` plus `idle_timeout_seconds`."""

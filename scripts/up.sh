@@ -56,7 +56,9 @@ launch() {
             "${ALONE[@]}" redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$DATA_DIR/redis" \
                 --appendonly yes --appendfsync everysec --save "" --loglevel warning & ;;
         api)
-            "${ALONE[@]}" "$BIN/uvicorn" api.main:app --host "$API_HOST" --port "$API_PORT" --proxy-headers & ;;
+            # --ws-max-size: a live chunk is at most 32,000 bytes; a bigger WebSocket message is refused unread.
+            "${ALONE[@]}" "$BIN/uvicorn" api.main:app --host "$API_HOST" --port "$API_PORT" --proxy-headers \
+                --ws-max-size 32768 & ;;
         worker)
             # Solo pool: CUDA is not fork-safe, and one resident model serves one job at a time.
             "${ALONE[@]}" "$BIN/celery" -A worker.celery_app worker -P solo -Q transcribe -c 1 -n "worker1@%h" \

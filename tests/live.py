@@ -14,6 +14,8 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from api.session_stream import MIN_CHUNK_BYTES
+
 CHUNK_BYTES = 6400
 """200 ms of 16 kHz mono s16le."""
 
@@ -26,7 +28,11 @@ def fixture_pcm(path: Path) -> bytes:
 
 
 def chunks(pcm: bytes) -> list[bytes]:
-    return [pcm[n:n + CHUNK_BYTES] for n in range(0, len(pcm), CHUNK_BYTES)]
+    """200 ms pieces; a last one under 20 ms (which the server refuses) joins the piece before it."""
+    pieces = [pcm[n:n + CHUNK_BYTES] for n in range(0, len(pcm), CHUNK_BYTES)]
+    if len(pieces) > 1 and len(pieces[-1]) < MIN_CHUNK_BYTES:
+        pieces[-2:] = [pieces[-2] + pieces[-1]]
+    return pieces
 
 
 class LiveClient:

@@ -130,7 +130,7 @@ def start_api(redis_url: str, tmp: Path, **env: str) -> tuple[Process, str]:
         # An API with keys builds its URLs on its public URL alone (and does not start without one).
         env.setdefault("ENDOSCRIBE_PUBLIC_URL", f"http://127.0.0.1:{port}")
     proc = Process(
-        [str(BIN / "uvicorn"), "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        [str(BIN / "uvicorn"), "api.main:app", "--host", "127.0.0.1", "--port", str(port), "--ws-max-size", "32768"],
         service_env(redis_url, **env), tmp / f"api-{port}.log",
     )
     base = f"http://127.0.0.1:{port}"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import redis
 from fastapi import APIRouter, Header, Query, Request, WebSocket
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -16,18 +19,37 @@ from api import session_service, session_tokens, urls
 from api.callbacks import build_callback
 from api.deps import CeleryDep, OwnerDep, QuotasDep, SettingsDep
 from api.guards import owner_for
-from api.session_stream import SessionSocket, session_events
-from core.errors import NotFound, Unauthorized
+from api.session_relay import GONE, UNAVAILABLE, closing, event_id, look_every, session_events
+from api.session_stream import SessionSocket
+from api.stream_leases import Look, StreamLease
+from core.errors import EndoScribeError, NotFound, TooManyRequests, Unauthorized
 from core.jobs import ERROR_DESCRIPTIONS, ErrorBody, JobOptions
-from core.session_store import SessionState, SessionStore
-from core.settings import Settings
-from core.vocabulary import check_note_type, parse_vocabulary
-from core.vocabulary_store import VocabularyStore
+from core.session_store import SessionState, SessionStatus, SessionStore
+from core.settings import LiveSettings, Settings
+from core.vocabulary import VocabularyInvalid, VocabularyPhrase, check_note_type, parse_vocabulary
+from core.vocabulary_store import PhraseText, VocabularyStore
 
 router = APIRouter(prefix="/v1/sessions", tags=["live sessions"])
 
 # Comment lines every so often keep proxies and load balancers from closing a quiet stream.
 PING_SECONDS = 15
+VOCABULARY_MAX_CHARS = 50_000
+"""A session's `vocabulary` as JSON, at most: the length `POST /v1/jobs` allows its `vocabulary` field."""
+_WRITE = frozenset({session_tokens.WRITE})
+_READ = frozenset({session_tokens.READ, session_tokens.WRITE})
+"""The SSE stream takes either token (the writer reads its events anyway); the WebSocket only the write one."""
+
+
+class SessionEnded(EndoScribeError):
+    code = "session_ended"
+    http_status = 410
+
+
+_GONE: dict[int | str, dict[str, Any]] = {
+    410: {"model": ErrorBody, "description": "the session has ended (its tokens with it): its audio is a job"}}
+_WS_CLOSE = {"invalid_token": 4401, "session_ended": 4410, "too_many_streams": 4429, "invalid_after": 4400}
+_REFUSED = ("the token is missing, malformed, expired, revoked or for another session; GET /v1/sessions/{id} "
+            "with your API key gives fresh URLs")
 
 
 class SessionCreate(BaseModel):
@@ -43,8 +65,10 @@ class SessionCreate(BaseModel):
     note_type: str | None = Field(default=None, description="the built-in vocabulary, dictation formatting and "
                                                             "the FHIR note type, as for jobs")
     formatting: Literal["none", "dictation"] | None = None
-    vocabulary: list[str | dict[str, Any]] | None = Field(
-        default=None, description='phrases: "term" or {"phrase", "sounds_like": [...], "display_as"}')
+    # The phrase shapes, bounded as a job's (count here; size below, as the JSON a job would send).
+    vocabulary: list[VocabularyPhrase | PhraseText] | None = Field(
+        default=None, max_length=1000, description='phrases: "term" or {"phrase", "sounds_like": [...], '
+                                                   '"display_as"}, as for jobs')
     vocabulary_id: str | None = Field(default=None, max_length=64)
     patient_reference: str | None = Field(default=None, max_length=128)
     encounter_reference: str | None = Field(default=None, max_length=128)
@@ -76,8 +100,10 @@ def _base_url(request: Request, settings: Settings) -> str:
 def _public(request: Request, settings: Settings, state: SessionState) -> SessionPublic:
     base = _base_url(request, settings).rstrip("/")
     seconds = settings.live.token_seconds
-    token = session_tokens.issue(request.app.state.token_key, state.meta.id, seconds)
-    stream_url, events_url = session_service.session_urls(base, state.meta.id, token)
+    key = request.app.state.token_key
+    token = session_tokens.issue(key, state.meta.id, seconds, scope=session_tokens.WRITE)
+    read_token = session_tokens.issue(key, state.meta.id, seconds, scope=session_tokens.READ)
+    stream_url, events_url = session_service.session_urls(base, state.meta.id, token, read_token)
     return SessionPublic(id=state.meta.id, status=state.status.value, job_id=state.meta.job_id,
                          stream_url=stream_url, events_url=events_url,
                          result_url=f"{base}/v1/jobs/{state.meta.job_id}/result",
@@ -96,7 +122,7 @@ async def create_session(
 ) -> SessionPublic:
     """Open a live dictation session: connect to `stream_url` (a WebSocket) and send audio; it ends as a job."""
     limits = settings.worker.vocabulary
-    phrases = parse_vocabulary(json.dumps(body.vocabulary) if body.vocabulary else None, limits.max_phrases)
+    phrases = parse_vocabulary(_vocabulary_json(body), limits.max_phrases)
     if body.vocabulary_id:
         stored = VocabularyStore(request.app.state.redis, limits.max_custom_vocabularies, limits.max_phrases)
         found = await run_in_threadpool(stored.phrases_for_job, owner, body.vocabulary_id)
@@ -117,6 +143,18 @@ async def create_session(
     return _public(request, settings, state)
 
 
+def _vocabulary_json(body: SessionCreate) -> str | None:
+    """The vocabulary as a job's `vocabulary` field would carry it, held to that field's length."""
+    if not body.vocabulary:
+        return None
+    raw = json.dumps([p.model_dump(exclude_defaults=True) if isinstance(p, VocabularyPhrase) else p
+                      for p in body.vocabulary])
+    if len(raw) > VOCABULARY_MAX_CHARS:
+        raise VocabularyInvalid(f"vocabulary is {len(raw)} characters as JSON; the limit is {VOCABULARY_MAX_CHARS} "
+                                "(or store it with POST /v1/vocabularies and send vocabulary_id)")
+    return raw
+
+
 @router.get("/{session_id}", response_model=SessionPublic, responses=_errors(401, 404, 429))
 def read_session(session_id: str, request: Request, settings: SettingsDep, owner: OwnerDep) -> SessionPublic:
     """A session's status, with a fresh stream token (for a reconnect after the first one expired)."""
@@ -126,19 +164,37 @@ def read_session(session_id: str, request: Request, settings: SettingsDep, owner
 @router.get("/{session_id}/events", response_class=EventSourceResponse,
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "each event as `event: <type>`, `id: <event id>`, `data: <json>`; "
-                                            "the stream ends after `ended`"},
-                       **_errors(401, 404)})
+                                            "the stream ends after `ended`, or with an `error` event without "
+                                            "an id (`session_gone`, `token_expired`, `unavailable`)"},
+                       **_errors(400, 401, 404, 429), **_GONE})
 async def session_events_sse(
     session_id: str, request: Request, settings: SettingsDep,
-    token: Annotated[str, Query()] = "", last_event_id: Annotated[str, Header()] = "",
+    token: Annotated[str, Query()] = "",
+    last_event_id: Annotated[str, Header()] = "",
     after: Annotated[str, Query()] = "0",
 ) -> EventSourceResponse:
-    """The session's events as Server-Sent Events (its stream token, or an API key), until `ended`."""
-    await _authorize(request, settings, session_id, token)
+    """The session's events as Server-Sent Events (its `events_url` token, or an API key), until `ended`.
+    A stream opened with a token ends `token_grace_seconds` after the token expires (`token_expired`)."""
+    start = event_id(last_event_id or after)
+    state = await _authorize(request, settings, session_id, token)
+    live = settings.live
+    lease = await _take_lease(request.app.state.redis, live, state, writer=False)
+    expires = session_tokens.expiry(token) + live.token_grace_seconds if token else None
+
+    async def look() -> dict[str, Any] | None:
+        if expires is not None and time.time() > expires:
+            return closing("token_expired", "the token of this stream has expired; GET /v1/sessions/{id} gives a "
+                                            "fresh events_url (connect with Last-Event-ID to go on)")
+        found = await run_in_threadpool(lease.look)
+        return GONE if found == Look.GONE else None
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        async for event in session_events(request.app.state.async_redis, session_id, last_event_id or after):
-            yield ServerSentEvent(json.dumps(event), event=event["type"], id=event["id"])
+        try:
+            async for event in session_events(request.app.state.async_redis, session_id, start, look,
+                                              look_every(lease)):
+                yield ServerSentEvent(json.dumps(event), event=event["type"], id=event.get("id"))
+        finally:
+            await run_in_threadpool(lease.give_back)
 
     return EventSourceResponse(events(), ping=PING_SECONDS, headers={"Cache-Control": "no-store"})
 
@@ -148,24 +204,69 @@ async def session_stream(websocket: WebSocket, session_id: str, token: str = "",
     """Audio in, events out (see `api.session_stream` for the protocol)."""
     await websocket.accept()
     app = websocket.app
-    sessions = _sessions(websocket)
+    live: LiveSettings = app.state.settings.live
+    try:
+        state, lease = await _open_writer(websocket, session_id, token, after, live)
+    except EndoScribeError as exc:
+        await websocket.send_text(json.dumps({"type": "error", **exc.as_dict()}))
+        await websocket.close(_WS_CLOSE.get(exc.code, 4400))
+        return
+    except redis.RedisError:
+        await websocket.send_text(json.dumps(UNAVAILABLE))
+        await websocket.close(1013)
+        return
+    try:
+        await SessionSocket(websocket, state, _sessions(websocket), app.state.async_redis, app.state.celery,
+                            live, lease).run(event_id(after))
+    finally:
+        with contextlib.suppress(redis.RedisError):
+            await run_in_threadpool(lease.give_back)
+
+
+async def _open_writer(websocket: WebSocket, session_id: str, token: str, after: str,
+                       live: LiveSettings) -> tuple[SessionState, StreamLease]:
+    """Check a WebSocket's `after` and write token, count it against its key and make it the session's
+    writer; the session as it is now (its next chunk), and the lease to give back."""
+    event_id(after)
+    if not session_tokens.verify(websocket.app.state.token_key, session_id, token, _WRITE):
+        raise Unauthorized(_REFUSED, code="invalid_token")
+    state = await _open_session(_sessions(websocket), session_id)
+    lease = await _take_lease(websocket.app.state.redis, live, state, writer=True)
+    # Read again now that this connection is the writer: a chunk the last writer stored meanwhile counts.
+    fresh = await run_in_threadpool(_sessions(websocket).get, session_id)
+    if fresh is None:
+        await run_in_threadpool(lease.give_back)
+        raise Unauthorized(_REFUSED, code="invalid_token")
+    return fresh, lease
+
+
+async def _open_session(sessions: SessionStore, session_id: str) -> SessionState:
+    """The session a valid token names, if its tokens still stand: not once it is gone or has ended."""
     state = await run_in_threadpool(sessions.get, session_id)
-    if state is None or not session_tokens.verify(app.state.token_key, session_id, token):
-        await websocket.send_text(json.dumps({"type": "error", "code": "invalid_token", "message": (
-            "the stream token is missing, expired or for another session; GET /v1/sessions/{id} with your API "
-            "key gives a fresh stream_url")}))
-        await websocket.close(4401)
-        return
-    await SessionSocket(websocket, session_id, sessions, app.state.async_redis, app.state.celery,
-                        app.state.settings.live).run(state.next_seq, after)
+    if state is None:
+        raise Unauthorized(_REFUSED, code="invalid_token")
+    if state.status == SessionStatus.ENDED:
+        raise SessionEnded(f"the session has ended and its tokens with it; its audio is job {state.meta.job_id} "
+                           f"(GET /v1/jobs/{state.meta.job_id}/result with your API key)")
+    return state
 
 
-async def _authorize(request: Request, settings: Settings, session_id: str, token: str) -> None:
+async def _take_lease(client: redis.Redis, live: LiveSettings, state: SessionState, writer: bool) -> StreamLease:
+    lease = StreamLease(client, state.meta.owner, state.meta.id, live.stream_lease_seconds, writer=writer)
+    held = await run_in_threadpool(lease.take, live.max_streams_per_key)
+    if held is not None:
+        raise TooManyRequests(f"this key has {held} session streams open; the limit is {live.max_streams_per_key} "
+                              "— close one first", retry_after=5, code="too_many_streams")
+    return lease
+
+
+async def _authorize(request: Request, settings: Settings, session_id: str, token: str) -> SessionState:
     if token:
-        if not session_tokens.verify(request.app.state.token_key, session_id, token):
-            raise Unauthorized("the stream token is missing, expired or for another session")
-        return
+        if not session_tokens.verify(request.app.state.token_key, session_id, token, _READ):
+            raise Unauthorized(_REFUSED, code="invalid_token")
+        return await _open_session(_sessions(request), session_id)
     owner = owner_for(request.headers.get("authorization"), settings.api_keys)
     state = await run_in_threadpool(_sessions(request).get, session_id)
     if state is None or state.meta.owner != owner:
         raise NotFound(f"no live session with id {session_id}")
+    return state

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,13 @@ def test_a_session_streams_partials_and_finals_and_ends_as_a_completed_job(clien
     pcm = fixture_pcm(FIXTURES / "colonoscopy.wav")
     pieces = chunks(pcm)
 
+    # A listener on the SSE URL (its read-only token, no API key) while the session runs.
+    listened: list[str] = []
+    listener = threading.Thread(target=lambda: listened.append(httpx.get(session["events_url"], timeout=120).text))
+    listener.start()
     live.send_audio(pieces, speed=2)
     ended = live.end()
+    listener.join(30)
 
     assert live.messages[0] == {"type": "ready", "next_seq": 0}
     assert [a["seq"] for a in live.of("ack")] == list(range(len(pieces)))
@@ -51,9 +57,10 @@ def test_a_session_streams_partials_and_finals_and_ends_as_a_completed_job(clien
     assert word_error_rate(reference("colonoscopy"), final_text(live)) <= 0.25, final_text(live)
     assert ended["job_id"] == session["job_id"] and ended["result_url"] == session["result_url"]
     assert live.close_code == 1000
-    # A listener on the SSE URL (its token, no API key) gets the same events, ending with `ended`.
-    sse = httpx.get(session["events_url"], timeout=30).text
+    # The listener got the same events, ending with `ended`; once ended, the session's tokens are refused.
+    sse = listened[0]
     assert sse.count("event: final") == len(finals) and f'"id": "{ended["id"]}"' in sse.split("event: ended")[1]
+    assert httpx.get(session["events_url"], timeout=30).status_code == 410
     job = wait_for_status(client, session["job_id"])
     assert job["status"] == "completed" and job["audio_seconds"] == pytest.approx(len(pcm) / 32000, abs=0.002)
     assert (job["options"]["hotwords"], job["options"]["formatting"]) == ("cecum", "none")
