@@ -243,7 +243,7 @@ class SessionSocket:
                                         {"type": "lagging", "delay": round(waiting, 1), "reason": "no_worker"})
 
     async def wake(self) -> None:
-        await run_in_threadpool(session_service.wake_worker, self.celery)
+        await run_in_threadpool(session_service.wake_worker, self.celery, self.sessions)
 
     # ---- store -> client -----------------------------------------------------------------------
 

@@ -26,8 +26,8 @@ from core.errors import EndoScribeError, NotFound, TooManyRequests, Unauthorized
 from core.jobs import ERROR_DESCRIPTIONS, ErrorBody, JobOptions
 from core.session_store import SessionState, SessionStatus, SessionStore
 from core.settings import LiveSettings, Settings
-from core.vocabulary import VocabularyInvalid, VocabularyPhrase, check_note_type, parse_vocabulary
-from core.vocabulary_store import PhraseText, VocabularyStore
+from core.vocabulary import PhraseText, VocabularyInvalid, VocabularyPhrase, check_note_type, parse_vocabulary
+from core.vocabulary_store import VocabularyStore
 
 router = APIRouter(prefix="/v1/sessions", tags=["live sessions"])
 
