@@ -19,6 +19,7 @@ from starlette.routing import Match
 from api import metrics, session_tokens
 from api.guards import QuotaGuard, RequestGuard, error_headers
 from api.job_watcher import JobWatcher
+from api.page_headers import PageHeaders
 from api.quotas import Quotas
 from api.routes import dictate, events, jobs, openai_audio, sessions, system, vocabularies
 from core.audio_store import make_audio_store
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The last added runs first: the key and the upload size are judged before any quota is counted.
     app.add_middleware(QuotaGuard, settings=settings)
     app.add_middleware(RequestGuard, settings=settings)
+    app.add_middleware(PageHeaders)  # outside the guards: their refusals get the headers too
     metrics.install(app)  # outermost: it counts the guards' refusals too
     app.include_router(jobs.router)
     app.include_router(sessions.router)
