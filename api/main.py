@@ -20,6 +20,7 @@ from api import metrics, session_service, session_tokens
 from api.body_limit import BodyLimit
 from api.guards import QuotaGuard, RequestGuard, error_headers
 from api.job_watcher import JobWatcher
+from api.page_headers import PageHeaders
 from api.quotas import Quotas
 from api.routes import dictate, events, jobs, openai_audio, sessions, system, vocabularies
 from api.urls import HostGuard, check_public_url
@@ -164,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(RequestGuard, settings=settings)
     app.add_middleware(HostGuard, settings=settings)  # a request for a name we are not is answered nothing else
+    app.add_middleware(PageHeaders)  # outside the guards: their refusals get the headers too
     metrics.install(app)  # outermost: it counts the guards' refusals too
     app.include_router(jobs.router)
     app.include_router(sessions.router)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from cli import dictate as dictating
 from cli import transcribe as transcribing
@@ -53,12 +54,12 @@ def _api(ctx: typer.Context) -> Iterator[Api]:
     try:
         api = Api(resolve(*ctx.obj))
     except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(_error(str(exc)))
         raise typer.Exit(2) from None
     try:
         yield api
     except ApiError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(_error(str(exc)))
         raise typer.Exit(1) from None
     finally:
         api.close()
@@ -119,9 +120,9 @@ def list_jobs(
     for job in found:
         audio = f"{job['audio_seconds']:.0f} s" if job.get("audio_seconds") else ""
         error = (job.get("error") or {}).get("code", "")
-        table.add_row(job["id"], _status(job["status"]), job["stage"], f"{job['progress']:.0f}%",
-                      job["created_at"][:19].replace("T", " "), audio, error)
-    out.print(table if found else "no jobs")
+        table.add_row(Text(job["id"]), _status(job["status"]), Text(job["stage"]), f"{job['progress']:.0f}%",
+                      Text(job["created_at"][:19].replace("T", " ")), audio, Text(error))
+    out.print(table if found else Text("no jobs"))
 
 
 @jobs_app.command("get")
@@ -136,8 +137,9 @@ def get_job(ctx: typer.Context, job_id: str,
     table = Table(show_header=False, box=None)
     for name, value in job.items():
         if value not in (None, {}, []):
-            shown = _status(value) if name == "status" else json.dumps(value) if isinstance(value, dict) else value
-            table.add_row(f"[bold]{name}[/bold]", str(shown))
+            shown = _status(value) if name == "status" else Text(
+                json.dumps(value) if isinstance(value, dict) else str(value))
+            table.add_row(Text(name, style="bold"), shown)
     out.print(table)
 
 
@@ -147,13 +149,13 @@ def cancel_job(ctx: typer.Context, job_id: str) -> None:
     with _api(ctx) as api:
         status = api.job(job_id)["status"]
         if status in FINAL_STATUSES:
-            err.print(f"[red]error:[/red] job {job_id} is already {status}; nothing to cancel")
+            err.print(_error(f"job {job_id} is already {status}; nothing to cancel"))
             raise typer.Exit(1)
         job = api.cancel(job_id)
     if job is not None and job["status"] == "cancelled":
-        out.print(f"job {job_id} cancelled")
+        out.print(Text(f"job {job_id} cancelled"))
     else:
-        out.print(f"job {job_id} is running: asked to stop; it ends as cancelled within seconds")
+        out.print(Text(f"job {job_id} is running: asked to stop; it ends as cancelled within seconds"))
 
 
 @jobs_app.command("result")
@@ -169,7 +171,7 @@ def job_result(
         typer.echo(body, nl=not body.endswith("\n"))
     else:
         to.write_text(body)
-        err.print(f"wrote {to}")
+        err.print(Text(f"wrote {to}"))
 
 
 @app.command()
@@ -187,15 +189,15 @@ def dictate(
         for event in dictating.dictate(api, file, options, speed):
             kind = event["type"]
             if kind == "partial":
-                out.print(f"[dim]… {event['text']}[/dim]")
+                out.print(Text(f"… {event['text']}", style="dim"))
             elif kind == "final":
-                out.print(f"[bold]{event['start']:7.2f}–{event['end']:.2f}[/bold]  {event['text']}")
+                out.print(Text.assemble((f"{event['start']:7.2f}–{event['end']:.2f}", "bold"), f"  {event['text']}"))
             elif kind == "lagging":
-                err.print(f"[yellow]the transcription is {event['delay']} s behind[/yellow]")
+                err.print(Text(f"the transcription is {event['delay']} s behind", style="yellow"))
             elif kind == "error":
-                err.print(f"[red]{event['code']}:[/red] {event['message']}")
+                err.print(Text.assemble((f"{event['code']}:", "red"), f" {event['message']}"))
             else:
-                out.print(f"ended: job {event['job_id']} (result: {event['result_url']})")
+                out.print(Text(f"ended: job {event['job_id']} (result: {event['result_url']})"))
 
 
 @app.command()
@@ -212,15 +214,23 @@ def workers(ctx: typer.Context,
         memory = ""
         if w.get("gpu_memory_total_gb"):
             memory = f"{w.get('gpu_memory_allocated_gb') or 0:g} / {w['gpu_memory_total_gb']:g} GB"
-        table.add_row(str(w.get("worker", "")), str(w.get("model") or ""), str(w.get("device") or ""),
-                      str(w.get("gpu_name") or ""), memory, str(w.get("jobs_done", "")),
-                      str(w.get("last_seen", ""))[:19].replace("T", " "))
-    out.print(table if found else "no live workers")
+        cells = (w.get("worker", ""), w.get("model") or "", w.get("device") or "", w.get("gpu_name") or "", memory,
+                 w.get("jobs_done", ""), str(w.get("last_seen", ""))[:19].replace("T", " "))
+        table.add_row(*(Text(str(cell)) for cell in cells))
+    out.print(table if found else Text("no live workers"))
 
 
-def _status(status: str) -> str:
+# What the server sends (transcripts, job fields, messages) is printed as Text, never as Rich markup:
+# a transcript's "[inaudible]" would vanish as an unknown tag, and "[/]" would raise MarkupError.
+
+
+def _status(status: str) -> Text:
     colour = {"completed": "green", "failed": "red", "cancelled": "yellow"}.get(status, "cyan")
-    return f"[{colour}]{status}[/{colour}]"
+    return Text(status, style=colour)
+
+
+def _error(message: str) -> Text:
+    return Text.assemble(("error:", "red"), f" {message}")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -21,6 +22,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from cli.client import Api, ApiError
 
@@ -72,13 +74,14 @@ def upload(api: Api, outcomes: list[Outcome], fields: dict[str, str], console: C
     with Progress(*columns, console=console) as progress:
         for outcome in outcomes:
             size = outcome.file.stat().st_size
-            task = progress.add_task(f"upload  {outcome.file.name}", total=size)
+            # Progress columns read markup: a file name or a server's word is escaped into it.
+            task = progress.add_task(f"upload  {escape(outcome.file.name)}", total=size)
             try:
                 with outcome.file.open("rb") as handle, progress.wrap_file(handle, total=size, task_id=task) as reader:
                     job = api.submit(outcome.file, reader, fields)
             except ApiError as exc:
                 outcome.error = str(exc)
-                progress.update(task, description=f"[red]refused[/red] {outcome.file.name}")
+                progress.update(task, description=f"[red]refused[/red] {escape(outcome.file.name)}")
                 continue
             outcome.job_id, outcome.status = job["id"], job["status"]
 
@@ -88,7 +91,7 @@ def follow(api: Api, outcomes: list[Outcome], fmt: str, out_dir: Path, poll: boo
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                TextColumn("{task.fields[state]}"), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
-        tasks = {id(o): progress.add_task(f"{o.file.name}", total=100, state="queued") for o in outcomes}
+        tasks = {id(o): progress.add_task(escape(o.file.name), total=100, state="queued") for o in outcomes}
 
         def one(outcome: Outcome) -> None:
             _follow_one(api, outcome, progress, tasks[id(outcome)], fmt, paths[id(outcome)], poll)
@@ -105,17 +108,17 @@ def _follow_one(api: Api, outcome: Outcome, progress: Progress, task: TaskID, fm
         for state in api.follow(outcome.job_id, poll):
             status, stage = str(state["status"]), str(state["stage"])
             label = stage if status == "processing" else status
-            progress.update(task, completed=float(str(state["progress"])), state=label)
+            progress.update(task, completed=float(str(state["progress"])), state=escape(label))
         outcome.status = str(state["status"])
         if outcome.status == "completed":
             path.write_text(api.result(outcome.job_id, fmt))
             outcome.output = path
-            progress.update(task, completed=100, state=f"[green]completed[/green] → {path}")
+            progress.update(task, completed=100, state=f"[green]completed[/green] → {escape(str(path))}")
             return
         error = state.get("error")
         outcome.error = str(error["message"]) if isinstance(error, dict) else outcome.status
         code = f" ({error['code']})" if isinstance(error, dict) else ""
-        progress.update(task, state=f"[red]{outcome.status}{code}[/red]")
+        progress.update(task, state=f"[red]{escape(outcome.status + code)}[/red]")
     except (ApiError, OSError) as exc:
         outcome.status, outcome.error = "error", str(exc)
         progress.update(task, state="[red]error[/red]")
@@ -139,5 +142,5 @@ def summary(outcomes: list[Outcome], waited: bool) -> Table:
     for o in outcomes:
         colour = "green" if o.ok(waited) else "red"
         detail = str(o.output) if o.output else (o.error or f"endoscribe jobs get {o.job_id}")
-        table.add_row(o.file.name, o.job_id or "", f"[{colour}]{o.status}[/{colour}]", detail)
+        table.add_row(Text(o.file.name), Text(o.job_id or ""), Text(o.status, style=colour), Text(detail))
     return table

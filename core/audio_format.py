@@ -5,6 +5,12 @@ from __future__ import annotations
 from core.errors import InvalidInput, UnsupportedMedia
 
 ACCEPTED = "wav, flac, mp3, m4a/aac, ogg/opus, webm"
+# ffmpeg's demuxer for each container detect_audio_format names. The worker passes it to ffmpeg so
+# that ffmpeg never guesses: a guess can be a playlist or concat list that opens files on the host.
+DEMUXERS = {"wav": "wav", "flac": "flac", "ogg": "ogg", "webm": "matroska", "m4a": "mov", "mp3": "mp3",
+            "aac": "aac"}
+# Containers an ID3v2 tag is found in front of; ffmpeg reads past the tag before any demuxer.
+_TAGGED = ("flac", "aac")
 
 
 def _is_mp3_frame(head: bytes) -> bool:
@@ -36,3 +42,22 @@ def detect_audio_format(head: bytes) -> str:
     if _is_adts(head):
         return "aac"
     raise UnsupportedMedia(f"the file is not a recognised audio format; send one of: {ACCEPTED}")
+
+
+def detect_tagged_format(data: bytes) -> str:
+    """The container of a whole upload: detect_audio_format, looking behind a leading ID3v2 tag.
+
+    The tag leads MP3 but also some AAC and FLAC files. Behind it lies what the demuxer will read,
+    so anything there but FLAC or ADTS is taken for MP3 and decoded as MP3, nothing else.
+    """
+    found = detect_audio_format(data[:64])
+    if data[:3] != b"ID3" or len(data) < 10:
+        return found
+    # The size is syncsafe (7 bits a byte), excluding the 10-byte header and an optional footer.
+    size = (data[6] & 0x7F) << 21 | (data[7] & 0x7F) << 14 | (data[8] & 0x7F) << 7 | (data[9] & 0x7F)
+    end = 10 + size + (10 if data[5] & 0x10 else 0)
+    try:
+        behind = detect_audio_format(data[end:end + 64])
+    except (InvalidInput, UnsupportedMedia):
+        return found
+    return behind if behind in _TAGGED else found

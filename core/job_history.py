@@ -3,7 +3,7 @@
 `keys.owner_jobs_key` holds only a key's open jobs (for its quota); this index holds all of them, scored
 by creation time. The job store writes it in the job's creation transaction and removes it in the
 erase transaction (`stage_add`, `stage_remove`). Job records also leave by TTL, which no code sees, so
-a read drops what has expired: every entry older than the retention, and any id whose record is gone.
+an add and a read drop every entry older than the retention, and a read any id whose record is gone.
 """
 
 from __future__ import annotations
@@ -30,9 +30,14 @@ BATCH = 100
 
 
 def stage_add(pipe: Pipeline, owner: str, job_id: str, created: float, ttl: int) -> None:
-    """In the job's creation transaction: index it; the index lives as long as its newest job."""
-    pipe.zadd(keys.owner_history_key(owner), {job_id: created})
-    pipe.expire(keys.owner_history_key(owner), ttl)
+    """In the job's creation transaction: index it, and drop entries past the retention (their records
+    have expired), so a key that submits for months and never lists its jobs keeps a bounded index;
+    the index lives as long as its newest job."""
+    key = keys.owner_history_key(owner)
+    pipe.zadd(key, {job_id: created})
+    # O(log n + removed): each entry is removed once, by the next add after it expires.
+    pipe.zremrangebyscore(key, "-inf", f"({time.time() - ttl}")
+    pipe.expire(key, ttl)
 
 
 def stage_remove(pipe: Pipeline, owner: str, job_id: str) -> None:

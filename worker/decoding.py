@@ -23,7 +23,8 @@ import wave
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from core.errors import AudioError
+from core.audio_format import DEMUXERS, detect_tagged_format
+from core.errors import AudioError, InvalidInput, UnsupportedMedia
 
 if TYPE_CHECKING:  # numpy comes with the worker set; the light image imports worker modules without it
     import numpy as np
@@ -45,7 +46,8 @@ _EMPTY = "the file decodes to no audio samples; send a recording with sound in i
 
 
 def decode_audio(data: bytes, max_seconds: float, tmp_dir: Path, timeout: float = 600.0) -> np.ndarray:
-    """Decode any container ffmpeg reads to 16 kHz mono float32 in [-1, 1), at most `max_seconds` long.
+    """Decode an accepted container (core.audio_format) to 16 kHz mono float32 in [-1, 1), at most
+    `max_seconds` long.
 
     Raises AudioError `audio_too_long` as soon as the declared or decoded length passes the limit,
     `audio_undecodable` when ffmpeg cannot read the file or takes longer than `timeout` seconds,
@@ -56,16 +58,17 @@ def decode_audio(data: bytes, max_seconds: float, tmp_dir: Path, timeout: float 
     plain = _plain_wav(data, max_seconds)
     if plain is not None:
         return plain
+    demuxer = _demuxer(data)
     deadline = time.monotonic() + timeout
     # A temp cleaner may have removed an idle worker's directory; recreate it rather than fail jobs.
     tmp_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="endoscribe-", suffix=".audio") as tmp:
         tmp.write(data)
         tmp.flush()
-        declared = _probe_seconds(Path(tmp.name), deadline)
+        declared = _probe_seconds(Path(tmp.name), demuxer, deadline)
         if declared is not None and declared > max_seconds + MARGIN_SECONDS:
             raise _too_long(f"{declared:.0f} s", max_seconds)
-        audio, returncode = _run_ffmpeg(Path(tmp.name), max_seconds, declared, deadline)
+        audio, returncode = _run_ffmpeg(Path(tmp.name), demuxer, max_seconds, declared, deadline)
     limit = math.floor(max_seconds * SAMPLE_RATE)
     if audio.size > limit:
         cut = audio.size >= math.floor((max_seconds + MARGIN_SECONDS) * SAMPLE_RATE)
@@ -100,8 +103,10 @@ def _plain_wav(data: bytes, max_seconds: float) -> np.ndarray | None:
             if declared * 2 <= len(data) and declared > cap:
                 raise _too_long(f"{declared / SAMPLE_RATE:.0f} s", max_seconds)
             frames = wav.readframes(min(declared, cap))
-    except (wave.Error, EOFError):
-        return None  # damaged or an extension `wave` does not read: ffmpeg decides
+    except (wave.Error, EOFError, RuntimeError):
+        # Damaged or an extension `wave` does not read (a chunk size past the end raises RuntimeError):
+        # ffmpeg decides.
+        return None
     audio = np.frombuffer(frames, np.int16, len(frames) // 2).astype(np.float32) * _SCALE
     if audio.size > math.floor(max_seconds * SAMPLE_RATE):
         length = f"over {max_seconds:.0f} s" if audio.size >= cap else _seconds(audio.size / SAMPLE_RATE, max_seconds)
@@ -111,10 +116,28 @@ def _plain_wav(data: bytes, max_seconds: float) -> np.ndarray | None:
     return audio
 
 
-def _probe_seconds(path: Path, deadline: float) -> float | None:
+def _demuxer(data: bytes) -> str:
+    """The one ffmpeg demuxer the upload's first bytes allow."""
+    try:
+        return DEMUXERS[detect_tagged_format(data)]
+    except (InvalidInput, UnsupportedMedia):
+        raise AudioError(_UNDECODABLE, code="audio_undecodable") from None
+
+
+def _input_args(path: Path, demuxer: str) -> list[str]:
+    """ffmpeg's input options that decode `path` as `demuxer` and nothing else.
+
+    Left to probe, ffmpeg takes `ID3…#EXTM3U…` for an HLS playlist (or a concat list) and reads the
+    local files it names into the job. A pinned demuxer, a whitelist of that demuxer alone (nested
+    opens inherit it) and of the file protocol alone leave no indirection to follow.
+    """
+    return ["-protocol_whitelist", "file", "-format_whitelist", demuxer, "-f", demuxer, "-i", str(path)]
+
+
+def _probe_seconds(path: Path, demuxer: str, deadline: float) -> float | None:
     """The duration the file's container declares, or None when it declares none (or only a guess)."""
     cmd = ["ffprobe", "-v", "warning", "-select_streams", "a",
-           "-show_entries", "stream=duration:format=duration", "-of", "json", str(path)]
+           "-show_entries", "stream=duration:format=duration", "-of", "json", *_input_args(path, demuxer)]
     try:
         out = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, check=False,
                              timeout=max(deadline - time.monotonic(), 0.001))
@@ -161,13 +184,13 @@ def prepare_tmp_dir(base: Path, worker_name: str) -> Path:
     return path
 
 
-def _run_ffmpeg(path: Path, max_seconds: float, declared: float | None,
+def _run_ffmpeg(path: Path, demuxer: str, max_seconds: float, declared: float | None,
                 deadline: float) -> tuple[np.ndarray, int]:
     """Decode at most max_seconds plus the margin; returns the samples and ffmpeg's exit status."""
     cap_seconds = max_seconds + MARGIN_SECONDS
-    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "0", "-i", str(path),
-           "-vn", "-t", f"{cap_seconds:.6f}", "-f", "s16le", "-ac", "1", "-acodec", "pcm_s16le",
-           "-ar", str(SAMPLE_RATE), "-"]
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "0",
+           *_input_args(path, demuxer), "-vn", "-t", f"{cap_seconds:.6f}",
+           "-f", "s16le", "-ac", "1", "-acodec", "pcm_s16le", "-ar", str(SAMPLE_RATE), "-"]
     # stderr is discarded, not piped: a damaged file can make ffmpeg write megabytes of warnings.
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, bufsize=0)

@@ -1,5 +1,6 @@
 """The `/dictate` page in a real headless Chromium (Debian's chromium-headless-shell): its fake microphone
-plays a fixture WAV, the page streams it to a live session, and the final text appears on the page."""
+plays a fixture WAV, the page streams it to a live session, and the final text appears on the page;
+all under the page's Content-Security-Policy, which the page and the docs pages must never trip."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,17 @@ from tests.jobs import FIXTURES, reference, wait_for_status
 from tests.services import free_port, wait_for
 
 CHROMIUM = shutil.which("chromium-headless-shell") or shutil.which("chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium-headless-shell (or chromium)")
+
+# Run by the browser before each document's own scripts (and outside its CSP): records what the CSP
+# refused and any uncaught error, so a test can assert the page ran whole under its policy.
+WATCH = """
+window.__refused = []; window.__errors = [];
+document.addEventListener("securitypolicyviolation",
+  (e) => window.__refused.push(`${e.effectiveDirective} ${e.blockedURI}`));
+window.addEventListener("error", (e) => window.__errors.push(String(e.message)));
+window.addEventListener("unhandledrejection", (e) => window.__errors.push(String(e.reason)));
+"""
 
 
 class Page:
@@ -29,6 +42,8 @@ class Page:
         target = next(t for t in httpx.get(f"http://127.0.0.1:{port}/json").json() if t["type"] == "page")
         self.ws = connect(target["webSocketDebuggerUrl"], max_size=2**24).__enter__()
         self.calls = 0
+        self.call("Page.enable")
+        self.call("Page.addScriptToEvaluateOnNewDocument", source=WATCH)
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
         self.calls += 1
@@ -39,37 +54,99 @@ class Page:
                 result: dict[str, Any] = reply["result"]
                 return result
 
-    def evaluate(self, expression: str) -> Any:
-        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+    def evaluate(self, expression: str, *, gesture: bool = False) -> Any:
+        """The expression's value; `gesture` runs it as if the user had just clicked (user activation)."""
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True,
+                         userGesture=gesture)["result"].get("value")
+
+    def open(self, url: str) -> None:
+        self.call("Page.navigate", url=url)
+        self.wait_until(f"location.href === {json.dumps(url)} && document.readyState === 'complete'", 20)
+
+    def wait_until(self, expression: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.evaluate(expression):
+            assert time.monotonic() < deadline, (expression, self.evaluate("document.body.innerText"))
+            time.sleep(0.2)
+
+    def trouble(self) -> dict[str, list[str]]:
+        """What the CSP refused and what threw, since the page loaded."""
+        return {"refused": self.evaluate("window.__refused"), "errors": self.evaluate("window.__errors")}
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium-headless-shell (or chromium)")
-def test_the_page_streams_the_microphone_and_shows_the_final_text(
-    api_url: str, client: httpx.Client, tmp_path: Path
-) -> None:
+@pytest.fixture()
+def page(tmp_path: Path) -> Iterator[Page]:
     port = free_port()
     assert CHROMIUM is not None
     browser = subprocess.Popen([
         CHROMIUM, f"--remote-debugging-port={port}", f"--user-data-dir={tmp_path}", "--no-sandbox",
         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={FIXTURES / 'summary.wav'}%noloop",
-        "--autoplay-policy=no-user-gesture-required", f"{api_url}/dictate?autostart=1&stop_after=9.5",
+        f"--use-file-for-fake-audio-capture={FIXTURES / 'summary.wav'}%noloop", "about:blank",
     ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: any(t["type"] == "page" for t in httpx.get(f"http://127.0.0.1:{port}/json").json()),
                  20, "chromium")
-        page = Page(port)
-        deadline = time.monotonic() + 90
-        while not page.evaluate("document.body.dataset.ended || ''"):
-            assert time.monotonic() < deadline, page.evaluate("document.body.innerText")
-            time.sleep(0.5)
-        shown = page.evaluate("document.getElementById('finals').textContent")
-        job_id = page.evaluate("document.body.dataset.ended")
-        # The README's picture (docs/dictate.png) is this screenshot.
-        (tmp_path / "dictate.png").write_bytes(base64.b64decode(page.call("Page.captureScreenshot")["data"]))
+        yield Page(port)
     finally:
         browser.terminate()
         browser.wait(10)
 
+
+def test_the_page_streams_the_microphone_and_shows_the_final_text(
+    api_url: str, client: httpx.Client, page: Page, tmp_path: Path
+) -> None:
+    page.open(f"{api_url}/dictate")
+    page.evaluate("document.getElementById('key').value = 'typed-key'")  # a dev server takes any key
+
+    page.evaluate("document.getElementById('start').click()", gesture=True)  # the microphone needs a click
+    page.wait_until("document.getElementById('status').textContent === 'Listening…'", 30)
+    time.sleep(9.5)  # the fixture's length
+    page.evaluate("document.getElementById('stop').click()", gesture=True)
+    page.wait_until("document.body.dataset.ended || ''", 90)
+
+    shown = page.evaluate("document.getElementById('finals').textContent")
+    job_id = page.evaluate("document.body.dataset.ended")
+    stored = page.evaluate("[sessionStorage.getItem('endoscribe-key'), localStorage.getItem('endoscribe-key')]")
+    # The README's picture (docs/dictate.png) is this screenshot.
+    (tmp_path / "dictate.png").write_bytes(base64.b64decode(page.call("Page.captureScreenshot")["data"]))
+    assert page.trouble() == {"refused": [], "errors": []}
+    assert stored == ["typed-key", None]  # kept for this tab only: "remember" was not ticked
     assert word_error_rate(reference("summary"), shown) <= 0.45, shown
     assert wait_for_status(client, job_id)["status"] == "completed"
+
+
+def test_the_key_is_remembered_on_the_device_only_when_asked(api_url: str, page: Page) -> None:
+    page.open(f"{api_url}/dictate")
+    page.evaluate("document.getElementById('remember').click(); document.getElementById('key').value = 'k1'")
+    page.evaluate("keep('k1')")
+    page.open(f"{api_url}/dictate?again")
+
+    assert page.evaluate("[document.getElementById('key').value, document.getElementById('remember').checked]") \
+        == ["k1", True]
+    page.evaluate("document.getElementById('remember').click()")  # unticked: forgotten on the device
+    assert page.evaluate("localStorage.getItem('endoscribe-key')") is None
+    assert page.trouble() == {"refused": [], "errors": []}
+
+
+def test_a_link_cannot_start_the_microphone(api_url: str, page: Page) -> None:
+    page.open(f"{api_url}/dictate?autostart=1&stop_after=1")
+    time.sleep(2)
+
+    assert page.evaluate("document.getElementById('status').textContent") == "Ready."
+    assert page.evaluate("document.getElementById('start').disabled") is False
+    assert page.trouble() == {"refused": [], "errors": []}
+
+
+@pytest.mark.parametrize(("path", "rendered", "refused"), [
+    ("/docs", "document.querySelector('.swagger-ui .info .title')?.textContent.includes('EndoScribe')", []),
+    # ReDoc's "API docs by Redocly" logo comes from its CDN: refused, as anything from elsewhere is.
+    ("/redoc", "document.querySelector('redoc h1')?.textContent.includes('EndoScribe')",
+     ["img-src https://cdn.redoc.ly/redoc/logo-mini.svg"]),
+])
+def test_the_docs_pages_render_under_their_policy(
+        api_url: str, page: Page, path: str, rendered: str, refused: list[str]) -> None:
+    page.open(f"{api_url}{path}")
+    page.wait_until(f"!!({rendered})", 30)
+    time.sleep(1)  # what a page loads after it first paints
+
+    assert page.trouble() == {"refused": refused, "errors": []}

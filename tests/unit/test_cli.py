@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
-from typer.testing import CliRunner
+from rich.console import Console
+from typer.testing import CliRunner, Result
 
+from cli import app as cli_app
+from cli import dictate as dictating
 from cli.app import app
-from cli.client import FINAL_STATUSES
+from cli.client import FINAL_STATUSES, ApiError
 from cli.config import DEFAULT_URL, Config, ConfigError, default_config_path, resolve
-from cli.transcribe import Outcome, job_fields, output_paths
+from cli.transcribe import Outcome, job_fields, output_paths, summary
 from core.jobs import FINAL_STATUSES as STORED_FINAL_STATUSES
 from tests.services import ROOT, free_port
 
@@ -111,3 +115,82 @@ def test_an_unreachable_server_exits_1_naming_the_url(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert f"cannot reach the API at {url}" in " ".join(result.output.split())
+
+
+# Text that Rich would read as markup: a transcript's own brackets, a closing tag, a style name.
+BRACKETS = "[inaudible] biopsy [/] taken [bold]x[/bold]"
+
+
+class BracketApi:
+    """An API whose every string is BRACKETS-laden, as a transcript, a job or a message may be."""
+
+    def __init__(self, config: object) -> None:
+        self.job_record = {"id": "[/]", "status": "failed", "stage": "[inaudible]", "progress": 0.0,
+                           "created_at": "2024-01-01T00:00:00", "audio_seconds": 3.0,
+                           "error": {"code": "[/]", "message": BRACKETS}}
+
+    def close(self) -> None:
+        pass
+
+    def jobs(self, statuses: list[str], limit: int, cursor: str | None) -> dict[str, Any]:
+        return {"jobs": [self.job_record], "next_cursor": None}
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self.job_record
+
+    def cancel(self, job_id: str) -> dict[str, Any] | None:
+        raise ApiError(BRACKETS)
+
+    def result(self, job_id: str, fmt: str) -> str:
+        raise ApiError(BRACKETS)
+
+    def workers(self) -> list[dict[str, Any]]:
+        return [{"worker": "[/]", "model": "[inaudible]", "device": "cpu", "jobs_done": 1}]
+
+
+def run_with(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, args: list[str]) -> Result:
+    monkeypatch.setattr(cli_app, "Api", BracketApi)
+    # Wide enough that no table cell wraps mid-word.
+    return runner.invoke(app, args, env={"ENDOSCRIBE_CONFIG": str(tmp_path / "none.toml"), "COLUMNS": "400"})
+
+
+def test_dictate_prints_transcript_text_as_text(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    events = [{"type": "partial", "text": "[inaudible] the"},
+              {"type": "final", "start": 0.0, "end": 1.5, "text": BRACKETS},
+              {"type": "error", "code": "[/]", "message": "[red]not red[/red]"},
+              {"type": "ended", "job_id": "[/]", "result_url": "http://127.0.0.1/[x]"}]
+    monkeypatch.setattr(dictating, "dictate", lambda *args: iter(events))
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(b"RIFF")
+
+    result = run_with(monkeypatch, tmp_path, ["dictate", str(audio)])
+
+    assert result.exit_code == 0, result.output
+    assert "… [inaudible] the" in result.output
+    assert f"0.00–1.50  {BRACKETS}" in result.output
+    assert "[/]: [red]not red[/red]" in result.output
+    assert "ended: job [/] (result: http://127.0.0.1/[x])" in result.output
+
+
+def test_jobs_and_workers_print_what_the_server_sent_as_text(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    listed = run_with(monkeypatch, tmp_path, ["jobs", "list"])
+    shown = run_with(monkeypatch, tmp_path, ["jobs", "get", "[/]"])
+    workers = run_with(monkeypatch, tmp_path, ["workers"])
+    ended = run_with(monkeypatch, tmp_path, ["jobs", "cancel", "[/]"])
+    refused = run_with(monkeypatch, tmp_path, ["jobs", "result", "[/]"])
+
+    assert listed.exit_code == 0 and "[/]" in listed.output and "[inaudible]" in listed.output, listed.output
+    assert shown.exit_code == 0 and BRACKETS in shown.output and "[inaudible]" in shown.output, shown.output
+    assert workers.exit_code == 0 and "[/]" in workers.output and "[inaudible]" in workers.output, workers.output
+    assert ended.exit_code == 1 and "error: job [/] is already failed" in ended.output, ended.output
+    assert refused.exit_code == 1 and f"error: {BRACKETS}" in refused.output, refused.output
+
+
+def test_the_transcribe_summary_prints_names_and_messages_as_text() -> None:
+    outcomes = [Outcome(Path("visit [draft].wav"), "[/]", "failed", error=BRACKETS)]
+    console = Console(record=True, width=400)
+
+    console.print(summary(outcomes, waited=True))
+
+    printed = console.export_text()
+    assert "visit [draft].wav" in printed and BRACKETS in printed

@@ -128,6 +128,58 @@ def test_bytes_that_are_not_audio_are_undecodable_and_ffmpeg_is_not_quoted(tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
+# Magic bytes the API accepts, each followed by a playlist: the demuxer is pinned to what the bytes
+# claim, so ffmpeg never probes past them into a format that opens other files.
+DISGUISES = {
+    "id3": b"ID3\x04\x00\x00\x00\x00\x00\x00",
+    "mp3 frame": b"\xff\xfb\x90\x00",
+    "adts": b"\xff\xf1\x50\x80",
+    "wav": b"RIFF\x24\x00\x00\x00WAVE",
+    "flac": b"fLaC",
+    "ogg": b"OggS",
+    "webm": b"\x1a\x45\xdf\xa3",
+    "m4a": b"\x00\x00\x00\x18ftypM4A ",
+}
+
+
+def indirections(local: Path) -> dict[str, bytes]:
+    """Uploads whose text names `local` (an mp3 on the worker host) for ffmpeg to read."""
+    return {
+        "hls": b"#EXTM3U\n#EXT-X-TARGETDURATION:100\n#EXTINF:100,\n" + str(local).encode() + b"\n#EXT-X-ENDLIST\n",
+        # concat refuses absolute names in its default safe mode; a name beside the upload passes it.
+        "ffconcat": b"ffconcat version 1.0\nfile " + local.name.encode() + b"\n",
+    }
+
+
+@pytest.mark.parametrize("disguise", DISGUISES)
+@pytest.mark.parametrize("kind", ["hls", "ffconcat"])
+def test_a_playlist_naming_a_local_file_is_undecodable(disguise: str, kind: str, tmp_path: Path) -> None:
+    # The worker's own directory: where other jobs' uploads lie while they decode.
+    local = tmp_path / "other-job.mp3"
+    local.write_bytes((FIXTURES / "summary.mp3").read_bytes())
+    upload = DISGUISES[disguise] + indirections(local)[kind]
+
+    assert audio_error(upload, 3600, tmp_path) == UNDECODABLE
+    assert list(tmp_path.iterdir()) == [local]
+
+
+def test_an_id3_tag_before_aac_or_flac_still_decodes(tmp_path: Path) -> None:
+    tag = b"ID3\x04\x00\x00\x00\x00\x00\x00"
+    flac = (FIXTURES / "egd.flac").read_bytes()
+    adts = subprocess.run(["ffmpeg", "-v", "error", "-i", str(FIXTURES / "summary.wav"), "-c:a", "aac",
+                           "-f", "adts", "-"], capture_output=True, check=True).stdout
+
+    assert decode_audio(tag + flac, 3600, tmp_path).size == decode_audio(flac, 3600, tmp_path).size
+    assert decode_audio(tag + adts, 3600, tmp_path).size == decode_audio(adts, 3600, tmp_path).size
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_wav_whose_chunk_runs_past_the_end_is_undecodable(tmp_path: Path) -> None:
+    upload = b"RIFF\x24\x00\x00\x00WAVE" + b"LIST" + struct.pack("<I", 10**8) + b"\x00" * 64
+
+    assert audio_error(upload, 60, tmp_path) == UNDECODABLE
+
+
 def test_a_file_with_no_samples_is_empty(tmp_path: Path) -> None:
     assert audio_error(wav(0), 60, tmp_path) == {
         "code": "audio_empty", "message": "the file decodes to no audio samples; send a recording with sound in it"}
