@@ -43,8 +43,10 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _start(redis_url: str, tmp: Path, **env: str) -> tuple[Process, str]:
-    # No request-rate limit: it would answer most generated requests 429 and hide the routes behind it.
-    api_proc, base = start_api(redis_url, tmp, ENDOSCRIBE_QUOTA_REQUEST_RATE="", **env)
+    # No request-rate limit and no open-session limit: they would answer most generated requests 429 and
+    # hide the routes behind them (the generated POST /v1/sessions cases open sessions nobody ends).
+    api_proc, base = start_api(redis_url, tmp, ENDOSCRIBE_QUOTA_REQUEST_RATE="",
+                               ENDOSCRIBE_LIVE_MAX_SESSIONS_PER_KEY="0", **env)
     # The schema the tests are generated from (at collection) is the one the process serves.
     assert httpx.get(f"{base}/openapi.json").json() == app.openapi()
     return api_proc, base
