@@ -46,11 +46,15 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from api import session_service
 from api.session_relay import GONE, TERMINAL, UNAVAILABLE, closing, look_every, session_events
 from api.stream_leases import Look, StreamLease
+from core.errors import Overloaded
+from core.redis_safety import check_room_to_store
 from core.session_store import BYTES_PER_SECOND, Appended, SessionState, SessionStore
-from core.settings import LiveSettings
+from core.settings import LiveSettings, QuotaSettings
 
 log = logging.getLogger("endoscribe.api")
 
+ROOM_CHECK_SECONDS = 1.0
+"""How often a connection asks Redis whether it has room for more audio (the memory guard)."""
 MAX_CHUNK_BYTES = BYTES_PER_SECOND
 """One second: the protocol asks for 100-500 ms, and a bigger message would hold the socket's turn."""
 MIN_CHUNK_BYTES = BYTES_PER_SECOND // 50
@@ -74,7 +78,8 @@ class SessionSocket:
     """One client connection to one session."""
 
     def __init__(self, websocket: WebSocket, state: SessionState, sessions: SessionStore,
-                 events: redis.asyncio.Redis, celery: Celery, settings: LiveSettings, lease: StreamLease) -> None:
+                 events: redis.asyncio.Redis, celery: Celery, settings: LiveSettings, lease: StreamLease,
+                 quota: QuotaSettings | None = None) -> None:
         self.ws = websocket
         self.id = state.meta.id
         self.sessions = sessions
@@ -96,6 +101,10 @@ class SessionSocket:
         self.checked_at = 0.0
         self.unserved_since: float | None = None
         self.lag_told_at = 0.0
+        self.quota = quota
+        self.room_checked_at = -ROOM_CHECK_SECONDS
+        self.full: str | None = None
+        """The memory guard's refusal as last judged (None: room to store)."""
 
     async def run(self, after: str) -> None:
         await self.send({"type": "ready", "next_seq": self.next_seq})
@@ -158,6 +167,15 @@ class SessionSocket:
                              f"(1 s); this one has {len(data)} bytes")
             return
         seq = self.next_seq
+        if full := await self.no_room():
+            # Not stored, not acked, but numbered as the client numbers it: a later chunk that is
+            # stored would be the wrong one, so the store answers it `sequence_gap` until the client
+            # resends from here.
+            self.next_seq = seq + 1
+            await self.error("storage_full", f"{full}; chunk {seq} was not stored: resend from "
+                             f"{min(seq, self.stored_seq)} (send {{\"type\": \"resume\", \"seq\": "
+                             f"{min(seq, self.stored_seq)}}} first)")
+            return
         if seq >= self.stored_seq:
             await self.pace(seq, len(data))
         max_bytes = int(self.settings.max_session_seconds * BYTES_PER_SECOND)
@@ -180,6 +198,19 @@ class SessionSocket:
         else:
             await self.error("session_gone", "the session expired or was erased")
         await self.wake_if_unserved()
+
+    async def no_room(self) -> str | None:
+        """The memory guard, as for every write that stores data: judged at most once a second (an
+        INFO per chunk would cost Redis more than the chunk)."""
+        if self.quota is None or time.monotonic() - self.room_checked_at < ROOM_CHECK_SECONDS:
+            return self.full
+        self.room_checked_at = time.monotonic()
+        try:
+            await run_in_threadpool(check_room_to_store, self.sessions.redis, self.quota, "new live audio")
+            self.full = None
+        except Overloaded as exc:
+            self.full = exc.message
+        return self.full
 
     def store(self, seq: int, data: bytes, max_bytes: int) -> tuple[Appended, int]:
         """Append the chunk, unless a newer connection is the session's writer now (blocking)."""

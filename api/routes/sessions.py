@@ -217,7 +217,7 @@ async def session_stream(websocket: WebSocket, session_id: str, token: str = "",
         return
     try:
         await SessionSocket(websocket, state, _sessions(websocket), app.state.async_redis, app.state.celery,
-                            live, lease).run(event_id(after))
+                            live, lease, app.state.settings.quota).run(event_id(after))
     finally:
         with contextlib.suppress(redis.RedisError):
             await run_in_threadpool(lease.give_back)

@@ -497,3 +497,41 @@ def test_a_websocket_gets_a_clear_error_when_the_pool_is_exhausted(
         if api is not None:
             api.stop()
         redis_proc.stop()
+
+
+# ---- the memory guard ------------------------------------------------------------------------------
+
+
+def test_audio_that_redis_has_no_room_for_is_refused_unacked_and_taken_when_resent(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    tmp = tmp_path_factory.mktemp("full")
+    redis_proc, url = start_redis(tmp)
+    client = redis.Redis.from_url(url)
+    # The ceiling sits a few MB above an empty Redis: filler pushes it over while the session streams.
+    ceiling_mb = client.info("memory")["used_memory"] / 1e6 + 4
+    api, base = start_api(url, tmp, **{**LIVE_ENV, "ENDOSCRIBE_LIVE_IDLE_TIMEOUT_SECONDS": "30",
+                                       "ENDOSCRIBE_QUOTA_MAX_REDIS_MEMORY_MB": f"{ceiling_mb:.2f}"})
+    try:
+        session = open_session(base, KEYS[0])
+        live = connected(session["stream_url"])
+        live.ws.send(bytes(CHUNK_BYTES))
+        live.wait_for(lambda: len(live.of("ack")) == 1, 5)
+        client.set("filler", bytes(8_000_000))
+        time.sleep(1.2)  # the socket looks at Redis's memory once a second
+        live.ws.send(bytes(CHUNK_BYTES))
+        live.wait_for(lambda: bool(live.of("error")), 5)
+
+        assert [(e["code"], "resend from 1" in e["message"]) for e in live.of("error")] == [("storage_full", True)]
+        assert [a["seq"] for a in live.of("ack")] == [0]
+        client.delete("filler")
+        time.sleep(1.2)
+        live.ws.send(json.dumps({"type": "resume", "seq": 1}))
+        live.ws.send(bytes(CHUNK_BYTES))
+        live.wait_for(lambda: len(live.of("ack")) == 2, 5)
+        assert [a["seq"] for a in live.of("ack")] == [0, 1]
+        assert client.strlen(keys.session_audio_key(session["id"])) == 2 * CHUNK_BYTES
+        live.drop()
+    finally:
+        api.stop()
+        redis_proc.stop()
+
