@@ -138,7 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.celery = make_celery(settings, name="endoscribe-api")
         app.state.metrics_registry = scrape_registry(ClusterCollector(client))
         live = settings.live
-        app.state.sessions = SessionStore(client, live.max_session_seconds + live.idle_timeout_seconds)
+        app.state.sessions = SessionStore(client, live.max_session_seconds + live.idle_timeout_seconds,
+                                          settings.retention_seconds)
         app.state.session_sweep = session_service.start_session_sweep(app.state.sessions, app.state.store,
                                                                       app.state.audio, live)
         app.state.async_redis = connect_async_redis(settings)
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if added := JobHistory(client, settings.retention_seconds).index_stored_jobs():
             log.info("added %d jobs stored before the per-key job list existed to it", added)
         yield
+        app.state.session_sweep.cancel()
         await app.state.async_redis.aclose()
         await app.state.watcher.close()
         client.close()

@@ -161,7 +161,7 @@ class LiveDesk:
         self.models: Transcriber = ctx.models
         self.info = info
         keep = ctx.live.max_session_seconds + ctx.live.idle_timeout_seconds
-        self.store = sessions or SessionStore(ctx.store.redis, keep)
+        self.store = sessions or SessionStore(ctx.store.redis, keep, ctx.store.retention_seconds)
         self.owner = f"{ctx.worker_name}/{uuid.uuid4().hex[:8]}"
         self.held: dict[str, HeldSession] = {}
         self.units_made = 0
