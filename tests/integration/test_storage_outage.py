@@ -59,7 +59,7 @@ def store_at(endpoint: str, prefix: str, **options: Any) -> S3AudioStore:
 def submit_to_s3(harness: Harness, audio: S3AudioStore) -> str:
     job_id = str(uuid.uuid4())
     audio.put(job_id, [tone_wav()])
-    harness.store.create(JobRecord(id=job_id, created_at=utcnow(), options=JobOptions()), None,
+    harness.store.create(JobRecord(id=job_id, created_at=utcnow(), options=JobOptions()),
                          WebhookConfig(url="https://ehr.example.org/hook"))
     return job_id
 

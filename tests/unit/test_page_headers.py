@@ -21,7 +21,7 @@ EVERY_RESPONSE = {"x-content-type-options": "nosniff", "referrer-policy": "no-re
 @pytest.fixture()
 def client() -> TestClient:
     # No lifespan (no `with`): these routes need no Redis.
-    return TestClient(create_app(Settings(dev_mode=True)))
+    return TestClient(create_app(Settings(dev_mode=True)), base_url="http://localhost")
 
 
 def policy(header: str) -> dict[str, list[str]]:
@@ -77,7 +77,8 @@ def test_the_docs_pages_may_not_be_framed_and_run_only_their_own_inline_script(
 
 
 def test_other_answers_carry_nosniff_and_no_referrer_too() -> None:
-    client = TestClient(create_app(Settings(api_keys=["k" * 32])))
+    client = TestClient(create_app(Settings(api_keys=["k" * 32], public_url="http://localhost")),
+                        base_url="http://localhost")
 
     answers = [client.get("/static-offline-docs/swagger-ui-bundle.js"), client.get("/openapi.json"),
                client.get("/v1/jobs")]  # refused by the key guard, before any route
