@@ -9,7 +9,7 @@ import httpx
 import pytest
 import redis
 
-from tests.services import Process, free_port, start_api, start_redis, start_worker
+from tests.services import Process, free_port, start_api, start_redis, start_s3, start_worker
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -80,3 +80,11 @@ def clean_redis(own_redis_url: str) -> redis.Redis:
     client = redis.Redis.from_url(own_redis_url)
     client.flushdb()
     return client
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's S3 server for one test module, with an `audio` bucket."""
+    proc, endpoint = start_s3(tmp_path_factory.mktemp("s3"))
+    yield endpoint
+    proc.stop()

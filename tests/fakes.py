@@ -136,6 +136,15 @@ class Harness:
         return job_id
 
 
+def live_harness(client: redis.Redis) -> Harness:
+    """A Harness for live sessions: speech wherever the audio is loud, and two words a second of audio
+    as the text (a growing utterance gives growing hypotheses)."""
+    h = Harness(client)
+    h.models.speech = loud_windows
+    h.models.reply = lambda r: " ".join(f"w{n}" for n in range(int(r.audio.size / 8000)))
+    return h
+
+
 def loud_windows(audio: Any) -> list[Window]:
     """A toy VAD for live tests: speech wherever 10 ms frames are loud, runs joined across short gaps."""
     import numpy as np

@@ -15,7 +15,7 @@ from core.errors import PayloadTooLarge
 from core.job_store import JobStore, utcnow
 from core.jobs import JobRecord, JobStatus
 from core.s3_audio_store import S3AudioStore
-from tests.services import s3_client, start_redis, start_s3
+from tests.services import s3_client, start_redis
 
 AUDIO = bytes(range(256)) * (12 * MB // 256) + b"tail"  # 12 MiB and a bit: several pieces and parts
 
@@ -25,13 +25,6 @@ def small_requests_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[r
     """A Redis refusing any request over 1 MB (its minimum), as Upstash refuses those over 10 MB."""
     proc, url = start_redis(tmp_path_factory.mktemp("redis"), "--proto-max-bulk-len", "1mb")
     yield redis.Redis.from_url(url)
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, endpoint = start_s3(tmp_path_factory.mktemp("s3"))
-    yield endpoint
     proc.stop()
 
 

@@ -16,7 +16,7 @@ from core import keys
 from core.jobs import JobStatus
 from core.session_store import BYTES_PER_SECOND, SessionMeta, SessionStore
 from core.settings import LiveSettings
-from tests.fakes import Harness, loud_windows, tone_pcm, tone_wav
+from tests.fakes import Harness, live_harness, loud_windows, tone_pcm, tone_wav
 from tests.integration.test_live_desk import context, drive, events, new_session
 from worker.job_runner import Outcome
 from worker.live import LiveDesk
@@ -26,10 +26,7 @@ from worker.transcriber import Window
 
 @pytest.fixture()
 def harness(clean_redis: redis.Redis) -> Harness:
-    h = Harness(clean_redis)
-    h.models.speech = loud_windows
-    h.models.reply = lambda r: " ".join(f"w{n}" for n in range(int(r.audio.size / 8000)))
-    return h
+    return live_harness(clean_redis)
 
 
 def feed(store: SessionStore, session_id: str, stop: threading.Event, pattern: bytes,

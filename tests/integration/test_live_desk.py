@@ -19,7 +19,7 @@ from core.jobs import JobOptions, JobStatus
 from core.session_store import Appended, SessionMeta, SessionStore
 from core.settings import LiveSettings
 from core.vocabulary import decoding_prompt
-from tests.fakes import Harness, loud_windows, tone_pcm, tone_wav
+from tests.fakes import Harness, live_harness, loud_windows, tone_pcm, tone_wav
 from worker.batching import pick_batch
 from worker.endpointing import CutKind
 from worker.job_runner import JobContext, Outcome
@@ -32,11 +32,7 @@ CHUNK = 6400  # 200 ms
 
 @pytest.fixture()
 def harness(clean_redis: redis.Redis) -> Harness:
-    h = Harness(clean_redis)
-    h.models.speech = loud_windows
-    # Two words a second of audio: a growing utterance gives growing hypotheses.
-    h.models.reply = lambda r: " ".join(f"w{n}" for n in range(int(r.audio.size / 8000)))
-    return h
+    return live_harness(clean_redis)
 
 
 def context(h: Harness, worker: str = "test-worker") -> JobContext:

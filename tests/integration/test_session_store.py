@@ -6,7 +6,7 @@ short to be audio is not stored."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -22,9 +22,9 @@ from core.s3_audio_store import S3AudioStore
 from core.session_store import Appended, SessionMeta, SessionStore
 from core.settings import LiveSettings, Settings
 from core.vocabulary import VocabularyPhrase
-from tests.fakes import Harness, loud_windows, tone_pcm
+from tests.fakes import Harness, live_harness, tone_pcm
 from tests.integration.test_live_desk import context, drive, new_session, stream
-from tests.services import s3_client, start_s3
+from tests.services import s3_client
 from worker.job_runner import Outcome
 from worker.live import LiveDesk
 from worker.scheduler import run_job
@@ -34,17 +34,7 @@ RETENTION = 7 * 24 * 3600
 
 @pytest.fixture()
 def harness(clean_redis: redis.Redis) -> Harness:
-    h = Harness(clean_redis)
-    h.models.speech = loud_windows
-    h.models.reply = lambda r: " ".join(f"w{n}" for n in range(int(r.audio.size / 8000)))
-    return h
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, endpoint = start_s3(tmp_path_factory.mktemp("s3"))
-    yield endpoint
-    proc.stop()
+    return live_harness(clean_redis)
 
 
 @pytest.fixture()

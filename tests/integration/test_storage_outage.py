@@ -26,18 +26,11 @@ from core.s3_audio_store import S3AudioStore
 from core.webhook_store import WebhookConfig
 from tests.fakes import Harness, tone_wav
 from tests.jobs import FIXTURES, wait_for_status
-from tests.services import S3_ENV, s3_api_env, s3_client, start_api, start_redis, start_s3, start_worker, wait_for
+from tests.services import S3_ENV, s3_api_env, s3_client, start_api, start_redis, start_worker, wait_for
 from tests.tcp_gate import TcpGate
 from worker.job_runner import Outcome
 from worker.recovery import sweep
 from worker.scheduler import run_job
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, endpoint = start_s3(tmp_path_factory.mktemp("s3"))
-    yield endpoint
-    proc.stop()
 
 
 @pytest.fixture()
