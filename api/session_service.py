@@ -152,7 +152,7 @@ def start_session_sweep(sessions: SessionStore, jobs: JobStore, audio: AudioStor
     work) until its event loop ends; call from the lifespan and keep the task."""
 
     def once() -> None:
-        if sessions.redis.set(keys.SESSION_SWEEP_LOCK, sweep_holder(), nx=True,
+        if sessions.redis.set(keys.SESSION_SWEEP_LEASE, sweep_holder(), nx=True,
                               px=int(SWEEP_EVERY_SECONDS * 1000)):
             end_stranded_sessions(sessions, jobs, audio, settings)
 

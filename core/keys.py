@@ -124,7 +124,7 @@ ENDING_SESSIONS = f"{PREFIX}:sessions:ending"
 """Sorted set of ending sessions by the epoch their end was asked for: what the API's sweep makes jobs of
 when no worker has within a few seconds."""
 
-SESSION_SWEEP_LOCK = f"{PREFIX}:sweep:sessions"
+SESSION_SWEEP_LEASE = f"{PREFIX}:sweep:sessions"
 """Held by the one API process making jobs of stranded sessions this second."""
 
 LIVE_TOKEN_SECRET = f"{PREFIX}:sessions:token-secret"
