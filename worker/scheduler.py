@@ -124,9 +124,6 @@ class Scheduler:
             self.decoder.shutdown(wait=True, cancel_futures=True)
             self.looker.shutdown(wait=True, cancel_futures=True)
             self._release_live()
-        for job_id, outcome in self.outcomes.items():
-            if outcome.ended_job:
-                discard(self.ctx.audio, job_id)  # object storage can't join the end transaction: right after it
         return self.outcomes
 
     # ---- admission -----------------------------------------------------------------------------
@@ -377,6 +374,10 @@ class Scheduler:
     def _ended(self, job_id: str, outcome: Outcome) -> None:
         self.outcomes[job_id] = outcome
         self.claimed.pop(job_id, None)
+        if outcome.ended_job:
+            # Object storage can't join the end transaction: right after it, not when the round ends
+            # (a round lasts as long as its longest job; patient audio should not).
+            discard(self.ctx.audio, job_id)
 
     def _hand_over(self) -> None:
         """Past the round's time limit: hand its live sessions back (those whose final is in the model

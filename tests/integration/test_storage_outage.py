@@ -171,7 +171,9 @@ def test_a_real_worker_and_api_ride_out_an_audio_store_outage(
             assert (job["status"], job["attempts"]) == ("completed", 1), job
             assert client.get(f"/v1/jobs/{job_id}/result").json()["text"]
             assert "Traceback" not in worker.output()
-            assert s3_client(s3_endpoint).list_objects_v2(Bucket="audio").get("Contents", []) == []
+            # Deleted right after the job's end transaction (which the poll may see first).
+            wait_for(lambda: not s3_client(s3_endpoint).list_objects_v2(Bucket="audio").get("Contents"),
+                     10, "the job's audio deleted")
     finally:
         if worker is not None:
             worker.stop()
