@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
-# No telemetry from the worker's dependencies in anything make runs (tests, CI, make up): see README, Privacy.
+# No telemetry from the worker's dependencies in anything make runs (tests, CI, make up): see docs/operations/privacy.md.
 export PYANNOTE_METRICS_ENABLED := false
 export OTEL_SDK_DISABLED := true
 export HF_HUB_DISABLE_TELEMETRY := 1
@@ -43,6 +43,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	bash scripts/lint_infra.sh
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 test: install lint
 	$(BIN)/pytest

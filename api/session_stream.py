@@ -1,6 +1,6 @@
 """A live session's WebSocket: client audio into the session store, the session's events back out.
 
-The protocol (README, "Live dictation"):
+The protocol (docs/guides/live-dictation.md, "The protocol"):
 
 - On connect the server says `{"type": "ready", "next_seq": N}`: the sequence number of the next chunk
   it expects (0 on a new session; on a reconnect, the first chunk it has not stored).

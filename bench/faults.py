@@ -18,7 +18,7 @@ worker that exits, as compose's restart policy would, under the same Celery node
 3. K jobs with the workers busy, then Redis killed with SIGKILL and restarted a few seconds later.
 
 (They run in the order 4, 1, 5, 2, 3: the bomb's peak is read on workers fresh from start-up.)
-Each prints one line with its figures as it ends; a summary block for the README comes last;
+Each prints one line with its figures as it ends; a summary block for a benchmark page (docs/benchmarks/) comes last;
 progress goes to stderr, and every process's log stays in the temp dir named on the first line.
 
 Most of the time goes to worker restarts: a killed worker loads and warms its model again (about
@@ -789,7 +789,7 @@ def main() -> int:
         print(f"\nworkers that exited on their own (not the bench's kills): {len(exits)}", flush=True)
         for e in exits:
             print(f"  {e.worker} life {e.life} rc={e.code}: ...{e.tail[-400:]!r}", flush=True)
-        print(f"\n--- summary (paste into README) ---\n"
+        print(f"\n--- summary (for a new page in docs/benchmarks/) ---\n"
               f"Fault benchmark (`.venv/bin/python bench/faults.py`, {os.cpu_count()} CPUs, tiny.en on CPU, "
               f"Redis with AOF everysec, 2 workers, {wall / 60:.1f} min):", flush=True)
         for number in sorted(results):

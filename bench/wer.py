@@ -10,7 +10,8 @@ and then runs "5 mm, 40%" together into "540%". Decoding configurations: `spoken
 the voice said (commands as words); `written` WER is against the note the EHR should get (numerals,
 units, punctuation as marks), which only formatting can reach. Hypotheses are cached per
 configuration in bench/.cache (delete it, or pass --fresh, after changing the model or the prompt).
-The figures in README (Vocabularies) and the e2e bounds (tests/e2e/test_transcription.py) come from here.
+The figures of docs/design/vocabulary-measurements.md and the e2e bounds (tests/e2e/test_transcription.py) come
+from here.
 """
 
 from __future__ import annotations

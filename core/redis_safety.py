@@ -44,7 +44,7 @@ def check_no_eviction(client: redis.Redis, settings: Settings) -> None:
     if policy in (None, "noeviction"):
         return
     message = (f"Redis maxmemory-policy is {policy}: under memory pressure it silently deletes queued jobs, "
-               "job records and audio. Set maxmemory-policy noeviction (README, Redis), or "
+               "job records and audio. Set maxmemory-policy noeviction (docs/operations/configuration.md), or "
                "ENDOSCRIBE_REDIS_ALLOW_EVICTION=true to run anyway")
     if settings.redis_tls.allow_eviction:
         log.error("!!! %s (allowed by ENDOSCRIBE_REDIS_ALLOW_EVICTION) !!!", message.split(". Set")[0])

@@ -3,7 +3,7 @@
 Whisper has no vocabulary API: terms reach it as text before the audio, either as the prompt (the
 previous-text context) or as faster-whisper's `hotwords` (the same context slot, placed first). Which
 works better, and how many terms fit before Whisper starts dropping speech, was measured with
-`bench/wer.py` on the dev set (README, Vocabularies).
+`bench/wer.py` on the dev set (docs/design/vocabulary-measurements.md).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ FLOWER_PORT="${ENDOSCRIBE_FLOWER_PORT:-5555}"
 DATA_DIR="$(realpath -m "${ENDOSCRIBE_DATA_DIR:-.data}")"
 # Workers read models from disk only; nothing is downloaded at run time.
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
-# No telemetry (README, Privacy); the worker forces these itself too.
+# No telemetry (docs/operations/privacy.md); the worker forces these itself too.
 export PYANNOTE_METRICS_ENABLED=false OTEL_SDK_DISABLED=true HF_HUB_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1
 export PYTHONUNBUFFERED=1
 # Without keys the API serves anyone who reaches it: allowed (development mode) only on loopback.

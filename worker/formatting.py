@@ -7,7 +7,7 @@ Numbers are valued by `text2num` (a maintained inverse-text-normalisation librar
 core). Its `alpha2digit` leaves small numbers as words ("two milligrams" stays), rightly for prose,
 and knows no units, so which words form a number before a unit or a counted word ("minutes",
 "French", "year old") is decided here; numbers elsewhere stay as spoken. NeMo's inverse text
-normalisation does units too, but needs pynini and compiles its grammars on first use: see README.
+normalisation does units too, but needs pynini and compiles its grammars on first use: see docs/guides/endoscopy.md.
 Anything unsure stays as the model wrote it: the unformatted text is kept in `raw_text`.
 """
 

@@ -5,7 +5,7 @@ Whisper with a prompt still writes "hemo clips" for "hemoclips" or "sphincteroto
 close in spelling (rapidfuzz) and in sound (jellyfish's Metaphone), is not itself a term or a plural
 or inflection of one, and the term is long enough for closeness to mean something. A job's own
 `sounds_like` entries are replaced outright: the client said so. `bench/wer.py` counts the right
-and the false corrections (README, Endoscopy dictation).
+and the false corrections (docs/design/vocabulary-measurements.md).
 """
 
 from __future__ import annotations
