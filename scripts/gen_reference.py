@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic_settings import BaseSettings
+
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -69,6 +71,7 @@ def cell(text: object) -> str:
 @dataclass(frozen=True)
 class Setting:
     group: str
+    group_doc: str
     env: str
     aliases: tuple[str, ...]
     type: str
@@ -104,14 +107,17 @@ def _constraints(metadata: list[Any]) -> str:
     return ", ".join(parts)
 
 
-def _group_title(cls: type) -> str:
-    return (cls.__doc__ or cls.__name__).strip().splitlines()[0].rstrip(".")
+def _group_title(cls: type[BaseSettings]) -> str:
+    prefix = cls.model_config.get("env_prefix", "")
+    return f"{cls.__name__} (`{prefix}*`)"
+
+
+def _group_doc(cls: type[BaseSettings]) -> str:
+    return " ".join((cls.__doc__ or "").split())
 
 
 def collect_settings() -> list[Setting]:
     """Every setting of `core.settings.Settings`, nested groups after the top level's own fields."""
-    from pydantic_settings import BaseSettings
-
     from core.settings import Settings
 
     found: list[Setting] = []
@@ -128,8 +134,8 @@ def collect_settings() -> list[Setting]:
             names = tuple(getattr(alias, "choices", ())) if alias is not None else ()
             env = str(names[0]) if names else f"{prefix}{name}".upper()
             default = field.get_default(call_default_factory=True)
-            found.append(Setting(_group_title(cls), env, tuple(str(n) for n in names[1:]), _type_name(annotation),
-                                 _default_text(default), _constraints(field.metadata),
+            found.append(Setting(_group_title(cls), _group_doc(cls), env, tuple(str(n) for n in names[1:]),
+                                 _type_name(annotation), _default_text(default), _constraints(field.metadata),
                                  field.description or ""))
         for group in nested:
             walk(group)
@@ -147,7 +153,7 @@ def _settings_tables(settings: list[Setting]) -> Iterator[str]:
     for setting in settings:
         groups.setdefault(setting.group, []).append(setting)
     for group, members in groups.items():
-        yield f"### {group}\n\n"
+        yield f"### {group}\n\n{members[0].group_doc}\n\n"
         yield "| Variable | Type | Default | Meaning |\n|---|---|---|---|\n"
         for s in members:
             name = f"`{s.env}`" + "".join(f" (or `{alias}`)" for alias in s.aliases)

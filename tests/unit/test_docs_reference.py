@@ -78,3 +78,15 @@ def test_every_error_code_appears() -> None:
     for code in ("queue_full", "too_many_jobs_in_flight", "audio_silent", "worker_crashed", "invalid_vocabulary",
                  "callback_lookups_busy", "transcription_timeout", "metrics_disabled"):
         assert f"| `{code}` |" in page, code
+
+
+def test_the_front_page_is_short_and_its_links_lead_somewhere() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    # .ci/run runs the README's test command: keep both commands on the front page.
+    assert "make up" in readme and "make test" in readme
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
+    local = [target for target in targets if "://" not in target]
+    assert "docs/dictate.png" in local
+    missing = [target for target in local if not (REPO / target).exists()]
+    assert not missing, missing
