@@ -5,11 +5,14 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 from pydantic_settings import BaseSettings
 
+from core import errors
 from core.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,3 +93,23 @@ def test_the_front_page_is_short_and_its_links_lead_somewhere() -> None:
     assert "docs/dictate.png" in local
     missing = [target for target in local if not (REPO / target).exists()]
     assert not missing, missing
+
+
+def test_the_error_page_is_the_registry_once_there_is_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    class ErrorCode(StrEnum):
+        QUEUE_FULL = "queue_full"
+
+        @property
+        def meaning(self) -> str:
+            return "the service holds as many open jobs as it may; retry after Retry-After"
+
+    def http_status_of(code: ErrorCode) -> int:
+        return 503
+
+    api_errors = ModuleType("api.errors")
+    api_errors.http_status_of = http_status_of  # type: ignore[attr-defined]
+    monkeypatch.setattr(errors, "ErrorCode", ErrorCode, raising=False)
+    monkeypatch.setitem(sys.modules, "api.errors", api_errors)
+    page = generator().errors_page()
+    assert "| `queue_full` | 503 | the service holds as many open jobs as it may; retry after Retry-After |" in page
+    assert "Provisional" not in page
