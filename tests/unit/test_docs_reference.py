@@ -113,3 +113,13 @@ def test_the_error_page_is_the_registry_once_there_is_one(monkeypatch: pytest.Mo
     page = generator().errors_page()
     assert "| `queue_full` | 503 | the service holds as many open jobs as it may; retry after Retry-After |" in page
     assert "Provisional" not in page
+
+
+def test_every_benchmark_page_says_when_on_what_and_how() -> None:
+    pages = sorted((REPO / "docs" / "benchmarks").glob("2*.md"))
+    assert pages
+    for page in pages:
+        text = page.read_text()
+        assert f"| Date | {page.name[:10]} |" in text, page.name
+        assert re.search(r"^\| Commit \| `[0-9a-f]{7,40}`", text, re.M), page.name
+        assert re.search(r"^\| Command \| `[^`]+` \|", text, re.M), page.name
