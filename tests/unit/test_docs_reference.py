@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
 from enum import StrEnum
@@ -14,27 +13,21 @@ from pydantic_settings import BaseSettings
 
 from core import errors
 from core.settings import Settings
+from scripts.reference import render_all, stale
+from scripts.reference.errors_page import errors_page
+from scripts.reference.metrics_page import metrics_page
+from scripts.reference.settings_page import settings_page
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_reference", REPO / "scripts" / "gen_reference.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_every_generated_page_is_up_to_date() -> None:
-    gen = generator()
-    stale = [str(path.relative_to(REPO)) for path in gen.stale(gen.render_all())]
-    assert not stale, f"stale generated docs: {stale}; run scripts/gen_reference.py"
+    old = [str(path.relative_to(REPO)) for path in stale(render_all())]
+    assert not old, f"stale generated docs: {old}; run scripts/gen_reference.py"
 
 
 def test_every_setting_appears_with_its_docstring() -> None:
-    page = generator().settings_page()
+    page = settings_page()
 
     def leaves(cls: type[BaseSettings]) -> list[tuple[str, str]]:
         found = []
@@ -57,7 +50,7 @@ def test_every_setting_appears_with_its_docstring() -> None:
 
 
 def test_tuning_knobs_sit_apart_from_operator_settings() -> None:
-    page = generator().settings_page()
+    page = settings_page()
     operator, tuning = page.split("## Tuning knobs")
     assert "`ENDOSCRIBE_LIVE_ENDPOINT_SILENCE_SECONDS`" in tuning
     assert "`ENDOSCRIBE_LIVE_PROMPT_TOKENS`" in tuning
@@ -66,7 +59,7 @@ def test_tuning_knobs_sit_apart_from_operator_settings() -> None:
 
 
 def test_every_metric_appears_with_its_labels() -> None:
-    page = generator().metrics_page()
+    page = metrics_page()
     rows = dict(re.findall(r"^\| `(endoscribe_[a-z_]+)` \| \w+ \| ([^|]*) \|", page, re.M))
     assert rows["endoscribe_http_requests_total"].strip() == "`method`, `route`, `status`"
     assert rows["endoscribe_jobs_ended_total"].strip() == "`status`, `error_code`"
@@ -77,7 +70,7 @@ def test_every_metric_appears_with_its_labels() -> None:
 
 
 def test_every_error_code_appears() -> None:
-    page = generator().errors_page()
+    page = errors_page()
     for code in ("queue_full", "too_many_jobs_in_flight", "audio_silent", "worker_crashed", "invalid_vocabulary",
                  "callback_lookups_busy", "transcription_timeout", "metrics_disabled"):
         assert f"| `{code}` |" in page, code
@@ -110,7 +103,7 @@ def test_the_error_page_is_the_registry_once_there_is_one(monkeypatch: pytest.Mo
     api_errors.http_status_of = http_status_of  # type: ignore[attr-defined]
     monkeypatch.setattr(errors, "ErrorCode", ErrorCode, raising=False)
     monkeypatch.setitem(sys.modules, "api.errors", api_errors)
-    page = generator().errors_page()
+    page = errors_page()
     assert "| `queue_full` | 503 | the service holds as many open jobs as it may; retry after Retry-After |" in page
     assert "Provisional" not in page
 

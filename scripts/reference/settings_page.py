@@ -1,0 +1,141 @@
+"""The settings reference: every `ENDOSCRIBE_*` variable of `core.settings`, operator settings apart from tuning."""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic_settings import BaseSettings
+
+from scripts.reference.markdown import HEADER, cell
+
+# Settings that tune an algorithm rather than configure a deployment: measured defaults an operator
+# rarely changes (endpointing, prompt lengths, batching). Matched on the start of the variable's name.
+TUNING_PREFIXES: tuple[str, ...] = (
+    "ENDOSCRIBE_LIVE_ENDPOINT_", "ENDOSCRIBE_LIVE_PARTIAL_SECONDS", "ENDOSCRIBE_LIVE_MAX_UTTERANCE_SECONDS",
+    "ENDOSCRIBE_LIVE_PROMPT_TOKENS", "ENDOSCRIBE_LIVE_FILE_WINDOW_EVERY_SECONDS", "ENDOSCRIBE_LIVE_LAG_SECONDS",
+    "ENDOSCRIBE_SCHEDULER_", "ENDOSCRIBE_DECODE_LANES", "ENDOSCRIBE_BATCH_SIZE", "ENDOSCRIBE_COMPUTE_TYPE",
+    "ENDOSCRIBE_WARMUP",
+    "ENDOSCRIBE_VOCABULARY_APPLY_AS", "ENDOSCRIBE_VOCABULARY_PROMPT_WORDS",
+    "ENDOSCRIBE_VOCABULARY_TRUNCATION_GUARD", "ENDOSCRIBE_VOCABULARY_LEXICON",
+    "ENDOSCRIBE_EVENTS_POLL_SECONDS", "ENDOSCRIBE_WEBHOOK_POLL_SECONDS",
+    "ENDOSCRIBE_AUDIO_STORE_PIECE_MB", "ENDOSCRIBE_AUDIO_STORE_PART_MB",
+)
+
+
+@dataclass(frozen=True)
+class Setting:
+    group: str
+    group_doc: str
+    env: str
+    aliases: tuple[str, ...]
+    type: str
+    default: str
+    constraints: str
+    doc: str
+
+
+def _type_name(annotation: Any) -> str:
+    if typing.get_origin(annotation) is typing.Literal:
+        return " | ".join(f"`{value}`" for value in typing.get_args(annotation))
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return " or ".join(_type_name(arg) for arg in typing.get_args(annotation))
+    if typing.get_origin(annotation) is not None:
+        return str(annotation).replace("typing.", "")
+    return "empty" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
+
+
+def _default_text(value: object) -> str:
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if value is None or value == "":
+        return "empty"
+    if isinstance(value, list):
+        return f"`{json.dumps(value)}`" if value else "`[]`"
+    return f"`{value}`"
+
+
+def _constraints(metadata: list[Any]) -> str:
+    words = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
+    parts = [f"{sign} {getattr(item, name)}" for item in metadata
+             for name, sign in words.items() if hasattr(item, name)]
+    return ", ".join(parts)
+
+
+def _group_title(cls: type[BaseSettings]) -> str:
+    prefix = cls.model_config.get("env_prefix", "")
+    return f"{cls.__name__} (`{prefix}*`)"
+
+
+def _group_doc(cls: type[BaseSettings]) -> str:
+    return " ".join((cls.__doc__ or "").split())
+
+
+def collect_settings() -> list[Setting]:
+    """Every setting of `core.settings.Settings`, nested groups after the top level's own fields."""
+    from core.settings import Settings
+
+    found: list[Setting] = []
+
+    def walk(cls: type[BaseSettings]) -> None:
+        prefix = cls.model_config.get("env_prefix", "")
+        nested: list[type[BaseSettings]] = []
+        for name, field in cls.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseSettings):
+                nested.append(annotation)
+                continue
+            alias = field.validation_alias
+            names = tuple(getattr(alias, "choices", ())) if alias is not None else ()
+            env = str(names[0]) if names else f"{prefix}{name}".upper()
+            default = field.get_default(call_default_factory=True)
+            found.append(Setting(_group_title(cls), _group_doc(cls), env, tuple(str(n) for n in names[1:]),
+                                 _type_name(annotation), _default_text(default), _constraints(field.metadata),
+                                 field.description or ""))
+        for group in nested:
+            walk(group)
+
+    walk(Settings)
+    return found
+
+
+def is_tuning(setting: Setting) -> bool:
+    return setting.env.startswith(TUNING_PREFIXES)
+
+
+def _settings_tables(settings: list[Setting]) -> Iterator[str]:
+    groups: dict[str, list[Setting]] = {}
+    for setting in settings:
+        groups.setdefault(setting.group, []).append(setting)
+    for group, members in groups.items():
+        yield f"### {group}\n\n{members[0].group_doc}\n\n"
+        yield "| Variable | Type | Default | Meaning |\n|---|---|---|---|\n"
+        for s in members:
+            name = f"`{s.env}`" + "".join(f" (or `{alias}`)" for alias in s.aliases)
+            kind = s.type + (f" ({s.constraints})" if s.constraints else "")
+            yield f"| {name} | {cell(kind)} | {cell(s.default)} | {cell(s.doc)} |\n"
+        yield "\n"
+
+
+def settings_page() -> str:
+    settings = collect_settings()
+    operator = [s for s in settings if not is_tuning(s)]
+    tuning = [s for s in settings if is_tuning(s)]
+    return "".join([
+        HEADER,
+        "# Settings\n\n",
+        f"Every setting EndoScribe reads from the environment: {len(settings)} in all, from `core/settings.py` "
+        "(one settings object, read once per process). Each row is the field's own docstring. Lists are "
+        'JSON (`ENDOSCRIBE_API_KEYS=\'["key1"]\'`); booleans are `true` or `false`. How to set them, and '
+        "which ones a deployment needs, is in [Configuration](../operations/configuration.md).\n\n",
+        f"## Operator settings\n\nWhat a deployment configures: {len(operator)} settings.\n\n",
+        *_settings_tables(operator),
+        f"## Tuning knobs\n\n{len(tuning)} settings whose defaults were measured (endpointing, prompt lengths, "
+        "batching, polling): change one only with a measurement to show for it (the "
+        "[benchmarks](../benchmarks/index.md) say how each was taken).\n\n",
+        *_settings_tables(tuning),
+    ])
