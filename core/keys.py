@@ -21,9 +21,14 @@ def result_key(job_id: str) -> str:
     return f"{PREFIX}:result:{job_id}"
 
 
-def lock_key(job_id: str) -> str:
-    """Held by the worker processing a job, so a redelivered copy does not run beside it."""
+def lease_key(job_id: str) -> str:
+    """The lease of the worker running a job, so a redelivered copy does not run beside it (stored under
+    `lock:` for the keys already in Redis)."""
     return f"{PREFIX}:lock:{job_id}"
+
+
+lock_key = lease_key
+"""The earlier name of `lease_key`."""
 
 
 def worker_key(worker: str) -> str:
@@ -54,11 +59,15 @@ def ready_score(enqueued_at: float, priority: str) -> float:
     return enqueued_at - HIGH_PRIORITY_OFFSET if priority == "high" else enqueued_at
 
 
-SWEEP_LOCK = f"{PREFIX}:sweep"
-"""Held by the one process running the recovery sweep this interval."""
+SWEEP_LEASE = f"{PREFIX}:sweep"
+"""Leased (it lapses) by the one process running the recovery sweep this interval."""
+SWEEP_LOCK = SWEEP_LEASE
+"""The earlier name of `SWEEP_LEASE`."""
 
-AUDIO_SWEEP_LOCK = f"{PREFIX}:sweep:audio"
-"""Held by the one process deleting object-storage audio of ended jobs this interval."""
+AUDIO_SWEEP_LEASE = f"{PREFIX}:sweep:audio"
+"""Leased by the one process deleting object-storage audio of ended jobs this interval."""
+AUDIO_SWEEP_LOCK = AUDIO_SWEEP_LEASE
+"""The earlier name of `AUDIO_SWEEP_LEASE`."""
 
 
 def owner_jobs_key(owner: str) -> str:

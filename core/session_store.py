@@ -32,6 +32,7 @@ from redis.client import Pipeline
 from core import keys, leases
 from core.audio_store import MB, AudioStore
 from core.job_codec import text, utcnow
+from core.job_participants import Transition
 from core.job_store import JobStore
 from core.jobs import JobOptions, JobRecord
 from core.webhook_store import WebhookConfig
@@ -343,11 +344,15 @@ class SessionStore:
 
     # ---- the end -------------------------------------------------------------------------------
 
-    def end_as_job(self, session_id: str, jobs: JobStore, audio: AudioStore) -> str | None:
-        """Make the whole session audio a normal job: put the audio in `audio` (the store every job's
-        audio is in), then, in one transaction, create the job (record, callback: `JobStore.create`),
-        delete the session's audio and tell `ended`. The job's id; None if the session is gone (and the
-        audio put for it is deleted). Ending an ended session again changes nothing.
+    def end_as_job(self, session_id: str, jobs: JobStore, audio: AudioStore | None = None) -> str | None:
+        """Make the whole session audio a normal job through the job aggregate: put the audio in the job
+        store's own audio store (`jobs.audio`, where every job's audio is), then, in one transaction,
+        create the job (`JobStore.stage_create`: record, callback and every participant), delete the
+        session's audio and tell `ended`. The job's id; None if the session is gone (and the audio put
+        for it is deleted). Ending an ended session again changes nothing.
+
+        `audio` is accepted for callers of the earlier signature and not used: a session's audio cannot
+        go anywhere its job's store does not know (that bypass once failed every session on S3).
 
         The caller holds the session's lease (its worker, or the API's sweep), so no one else puts the
         same job's audio meanwhile. An object-store error is raised with the session left as it was.
@@ -361,11 +366,13 @@ class SessionStore:
             meta = self.meta(session_id)
             if meta is None:
                 return None
-            size = self._put_audio(session_id, meta.job_id, state.audio_bytes, audio)
+            size = self._put_audio(session_id, meta.job_id, state.audio_bytes, jobs.audio)
             outcome = self._commit_job(session_id, meta, state, size, jobs)
             if outcome == _Commit.GONE:
-                _delete_quietly(audio, meta.job_id)
+                _delete_quietly(jobs.audio, meta.job_id)
                 return None
+            if outcome == _Commit.DONE:
+                jobs.committed(Transition.CREATED, meta.job_id)
             if outcome != _Commit.CHANGED:
                 # ENDED by someone else meanwhile: the audio under the job's id is that job's (the same
                 # samples: an ending session takes no chunks), so it stays.
