@@ -1,4 +1,4 @@
-"""Every job of an API key, newest first: the per-owner index `GET /v1/jobs` pages through.
+"""Every job of an API key, newest first: the per-tenant index `GET /v1/jobs` pages through.
 
 `keys.owner_jobs_key` holds only a key's open jobs (for its quota); this index holds all of them, scored
 by creation time. The job store's participant `HistoryIndex` writes it in the job's creation transaction

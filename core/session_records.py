@@ -70,6 +70,11 @@ class SessionMeta(BaseModel):
     base_url: str = ""
 
     @property
+    def tenant(self) -> str:
+        """The API key's identity the session belongs to (stored as `owner`)."""
+        return self.owner
+
+    @property
     def head(self) -> SessionHead:
         return SessionHead(self.id, self.owner, self.job_id, self.created_at)
 
@@ -80,6 +85,7 @@ class SessionHead:
 
     id: str
     owner: str
+    """The session's tenant (the API key's identity), named as stored."""
     job_id: str
     created_at: float
 
