@@ -185,6 +185,26 @@ class JobStore(JobRecovery):
         """Give up a run without an outcome: the job stays open and recovery requeues it at once."""
         leases.release(self.redis, keys.lease_key(job_id), holder)
 
+    def give_back(self, job_id: str, holder: str) -> bool:
+        """Put a running job back in the queue with its attempt given back, for a run that cannot go on
+        through no fault of the job (the audio store is out): its audio and callback untouched, counted
+        as sent now (recovery sends it again after its grace period), the lease released. One
+        transaction, only while `holder` holds the lease; False, with nothing written, otherwise."""
+
+        def body(pipe: Pipeline, ended: list[Transition]) -> bool:
+            record, _ = self._read(pipe, job_id)
+            if record is None or pipe.get(keys.lease_key(job_id)) != holder.encode():
+                return False
+            pipe.multi()
+            fields = encode(job_id, {"status": JobStatus.QUEUED, "stage": JobStage.QUEUED, "progress": 0.0,
+                                     "worker": None, "started_at": None, "attempts": max(0, record.attempts - 1)})
+            pipe.hset(keys.job_key(job_id), mapping=hash_fields(fields))
+            pipe.zadd(keys.OPEN_JOBS, {job_id: time.time()}, xx=True)
+            pipe.delete(keys.lease_key(job_id))
+            return True
+
+        return self._transact(job_id, body)
+
     renew_lock = renew_lease
     """The earlier name of `renew_lease`."""
     release_lock = release_lease
