@@ -10,7 +10,7 @@ from celery import Celery
 from api.quotas import Quotas
 from api.uploads import StoredUpload
 from core import keys
-from core.audio_store import AudioStore, discard
+from core.audio_store import AudioStore
 from core.errors import Conflict, NotFound, Unavailable
 from core.job_history import JobHistory, Page
 from core.job_store import JobStore, utcnow
@@ -72,7 +72,6 @@ def submit_job(
     except Exception as exc:
         # Told at once rather than left to recovery's resend: the client can retry now.
         store.erase(record.id)
-        discard(audio, job_id)
         raise Unavailable("the job queue is unreachable; nothing was stored, submit again in a moment") from exc
     return record
 
@@ -137,10 +136,8 @@ def cancel_or_erase(store: JobStore, audio: AudioStore, job_id: str, owner: str)
     record = get_job(store, job_id, owner)
     if record.status.is_final:
         store.erase(job_id)
-        discard(audio, job_id)
         return None
-    if store.cancel(job_id) == JobStatus.CANCELLED:
-        discard(audio, job_id)  # it was queued and ended now; a running job's worker deletes it
+    store.cancel(job_id)
     return store.get(job_id)
 
 

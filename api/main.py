@@ -130,8 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         check_no_eviction(client, settings)  # raises: the API does not start on an evicting Redis
         app.state.settings = settings
         app.state.redis = client
-        app.state.store = JobStore(client, settings.retention_seconds)
-        app.state.audio = make_audio_store(settings.storage, client)
+        app.state.store = JobStore(client, settings.retention_seconds, make_audio_store(settings.storage, client))
+        app.state.audio = app.state.store.audio
         app.state.webhooks = WebhookStore(client, settings.retention_seconds)
         app.state.quotas = Quotas(settings.quota, client)
         _index_quota_sets(app.state.quotas)

@@ -3,22 +3,28 @@
 Audio is written as it is read, in pieces of a few MB, so no process holds a whole upload and no
 single request to the store is larger than a piece (Upstash refuses requests over 10 MB).
 
-- `RedisAudioStore`: a Redis list of pieces under `keys.audio_key(job_id)`. It is part of the job
-  aggregate: the job store's end, cancel and erase transactions delete it with everything else.
+Each store is the job store's audio participant (`core.job_participants`), so no caller deletes a
+job's audio itself:
+
+- `RedisAudioStore`: a Redis list of pieces under `keys.audio_key(job_id)`. The job's own transactions
+  give it the job's retention (create) and delete it with everything else (end, erase).
 - `S3AudioStore` (`core/s3_audio_store.py`): one object per job. Object storage cannot join a Redis
-  transaction, so callers delete it right after the job ends or is erased, and a periodic sweep
-  deletes what those missed.
+  transaction, so it deletes the object right after the end or erase commits; a periodic sweep
+  deletes what that missed (a failed delete, a process that died between the two).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol, cast
+from typing import Protocol
 
 import redis
+from redis.client import Pipeline
 
 from core import keys
+from core.job_participants import Created, Ended, Erased, Participant
+from core.redis_calls import as_bytes, as_int
 from core.settings import StorageSettings
 
 log = logging.getLogger(__name__)
@@ -28,10 +34,6 @@ MB = 1024 * 1024
 
 class AudioStore(Protocol):
     """Put, read and delete one job's audio."""
-
-    deleted_with_job: bool
-    """True when the job store's end/cancel/erase transactions delete the audio (Redis); otherwise the
-    caller deletes it after the transition."""
 
     def put(self, job_id: str, chunks: Iterable[bytes]) -> int:
         """Store the audio as `chunks` yields it, replacing any stored under `job_id`, and return its
@@ -49,6 +51,10 @@ class AudioStore(Protocol):
     def sweep(self, keep: Callable[[str], bool]) -> int:
         """Delete stored audio whose job `keep` says is over (ended, erased, expired); returns how many."""
         ...
+
+
+class JobAudio(AudioStore, Participant, Protocol):
+    """An audio store that takes part in its jobs' transitions: what `JobStore` keeps its audio in."""
 
 
 def pieces(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
@@ -74,10 +80,8 @@ def pieces(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
         yield b"".join(held)
 
 
-class RedisAudioStore:
+class RedisAudioStore(Participant):
     """Audio as a Redis list of pieces: the job store's transactions delete it with the job."""
-
-    deleted_with_job = True
 
     def __init__(self, client: redis.Redis, piece_bytes: int = 4 * MB, pending_seconds: int = 3600) -> None:
         self.redis = client
@@ -112,6 +116,15 @@ class RedisAudioStore:
     def sweep(self, keep: Callable[[str], bool]) -> int:
         return 0  # every piece carries a TTL, and the job's transactions delete them
 
+    def on_create(self, pipe: Pipeline, created: Created) -> None:
+        pipe.expire(keys.audio_key(created.job_id), created.ttl)  # it lives as long as its job
+
+    def on_end(self, pipe: Pipeline, ended: Ended) -> None:
+        pipe.delete(keys.audio_key(ended.job_id))
+
+    def on_erase(self, pipe: Pipeline, erased: Erased) -> None:
+        pipe.delete(keys.audio_key(erased.job_id))
+
     def _delete_quietly(self, key: str) -> None:
         try:
             self.redis.delete(key)
@@ -122,29 +135,17 @@ class RedisAudioStore:
 def read_pieces(client: redis.Redis, key: str) -> bytes | None:
     """A Redis-stored audio: one piece per request, so no reply is larger than a piece."""
     if client.type(key) == b"string":
-        return cast(bytes | None, client.get(key))  # stored whole by an earlier version
+        return as_bytes(client.get(key))  # stored whole by an earlier version
     parts: list[bytes] = []
-    for index in range(int(client.llen(key))):  # type: ignore[arg-type]
-        part = client.lindex(key, index)
+    for index in range(as_int(client.llen(key))):
+        part = as_bytes(client.lindex(key, index))
         if part is None:
             return None  # erased while being read
-        parts.append(cast(bytes, part))
+        parts.append(part)
     return b"".join(parts) if parts else None
 
 
-def discard(audio: AudioStore, job_id: str) -> None:
-    """After a job ended or was erased: delete its audio where the job's transaction could not (object
-    storage). A failure is only logged: the periodic audio sweep removes what is left."""
-    if audio.deleted_with_job:
-        return
-    try:
-        audio.delete(job_id)
-    except Exception as exc:  # noqa: BLE001 - cleanup after an outcome that is already recorded
-        log.warning("job %s: could not delete its audio yet (%s); the audio sweep will", job_id,
-                    exc.__class__.__name__)
-
-
-def make_audio_store(settings: StorageSettings, client: redis.Redis) -> AudioStore:
+def make_audio_store(settings: StorageSettings, client: redis.Redis) -> JobAudio:
     """The store `settings.url` names: empty for Redis, `s3://bucket/prefix` for object storage."""
     if not settings.url:
         return RedisAudioStore(client, int(settings.piece_mb * MB), settings.pending_seconds)

@@ -1,9 +1,10 @@
-"""Every job of an API key, newest first: the per-owner index `GET /v1/jobs` pages through.
+"""Every job of an API key, newest first: the per-tenant index `GET /v1/jobs` pages through.
 
 `keys.owner_jobs_key` holds only a key's open jobs (for its quota); this index holds all of them, scored
-by creation time. The job store writes it in the job's creation transaction and removes it in the
-erase transaction (`stage_add`, `stage_remove`). Job records also leave by TTL, which no code sees, so
-an add and a read drop every entry older than the retention, and a read any id whose record is gone.
+by creation time. The job store's participant `HistoryIndex` writes it in the job's creation transaction
+and removes it in the erase transaction (`stage_add`, `stage_remove`). Job records also leave by TTL,
+which no code sees, so an add and a read drop every entry older than the retention, and a read any id
+whose record is gone.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import binascii
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
 import redis
 from redis.client import Pipeline
@@ -21,7 +21,9 @@ from redis.client import Pipeline
 from core import keys
 from core.errors import InvalidInput
 from core.job_codec import decode, text
+from core.job_participants import Created, Erased, Participant
 from core.jobs import JobRecord, JobStatus
+from core.redis_calls import as_hash, as_optional_bytes_list, as_scored, as_texts
 
 # Ids examined per request at most: a filter that matches little answers a short page with a cursor
 # rather than walking a key's whole history in one request.
@@ -29,20 +31,31 @@ SCAN_BUDGET = 1000
 BATCH = 100
 
 
-def stage_add(pipe: Pipeline, owner: str, job_id: str, created: float, ttl: int) -> None:
+def stage_add(pipe: Pipeline, tenant: str, job_id: str, created: float, ttl: int) -> None:
     """In the job's creation transaction: index it, and drop entries past the retention (their records
     have expired), so a key that submits for months and never lists its jobs keeps a bounded index;
     the index lives as long as its newest job."""
-    key = keys.owner_history_key(owner)
+    key = keys.owner_history_key(tenant)
     pipe.zadd(key, {job_id: created})
     # O(log n + removed): each entry is removed once, by the next add after it expires.
     pipe.zremrangebyscore(key, "-inf", f"({time.time() - ttl}")
     pipe.expire(key, ttl)
 
 
-def stage_remove(pipe: Pipeline, owner: str, job_id: str) -> None:
+def stage_remove(pipe: Pipeline, tenant: str, job_id: str) -> None:
     """In the job's erase transaction."""
-    pipe.zrem(keys.owner_history_key(owner), job_id)
+    pipe.zrem(keys.owner_history_key(tenant), job_id)
+
+
+class HistoryIndex(Participant):
+    """The job store's participant for the per-key job history."""
+
+    def on_create(self, pipe: Pipeline, created: Created) -> None:
+        stage_add(pipe, created.record.owner, created.job_id, created.record.created_at.timestamp(), created.ttl)
+
+    def on_erase(self, pipe: Pipeline, erased: Erased) -> None:
+        if erased.tenant is not None:
+            stage_remove(pipe, erased.tenant, erased.job_id)
 
 
 @dataclass(frozen=True)
@@ -73,11 +86,11 @@ class JobHistory:
         self.redis = client
         self.retention_seconds = retention_seconds
 
-    def page(self, owner: str, limit: int, cursor: str | None = None,
+    def page(self, tenant: str, limit: int, cursor: str | None = None,
              statuses: frozenset[JobStatus] | None = None) -> Page:
         """Up to `limit` jobs created before `cursor` (exclusive). With a status filter a page may be
         short (at most SCAN_BUDGET ids are examined); follow `next_cursor` until it is None."""
-        key = keys.owner_history_key(owner)
+        key = keys.owner_history_key(tenant)
         self.redis.zremrangebyscore(key, "-inf", f"({time.time() - self.retention_seconds}")
         position = decode_cursor(cursor) if cursor is not None else None
         found: list[JobRecord] = []
@@ -86,7 +99,7 @@ class JobHistory:
             batch = self._after(key, position, BATCH)
             if not batch:
                 return Page(found, None)
-            for (job_id, score), record in zip(batch, self._records(owner, [i for i, _ in batch]), strict=True):
+            for (job_id, score), record in zip(batch, self._records(tenant, [i for i, _ in batch]), strict=True):
                 examined += 1
                 position = (score, job_id)
                 if record is not None and (statuses is None or record.status in statuses):
@@ -103,9 +116,8 @@ class JobHistory:
         skip = 0
         if position is not None:
             top, after = position
-            skip = sum(1 for t in self.redis.zrangebyscore(key, top, top) if text(cast(bytes, t)) >= after)
-        entries = cast(list[tuple[bytes, float]], self.redis.zrevrangebyscore(
-            key, top, "-inf", start=skip, num=count, withscores=True))
+            skip = sum(1 for t in as_texts(self.redis.zrangebyscore(key, top, top)) if t >= after)
+        entries = as_scored(self.redis.zrevrangebyscore(key, top, "-inf", start=skip, num=count, withscores=True))
         return [(text(member), float(score)) for member, score in entries]
 
     def index_stored_jobs(self) -> int:
@@ -115,18 +127,18 @@ class JobHistory:
             return 0
         added = 0
         for key in self.redis.scan_iter(match=keys.job_key("*"), count=500):
-            owner, created = cast(list[bytes | None], self.redis.hmget(key, ["owner", "created_at"]))
+            tenant, created = as_optional_bytes_list(self.redis.hmget(key, ["owner", "created_at"]))
             if created is None:
                 continue
             job_id = text(key).rsplit(":", 1)[1]
             score = datetime.fromisoformat(text(created)).timestamp()
-            history = keys.owner_history_key(text(owner or b""))
+            history = keys.owner_history_key(text(tenant or b""))
             added += int(self.redis.zadd(history, {job_id: score}, nx=True) or 0)
             self.redis.expire(history, self.retention_seconds)
         return added
 
-    def _records(self, owner: str, job_ids: list[str]) -> list[JobRecord | None]:
-        """The records, in order; an id whose record expired or is not the owner's is None (and expired
+    def _records(self, tenant: str, job_ids: list[str]) -> list[JobRecord | None]:
+        """The records, in order; an id whose record expired or is not the tenant's is None (and expired
         ones are dropped from the index)."""
         pipe = self.redis.pipeline(transaction=False)
         for job_id in job_ids:
@@ -138,8 +150,8 @@ class JobHistory:
                 gone.append(job_id)
                 records.append(None)
                 continue
-            record = decode(cast(dict[bytes, bytes], raw))
-            records.append(record if record.owner == owner else None)
+            record = decode(as_hash(raw))
+            records.append(record if record.owner == tenant else None)
         if gone:
-            self.redis.zrem(keys.owner_history_key(owner), *gone)
+            self.redis.zrem(keys.owner_history_key(tenant), *gone)
         return records

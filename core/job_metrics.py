@@ -1,6 +1,6 @@
 """Job counters and histograms kept in Redis, written inside the transactions that store and end jobs.
 
-Every job is stored once (`JobStore.create`) and ends once (`JobStore._stage_end`), whichever process
+Every job is stored once and ends once (`JobStore`, which calls its participant `JobCounters`), whichever process
 ends it: the worker that ran it, recovery in another worker (`worker_crashed`), or the API cancelling a
 queued job. Counting inside those transactions counts each job exactly once, wherever the process runs
 and whatever pool it uses, and the totals outlive every process; the API exports them at scrape time
@@ -17,12 +17,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, cast
 
 import redis
 from redis.client import Pipeline
 
 from core import keys
+from core.job_participants import Created, Ended, Participant
+from core.redis_calls import as_hash
 
 QUEUE_WAIT = "queue_wait_seconds"
 """Submission to the start of the run that ended the job."""
@@ -69,6 +70,17 @@ def stage_ended(
         _observe(pipe, PROCESSING, processing)
         if status == "completed" and audio_seconds:
             _observe(pipe, REALTIME_FACTOR, audio_seconds / processing)
+
+
+class JobCounters(Participant):
+    """The job store's participant for the job counters and histograms."""
+
+    def on_create(self, pipe: Pipeline, created: Created) -> None:
+        stage_submitted(pipe, created.record.audio_format)
+
+    def on_end(self, pipe: Pipeline, ended: Ended) -> None:
+        stage_ended(pipe, ended.status.value, ended.error_code, ended.queue_wait, ended.processing_seconds,
+                    ended.audio_seconds)
 
 
 def _observe(pipe: Pipeline, name: str, value: float) -> None:
@@ -120,4 +132,4 @@ def parse(raw: dict[bytes, bytes]) -> JobTotals:
 
 def read(client: redis.Redis) -> JobTotals:
     """The job totals now."""
-    return parse(cast(dict[bytes, bytes], cast(Any, client.hgetall(keys.JOB_METRICS))))
+    return parse(as_hash(client.hgetall(keys.JOB_METRICS)))

@@ -1,4 +1,8 @@
-"""Every Redis key, queue and task name EndoScribe uses, in one place."""
+"""Every Redis key, queue and task name EndoScribe uses, in one place.
+
+A tenant (an API key's identity) is stored as `owner` in keys and fields alike, for the data already in
+Redis: hence the `owner_*_key` names.
+"""
 
 PREFIX = "endoscribe"
 
@@ -21,9 +25,14 @@ def result_key(job_id: str) -> str:
     return f"{PREFIX}:result:{job_id}"
 
 
-def lock_key(job_id: str) -> str:
-    """Held by the worker processing a job, so a redelivered copy does not run beside it."""
+def lease_key(job_id: str) -> str:
+    """The lease of the worker running a job, so a redelivered copy does not run beside it (stored under
+    `lock:` for the keys already in Redis)."""
     return f"{PREFIX}:lock:{job_id}"
+
+
+lock_key = lease_key
+"""The earlier name of `lease_key`."""
 
 
 def worker_key(worker: str) -> str:
@@ -54,40 +63,44 @@ def ready_score(enqueued_at: float, priority: str) -> float:
     return enqueued_at - HIGH_PRIORITY_OFFSET if priority == "high" else enqueued_at
 
 
-SWEEP_LOCK = f"{PREFIX}:sweep"
-"""Held by the one process running the recovery sweep this interval."""
+SWEEP_LEASE = f"{PREFIX}:sweep"
+"""Leased (it lapses) by the one process running the recovery sweep this interval."""
+SWEEP_LOCK = SWEEP_LEASE
+"""The earlier name of `SWEEP_LEASE`."""
 
-AUDIO_SWEEP_LOCK = f"{PREFIX}:sweep:audio"
-"""Held by the one process deleting object-storage audio of ended jobs this interval."""
+AUDIO_SWEEP_LEASE = f"{PREFIX}:sweep:audio"
+"""Leased by the one process deleting object-storage audio of ended jobs this interval."""
+AUDIO_SWEEP_LOCK = AUDIO_SWEEP_LEASE
+"""The earlier name of `AUDIO_SWEEP_LEASE`."""
 
 
-def owner_jobs_key(owner: str) -> str:
+def owner_jobs_key(tenant: str) -> str:
     """Sorted set of an API key's open jobs (queued or processing), scored by when each was admitted."""
-    return f"{PREFIX}:owner:{owner or 'anonymous'}:open"
+    return f"{PREFIX}:owner:{tenant or 'anonymous'}:open"
 
 
 OWNER_JOBS_INDEXED = f"{PREFIX}:owner:indexed"
 """Set once the open jobs stored before the per-key sets existed have been added to their key's set."""
 
 
-def owner_history_key(owner: str) -> str:
+def owner_history_key(tenant: str) -> str:
     """Sorted set of every stored job of an API key, scored by its creation epoch: what `GET /v1/jobs` pages."""
-    return f"{PREFIX}:owner:{owner or 'anonymous'}:jobs"
+    return f"{PREFIX}:owner:{tenant or 'anonymous'}:jobs"
 
 
 OWNER_HISTORY_INDEXED = f"{PREFIX}:owner:jobs:indexed"
 """Set once the jobs stored before the per-key history index existed have been added to it."""
 
 
-def owner_audio_key(owner: str, day: str) -> str:
+def owner_audio_key(tenant: str, day: str) -> str:
     """Seconds of audio charged to an API key on one UTC day (`YYYY-MM-DD`)."""
-    return f"{PREFIX}:owner:{owner or 'anonymous'}:audio:{day}"
+    return f"{PREFIX}:owner:{tenant or 'anonymous'}:audio:{day}"
 
 
-def vocabularies_key(owner: str) -> str:
+def vocabularies_key(tenant: str) -> str:
     """Hash of a key's custom vocabularies: vocabulary id -> its JSON record. Expires
     `custom_ttl_seconds` after the key last stored, read or used one; DELETE /v1/vocabularies/{id} removes one."""
-    return f"{PREFIX}:owner:{owner or 'anonymous'}:vocabularies"
+    return f"{PREFIX}:owner:{tenant or 'anonymous'}:vocabularies"
 
 
 LIMITS_PREFIX = f"{PREFIX}:limits"
@@ -157,15 +170,15 @@ def session_lease_key(session_id: str) -> str:
     return f"{PREFIX}:session:{session_id}:lease"
 
 
-def owner_sessions_key(owner: str) -> str:
+def owner_sessions_key(tenant: str) -> str:
     """Sorted set of an API key's open sessions, scored by creation epoch."""
-    return f"{PREFIX}:owner:{owner or 'anonymous'}:sessions"
+    return f"{PREFIX}:owner:{tenant or 'anonymous'}:sessions"
 
 
-def owner_streams_key(owner: str) -> str:
+def owner_streams_key(tenant: str) -> str:
     """Sorted set of an API key's open session streams (WebSocket and SSE, every API replica): lease id
     -> the epoch its lease lapses, so the streams of a process that died stop counting."""
-    return f"{PREFIX}:owner:{owner or 'anonymous'}:streams"
+    return f"{PREFIX}:owner:{tenant or 'anonymous'}:streams"
 
 
 def session_writer_key(session_id: str) -> str:

@@ -1,27 +1,35 @@
-"""Leases in Redis: a key holding its owner's name with a TTL, renewed and released only by that owner.
+"""Leases in Redis: a key holding its holder's name with a TTL, renewed and released only by that holder.
 
-Jobs (`JobStore`) and live sessions (`SessionStore`) are held this way by the worker running them.
+Jobs (`JobStore`) and live sessions (`SessionStore`) are held this way by the worker running them; a
+holder that dies lets its lease lapse, and whoever comes next takes the work over.
 """
 
 from __future__ import annotations
 
 import redis
 
-_RENEW_IF_OWNER = """
+from core.redis_calls import Lua
+
+_RENEW_IF_HOLDER = Lua("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
-"""
-_RELEASE_IF_OWNER = """
+""")
+_RELEASE_IF_HOLDER = Lua("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
-"""
+""")
 
 
-def renew(client: redis.Redis, key: str, owner: str, lease_seconds: float) -> bool:
-    """Extend the lease if `owner` still holds it; False means it was taken away (or lapsed)."""
-    return bool(client.eval(_RENEW_IF_OWNER, 1, key, owner, int(lease_seconds * 1000)))  # type: ignore[no-untyped-call]
+def take(client: redis.Redis, key: str, holder: str, lease_seconds: float) -> bool:
+    """Take the lease if nobody holds it; False when someone does."""
+    return bool(client.set(key, holder, nx=True, px=int(lease_seconds * 1000)))
 
 
-def release(client: redis.Redis, key: str, owner: str) -> None:
-    """Give the lease up, if `owner` still holds it."""
-    client.eval(_RELEASE_IF_OWNER, 1, key, owner)  # type: ignore[no-untyped-call]
+def renew(client: redis.Redis, key: str, holder: str, lease_seconds: float) -> bool:
+    """Extend the lease if `holder` still holds it; False means it was taken away (or lapsed)."""
+    return bool(_RENEW_IF_HOLDER(client, [key], holder, int(lease_seconds * 1000)))
+
+
+def release(client: redis.Redis, key: str, holder: str) -> None:
+    """Give the lease up, if `holder` still holds it."""
+    _RELEASE_IF_HOLDER(client, [key], holder)

@@ -1,7 +1,8 @@
 """Per-key quota state in Redis: each API key's open jobs, and the audio charged to it per UTC day.
 
-The job store changes both inside its own transactions (`stage_open` when a job is created,
-`stage_end` when it ends, `stage_erase` when it is erased), so they follow jobs however they end. The
+Both change inside the job's own transactions, through the job store's participant `QuotaEntries`
+(`stage_open` when a job is created, `stage_end` when it ends, `stage_erase` when it is erased), so they
+follow jobs however they end. The
 API reads them to admit work; `QuotaStore.reserve` makes the in-flight check and the count one step, so
 concurrent submissions of one key cannot all slip under its limit.
 """
@@ -11,24 +12,25 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
 
 import redis
 from redis.client import Pipeline
 
 from core import keys
+from core.job_participants import Created, Ended, Erased, Participant
 from core.jobs import JobStatus
+from core.redis_calls import Lua, as_bytes, as_int, as_texts
 
 DAY_SECONDS = 86400
 
 # Count the key's open jobs and, under its limit, count this one too: one step, so two concurrent
 # submissions never both see the last free place.
-_RESERVE = """
+_RESERVE = Lua("""
 local open = redis.call('ZCARD', KEYS[1])
 if open >= tonumber(ARGV[3]) then return open end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 return -1
-"""
+""")
 
 
 def utc_day(epoch: float) -> str:
@@ -41,25 +43,39 @@ def seconds_to_next_day(epoch: float) -> float:
     return DAY_SECONDS - epoch % DAY_SECONDS
 
 
-def stage_open(pipe: Pipeline, owner: str, job_id: str, now: float) -> None:
+def stage_open(pipe: Pipeline, tenant: str, job_id: str, now: float) -> None:
     """Inside the job's create transaction: count it as in flight for its key."""
-    pipe.zadd(keys.owner_jobs_key(owner), {job_id: now})
+    pipe.zadd(keys.owner_jobs_key(tenant), {job_id: now})
 
 
-def stage_end(pipe: Pipeline, owner: str, job_id: str, audio_seconds: float | None, now: float) -> None:
+def stage_end(pipe: Pipeline, tenant: str, job_id: str, audio_seconds: float | None, now: float) -> None:
     """Inside the transaction that ends a job: no longer in flight; its decoded duration (if the worker
     got that far, whatever the outcome) charged to its key for today."""
-    pipe.zrem(keys.owner_jobs_key(owner), job_id)
+    pipe.zrem(keys.owner_jobs_key(tenant), job_id)
     if audio_seconds:
-        key = keys.owner_audio_key(owner, utc_day(now))
+        key = keys.owner_audio_key(tenant, utc_day(now))
         pipe.incrbyfloat(key, audio_seconds)
         # Read only on its own day; kept a day longer so an operator can look back at yesterday.
         pipe.expire(key, 2 * DAY_SECONDS)
 
 
-def stage_erase(pipe: Pipeline, owner: str, job_id: str) -> None:
+def stage_erase(pipe: Pipeline, tenant: str, job_id: str) -> None:
     """Inside the erase transaction: an erased job is no longer in flight (nothing is charged)."""
-    pipe.zrem(keys.owner_jobs_key(owner), job_id)
+    pipe.zrem(keys.owner_jobs_key(tenant), job_id)
+
+
+class QuotaEntries(Participant):
+    """The job store's participant for the per-key quota state."""
+
+    def on_create(self, pipe: Pipeline, created: Created) -> None:
+        stage_open(pipe, created.record.owner, created.job_id, created.now)
+
+    def on_end(self, pipe: Pipeline, ended: Ended) -> None:
+        stage_end(pipe, ended.tenant, ended.job_id, ended.audio_seconds, ended.now)
+
+    def on_erase(self, pipe: Pipeline, erased: Erased) -> None:
+        if erased.tenant is not None:
+            stage_erase(pipe, erased.tenant, erased.job_id)
 
 
 @dataclass(frozen=True)
@@ -84,25 +100,24 @@ class QuotaStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
 
-    def jobs_in_flight(self, owner: str) -> int:
-        return int(self.redis.zcard(keys.owner_jobs_key(owner)))
+    def jobs_in_flight(self, tenant: str) -> int:
+        return int(self.redis.zcard(keys.owner_jobs_key(tenant)))
 
-    def reserve(self, owner: str, job_id: str, limit: int) -> int | None:
-        """Count `job_id` as in flight for `owner` if fewer than `limit` are; else how many are."""
-        open_jobs = self.redis.eval(  # type: ignore[no-untyped-call]
-            _RESERVE, 1, keys.owner_jobs_key(owner), job_id, time.time(), limit)
-        return None if int(open_jobs) < 0 else int(open_jobs)
+    def reserve(self, tenant: str, job_id: str, limit: int) -> int | None:
+        """Count `job_id` as in flight for `tenant` if fewer than `limit` are; else how many are."""
+        open_jobs = as_int(_RESERVE(self.redis, [keys.owner_jobs_key(tenant)], job_id, time.time(), limit))
+        return None if open_jobs < 0 else open_jobs
 
-    def release(self, owner: str, job_id: str) -> None:
+    def release(self, tenant: str, job_id: str) -> None:
         """Undo a reservation whose job was never stored."""
-        self.redis.zrem(keys.owner_jobs_key(owner), job_id)
+        self.redis.zrem(keys.owner_jobs_key(tenant), job_id)
 
-    def prune(self, owner: str, older_than: float) -> int:
+    def prune(self, tenant: str, older_than: float) -> int:
         """Drop entries, counted before `older_than` (epoch), whose job has ended or no longer exists:
         jobs that expired while open, or a reservation whose submitting process died before storing
         the job. Younger entries may be reservations whose job is being stored right now."""
-        key = keys.owner_jobs_key(owner)
-        ids = [cast(bytes, i).decode() for i in self.redis.zrangebyscore(key, "-inf", older_than)]
+        key = keys.owner_jobs_key(tenant)
+        ids = as_texts(self.redis.zrangebyscore(key, "-inf", older_than))
         if not ids:
             return 0
         pipe = self.redis.pipeline(transaction=False)
@@ -110,7 +125,7 @@ class QuotaStore:
             pipe.hget(keys.job_key(job_id), "status")
         statuses = pipe.execute()
         stale = [job_id for job_id, status in zip(ids, statuses, strict=True)
-                 if status is None or JobStatus(cast(bytes, status).decode()).is_final]
+                 if status is None or JobStatus(status.decode()).is_final]
         return int(self.redis.zrem(key, *stale)) if stale else 0
 
     def index_open_jobs(self, batch: int = 500) -> int:
@@ -127,7 +142,7 @@ class QuotaStore:
         added = 0
         job_keys: list[bytes] = []
         for key in self.redis.scan_iter(match=keys.job_key("*"), count=batch):
-            job_keys.append(cast(bytes, key))
+            job_keys.append(as_bytes(key) or b"")
             if len(job_keys) >= batch:
                 added += self._index(job_keys)
                 job_keys = []
@@ -142,17 +157,17 @@ class QuotaStore:
         for key in job_keys:
             pipe.hmget(key, "status", "owner")
         found = pipe.execute()
-        for key, (status, owner) in zip(job_keys, found, strict=True):
+        for key, (status, tenant) in zip(job_keys, found, strict=True):
             if status is not None and not JobStatus(status.decode()).is_final:
-                pipe.zadd(keys.owner_jobs_key((owner or b"").decode()), {key.decode().rsplit(":", 1)[1]: 0}, nx=True)
+                pipe.zadd(keys.owner_jobs_key((tenant or b"").decode()), {key.decode().rsplit(":", 1)[1]: 0}, nx=True)
         return sum(int(n) for n in pipe.execute())
 
-    def usage(self, owner: str, now: float, memory: bool) -> Usage:
-        """The queue's depth, `owner`'s open jobs and audio today and, if asked, Redis's memory."""
+    def usage(self, tenant: str, now: float, memory: bool) -> Usage:
+        """The queue's depth, `tenant`'s open jobs and audio today and, if asked, Redis's memory."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.zcard(keys.OPEN_JOBS)
-        pipe.zcard(keys.owner_jobs_key(owner))
-        pipe.get(keys.owner_audio_key(owner, utc_day(now)))
+        pipe.zcard(keys.owner_jobs_key(tenant))
+        pipe.get(keys.owner_audio_key(tenant, utc_day(now)))
         if memory:
             pipe.info("memory")
         open_jobs, in_flight, audio, *info = pipe.execute(raise_on_error=False)

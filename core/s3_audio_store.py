@@ -26,6 +26,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from core.audio_store import MB, pieces
 from core.errors import StorageUnavailable
+from core.job_participants import Participant, Transition
 from core.settings import StorageSettings
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,9 @@ PASSING_CODES = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "R
 """S3 error codes that mean "not now" rather than "not this" (S3's RequestTimeout is a 400)."""
 
 
-class S3AudioStore:
-    """One object per job under `prefix`; deleted by the caller after the job ends, and by `sweep`."""
-
-    deleted_with_job = False
+class S3AudioStore(Participant):
+    """One object per job under `prefix`; deleted right after its job's end or erase commits (the job
+    store calls `after_commit`), and by `sweep` when that failed."""
 
     def __init__(self, client: Any, bucket: str, prefix: str, part_bytes: int = 8 * MB,
                  pending_seconds: int = 3600) -> None:
@@ -116,6 +116,15 @@ class S3AudioStore:
     def delete(self, job_id: str) -> None:
         with _outage_passes():
             self.s3.delete_object(Bucket=self.bucket, Key=self.key(job_id))
+
+    def after_commit(self, transition: Transition, job_id: str) -> None:
+        if transition == Transition.CREATED:
+            return
+        try:
+            self.delete(job_id)
+        except Exception as exc:  # noqa: BLE001 - the outcome is recorded already: the sweep deletes it later
+            log.warning("job %s: could not delete its audio yet (%s); the audio sweep will", job_id,
+                        exc.__class__.__name__)
 
     def sweep(self, keep: Callable[[str], bool]) -> int:
         """Delete objects (and abandoned multipart uploads) older than the upload window whose job is over.

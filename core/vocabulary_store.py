@@ -37,7 +37,7 @@ class VocabularyCreate(BaseModel):
 
 
 class CustomVocabulary(BaseModel):
-    """A stored vocabulary, as its owner sees it."""
+    """A stored vocabulary, as its tenant sees it."""
 
     id: str
     name: str
@@ -68,10 +68,10 @@ class VocabularyStore:
         return cls(client, limits.max_custom_vocabularies, limits.max_phrases, limits.custom_ttl_seconds,
                    settings.quota)
 
-    def create(self, owner: str, body: VocabularyCreate) -> CustomVocabulary:
+    def create(self, tenant: str, body: VocabularyCreate) -> CustomVocabulary:
         if len(body.phrases) > self.max_phrases:
             raise VocabularyInvalid(f"the vocabulary has {len(body.phrases)} phrases; the limit is {self.max_phrases}")
-        key = keys.vocabularies_key(owner)
+        key = keys.vocabularies_key(tenant)
         if self.redis.hlen(key) >= self.max_vocabularies:
             raise VocabularyInvalid(f"this key already stores {self.max_vocabularies} vocabularies, the limit; "
                                     "delete one first", code="too_many_vocabularies")
@@ -85,30 +85,30 @@ class VocabularyStore:
         pipe.execute()
         return record
 
-    def get(self, owner: str, vocabulary_id: str) -> CustomVocabulary:
-        raw = self.redis.hget(keys.vocabularies_key(owner), vocabulary_id)
+    def get(self, tenant: str, vocabulary_id: str) -> CustomVocabulary:
+        raw = self.redis.hget(keys.vocabularies_key(tenant), vocabulary_id)
         if raw is None:
             raise NotFound(f"no vocabulary with id {vocabulary_id}", code="unknown_vocabulary")
-        self._renew(owner)
+        self._renew(tenant)
         return CustomVocabulary.model_validate_json(raw)
 
-    def list_owned(self, owner: str) -> list[CustomVocabulary]:
-        records = [CustomVocabulary.model_validate_json(v) for v in self.redis.hvals(keys.vocabularies_key(owner))]
+    def list_owned(self, tenant: str) -> list[CustomVocabulary]:
+        records = [CustomVocabulary.model_validate_json(v) for v in self.redis.hvals(keys.vocabularies_key(tenant))]
         if records:
-            self._renew(owner)
+            self._renew(tenant)
         return sorted(records, key=lambda r: r.created_at)
 
-    def delete(self, owner: str, vocabulary_id: str) -> None:
-        if not self.redis.hdel(keys.vocabularies_key(owner), vocabulary_id):
+    def delete(self, tenant: str, vocabulary_id: str) -> None:
+        if not self.redis.hdel(keys.vocabularies_key(tenant), vocabulary_id):
             raise NotFound(f"no vocabulary with id {vocabulary_id}", code="unknown_vocabulary")
 
-    def phrases_for_job(self, owner: str, vocabulary_id: str) -> list[VocabularyPhrase]:
+    def phrases_for_job(self, tenant: str, vocabulary_id: str) -> list[VocabularyPhrase]:
         """The phrases a submission's `vocabulary_id` names, or 422: the job cannot run without them."""
         try:
-            return self.get(owner, vocabulary_id).phrases
+            return self.get(tenant, vocabulary_id).phrases
         except NotFound:
             raise VocabularyInvalid(f"vocabulary_id {vocabulary_id} names no vocabulary of this key; list yours "
                                     "with GET /v1/vocabularies", code="unknown_vocabulary") from None
 
-    def _renew(self, owner: str) -> None:
-        self.redis.expire(keys.vocabularies_key(owner), self.ttl_seconds)
+    def _renew(self, tenant: str) -> None:
+        self.redis.expire(keys.vocabularies_key(tenant), self.ttl_seconds)

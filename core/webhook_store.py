@@ -11,25 +11,27 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal, cast
+from typing import Literal
 
 import redis
 from pydantic import BaseModel, Field
 from redis.client import Pipeline
 
 from core import keys
+from core.job_participants import Created, Ended, Erased, Participant
+from core.redis_calls import Lua, as_bytes, as_texts, transact
 
 DeliveryStatus = Literal["pending", "retrying", "delivered", "failed"]
 
 # Atomically take due ids and push each one's score out by the lease.
-_CLAIM = """
+_CLAIM = Lua("""
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
 return due
-"""
+""")
 # Push each given id that is still due out to ARGV[2]; return those pushed (another deliverer may have
 # claimed or a redelivery rescheduled the rest since they were read).
-_CLAIM_IDS = """
+_CLAIM_IDS = Lua("""
 local taken = {}
 for i = 3, #ARGV do
   local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
@@ -39,7 +41,7 @@ for i = 3, #ARGV do
   end
 end
 return taken
-"""
+""")
 
 
 class Attempt(BaseModel):
@@ -140,9 +142,27 @@ def stage_schedule(pipe: Pipeline, job_id: str, raw: bytes | None, event: str, n
     return True
 
 
+class CallbackSchedule(Participant):
+    """The job store's participant for a job's callback: registered with the job, made due when it ends,
+    removed with it."""
+
+    def on_create(self, pipe: Pipeline, created: Created) -> None:
+        if created.callback is not None:
+            pipe.set(keys.webhook_key(created.job_id), new_record(created.job_id, created.callback).model_dump_json(),
+                     ex=created.ttl)
+
+    def on_end(self, pipe: Pipeline, ended: Ended) -> None:
+        stage_schedule(pipe, ended.job_id, ended.callback, event_for(ended.status.value), ended.now)
+
+    def on_erase(self, pipe: Pipeline, erased: Erased) -> None:
+        pipe.delete(keys.webhook_key(erased.job_id))
+        pipe.zrem(keys.WEBHOOK_DUE, erased.job_id)
+
+
 class WebhookStore:
     """Delivery-side state of callbacks: claims, attempts, redelivery. A job's own transitions
-    (create, end, cancel, erase) change its callback inside `JobStore`'s transactions instead."""
+    (create, end, cancel, erase) change its callback inside `JobStore`'s transactions instead, through
+    its participant `CallbackSchedule`."""
 
     def __init__(self, client: redis.Redis, retention_seconds: int, attempts_kept: int = 10) -> None:
         self.redis = client
@@ -151,7 +171,7 @@ class WebhookStore:
 
     def get(self, job_id: str) -> WebhookRecord | None:
         raw = self.redis.get(keys.webhook_key(job_id))
-        return WebhookRecord.model_validate_json(cast(bytes, raw)) if raw is not None else None
+        return WebhookRecord.model_validate_json(raw) if (raw := as_bytes(raw)) is not None else None
 
     def _mutate(
         self, job_id: str, change: Callable[[WebhookRecord], float | object | None]
@@ -165,10 +185,10 @@ class WebhookStore:
         key = keys.webhook_key(job_id)
 
         def body(pipe: Pipeline) -> WebhookRecord | None:
-            raw = pipe.get(key)
+            raw = as_bytes(pipe.get(key))
             if raw is None:
                 return None
-            record = WebhookRecord.model_validate_json(cast(bytes, raw))
+            record = WebhookRecord.model_validate_json(raw)
             try:
                 due = change(record)
             except Unchanged:
@@ -177,11 +197,11 @@ class WebhookStore:
             pipe.set(key, record.model_dump_json(), xx=True, keepttl=True)
             if due is None:
                 pipe.zrem(keys.WEBHOOK_DUE, job_id)
-            elif due is not KEEP:
-                pipe.zadd(keys.WEBHOOK_DUE, {job_id: cast(float, due)})
+            elif isinstance(due, float | int):
+                pipe.zadd(keys.WEBHOOK_DUE, {job_id: due})
             return record
 
-        return cast(WebhookRecord | None, self.redis.transaction(cast(Any, body), key, value_from_callable=True))
+        return transact(self.redis, body, key)
 
     def redeliver(self, job_id: str, event: str, now: float | None = None) -> WebhookRecord | None:
         """A new attempt series for an ended job's callback (same webhook-id); None if it has none.
@@ -197,21 +217,18 @@ class WebhookStore:
         return self._mutate(job_id, change)
 
     def claim_due(self, now: float, lease_seconds: float, limit: int) -> list[str]:
-        ids = self.redis.eval(_CLAIM, 1, keys.WEBHOOK_DUE, now, now + lease_seconds, limit)  # type: ignore[no-untyped-call]
-        return [i.decode() if isinstance(i, bytes) else str(i) for i in cast(list[Any], ids)]
+        return as_texts(_CLAIM(self.redis, [keys.WEBHOOK_DUE], now, now + lease_seconds, limit))
 
     def due(self, now: float, limit: int) -> list[str]:
         """Up to `limit` callbacks due at `now`, longest due first (read only: `claim` takes them)."""
-        ids = self.redis.zrangebyscore(keys.WEBHOOK_DUE, "-inf", now, start=0, num=limit)
-        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+        return as_texts(self.redis.zrangebyscore(keys.WEBHOOK_DUE, "-inf", now, start=0, num=limit))
 
     def claim(self, job_ids: list[str], now: float, until: float) -> list[str]:
         """Of `job_ids`, those still due at `now`, each moved to come due again at `until` (a lease while
         it is sent, or a deferral), in one step; returns them."""
         if not job_ids:
             return []
-        ids = self.redis.eval(_CLAIM_IDS, 1, keys.WEBHOOK_DUE, now, until, *job_ids)  # type: ignore[no-untyped-call]
-        return [i.decode() if isinstance(i, bytes) else str(i) for i in cast(list[Any], ids)]
+        return as_texts(_CLAIM_IDS(self.redis, [keys.WEBHOOK_DUE], now, until, *job_ids))
 
     def finish_attempt(
         self,

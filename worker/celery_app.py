@@ -17,7 +17,7 @@ import redis
 from celery import signals
 
 from core import keys, logging_setup
-from core.audio_store import discard, make_audio_store
+from core.audio_store import make_audio_store
 from core.errors import EndoScribeError
 from core.job_store import JobStore
 from core.queueing import broker_task_ids, make_celery
@@ -50,8 +50,8 @@ class WorkerState:
     def __init__(self) -> None:
         self.models = ModelManager(settings.worker)
         self.redis = connect_redis(settings)
-        self.store = JobStore(self.redis, settings.retention_seconds)
-        self.audio = make_audio_store(settings.storage, self.redis)
+        self.store = JobStore(self.redis, settings.retention_seconds, make_audio_store(settings.storage, self.redis))
+        self.audio = self.store.audio
         self.worker_name = "unnamed"
         self.pool_name = ""
         self.heartbeat: Heartbeat | None = None
@@ -68,10 +68,8 @@ class WorkerState:
         interval_ms = int(settings.worker.sweep_seconds * 1000)
         if not self.redis.set(keys.SWEEP_LOCK, self.worker_name, nx=True, px=interval_ms):
             return
-        report = recovery.sweep(self.store, send_job, lambda: broker_task_ids(self.redis),
-                                settings.worker.max_attempts, settings.worker.requeue_grace_seconds)
-        for job_id in report.ended:
-            discard(self.audio, job_id)
+        recovery.sweep(self.store, send_job, lambda: broker_task_ids(self.redis),
+                       settings.worker.max_attempts, settings.worker.requeue_grace_seconds)
         self.wake_for_sessions(interval_ms)
         self.sweep_audio()
 
@@ -86,8 +84,6 @@ class WorkerState:
     def sweep_audio(self) -> None:
         """Now and then, in one worker: delete object-storage audio that outlived its job (a delete
         that failed, a worker that died between ending a job and deleting its audio, an upload cut off)."""
-        if self.audio.deleted_with_job:
-            return
         interval_ms = int(settings.storage.sweep_seconds * 1000)
         if not self.redis.set(keys.AUDIO_SWEEP_LOCK, self.worker_name, nx=True, px=interval_ms):
             return

@@ -24,7 +24,6 @@ from typing import Any
 
 import redis
 
-from core.audio_store import discard
 from core.errors import EndoScribeError, StorageUnavailable
 from worker import batching, job_runner, vocabulary_guard
 from worker import metrics as worker_metrics
@@ -374,10 +373,6 @@ class Scheduler:
     def _ended(self, job_id: str, outcome: Outcome) -> None:
         self.outcomes[job_id] = outcome
         self.claimed.pop(job_id, None)
-        if outcome.ended_job:
-            # Object storage can't join the end transaction: right after it, not when the round ends
-            # (a round lasts as long as its longest job; patient audio should not).
-            discard(self.ctx.audio, job_id)
 
     def _hand_over(self) -> None:
         """Past the round's time limit: hand its live sessions back (those whose final is in the model

@@ -138,6 +138,28 @@ def test_a_lapsed_run_that_was_asked_to_cancel_ends_cancelled(redis_client: redi
     assert store.get(job_id).status == JobStatus.CANCELLED and store.get_audio(job_id) is None
 
 
+def test_giving_a_run_back_requeues_the_job_with_its_attempt_and_keeps_its_audio_and_callback(
+    redis_client: redis.Redis,
+) -> None:
+    store = JobStore(redis_client, 3600)
+    job_id = claimed(store, "run-a")
+    redis_client.zadd(keys.OPEN_JOBS, {job_id: 0}, xx=True)
+
+    assert not store.give_back(job_id, "run-b")  # not its lease: nothing written
+    assert store.get(job_id).status == JobStatus.PROCESSING
+    assert store.give_back(job_id, "run-a")
+
+    record = store.get(job_id)
+    assert (record.status, record.stage, record.attempts, record.worker, record.started_at) == (
+        JobStatus.QUEUED, "queued", 0, None, None)
+    assert redis_client.exists(keys.lease_key(job_id)) == 0
+    assert (redis_client.zscore(keys.OPEN_JOBS, job_id) or 0) > time.time() - 60  # counted as sent now
+    assert store.get_audio(job_id) == b"RIFF....WAVE"
+    assert redis_client.zscore(keys.WEBHOOK_DUE, job_id) is None and redis_client.exists(keys.webhook_key(job_id))
+    store.erase(job_id)
+    assert not store.give_back(job_id, "run-a")
+
+
 def test_the_broker_probe_sees_waiting_and_reserved_messages(tmp_path: Path) -> None:
     # Its own Redis: the session's worker would consume these messages.
     proc, redis_url = start_redis(tmp_path)

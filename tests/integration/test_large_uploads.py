@@ -86,7 +86,8 @@ def test_with_object_storage_the_audio_leaves_the_bucket_when_its_job_ends_is_ca
     assert client.exists(keys.audio_key(job_id)) == 0  # nothing of it in Redis
 
     # The worker deletes it right after the job's end transaction.
-    assert run_job(job_id, replace(Harness(client).context(), audio_store=audio)) is Outcome.COMPLETED
+    ctx = replace(Harness(client).context(), audio_store=audio, store=JobStore(client, 3600, audio))
+    assert run_job(job_id, ctx) is Outcome.COMPLETED
     assert audio.get(job_id) is None
 
     # Cancelling a queued job deletes it at once.

@@ -14,7 +14,8 @@ import redis
 
 from api import session_service
 from core import keys
-from core.audio_store import AudioStore, RedisAudioStore
+from core.audio_store import JobAudio, RedisAudioStore
+from core.job_participants import Participant, Transition
 from core.job_store import JobStore
 from core.jobs import JobOptions, JobStatus
 from core.queueing import make_celery
@@ -57,6 +58,7 @@ def test_a_session_on_s3_ends_as_a_job_whose_audio_is_in_the_bucket_and_the_job_
     session_id = new_session(store, hotwords="cecum")
     ctx = context(harness)
     ctx.audio_store = s3_audio
+    ctx.store = JobStore(harness.client, 3600, s3_audio)
     desk = LiveDesk(ctx, harness.models.info(), store)
     stream(store, session_id, tone_pcm(1.0), desk, harness)
 
@@ -91,12 +93,11 @@ def test_a_session_on_redis_still_ends_as_a_job_with_its_audio_beside_it(harness
     assert store.end_as_job(session_id, jobs, RedisAudioStore(harness.client)) == job_id  # again: no change
 
 
-class ErasingDuringPut:
+class ErasingDuringPut(Participant):
     """An audio store whose put outlives the session (it expires or is erased meanwhile)."""
 
-    def __init__(self, inner: AudioStore, client: redis.Redis, session_id: str) -> None:
+    def __init__(self, inner: JobAudio, client: redis.Redis, session_id: str) -> None:
         self.inner, self.client, self.session_id = inner, client, session_id
-        self.deleted_with_job = inner.deleted_with_job
 
     def put(self, job_id: str, chunks: Iterable[bytes]) -> int:
         size = self.inner.put(job_id, chunks)
@@ -112,6 +113,9 @@ class ErasingDuringPut:
     def sweep(self, keep: Any) -> int:
         return 0
 
+    def after_commit(self, transition: Transition, job_id: str) -> None:
+        self.inner.after_commit(transition, job_id)
+
 
 def test_audio_put_for_a_session_that_is_gone_by_the_commit_is_deleted(
     harness: Harness, s3_audio: S3AudioStore,
@@ -121,7 +125,8 @@ def test_audio_put_for_a_session_that_is_gone_by_the_commit_is_deleted(
     store.append(session_id, 0, tone_pcm(0.5), max_bytes=10**9)
     store.request_end(session_id, "end")
 
-    assert store.end_as_job(session_id, harness.store, ErasingDuringPut(s3_audio, harness.client, session_id)) is None
+    jobs = JobStore(harness.client, 3600, ErasingDuringPut(s3_audio, harness.client, session_id))
+    assert store.end_as_job(session_id, jobs, jobs.audio) is None
 
     assert objects(s3_audio) == []
     assert harness.client.zcard(keys.OPEN_JOBS) == 0
@@ -168,12 +173,13 @@ def test_an_ending_session_no_worker_takes_becomes_a_queued_job_with_its_audio_a
     store.append(session_id, 0, tone_pcm(0.5), max_bytes=10**9)
     store.request_end(session_id, "end")
     job_id = store.get(session_id).meta.job_id  # type: ignore[union-attr]
+    jobs = JobStore(harness.client, 3600, s3_audio)
 
-    assert session_service.end_stranded_sessions(store, harness.store, s3_audio, strict()) == []  # within its grace
-    ended = session_service.end_stranded_sessions(store, harness.store, s3_audio, strict(), now=time.time() + 3)
+    assert session_service.end_stranded_sessions(store, jobs, s3_audio, strict()) == []  # within its grace
+    ended = session_service.end_stranded_sessions(store, jobs, s3_audio, strict(), now=time.time() + 3)
 
     assert ended == [job_id]
-    job = harness.store.get(job_id)
+    job = jobs.get(job_id)
     assert (job.status, job.owner, job.options.hotwords) == (JobStatus.QUEUED, "owner-1", "cecum")
     assert len(s3_audio.get(job_id) or b"") == 44 + 16000
     assert harness.client.zscore(keys.READY, job_id) is not None

@@ -20,7 +20,7 @@ from botocore.config import Config
 
 from core import keys
 from core.errors import StorageUnavailable
-from core.job_store import utcnow
+from core.job_store import JobStore, utcnow
 from core.jobs import JobOptions, JobRecord, JobStatus
 from core.s3_audio_store import S3AudioStore
 from core.webhook_store import WebhookConfig
@@ -76,6 +76,7 @@ def test_a_job_whose_audio_store_is_down_goes_back_to_the_queue_with_its_audio(
     job_id = submit_to_s3(harness, audio)
     ctx = harness.context()
     ctx.audio_store = audio
+    ctx.store = JobStore(clean_redis, 3600, audio)
     gate.close()
 
     assert run_job(job_id, ctx) is Outcome.ABANDONED
@@ -108,6 +109,7 @@ def test_a_store_outage_spends_no_attempts(clean_redis: redis.Redis, gate: TcpGa
     job_id = submit_to_s3(harness, audio)
     ctx = harness.context()
     ctx.audio_store = audio
+    ctx.store = JobStore(clean_redis, 3600, audio)
     gate.close()
 
     # More outages than a job has attempts: still queued, never `worker_crashed`.

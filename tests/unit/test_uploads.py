@@ -18,8 +18,6 @@ WAV = b"RIFF\x00\x00\x00\x00WAVEfmt " + b"\x01" * 3_000_000
 class MemoryAudioStore:
     """Keeps what `put` streams, and nothing of a put that raised; records the largest chunk it saw."""
 
-    deleted_with_job = True
-
     def __init__(self) -> None:
         self.stored: dict[str, bytes] = {}
         self.largest_chunk = 0
