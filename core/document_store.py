@@ -205,7 +205,7 @@ def _first_version(job_id: str, status: str, finished: str, owner: str, result: 
     if status != JobStatus.COMPLETED:
         raise Conflict(f"job {job_id} is {status}: only a completed job's transcript can be reviewed")
     if result is None:
-        raise NotFound(f"the transcript of job {job_id} is gone (erased or expired)")
+        raise NotFound(f"the transcript of job {job_id} has expired or was erased", code="result_gone")
     at = datetime.fromisoformat(finished) if finished else utcnow()
     return DocumentVersion(version=1, kind=VersionKind.TRANSCRIPT, text=Transcript.model_validate_json(result).text,
                            tenant=owner, author=MACHINE_AUTHOR, at=at)
