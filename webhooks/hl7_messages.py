@@ -109,6 +109,11 @@ class Addressing:
     """P production, T training, D debugging (HL7 table 0103)."""
 
 
+def new_control_id() -> str:
+    """A fresh MSH-10: python-hl7's 20 characters (the field's v2.5.1 length), unique for years."""
+    return str(hl7.generate_message_control_id())
+
+
 def document_number(job_id: str, version: int) -> str:
     """The number of the document that starts at `version` of a job's note (version 1, or an amendment)."""
     return f"{job_id}-{version}"

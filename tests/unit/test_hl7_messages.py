@@ -20,6 +20,7 @@ from webhooks.hl7_messages import (
     hl7_timestamp,
     identifier_from_reference,
     mdm_message,
+    new_control_id,
 )
 
 SUBMITTED = datetime(2026, 12, 3, 9, 0, 0, tzinfo=UTC)
@@ -165,3 +166,16 @@ def test_ack_code_reads_the_code_the_control_id_and_the_error_text() -> None:
     assert ack_code(rejected) == ("AR", "CTRL9", "unknown patient")
     with pytest.raises(ValueError, match="not an ACK"):
         ack_code(str(sent))
+
+
+def test_mllp_framing_bytes_in_the_text_never_reach_the_wire() -> None:
+    hostile = replace(PRELIMINARY, text="before\x0bmiddle\x1c\rafter\x1d", author="Practitioner/\x1c7")
+    wire = mdm_message(hostile, TriggerEvent.ORIGINAL, "C", NOW)
+    assert not {"\x0b", "\x1c", "\x1d"} & set(wire)
+    assert [str(o(5)) for o in hl7.parse(wire).segments("OBX")] == ["before", "middle", "", "after"]
+
+
+def test_control_ids_are_unique_and_fit_msh_10() -> None:
+    ids = {new_control_id() for _ in range(200)}
+    assert len(ids) == 200
+    assert {len(i) for i in ids} == {20}
