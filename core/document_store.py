@@ -42,6 +42,8 @@ _JOB_FIELDS = ["owner", "status", "finished_at"]
 
 MAX_TEXT_CHARS = 200_000
 """A note's text limit: ten times the longest dictated report we have seen."""
+MAX_VERSIONS = 100
+"""Versions one note may have: every one is kept in full, so an endless edit loop must stop somewhere."""
 
 
 def document_key(job_id: str) -> str:
@@ -126,6 +128,9 @@ class DocumentStore(Participant):
                 raise Conflict("this note is not signed yet: correct it, or sign it first")
             if text == current.text:
                 return current
+            if current.version >= MAX_VERSIONS:
+                raise Conflict(f"this note has {current.version} versions, the limit; "
+                               "no further change can be stored")
             now, number = utcnow(), current.version + 1
             diff = word_diff(current.text, text)
             version = DocumentVersion(

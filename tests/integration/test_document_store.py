@@ -9,8 +9,9 @@ import uuid
 
 import pytest
 import redis
+from redis.client import Pipeline
 
-from core import keys
+from core import document_store, keys
 from core.document_store import DocumentStore, document_audit_key, document_key
 from core.documents import DocumentStatus, VersionKind, WordChange, word_diff, words_changed
 from core.errors import Conflict, InvalidInput, NotFound
@@ -189,6 +190,44 @@ def test_concurrent_corrections_from_the_same_version_store_one_and_refuse_the_o
     document = documents.get(job_id, "tenant-1")
     assert [v.version for v in document.versions] == [1, 2]
     assert [e.action for e in document.audit] == ["transcribed", "corrected"]
+
+
+def test_an_erase_during_a_correction_leaves_nothing_behind(
+    clean_redis: redis.Redis, stores: tuple[JobStore, DocumentStore], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    jobs, documents = stores
+    job_id = completed_job(jobs)
+    read = document_store._read
+    reads = 0
+
+    def read_then_erase(pipe: Pipeline, read_id: str, tenant: str) -> object:
+        nonlocal reads
+        reads += 1
+        seen = read(pipe, read_id, tenant)
+        if reads == 1:  # the owner erases the job between this transaction's reads and its EXEC
+            JobStore(redis.Redis(connection_pool=clean_redis.connection_pool), 3600,
+                     participants=[documents]).erase(read_id)
+        return seen
+
+    monkeypatch.setattr(document_store, "_read", read_then_erase)
+
+    with pytest.raises(NotFound):
+        documents.correct(job_id, "corrected", "tenant-1")
+    assert reads == 2
+    assert not clean_redis.exists(document_key(job_id), document_audit_key(job_id))
+
+
+def test_a_note_stops_taking_versions_at_the_limit(
+    stores: tuple[JobStore, DocumentStore], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    jobs, documents = stores
+    job_id = completed_job(jobs)
+    monkeypatch.setattr(document_store, "MAX_VERSIONS", 3)
+    documents.correct(job_id, "two", "tenant-1")
+    documents.correct(job_id, "three", "tenant-1")
+    with pytest.raises(Conflict, match="3 versions, the limit"):
+        documents.correct(job_id, "four", "tenant-1")
+    assert [v.text for v in documents.get(job_id, "tenant-1").versions] == [TEXT, "two", "three"]
 
 
 def test_the_word_diff_ignores_whitespace_and_counts_words() -> None:
