@@ -25,13 +25,14 @@ from core.redis_connection import connect_redis
 from core.redis_safety import EvictingRedis, check_no_eviction
 from core.session_store import SessionStore
 from core.settings import get_settings
-from worker import decoding, recovery
 from worker import metrics as worker_metrics
-from worker.bundled_models import BundledModelUnavailable
-from worker.device import gpu_diagnostics, log_diagnostics
-from worker.heartbeat import Heartbeat
-from worker.job_runner import BatchLimit, JobContext
-from worker.model_manager import AlignmentUnavailable, ModelManager
+from worker.celery.heartbeat import Heartbeat
+from worker.jobs import recovery
+from worker.jobs.run import BatchLimit, JobContext
+from worker.model import decoding
+from worker.model.bundled_models import BundledModelUnavailable
+from worker.model.device import gpu_diagnostics, log_diagnostics
+from worker.model.model_manager import AlignmentUnavailable, ModelManager
 from worker.privacy import telemetry_state
 
 log = logging.getLogger("endoscribe.worker")
@@ -41,7 +42,7 @@ EXIT_WEDGED = 70
 
 settings = get_settings()
 app = make_celery(settings, name="endoscribe-worker")
-app.conf.include = ["worker.tasks"]
+app.conf.include = ["worker.celery.tasks"]
 
 
 class WorkerState:

@@ -9,8 +9,8 @@ from core.jobs import JobStatus
 from core.settings import VocabularySettings, WorkerSettings
 from core.vocabulary import VocabularyPhrase
 from tests.fakes import FakeTranscriber, Harness
-from worker.job_runner import Outcome
-from worker.scheduler import run_job
+from worker.jobs.run import Outcome
+from worker.schedule.loop import run_job
 
 SAID = "Findings, colon, a five millimeter sessile polyp with hemo clips, period. New paragraph. Plan colon repeat"
 

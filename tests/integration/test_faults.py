@@ -120,7 +120,7 @@ def test_a_wedged_worker_stops_counting_as_alive_and_exits_for_its_supervisor(tm
     try:
         code = (
             "from worker.celery_app import state, exit_wedged\n"
-            "from worker.heartbeat import Heartbeat\n"
+            "from worker.celery.heartbeat import Heartbeat\n"
             "state.heartbeat = Heartbeat(state.redis, 'wedged@host', 5, lambda: {})\n"
             "state.heartbeat.start()\n"
             "exit_wedged()\n"

@@ -16,10 +16,10 @@ from core.job_store import Claim
 from core.jobs import JobStatus
 from tests.fakes import Harness, tone_wav
 from tests.services import start_redis
-from worker import job_runner
-from worker.job_runner import Outcome
-from worker.recovery import sweep
-from worker.scheduler import run_job
+from worker.jobs import run as job_runner
+from worker.jobs.recovery import sweep
+from worker.jobs.run import Outcome
+from worker.schedule.loop import run_job
 
 
 @pytest.fixture()

@@ -21,8 +21,8 @@ from tests.fakes import Harness
 from tests.jobs import FIXTURES
 from tests.services import s3_api_env, s3_client, start_api, start_redis, start_s3
 from tests.uploads import post_concurrently, post_streamed, rss_mb
-from worker.job_runner import Outcome
-from worker.scheduler import run_job
+from worker.jobs.run import Outcome
+from worker.schedule.loop import run_job
 
 SIZE = 30_000_000
 

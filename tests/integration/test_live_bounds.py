@@ -18,10 +18,10 @@ from core.session_store import BYTES_PER_SECOND, SessionMeta, SessionStore
 from core.settings import LiveSettings
 from tests.fakes import Harness, live_harness, loud_windows, tone_pcm, tone_wav
 from tests.integration.test_live_desk import context, drive, events, new_session
-from worker.job_runner import Outcome
-from worker.live import LiveDesk
-from worker.scheduler import Scheduler, run_round
-from worker.transcriber import Window
+from worker.jobs.run import Outcome
+from worker.live.desk import LiveDesk
+from worker.model.transcriber import Window
+from worker.schedule.loop import Scheduler, run_round
 
 
 @pytest.fixture()

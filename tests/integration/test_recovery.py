@@ -12,9 +12,9 @@ from core import keys
 from core.job_store import Claim
 from core.jobs import JobStatus
 from tests.fakes import Harness
-from worker.job_runner import Outcome
-from worker.recovery import sweep
-from worker.scheduler import run_round
+from worker.jobs.recovery import sweep
+from worker.jobs.run import Outcome
+from worker.schedule.loop import run_round
 
 
 def test_a_queued_job_without_a_broker_message_is_sent_again_after_the_grace(clean_redis: redis.Redis) -> None:

@@ -14,9 +14,9 @@ from core import keys
 from core.jobs import JobStatus
 from core.settings import VocabularySettings
 from tests.fakes import Harness, tone_wav
-from worker.job_runner import Outcome
-from worker.scheduler import run_round
-from worker.transcriber import DecodeRequest
+from worker.jobs.run import Outcome
+from worker.model.transcriber import DecodeRequest
+from worker.schedule.loop import run_round
 
 
 @pytest.fixture()

@@ -25,9 +25,9 @@ from core.vocabulary import VocabularyPhrase
 from tests.fakes import Harness, live_harness, tone_pcm
 from tests.integration.test_live_desk import context, drive, new_session, stream
 from tests.services import s3_client
-from worker.job_runner import Outcome
-from worker.live import LiveDesk
-from worker.scheduler import run_job
+from worker.jobs.run import Outcome
+from worker.live.desk import LiveDesk
+from worker.schedule.loop import run_job
 
 RETENTION = 7 * 24 * 3600
 

@@ -28,9 +28,9 @@ from tests.fakes import Harness, tone_wav
 from tests.jobs import FIXTURES, wait_for_status
 from tests.services import S3_ENV, s3_api_env, s3_client, start_api, start_redis, start_worker, wait_for
 from tests.tcp_gate import TcpGate
-from worker.job_runner import Outcome
-from worker.recovery import sweep
-from worker.scheduler import run_job
+from worker.jobs.recovery import sweep
+from worker.jobs.run import Outcome
+from worker.schedule.loop import run_job
 
 
 @pytest.fixture()
@@ -131,7 +131,7 @@ def test_a_store_outage_outside_a_jobs_run_gives_the_round_up(
     def store_down(*_: object, **__: object) -> list[object]:
         raise StorageUnavailable("the audio store is unavailable; nothing was lost, try again in a moment", 5)
 
-    monkeypatch.setattr("worker.scheduler.LiveDesk.poll", store_down)
+    monkeypatch.setattr("worker.schedule.loop.LiveDesk.poll", store_down)
 
     assert run_job(job_id, harness.context()) is Outcome.ABANDONED
     record = harness.store.get(job_id)

@@ -1,9 +1,9 @@
 """One job's life inside a worker: claim, open (decode, find speech), end. Idempotent by job id.
 
-The scheduler (`worker.scheduler`) drives many open jobs at once through the model; this module
+The scheduler (`worker.schedule.loop`) drives many open jobs at once through the model; this module
 owns what happens to each one of them. A run claims its job (one attempt), holds a lease on it while
 it works, and ends it in one transaction. A run that cannot finish (its worker died, Redis failed,
-the lease was taken over) leaves the job open; recovery (`worker.recovery`) requeues it, or fails it
+the lease was taken over) leaves the job open; recovery (`worker.jobs.recovery`) requeues it, or fails it
 once its attempts are spent. A run that cannot read the job's audio because the object store is out
 puts the job back in the queue with its attempt given back: an outage is never the job's last word.
 """
@@ -28,9 +28,10 @@ from core.job_store import Claim, JobStore
 from core.jobs import JobError, JobOptions, JobStage, JobStatus, Segment, Transcript
 from core.settings import LiveSettings, WorkerSettings
 from core.vocabulary import decoding_prompt
-from worker import decoding, formatting, lexicon, pipeline
-from worker.lease import LeaseKeeper
-from worker.transcriber import DecodeRequest, ModelInfo, Transcriber, Window
+from worker.jobs.lease import LeaseKeeper
+from worker.model import decoding, pipeline
+from worker.model.transcriber import DecodeRequest, ModelInfo, Transcriber, Window
+from worker.text import formatting, lexicon
 
 if TYPE_CHECKING:
     import numpy as np

@@ -4,7 +4,7 @@ the high-priority lane, batched with other sessions' units and with file jobs' w
 The `LiveDesk` holds the sessions this worker serves (a lease per session, so one worker decodes a
 session at a time and another takes it over when this one dies, or when its round hands it back at
 the round's time limit). Each scheduler round asks it for units between batches (`poll`): a session
-with new audio is looked at (`worker.live_look`: VAD over the stretch of the utterance in progress that
+with new audio is looked at (`worker.live.look`: VAD over the stretch of the utterance in progress that
 the look needs, on the round's look thread), and what the look found becomes a partial or a final
 unit; the scheduler hands the unit's text back (`deliver`). A final is committed with its event in one
 step, and the next utterance starts after it, with its text as the prompt. When the client ends the
@@ -27,14 +27,14 @@ import redis
 from core.session_store import BYTES_PER_SECOND, LIVE_PAGE, SessionState, SessionStatus, SessionStore
 from core.settings import LiveSettings
 from core.vocabulary import decoding_prompt
-from worker.endpointing import Cut, CutKind, LocalAgreement
-from worker.live_look import Look, Looked, look
-from worker.transcriber import DecodeRequest, ModelInfo, Transcriber, Window
+from worker.live.endpointing import Cut, CutKind, LocalAgreement
+from worker.live.look import Look, Looked, look
+from worker.model.transcriber import DecodeRequest, ModelInfo, Transcriber, Window
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from worker.job_runner import JobContext
+    from worker.jobs.run import JobContext
 
 log = logging.getLogger(__name__)
 

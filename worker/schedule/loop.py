@@ -2,14 +2,14 @@
 
 A round starts when a task message names a job. The scheduler claims that job, then as many other
 ready jobs (`core.keys.READY`) as the admission bounds allow, decodes each and finds its speech
-windows, and then, one batch at a time, picks windows across the open jobs (`worker.batching`), runs
+windows, and then, one batch at a time, picks windows across the open jobs (`worker.schedule.batching`), runs
 one batched forward pass, and scatters the texts back. Between batches it admits newly ready work,
 so a high-priority or short clip waits for at most the batch in flight. Each job keeps its own lease,
-attempts, progress, cancellation, time limit, prompt and outcome (`worker.job_runner`); the round
+attempts, progress, cancellation, time limit, prompt and outcome (`worker.jobs.run`); the round
 ends when no job is open and none is ready. The task messages of jobs a round took from the ready
 set find them ended (or held) when they arrive and do nothing: Celery stays the transport, and a
 worker killed mid-batch loses no job, since each claimed job's lease lapses and recovery requeues it.
-Live sessions (`worker.live`) ride along between batches until the round's time limit, when the round
+Live sessions (`worker.live.desk`) ride along between batches until the round's time limit, when the round
 hands them back and calls `wake` (the live task), so that its own task ends and the next round serves them.
 """
 
@@ -26,14 +26,16 @@ import redis
 
 from core.audio_store import discard
 from core.errors import EndoScribeError, StorageUnavailable
-from worker import batching, job_runner, vocabulary_guard
 from worker import metrics as worker_metrics
-from worker.decoding import SAMPLE_RATE
-from worker.endpointing import CutKind
-from worker.job_runner import JobContext, OpenJob, Outcome
-from worker.live import LiveDesk, LiveUnit
-from worker.pipeline import CHUNK_SECONDS
-from worker.transcriber import DecodeRequest, ModelOutOfMemory, Window
+from worker.jobs import run as job_runner
+from worker.jobs.run import JobContext, OpenJob, Outcome
+from worker.live.desk import LiveDesk, LiveUnit
+from worker.live.endpointing import CutKind
+from worker.model.decoding import SAMPLE_RATE
+from worker.model.pipeline import CHUNK_SECONDS
+from worker.model.transcriber import DecodeRequest, ModelOutOfMemory, Window
+from worker.schedule import batching
+from worker.text import vocabulary_guard
 
 log = logging.getLogger(__name__)
 

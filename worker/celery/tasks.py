@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from core import keys
 from worker.celery_app import app, state
-from worker.job_runner import Outcome
-from worker.scheduler import run_round
+from worker.jobs.run import Outcome
+from worker.schedule.loop import run_round
 
 
 @app.task(name=keys.TRANSCRIBE_TASK, acks_late=True, reject_on_worker_lost=True)
 def transcribe(job_id: str) -> str:
-    """Transcribe one job, and with it whatever else is ready (see `worker.scheduler`); the only argument
+    """Transcribe one job, and with it whatever else is ready (see `worker.schedule.loop`); the only argument
     is its id, so Flower shows no patient data."""
     outcomes = run_round(job_id, state.context(), wake_live)
     state.jobs_done += sum(outcome.ended_job for outcome in outcomes.values())
