@@ -21,7 +21,7 @@ from core.job_store import JobStore, utcnow
 from core.jobs import JobOptions, JobRecord, Transcript
 from core.settings import WorkerSettings
 from core.webhook_store import WebhookConfig
-from worker.jobs.run import JobContext
+from worker.context import JobContext
 from worker.model.transcriber import DecodeRequest, ModelInfo, ModelOutOfMemory, Window
 
 

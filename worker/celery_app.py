@@ -27,8 +27,8 @@ from core.session_store import SessionStore
 from core.settings import get_settings
 from worker import metrics as worker_metrics
 from worker.celery.heartbeat import Heartbeat
+from worker.context import BatchLimit, JobContext
 from worker.jobs import recovery
-from worker.jobs.run import BatchLimit, JobContext
 from worker.model import decoding
 from worker.model.bundled_models import BundledModelUnavailable
 from worker.model.device import gpu_diagnostics, log_diagnostics

@@ -20,7 +20,8 @@ from core.session_store import Appended, SessionMeta, SessionStore
 from core.settings import LiveSettings
 from core.vocabulary import decoding_prompt
 from tests.fakes import Harness, live_harness, loud_windows, tone_pcm, tone_wav
-from worker.jobs.run import JobContext, Outcome
+from worker.context import JobContext
+from worker.jobs.run import RunOutcome
 from worker.live.desk import CLAIM_SCAN_SECONDS, LiveDesk
 from worker.live.endpointing import CutKind
 from worker.model.transcriber import Window
@@ -238,7 +239,7 @@ def test_a_live_utterance_rides_in_the_next_batch_ahead_of_a_long_job_and_its_jo
     outcomes = run_round(long_job, context(harness))
 
     session_job = store.get(session_id).meta.job_id  # type: ignore[union-attr]
-    assert outcomes == {long_job: Outcome.COMPLETED, session_job: Outcome.COMPLETED}
+    assert outcomes == {long_job: RunOutcome.COMPLETED, session_job: RunOutcome.COMPLETED}
     # The session's last utterance (its window is the 4 steps' whole 0.5 s) leads the first batch.
     assert [seconds for _, seconds in harness.models.batches[0]] == [0.5]
     assert harness.store.get_result(session_job) is not None

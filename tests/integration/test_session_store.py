@@ -25,7 +25,7 @@ from core.vocabulary import VocabularyPhrase
 from tests.fakes import Harness, live_harness, tone_pcm
 from tests.integration.test_live_desk import context, drive, new_session, stream
 from tests.services import s3_client
-from worker.jobs.run import Outcome
+from worker.jobs.run import RunOutcome
 from worker.live.desk import LiveDesk
 from worker.schedule.loop import run_job
 
@@ -69,7 +69,7 @@ def test_a_session_on_s3_ends_as_a_job_whose_audio_is_in_the_bucket_and_the_job_
     audio = s3_audio.get(job_id)
     assert audio is not None and len(audio) == 44 + 32000 and audio[:4] == b"RIFF"
     assert not harness.client.exists(keys.audio_key(job_id), keys.session_audio_key(session_id))
-    assert run_job(job_id, ctx) == Outcome.COMPLETED
+    assert run_job(job_id, ctx) == RunOutcome.COMPLETED
     assert harness.store.get(job_id).status == JobStatus.COMPLETED
     assert (harness.store.get_result(job_id) or pytest.fail("no transcript")).text == "w0 w1"
     assert objects(s3_audio) == []  # deleted when the job ended

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core import keys
 from worker.celery_app import app, state
-from worker.jobs.run import Outcome
+from worker.jobs.run import RunOutcome
 from worker.schedule.loop import run_round
 
 
@@ -14,7 +14,7 @@ def transcribe(job_id: str) -> str:
     is its id, so Flower shows no patient data."""
     outcomes = run_round(job_id, state.context(), wake_live)
     state.jobs_done += sum(outcome.ended_job for outcome in outcomes.values())
-    return outcomes.get(job_id, Outcome.SKIPPED).value
+    return outcomes.get(job_id, RunOutcome.SKIPPED).value
 
 
 @app.task(name=keys.LIVE_TASK, acks_late=True, reject_on_worker_lost=True)
