@@ -123,11 +123,11 @@ class Round:
         """Start a batch on every free lane; False when none started."""
         if len(self.inflight) >= self.lanes:
             return False
-        owners: dict[int, WorkSource[Any]] = {}
+        source_of: dict[int, WorkSource[Any]] = {}
         items: list[WorkItem] = []
         for source in reversed(self.sources):
             for item in source.check():
-                owners[id(item)] = source
+                source_of[id(item)] = source
                 items.append(item)
         launched = False
         while len(self.inflight) < self.lanes and (slots := self._pick(items)):
@@ -135,7 +135,7 @@ class Round:
             if not slots[0][0].paced:
                 self.file_window_at = now
             worker_metrics.observe_batch(len(slots), self.ctx.batch.size)
-            sources = [owners[id(item)] for item, _ in slots]
+            sources = [source_of[id(item)] for item, _ in slots]
             for source in self.sources:
                 source.launched([slot for slot, of in zip(slots, sources, strict=True) if of is source], now)
             future = self.lane_pool.submit(self.decoder.decode, slots)
