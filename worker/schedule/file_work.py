@@ -154,9 +154,9 @@ class FileWork:
         return [future for future in self.finding if not future.done()]
 
     def close(self, fault: Exception | None) -> None:
-        self.finder.shutdown(wait=True, cancel_futures=True)
         if fault is not None:
-            _give_up(self, fault)
+            _give_up(self, fault)  # first: recovery may requeue the jobs while a long VAD winds down
+        self.finder.shutdown(wait=True, cancel_futures=True)
 
     def _drop(self, job: OpenJob, exc: Exception) -> None:
         if job in self.jobs:

@@ -1,17 +1,19 @@
 """The worker's scheduling round: it keeps the model's batches full with speech windows of many jobs.
 
-A round starts when a task message names a job. The scheduler claims that job, then as many other
-ready jobs (`core.keys.READY`) as the admission bounds allow, decodes each and finds its speech
-windows, and then, one batch at a time, picks windows across the open jobs (`worker.schedule.batching`), runs
-one batched forward pass, and scatters the texts back. Between batches it admits newly ready work,
-so a high-priority or short clip waits for at most the batch in flight. Each job keeps its own lease,
-attempts, progress, cancellation, time limit, prompt and outcome (`worker.jobs.run`,
-`worker.schedule.file_work`); the round
-ends when no job is open and none is ready. The task messages of jobs a round took from the ready
-set find them ended (or held) when they arrive and do nothing: Celery stays the transport, and a
-worker killed mid-batch loses no job, since each claimed job's lease lapses and recovery requeues it.
-Live sessions (`worker.schedule.live_work`) ride along between batches until the round's time limit, when the round
-hands them back and calls `wake` (the live task), so that its own task ends and the next round serves them.
+A round starts when a task message names a job (or, the live task, none). It drives work sources
+(`worker.schedule.work`) and knows nothing else of them: file jobs (`worker.schedule.file_work`: the
+seed job, then as many other ready jobs as the admission bounds allow) and live sessions
+(`worker.schedule.live_work`). One batch at a time it picks windows across every source's items
+(`worker.schedule.batching`), runs one batched forward pass (`worker.schedule.batch_decoder`) and
+hands each source the texts of its own windows. Between batches the sources take new work, so a
+high-priority or short clip, or a live utterance, waits for at most the batch in flight. Each job
+keeps its own lease, attempts, progress, cancellation, time limit, prompt and outcome
+(`worker.jobs.run`); the round ends when no source has work open. The task messages of jobs a round
+took from the ready set find them ended (or held) when they arrive and do nothing: Celery stays the
+transport, and a worker killed mid-batch loses no job, since each claimed job's lease lapses and
+recovery requeues it. Past the round's time limit the sources take no new work and the live
+sessions are handed back (with `wake`, the live task), so that its own task ends and the next round
+serves them.
 """
 
 from __future__ import annotations
