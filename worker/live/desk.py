@@ -1,9 +1,10 @@
 """Live sessions inside a worker's scheduler: each utterance (partial or final) is a one-window unit on
 the high-priority lane, batched with other sessions' units and with file jobs' windows.
 
-The `LiveDesk` holds the sessions this worker serves (a lease per session, so one worker decodes a
-session at a time and another takes it over when this one dies, or when its round hands it back at
-the round's time limit). Each scheduler round asks it for units between batches (`poll`): a session
+The `LiveDesk` holds the sessions this worker serves (a lease per session, renewed with the process's
+other leases by `worker.leases`, so one worker decodes a session at a time and another takes it over
+when this one dies, or when its round hands it back at the round's time limit). Each round asks it for
+units between batches (`poll`, from `worker.schedule.live_work`): a session
 with new audio is looked at (`worker.live.look`: VAD over the stretch of the utterance in progress that
 the look needs, on the round's look thread), and what the look found becomes a partial or a final
 unit; the scheduler hands the unit's text back (`deliver`). A final is committed with its event in one
