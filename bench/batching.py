@@ -37,8 +37,8 @@ import numpy as np  # noqa: E402
 from bench.throughput import service_transcribe  # noqa: E402
 from core.settings import WorkerSettings  # noqa: E402
 from tests.services import Process, start_api, start_redis, start_worker  # noqa: E402
-from worker.decoding import SAMPLE_RATE, decode_audio  # noqa: E402
-from worker.transcriber import DecodeRequest  # noqa: E402
+from worker.model.decoding import SAMPLE_RATE, decode_audio  # noqa: E402
+from worker.model.transcriber import DecodeRequest  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 SOURCES = ["colonoscopy.wav", "egd.wav", "summary.wav"]
@@ -79,7 +79,7 @@ class InProcess:
     """The worker's model in this process: the baseline every ratio is taken against."""
 
     def __init__(self, batch_size: int) -> None:
-        from worker.model_manager import ModelManager
+        from worker.model.model_manager import ModelManager
 
         # WhisperX alone: every thread on one model replica (the worker splits them into decode lanes).
         self.models = ModelManager(WorkerSettings(batch_size=batch_size, decode_lanes=1))

@@ -31,9 +31,9 @@ import numpy as np  # noqa: E402
 from core.jobs import JobOptions  # noqa: E402
 from core.settings import WorkerSettings  # noqa: E402
 from core.vocabulary import decoding_prompt  # noqa: E402
-from worker.decoding import decode_audio  # noqa: E402
-from worker.model_manager import ModelManager, _cpu_count  # noqa: E402
-from worker.transcriber import DecodeRequest  # noqa: E402
+from worker.model.decoding import decode_audio  # noqa: E402
+from worker.model.model_manager import ModelManager, _cpu_count  # noqa: E402
+from worker.model.transcriber import DecodeRequest  # noqa: E402
 
 DEVSET = ROOT / "bench" / "devset"
 

@@ -34,7 +34,7 @@ import httpx  # noqa: E402
 import redis  # noqa: E402
 
 from tests.services import start_api, start_redis  # noqa: E402
-from worker.heartbeat import Heartbeat  # noqa: E402
+from worker.celery.heartbeat import Heartbeat  # noqa: E402
 
 KEY = "flood-bench-key"
 AUDIO = (ROOT / "tests" / "fixtures" / "summary.ogg").read_bytes()

@@ -41,7 +41,7 @@ from wer import wer  # noqa: E402
 from tests.jobs import long_recording, submit, wait_for_status  # noqa: E402
 from tests.live import LiveClient, chunks  # noqa: E402
 from tests.services import free_port, start_api, start_redis, start_worker  # noqa: E402
-from worker.decoding import decode_audio  # noqa: E402
+from worker.model.decoding import decode_audio  # noqa: E402
 
 DEVSET = ROOT / "bench" / "devset"
 

@@ -49,7 +49,7 @@ def service_transcribe(models: Any, audio: Any) -> None:
     built-in endoscopy vocabulary) and truncation guard, over WhisperX's own `transcribe`."""
     from core.jobs import JobOptions
     from core.vocabulary import decoding_prompt
-    from worker import vocabulary_guard
+    from worker.text import vocabulary_guard
 
     vocabulary = WorkerSettings().vocabulary
     prompt, hotwords = decoding_prompt(JobOptions(), vocabulary)
@@ -60,9 +60,9 @@ def service_transcribe(models: Any, audio: Any) -> None:
 
 def in_process(files: list[tuple[str, bytes]]) -> tuple[float, float]:
     """(audio seconds, wall seconds) for the loop."""
-    from worker.decoding import decode_audio
-    from worker.model_manager import ModelManager
-    from worker.pipeline import SAMPLE_RATE
+    from worker.model.decoding import decode_audio
+    from worker.model.model_manager import ModelManager
+    from worker.model.pipeline import SAMPLE_RATE
 
     models = ModelManager(WorkerSettings(decode_lanes=1))  # WhisperX alone: all threads on one replica
     models.load()

@@ -39,10 +39,10 @@ from whisper_normalizer.english import EnglishTextNormalizer  # noqa: E402
 from core.jobs import JobOptions, Transcript  # noqa: E402
 from core.settings import VocabularySettings, WorkerSettings  # noqa: E402
 from core.vocabulary import NOTE_TYPES, builtin_list, decoding_prompt, job_terms  # noqa: E402
-from worker import lexicon, vocabulary_guard  # noqa: E402
-from worker.decoding import decode_audio  # noqa: E402
-from worker.formatting import format_transcript  # noqa: E402
-from worker.model_manager import ModelManager  # noqa: E402
+from worker.model.decoding import decode_audio  # noqa: E402
+from worker.model.model_manager import ModelManager  # noqa: E402
+from worker.text import lexicon, vocabulary_guard  # noqa: E402
+from worker.text.formatting import format_transcript  # noqa: E402
 
 DEVSET = ROOT / "bench" / "devset"
 CACHE = ROOT / "bench" / ".cache"

@@ -21,5 +21,5 @@ ffmpeg -nostdin -loglevel error -y -i "$out/summary.wav" -c:a libopus -b:a 24k "
 ffmpeg -nostdin -loglevel error -y -i "$out/summary.wav" -c:a aac -b:a 48k "$out/summary.m4a"
 # Warm-up clip for the worker (short, so start-up stays quick).
 espeak-ng -v en-us -s 160 -w /tmp/warmup.raw.wav "Warm up. The scope was advanced."
-sox /tmp/warmup.raw.wav -r 16000 -c 1 -b 16 worker/assets/warmup.wav
+sox /tmp/warmup.raw.wav -r 16000 -c 1 -b 16 worker/model/assets/warmup.wav
 rm -f /tmp/warmup.raw.wav

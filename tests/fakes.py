@@ -21,8 +21,8 @@ from core.job_store import JobStore, utcnow
 from core.jobs import JobOptions, JobRecord, Transcript
 from core.settings import WorkerSettings
 from core.webhook_store import WebhookConfig
-from worker.job_runner import JobContext
-from worker.transcriber import DecodeRequest, ModelInfo, ModelOutOfMemory, Window
+from worker.context import JobContext
+from worker.model.transcriber import DecodeRequest, ModelInfo, ModelOutOfMemory, Window
 
 
 @dataclass

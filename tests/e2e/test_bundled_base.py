@@ -10,9 +10,9 @@ from pathlib import Path
 from core.settings import WorkerSettings
 from tests.e2e.test_transcription import word_error_rate
 from tests.jobs import FIXTURES, reference
-from worker.bundled_models import BASE_FILES
-from worker.decoding import decode_audio
-from worker.model_manager import ModelManager
+from worker.model.bundled_models import BASE_FILES
+from worker.model.decoding import decode_audio
+from worker.model.model_manager import ModelManager
 
 # Measured 0.07 (base, int8, CPU, language detected); the bound leaves slack and stays far below
 # what a wrong model, a garbled join of the parts or a wrong tokenizer scores (0.7-1.0).

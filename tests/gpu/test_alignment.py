@@ -34,9 +34,9 @@ pytestmark = pytest.mark.skipif(not _weights_present(), reason="alignment weight
 
 
 def test_alignment_gives_every_word_a_time_without_touching_the_network(tmp_path: Path) -> None:
-    from worker.decoding import decode_audio
-    from worker.model_manager import ModelManager
-    from worker.pipeline import align, transcribe
+    from worker.model.decoding import decode_audio
+    from worker.model.model_manager import ModelManager
+    from worker.model.pipeline import align, transcribe
 
     os.environ["HF_HUB_OFFLINE"] = "1"
     models = ModelManager(WorkerSettings(align=True))

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 
 
 def test_the_worker_runs_on_cuda_with_float16_and_batch_16() -> None:
-    from worker.device import detect_runtime, gpu_diagnostics
+    from worker.model.device import detect_runtime, gpu_diagnostics
 
     runtime = detect_runtime("auto")
     assert (runtime.whisperx_device, runtime.compute_type, runtime.batch_size) == ("cuda", "float16", 16)
@@ -27,9 +27,9 @@ def test_the_worker_runs_on_cuda_with_float16_and_batch_16() -> None:
 
 
 def test_the_bundled_model_transcribes_on_the_gpu(tmp_path: Path) -> None:
-    from worker.decoding import decode_audio
-    from worker.model_manager import ModelManager
-    from worker.pipeline import transcribe
+    from worker.model.decoding import decode_audio
+    from worker.model.model_manager import ModelManager
+    from worker.model.pipeline import transcribe
 
     models = ModelManager(WorkerSettings(device="cuda"))
     models.load()

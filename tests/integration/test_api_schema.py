@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance, unsuppor
 from api.main import app
 from core import keys
 from tests.services import Process, start_api, start_redis
-from worker.heartbeat import Heartbeat
+from worker.celery.heartbeat import Heartbeat
 
 KEY = "schema-test-key"
 # Bounded so the whole suite adds well under a minute: every operation gets this many examples per test

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_RATE = 16_000
 MB = 1024 * 1024
 # The module whose decode_audio(data, max_seconds, tmp_dir) is measured.
-DECODER = "worker.decoding"
+DECODER = "worker.model.decoding"
 # A regression should fail the test with MemoryError, not take the machine down with it.
 ADDRESS_SPACE_LIMIT = 8 * 1024 * MB
 

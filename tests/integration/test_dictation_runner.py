@@ -9,8 +9,8 @@ from core.jobs import JobStatus
 from core.settings import VocabularySettings, WorkerSettings
 from core.vocabulary import VocabularyPhrase
 from tests.fakes import FakeTranscriber, Harness
-from worker.job_runner import Outcome
-from worker.scheduler import run_job
+from worker.jobs.run import RunOutcome
+from worker.schedule.loop import run_job
 
 SAID = "Findings, colon, a five millimeter sessile polyp with hemo clips, period. New paragraph. Plan colon repeat"
 
@@ -23,7 +23,7 @@ def harness(clean_redis: redis.Redis) -> Harness:
 def test_a_note_type_job_is_decoded_with_its_vocabulary_and_comes_out_as_a_note(harness: Harness) -> None:
     job_id = harness.submit(note_type="colonoscopy", initial_prompt="Dr. Lee.")
 
-    assert run_job(job_id, harness.context()) is Outcome.COMPLETED
+    assert run_job(job_id, harness.context()) is RunOutcome.COMPLETED
 
     [prompt] = harness.models.prompts
     assert prompt is not None and prompt.startswith("Dr. Lee. colonoscopy, cecum, appendiceal orifice,")
@@ -38,7 +38,7 @@ def test_a_note_type_job_is_decoded_with_its_vocabulary_and_comes_out_as_a_note(
 def test_without_a_note_type_the_general_list_decodes_and_the_text_is_not_reformatted(harness: Harness) -> None:
     job_id = harness.submit()
 
-    assert run_job(job_id, harness.context()) is Outcome.COMPLETED
+    assert run_job(job_id, harness.context()) is RunOutcome.COMPLETED
 
     assert harness.models.prompts[0] is not None and harness.models.prompts[0].startswith("propofol, midazolam,")
     result = harness.store.get_result(job_id)
@@ -51,7 +51,7 @@ def test_settings_turn_the_vocabulary_and_correction_off(harness: Harness) -> No
     own = [VocabularyPhrase(phrase="Resolution clip", sounds_like=["hemo clips"])]
     job_id = harness.submit(initial_prompt="Dr. Lee.", formatting="none", vocabulary=own)
 
-    assert run_job(job_id, harness.context()) is Outcome.COMPLETED
+    assert run_job(job_id, harness.context()) is RunOutcome.COMPLETED
 
     assert harness.models.prompts == ["Dr. Lee. Resolution clip."]
     result = harness.store.get_result(job_id)

@@ -119,11 +119,13 @@ def test_a_wedged_worker_stops_counting_as_alive_and_exits_for_its_supervisor(tm
     redis_proc, url = start_redis(tmp_path)
     try:
         code = (
-            "from worker.celery_app import state, exit_wedged\n"
-            "from worker.heartbeat import Heartbeat\n"
-            "state.heartbeat = Heartbeat(state.redis, 'wedged@host', 5, lambda: {})\n"
-            "state.heartbeat.start()\n"
-            "exit_wedged()\n"
+            "from core.settings import get_settings\n"
+            "from worker.celery.heartbeat import Heartbeat\n"
+            "from worker.celery.runtime import build_runtime\n"
+            "runtime = build_runtime(get_settings())\n"
+            "runtime.heartbeat = Heartbeat(runtime.redis, 'wedged@host', 5, lambda: {})\n"
+            "runtime.heartbeat.start()\n"
+            "runtime.exit_wedged()\n"
         )
         done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=service_env(url), capture_output=True,
                               text=True, timeout=60)

@@ -16,10 +16,10 @@ from core.job_store import Claim
 from core.jobs import JobStatus
 from tests.fakes import Harness, tone_wav
 from tests.services import start_redis
-from worker import job_runner
-from worker.job_runner import Outcome
-from worker.recovery import sweep
-from worker.scheduler import run_job
+from worker.jobs import run as job_runner
+from worker.jobs.recovery import sweep
+from worker.jobs.run import RunOutcome
+from worker.schedule.loop import run_job
 
 
 @pytest.fixture()
@@ -40,7 +40,7 @@ def ended_cleanly(h: Harness, job_id: str, event: str) -> None:
 def test_a_job_completes_in_one_transaction_with_its_callback(harness: Harness) -> None:
     job_id = harness.submit(initial_prompt="cecum, sessile")
 
-    assert run_job(job_id, harness.context()) is Outcome.COMPLETED
+    assert run_job(job_id, harness.context()) is RunOutcome.COMPLETED
 
     record = harness.store.get(job_id)
     assert (record.status, record.stage, record.progress, record.attempts) == (JobStatus.COMPLETED, "done", 100.0, 1)
@@ -58,8 +58,8 @@ def test_a_job_completes_in_one_transaction_with_its_callback(harness: Harness) 
 
 def test_a_second_delivery_of_an_ended_job_does_nothing(harness: Harness) -> None:
     job_id = harness.submit()
-    assert run_job(job_id, harness.context()) is Outcome.COMPLETED
-    assert run_job(job_id, harness.context()) is Outcome.SKIPPED
+    assert run_job(job_id, harness.context()) is RunOutcome.COMPLETED
+    assert run_job(job_id, harness.context()) is RunOutcome.SKIPPED
     assert harness.models.recordings == 1 and harness.store.get(job_id).attempts == 1
 
 
@@ -67,7 +67,7 @@ def test_cancel_mid_run_ends_the_job_cancelled(harness: Harness) -> None:
     job_id = harness.submit()
     harness.models.during = lambda step: harness.store.cancel(job_id) if step == 1 else None
 
-    assert run_job(job_id, harness.context()) is Outcome.CANCELLED
+    assert run_job(job_id, harness.context()) is RunOutcome.CANCELLED
 
     assert harness.store.get(job_id).status == JobStatus.CANCELLED
     assert harness.store.get_result(job_id) is None
@@ -79,7 +79,7 @@ def test_a_run_that_lost_its_lease_writes_nothing_and_keeps_the_audio(harness: H
     harness.models.during = lambda step: harness.client.set(keys.lock_key(job_id), "someone-else") if step == 1 \
         else None
 
-    assert run_job(job_id, harness.context()) is Outcome.ABANDONED
+    assert run_job(job_id, harness.context()) is RunOutcome.ABANDONED
 
     record = harness.store.get(job_id)
     assert record.status == JobStatus.PROCESSING and record.progress < 100
@@ -104,7 +104,7 @@ def test_a_job_stuck_in_the_model_past_its_hard_deadline_fails_and_the_worker_is
 
     harness.models.during = stuck
 
-    assert run_job(job_id, harness.context()) is Outcome.ABANDONED
+    assert run_job(job_id, harness.context()) is RunOutcome.ABANDONED
 
     record = harness.store.get(job_id)
     assert record.status == JobStatus.FAILED and record.error is not None and record.error.code == "job_timeout"
@@ -128,14 +128,14 @@ def test_a_poison_job_costs_max_attempts_worker_lives_then_fails_worker_crashed(
     assert record.status == JobStatus.FAILED and record.attempts == harness.settings.max_attempts
     assert record.error is not None and record.error.code == "worker_crashed"
     ended_cleanly(harness, job_id, "job.failed")
-    assert run_job(job_id, harness.context()) is Outcome.SKIPPED
+    assert run_job(job_id, harness.context()) is RunOutcome.SKIPPED
 
 
 def test_a_redelivered_message_of_a_job_out_of_attempts_fails_it_at_claim(harness: Harness) -> None:
     job_id = harness.submit()
     harness.client.hset(keys.job_key(job_id), "attempts", str(harness.settings.max_attempts))
 
-    assert run_job(job_id, harness.context()) is Outcome.FAILED
+    assert run_job(job_id, harness.context()) is RunOutcome.FAILED
 
     record = harness.store.get(job_id)
     assert record.error is not None and record.error.code == "worker_crashed"
@@ -147,7 +147,7 @@ def test_audio_over_the_limit_fails_audio_too_long_before_the_model_runs(harness
     harness.settings = harness.settings.model_copy(update={"max_audio_seconds": 2.0})
     job_id = harness.submit(tone_wav(seconds=3.0))
 
-    assert run_job(job_id, harness.context()) is Outcome.FAILED
+    assert run_job(job_id, harness.context()) is RunOutcome.FAILED
 
     record = harness.store.get(job_id)
     assert record.error is not None and record.error.code == "audio_too_long"
@@ -177,7 +177,7 @@ def test_redis_killed_mid_job_leaves_the_job_to_recovery_and_it_completes_once(f
                 proc=start_redis(tmp_path, *fragile_redis["args"], port=port)[0])).start()
 
     harness.models.during = kill_and_restart
-    assert run_job(job_id, harness.context()) is Outcome.ABANDONED
+    assert run_job(job_id, harness.context()) is RunOutcome.ABANDONED
 
     # Redis came back with the job (AOF): the run gave it up, so recovery requeues it at once.
     record = harness.store.get(job_id)
@@ -186,7 +186,7 @@ def test_redis_killed_mid_job_leaves_the_job_to_recovery_and_it_completes_once(f
     report = sweep(harness.store, sent.append, set, 3, grace_seconds=0, now=time.time() + 1)
     assert report.requeued == [job_id] and sent == [job_id]
 
-    assert run_job(job_id, harness.context()) is Outcome.COMPLETED
+    assert run_job(job_id, harness.context()) is RunOutcome.COMPLETED
     record = harness.store.get(job_id)
     assert (record.status, record.attempts) == (JobStatus.COMPLETED, 2)
     ended_cleanly(harness, job_id, "job.completed")
@@ -204,13 +204,13 @@ def test_redis_paused_mid_job_past_the_clients_timeout_still_ends_the_job_exactl
 
     harness.models.during = pause
     first = run_job(job_id, harness.context())
-    if first is Outcome.ABANDONED:
+    if first is RunOutcome.ABANDONED:
         sweep(harness.store, lambda _: None, set, 3, grace_seconds=0, now=time.time() + 1)
-        assert run_job(job_id, harness.context()) is Outcome.COMPLETED
+        assert run_job(job_id, harness.context()) is RunOutcome.COMPLETED
     else:
-        assert first is Outcome.COMPLETED
+        assert first is RunOutcome.COMPLETED
 
     record = harness.store.get(job_id)
-    assert record.status == JobStatus.COMPLETED and record.attempts == (2 if first is Outcome.ABANDONED else 1)
+    assert record.status == JobStatus.COMPLETED and record.attempts == (2 if first is RunOutcome.ABANDONED else 1)
     ended_cleanly(harness, job_id, "job.completed")
-    assert first is Outcome.ABANDONED, "the pause outlasted the client's timeout: the run must have given up"
+    assert first is RunOutcome.ABANDONED, "the pause outlasted the client's timeout: the run must have given up"

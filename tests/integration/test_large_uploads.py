@@ -21,8 +21,8 @@ from tests.fakes import Harness
 from tests.jobs import FIXTURES
 from tests.services import s3_api_env, s3_client, start_api, start_redis, start_s3
 from tests.uploads import post_concurrently, post_streamed, rss_mb
-from worker.job_runner import Outcome
-from worker.scheduler import run_job
+from worker.jobs.run import RunOutcome
+from worker.schedule.loop import run_job
 
 SIZE = 30_000_000
 
@@ -52,7 +52,7 @@ def test_a_30_mb_upload_goes_through_a_redis_that_refuses_requests_over_10_mb(st
     stored = [len(piece) for piece in client.lrange(keys.audio_key(job_id), 0, -1)]
     assert sum(stored) == SIZE and max(stored) <= 4 * MB
 
-    assert run_job(job_id, Harness(client).context()) is Outcome.COMPLETED
+    assert run_job(job_id, Harness(client).context()) is RunOutcome.COMPLETED
     job = httpx.get(response.json()["status_url"]).json()
     assert (job["status"], round(job["audio_seconds"])) == ("completed", 937)
     assert Harness(client).store.get(job_id).upload_bytes == SIZE
@@ -86,8 +86,8 @@ def test_with_object_storage_the_audio_leaves_the_bucket_when_its_job_ends_is_ca
     assert client.exists(keys.audio_key(job_id)) == 0  # nothing of it in Redis
 
     # The worker deletes it right after the job's end transaction.
-    ctx = replace(Harness(client).context(), audio_store=audio, store=JobStore(client, 3600, audio))
-    assert run_job(job_id, ctx) is Outcome.COMPLETED
+    ctx = replace(Harness(client).context(), store=JobStore(client, 3600, audio))
+    assert run_job(job_id, ctx) is RunOutcome.COMPLETED
     assert audio.get(job_id) is None
 
     # Cancelling a queued job deletes it at once.

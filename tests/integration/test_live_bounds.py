@@ -18,10 +18,10 @@ from core.session_store import BYTES_PER_SECOND, SessionMeta, SessionStore
 from core.settings import LiveSettings
 from tests.fakes import Harness, live_harness, loud_windows, tone_pcm, tone_wav
 from tests.integration.test_live_desk import context, drive, events, new_session
-from worker.job_runner import Outcome
-from worker.live import LiveDesk
-from worker.scheduler import Scheduler, run_round
-from worker.transcriber import Window
+from worker.jobs.run import RunOutcome
+from worker.live.desk import LiveDesk
+from worker.model.transcriber import Window
+from worker.schedule.loop import Round, run_round
 
 
 @pytest.fixture()
@@ -68,7 +68,7 @@ def test_a_round_past_its_time_limit_hands_its_sessions_over_and_ends_and_the_qu
     woken: list[bool] = []
     try:
         started = time.monotonic()
-        Scheduler(ctx, wake=lambda: woken.append(True)).run(None)
+        Round(ctx, wake=lambda: woken.append(True)).run(None)
         took = time.monotonic() - started
         served_after = store.is_served(session_id)
         told = len(finals(harness, session_id))
@@ -82,7 +82,7 @@ def test_a_round_past_its_time_limit_hands_its_sessions_over_and_ends_and_the_qu
 
     assert took < 3.0 and woken == [True] and not served_after
     assert told >= 1
-    assert outcomes[queued[0]] is Outcome.COMPLETED
+    assert outcomes[queued[0]] is RunOutcome.COMPLETED
     assert harness.store.get(queued[0]).status is JobStatus.COMPLETED  # type: ignore[union-attr]
     segments = [f["segment"] for f in finals(harness, session_id)]
     assert len(segments) > told and segments == list(range(len(segments)))  # taken over where it left off
@@ -244,7 +244,7 @@ def test_a_file_jobs_batch_launches_while_a_slow_look_runs(harness: Harness) -> 
 
     outcomes = run_round(job_id, ctx)
 
-    assert outcomes[job_id] is Outcome.COMPLETED
+    assert outcomes[job_id] is RunOutcome.COMPLETED
     assert store.get(session_id).status.value == "ended"  # type: ignore[union-attr]
     first_look = looks[0]
     assert any(first_look[0] < at < first_look[1] for at in batches), (looks, batches)

@@ -20,12 +20,13 @@ from core.session_store import Appended, SessionMeta, SessionStore
 from core.settings import LiveSettings
 from core.vocabulary import decoding_prompt
 from tests.fakes import Harness, live_harness, loud_windows, tone_pcm, tone_wav
-from worker.batching import pick_batch
-from worker.endpointing import CutKind
-from worker.job_runner import JobContext, Outcome
-from worker.live import CLAIM_SCAN_SECONDS, LiveDesk
-from worker.scheduler import run_round
-from worker.transcriber import Window
+from worker.context import JobContext
+from worker.jobs.run import RunOutcome
+from worker.live.desk import CLAIM_SCAN_SECONDS, LiveDesk
+from worker.live.endpointing import CutKind
+from worker.model.transcriber import Window
+from worker.schedule.batching import pick_batch
+from worker.schedule.loop import run_round
 
 CHUNK = 6400  # 200 ms
 
@@ -238,7 +239,7 @@ def test_a_live_utterance_rides_in_the_next_batch_ahead_of_a_long_job_and_its_jo
     outcomes = run_round(long_job, context(harness))
 
     session_job = store.get(session_id).meta.job_id  # type: ignore[union-attr]
-    assert outcomes == {long_job: Outcome.COMPLETED, session_job: Outcome.COMPLETED}
+    assert outcomes == {long_job: RunOutcome.COMPLETED, session_job: RunOutcome.COMPLETED}
     # The session's last utterance (its window is the 4 steps' whole 0.5 s) leads the first batch.
     assert [seconds for _, seconds in harness.models.batches[0]] == [0.5]
     assert harness.store.get_result(session_job) is not None
@@ -370,8 +371,8 @@ def test_each_pause_ends_its_utterance_when_it_is_heard_not_seconds_later(
 
     from bench.devset.script import MANIFEST
     from core.settings import WorkerSettings
-    from worker.decoding import decode_audio
-    from worker.model_manager import ModelManager
+    from worker.model.decoding import decode_audio
+    from worker.model.model_manager import ModelManager
 
     clip = next(c for c in json.loads(MANIFEST.read_text())
                 if c["id"] == dictation and c["voice"] == "joe" and not c["noise_snr_db"])

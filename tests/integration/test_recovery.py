@@ -12,9 +12,9 @@ from core import keys
 from core.job_store import Claim
 from core.jobs import JobStatus
 from tests.fakes import Harness
-from worker.job_runner import Outcome
-from worker.recovery import sweep
-from worker.scheduler import run_round
+from worker.jobs.recovery import sweep
+from worker.jobs.run import RunOutcome
+from worker.schedule.loop import run_round
 
 
 def test_a_queued_job_without_a_broker_message_is_sent_again_after_the_grace(clean_redis: redis.Redis) -> None:
@@ -59,5 +59,5 @@ def test_concurrent_sweeps_requeue_each_lapsed_job_once_and_each_runs_once(clean
     # However many messages went out, each job is transcribed once.
     # (A round also takes other ready jobs: count every job's outcome across the rounds.)
     outcomes = Counter(o for job_id in sends.elements() for o in run_round(job_id, h.context()).values())
-    assert outcomes[Outcome.COMPLETED] == 20 and h.models.recordings == 20
-    assert set(outcomes) <= {Outcome.COMPLETED, Outcome.SKIPPED}
+    assert outcomes[RunOutcome.COMPLETED] == 20 and h.models.recordings == 20
+    assert set(outcomes) <= {RunOutcome.COMPLETED, RunOutcome.SKIPPED}

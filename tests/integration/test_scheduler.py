@@ -14,9 +14,9 @@ from core import keys
 from core.jobs import JobStatus
 from core.settings import VocabularySettings
 from tests.fakes import Harness, tone_wav
-from worker.job_runner import Outcome
-from worker.scheduler import run_round
-from worker.transcriber import DecodeRequest
+from worker.jobs.run import RunOutcome
+from worker.model.transcriber import DecodeRequest
+from worker.schedule.loop import run_round
 
 
 @pytest.fixture()
@@ -42,12 +42,12 @@ def test_one_round_packs_windows_of_many_jobs_and_scatters_each_text_to_its_job(
 
     outcomes = run_round(jobs[0], harness.context())
 
-    assert outcomes == {job_id: Outcome.COMPLETED for job_id in jobs}
+    assert outcomes == {job_id: RunOutcome.COMPLETED for job_id in jobs}
     assert [len(batch) for batch in harness.models.batches] == [4, 1]
     assert [result_text(harness, j) for j in jobs] == ["1.0 s", "2.0 s", "3.0 s", "4.0 s", "5.0 s"]
     assert harness.client.zcard(keys.READY) == 0
     # The other jobs' own task messages, arriving later, find them done.
-    assert run_round(jobs[3], harness.context()) == {jobs[3]: Outcome.SKIPPED}
+    assert run_round(jobs[3], harness.context()) == {jobs[3]: RunOutcome.SKIPPED}
 
 
 def test_each_job_keeps_its_own_prompt_and_only_compatible_prompts_share_a_batch(harness: Harness) -> None:
@@ -69,7 +69,7 @@ def test_a_job_cancelled_mid_round_ends_cancelled_and_its_batch_mates_complete(h
 
     outcomes = run_round(victim, harness.context())
 
-    assert outcomes == {victim: Outcome.CANCELLED, other: Outcome.COMPLETED}
+    assert outcomes == {victim: RunOutcome.CANCELLED, other: RunOutcome.COMPLETED}
     assert harness.store.get_result(victim) is None and result_text(harness, other) == "1.0 s 1.0 s 1.0 s"
 
 
@@ -92,7 +92,7 @@ def test_with_two_lanes_a_job_cancelled_while_its_window_decodes_ends_cancelled_
 
     outcomes = run_round(victim, harness.context())
 
-    assert outcomes == {victim: Outcome.CANCELLED}
+    assert outcomes == {victim: RunOutcome.CANCELLED}
     assert harness.store.get(victim).status == JobStatus.CANCELLED  # type: ignore[union-attr]
     assert harness.models.calls <= 2  # the window in flight, perhaps one launched beside it; no more
 
@@ -110,7 +110,7 @@ def test_a_high_priority_clip_rides_in_the_next_batch_while_a_long_job_runs(harn
     harness.models.during = arrive
     outcomes = run_round(long_job, harness.context())
 
-    assert outcomes == {long_job: Outcome.COMPLETED, urgent[0]: Outcome.COMPLETED}
+    assert outcomes == {long_job: RunOutcome.COMPLETED, urgent[0]: RunOutcome.COMPLETED}
     # Batch 0 was already in flight; the clip's windows (0.5 s each) fill the batches after it.
     assert [[seconds for _, seconds in batch] for batch in harness.models.batches] == [
         [1.0, 1.0], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [1.0, 1.0], [1.0, 1.0]]
@@ -141,7 +141,7 @@ def test_a_long_recordings_speech_is_found_in_the_background_while_a_clip_goes_t
 
     outcomes = run_round(long_job, harness.context())
 
-    assert outcomes == {long_job: Outcome.COMPLETED, clip: Outcome.COMPLETED}
+    assert outcomes == {long_job: RunOutcome.COMPLETED, clip: RunOutcome.COMPLETED}
     assert harness.models.batches[0] == [(None, 1.0)]
     assert harness.store.get(clip).finished_at < harness.store.get(long_job).finished_at  # type: ignore[operator]
 
@@ -180,7 +180,7 @@ def test_out_of_memory_halves_the_batch_and_no_job_fails(harness: Harness) -> No
 
     outcomes = run_round(jobs[0], ctx)
 
-    assert set(outcomes.values()) == {Outcome.COMPLETED}
+    assert set(outcomes.values()) == {RunOutcome.COMPLETED}
     assert (ctx.batch.size, ctx.batch.oom_halvings) == (1, 2)
     assert REGISTRY.get_sample_value("endoscribe_worker_oom_halvings_total") == counted + 2
     assert [len(batch) for batch in harness.models.batches] == [1, 1, 1, 1]
@@ -197,7 +197,7 @@ def test_a_window_the_model_fails_on_fails_only_its_own_job(harness: Harness) ->
     harness.models.reply = reply
     outcomes = run_round(poison, harness.context())
 
-    assert outcomes == {poison: Outcome.FAILED, healthy: Outcome.COMPLETED}
+    assert outcomes == {poison: RunOutcome.FAILED, healthy: RunOutcome.COMPLETED}
     error = harness.store.get(poison).error
     assert error is not None and error.code == "transcription_failed"
 
@@ -209,7 +209,7 @@ def test_admission_is_bounded_and_the_rest_waits_in_the_ready_set(harness: Harne
     outcomes = run_round(jobs[0], harness.context())
 
     # Admitted two at a time: every job ends in this round, in batches of at most two.
-    assert set(outcomes.values()) == {Outcome.COMPLETED} and len(outcomes) == 5
+    assert set(outcomes.values()) == {RunOutcome.COMPLETED} and len(outcomes) == 5
     assert max(len(batch) for batch in harness.models.batches) == 2
 
 
@@ -236,7 +236,7 @@ def test_a_round_holds_only_what_its_next_batches_need_and_leaves_the_rest_to_ot
 
     # Two jobs of three windows fill the next two batches of two; more are claimed only as they drain.
     assert held[0] == 2 and max(held) <= 3
-    assert set(outcomes.values()) == {Outcome.COMPLETED} and len(outcomes) == 6
+    assert set(outcomes.values()) == {RunOutcome.COMPLETED} and len(outcomes) == 6
 
 
 def test_a_round_whose_only_job_is_cancelled_between_batches_sends_the_model_nothing_more(harness: Harness) -> None:
@@ -244,5 +244,5 @@ def test_a_round_whose_only_job_is_cancelled_between_batches_sends_the_model_not
     job_id = harness.submit(tone_wav(4.0))
     harness.models.during = lambda step: harness.store.cancel(job_id) if step == 0 else None
 
-    assert run_round(job_id, harness.context()) == {job_id: Outcome.CANCELLED}
+    assert run_round(job_id, harness.context()) == {job_id: RunOutcome.CANCELLED}
     assert harness.models.calls == 1

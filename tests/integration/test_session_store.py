@@ -26,9 +26,9 @@ from core.vocabulary import VocabularyPhrase
 from tests.fakes import Harness, live_harness, tone_pcm
 from tests.integration.test_live_desk import context, drive, new_session, stream
 from tests.services import s3_client
-from worker.job_runner import Outcome
-from worker.live import LiveDesk
-from worker.scheduler import run_job
+from worker.jobs.run import RunOutcome
+from worker.live.desk import LiveDesk
+from worker.schedule.loop import run_job
 
 RETENTION = 7 * 24 * 3600
 
@@ -57,7 +57,6 @@ def test_a_session_on_s3_ends_as_a_job_whose_audio_is_in_the_bucket_and_the_job_
     store = SessionStore(harness.client, 3600)
     session_id = new_session(store, hotwords="cecum")
     ctx = context(harness)
-    ctx.audio_store = s3_audio
     ctx.store = JobStore(harness.client, 3600, s3_audio)
     desk = LiveDesk(ctx, harness.models.info(), store)
     stream(store, session_id, tone_pcm(1.0), desk, harness)
@@ -71,7 +70,7 @@ def test_a_session_on_s3_ends_as_a_job_whose_audio_is_in_the_bucket_and_the_job_
     audio = s3_audio.get(job_id)
     assert audio is not None and len(audio) == 44 + 32000 and audio[:4] == b"RIFF"
     assert not harness.client.exists(keys.audio_key(job_id), keys.session_audio_key(session_id))
-    assert run_job(job_id, ctx) == Outcome.COMPLETED
+    assert run_job(job_id, ctx) == RunOutcome.COMPLETED
     assert harness.store.get(job_id).status == JobStatus.COMPLETED
     assert (harness.store.get_result(job_id) or pytest.fail("no transcript")).text == "w0 w1"
     assert objects(s3_audio) == []  # deleted when the job ended

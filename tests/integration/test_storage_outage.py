@@ -28,9 +28,9 @@ from tests.fakes import Harness, tone_wav
 from tests.jobs import FIXTURES, wait_for_status
 from tests.services import S3_ENV, s3_api_env, s3_client, start_api, start_redis, start_worker, wait_for
 from tests.tcp_gate import TcpGate
-from worker.job_runner import Outcome
-from worker.recovery import sweep
-from worker.scheduler import run_job
+from worker.jobs.recovery import sweep
+from worker.jobs.run import RunOutcome
+from worker.schedule.loop import run_job
 
 
 @pytest.fixture()
@@ -75,11 +75,10 @@ def test_a_job_whose_audio_store_is_down_goes_back_to_the_queue_with_its_audio(
     audio = store_at(gate.url, prefix)
     job_id = submit_to_s3(harness, audio)
     ctx = harness.context()
-    ctx.audio_store = audio
     ctx.store = JobStore(clean_redis, 3600, audio)
     gate.close()
 
-    assert run_job(job_id, ctx) is Outcome.ABANDONED
+    assert run_job(job_id, ctx) is RunOutcome.ABANDONED
 
     record = harness.store.get(job_id)
     assert (record.status, record.stage, record.attempts, record.error, record.worker) == (
@@ -96,7 +95,7 @@ def test_a_job_whose_audio_store_is_down_goes_back_to_the_queue_with_its_audio(
     sent: list[str] = []
     assert sweep(harness.store, sent.append, set, 3, grace_seconds=60).resent == []
     assert sweep(harness.store, sent.append, set, 3, grace_seconds=0, now=time.time() + 1).resent == [job_id]
-    assert run_job(job_id, ctx) is Outcome.COMPLETED
+    assert run_job(job_id, ctx) is RunOutcome.COMPLETED
     record = harness.store.get(job_id)
     assert (record.status, record.attempts) == (JobStatus.COMPLETED, 1)
     assert clean_redis.zscore(keys.WEBHOOK_DUE, job_id) is not None
@@ -108,18 +107,17 @@ def test_a_store_outage_spends_no_attempts(clean_redis: redis.Redis, gate: TcpGa
     audio = store_at(gate.url, f"attempts-{time.monotonic_ns()}")
     job_id = submit_to_s3(harness, audio)
     ctx = harness.context()
-    ctx.audio_store = audio
     ctx.store = JobStore(clean_redis, 3600, audio)
     gate.close()
 
     # More outages than a job has attempts: still queued, never `worker_crashed`.
     for _ in range(harness.settings.max_attempts + 2):
-        assert run_job(job_id, ctx) is Outcome.ABANDONED
+        assert run_job(job_id, ctx) is RunOutcome.ABANDONED
         sweep(harness.store, lambda _: None, set, harness.settings.max_attempts, grace_seconds=0,
               now=time.time() + 1)
     gate.open()
 
-    assert run_job(job_id, ctx) is Outcome.COMPLETED
+    assert run_job(job_id, ctx) is RunOutcome.COMPLETED
     assert harness.store.get(job_id).attempts == 1
 
 
@@ -133,9 +131,9 @@ def test_a_store_outage_outside_a_jobs_run_gives_the_round_up(
     def store_down(*_: object, **__: object) -> list[object]:
         raise StorageUnavailable("the audio store is unavailable; nothing was lost, try again in a moment", 5)
 
-    monkeypatch.setattr("worker.scheduler.LiveDesk.poll", store_down)
+    monkeypatch.setattr("worker.live.desk.LiveDesk.poll", store_down)
 
-    assert run_job(job_id, harness.context()) is Outcome.ABANDONED
+    assert run_job(job_id, harness.context()) is RunOutcome.ABANDONED
     record = harness.store.get(job_id)
     assert (record.status, record.error) == (JobStatus.PROCESSING, None)
     assert clean_redis.exists(keys.lock_key(job_id)) == 0  # released: recovery requeues it at once

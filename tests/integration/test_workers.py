@@ -13,7 +13,7 @@ import redis
 
 from core import keys
 from tests.services import start_api, start_redis, start_worker
-from worker.heartbeat import Heartbeat
+from worker.celery.heartbeat import Heartbeat
 
 DIAGNOSTIC_FIELDS = {
     "pytorch_version", "cuda_available", "mps_available", "device", "whisperx_device", "cuda_version", "gpu_name",
@@ -101,7 +101,7 @@ def test_a_worker_with_alignment_on_but_no_punkt_tab_stops_at_start_up(lone_stac
 def test_ready_and_gpu_info_read_the_worker_registry_without_scanning(lone_stack: tuple[str, str, Path]) -> None:
     url, base, _ = lone_stack
     client = redis.Redis.from_url(url)
-    # A live worker's beat, as worker.heartbeat writes it, and a keyspace that would make SCANs costly.
+    # A live worker's beat, as worker.celery.heartbeat writes it, and a keyspace that would make SCANs costly.
     Heartbeat(client, "solo@host", 5, lambda: {"device": "cpu"}).beat()
     client.mset({f"{keys.PREFIX}:filler:{i}": "x" for i in range(2000)})
     client.config_resetstat()

@@ -1,10 +1,10 @@
-"""Which windows go into the next batch (`worker.batching.pick_batch`), as plain data."""
+"""Which windows go into the next batch (`worker.schedule.batching.pick_batch`), as plain data."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from worker.batching import STARVING_AFTER, pick_batch
+from worker.schedule.batching import STARVING_AFTER, pick_batch
 
 
 @dataclass

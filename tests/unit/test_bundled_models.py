@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from worker import bundled_models
-from worker.bundled_models import BundledModelUnavailable, ModelFile, Part, assemble, display_name
+from worker.model import bundled_models
+from worker.model.bundled_models import BundledModelUnavailable, ModelFile, Part, assemble, display_name
 
 _names = itertools.count()
 

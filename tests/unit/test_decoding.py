@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from core.errors import AudioError
-from worker import decoding
-from worker.decoding import decode_audio, prepare_tmp_dir
+from worker.model import decoding
+from worker.model.decoding import decode_audio, prepare_tmp_dir
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 SAMPLE_RATE = 16_000

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from worker.device import MPS_NOTE, Runtime, select_runtime
+from worker.model.device import MPS_NOTE, Runtime, select_runtime
 
 
 def test_cuda_gets_float16_and_batch_16() -> None:

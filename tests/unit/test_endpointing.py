@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from core.settings import LiveSettings
-from worker.endpointing import Cut, CutKind, LocalAgreement, cut, pause_that_ends
-from worker.transcriber import Window
+from worker.live.endpointing import Cut, CutKind, LocalAgreement, cut, pause_that_ends
+from worker.model.transcriber import Window
 
 SETTINGS = LiveSettings(endpoint_silence_seconds=0.6, endpoint_min_silence_seconds=0.6, max_utterance_seconds=20,
                         endpoint_short_utterance_seconds=0)

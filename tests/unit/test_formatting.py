@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.jobs import JobOptions, Segment, Transcript
-from worker.formatting import dictation_enabled, format_text, format_transcript
+from worker.text.formatting import dictation_enabled, format_text, format_transcript
 
 
 @pytest.mark.parametrize(("said", "written"), [

@@ -7,7 +7,7 @@ import pytest
 from core.jobs import JobOptions, Segment, Transcript
 from core.settings import VocabularySettings
 from core.vocabulary import VocabularyPhrase, builtin_terms
-from worker.lexicon import correct, correct_job
+from worker.text.lexicon import correct, correct_job
 
 TERMS = builtin_terms("colonoscopy") + builtin_terms("ercp") + builtin_terms("sigmoidoscopy") + builtin_terms("egd")
 

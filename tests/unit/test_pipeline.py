@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.errors import JobCancelled
-from worker import pipeline
+from worker.model import pipeline
 
 
 @dataclasses.dataclass(frozen=True)

@@ -51,7 +51,7 @@ def test_a_formatted_note_renders_its_paragraphs_and_keeps_the_raw_text_in_json_
     import json
 
     from core.jobs import JobOptions
-    from worker.formatting import format_transcript
+    from worker.text.formatting import format_transcript
 
     said = Transcript(text="Findings colon five millimeter polyp period new paragraph Plan colon repeat",
                       language="en", duration=4.0, segments=[

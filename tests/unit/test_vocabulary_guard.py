@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from core.jobs import Segment, Transcript
-from worker.transcriber import ModelInfo
-from worker.vocabulary_guard import is_truncated, transcribe_guarded
+from worker.model.transcriber import ModelInfo
+from worker.text.vocabulary_guard import is_truncated, transcribe_guarded
 
 
 def words(n: int, seed: str = "") -> str:

@@ -16,7 +16,7 @@ Three doors are closed here, in this one place:
   not do it: the solo pool runs a task inside the worker's message loop, so the worker reads the
   terminate only after the task has finished, and Celery's solo pool cannot kill a task anyway.
   (A revoke sent around Flower, with `celery control revoke`, reaches the worker's `task_revoked`
-  handler in `worker/celery_app.py`, which cancels a job whose task is revoked before it runs.)
+  handler in `worker/celery/signals.py`, which cancels a job whose task is revoked before it runs.)
 """
 
 from __future__ import annotations

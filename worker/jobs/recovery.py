@@ -5,9 +5,9 @@ host) or gave the run up when Redis failed; its task message was lost (the API d
 the job and sending it, Redis lost it, a worker acked it without claiming the job). Recovery walks
 the open-jobs index, not the broker: a job whose lease lapsed is requeued (or failed once its
 attempts are spent), and a queued job with no message in the broker is sent again. Every step is a
-transaction on the job itself, so any number of workers may sweep at once; a lock only keeps them
-from doing the same work every heartbeat. Sending twice is harmless: the runner skips a job that is
-held or ended.
+transaction on the job itself, so any number of workers may sweep at once; a short lease on the sweep
+only keeps them from doing the same work every heartbeat. Sending twice is harmless: the runner skips
+a job that is held or ended.
 """
 
 from __future__ import annotations

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from core.jobs import Transcript
 from core.settings import WorkerSettings
-from worker import bundled_models
 from worker import metrics as worker_metrics
-from worker.device import Runtime, detect_runtime
-from worker.transcriber import DecodeRequest, ModelInfo, Window
+from worker.model import bundled_models
+from worker.model.device import Runtime, detect_runtime
+from worker.model.transcriber import DecodeRequest, ModelInfo, Window
 
 if TYPE_CHECKING:
     import numpy as np
@@ -98,7 +98,7 @@ class ModelManager:
                          self.runtime.batch_size, self.language, self.lanes)
 
     def speech_windows(self, audio: np.ndarray, max_seconds: float = 30.0) -> list[Window]:
-        from worker import pipeline
+        from worker.model import pipeline
 
         pipe = self.load()
         with self.vad_lock:
@@ -120,7 +120,7 @@ class ModelManager:
     def batch_key(self, language: str, initial_prompt: str | None, hotwords: str | None,
                   prompt_tokens: int | None = None) -> Hashable:
         """Where the prompt's start-of-transcript token sits: CTranslate2 batches prompts that agree on it."""
-        from worker import pipeline
+        from worker.model import pipeline
 
         tokenizer = self.tokenizer(language)
         prompt = pipeline.prompt_tokens(self.load(), tokenizer, initial_prompt, hotwords, prompt_tokens)
@@ -129,7 +129,7 @@ class ModelManager:
     def decode(self, batch: Sequence[DecodeRequest]) -> list[str]:
         """Safe from `lanes` threads at once: it only reads the pipeline (CTranslate2 runs each call on a
         free replica); `transcribe`, which changes the pipeline's options, takes `lock`."""
-        from worker import pipeline
+        from worker.model import pipeline
 
         return pipeline.decode_batch(self.load(), batch, self.tokenizer)
 
@@ -148,7 +148,7 @@ class ModelManager:
         progress_callback: Callable[[float], None],
     ) -> Transcript:
         """One recording through WhisperX's own `transcribe` (the in-process baseline of the benchmarks)."""
-        from worker import pipeline
+        from worker.model import pipeline
 
         pipe = self.load()
         assert self.runtime is not None
@@ -158,7 +158,7 @@ class ModelManager:
                                        progress_callback=progress_callback)
 
     def align(self, transcript: Transcript, audio: np.ndarray) -> Transcript:
-        from worker import pipeline
+        from worker.model import pipeline
 
         assert self.runtime is not None
         model, metadata = self.aligner(transcript.language)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from core.jobs import Segment, Transcript
-from worker.decoding import SAMPLE_RATE
+from worker.model.decoding import SAMPLE_RATE
 
 if TYPE_CHECKING:
     import numpy as np

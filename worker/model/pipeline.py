@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import AudioError
 from core.jobs import Segment, Transcript, Word
-from worker.decoding import SAMPLE_RATE
-from worker.transcriber import DecodeRequest, ModelOutOfMemory, Window
+from worker.model.decoding import SAMPLE_RATE
+from worker.model.transcriber import DecodeRequest, ModelOutOfMemory, Window
 
 if TYPE_CHECKING:  # numpy comes with the worker set; Flower imports this module in the light image
     import numpy as np

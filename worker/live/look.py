@@ -1,4 +1,4 @@
-"""One look at a live session's utterance in progress: where it ends (`worker.endpointing.cut`) over the
+"""One look at a live session's utterance in progress: where it ends (`worker.live.endpointing.cut`) over the
 speech that VAD finds in the stretch of audio this look needs, and no more.
 
 A look is made from a snapshot of what its session remembers (`Look`) and returns what it found
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from core.session_store import BYTES_PER_SECOND, SessionStore
 from core.settings import LiveSettings
-from worker.endpointing import Cut, CutKind, cut
-from worker.transcriber import Transcriber, Window
+from worker.live.endpointing import Cut, CutKind, cut
+from worker.model.transcriber import Transcriber, Window
 
 if TYPE_CHECKING:
     import numpy as np

@@ -22,7 +22,7 @@ from enum import StrEnum
 from itertools import pairwise
 
 from core.settings import LiveSettings
-from worker.transcriber import Window
+from worker.model.transcriber import Window
 
 PAD_SECONDS = 0.2
 """Audio kept around the speech VAD found, so a word's soft edges reach the model."""

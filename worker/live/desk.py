@@ -1,10 +1,11 @@
 """Live sessions inside a worker's scheduler: each utterance (partial or final) is a one-window unit on
 the high-priority lane, batched with other sessions' units and with file jobs' windows.
 
-The `LiveDesk` holds the sessions this worker serves (a lease per session, so one worker decodes a
-session at a time and another takes it over when this one dies, or when its round hands it back at
-the round's time limit). Each scheduler round asks it for units between batches (`poll`): a session
-with new audio is looked at (`worker.live_look`: VAD over the stretch of the utterance in progress that
+The `LiveDesk` holds the sessions this worker serves (a lease per session, renewed with the process's
+other leases by `worker.leases`, so one worker decodes a session at a time and another takes it over
+when this one dies, or when its round hands it back at the round's time limit). Each round asks it for
+units between batches (`poll`, from `worker.schedule.live_work`): a session
+with new audio is looked at (`worker.live.look`: VAD over the stretch of the utterance in progress that
 the look needs, on the round's look thread), and what the look found becomes a partial or a final
 unit; the scheduler hands the unit's text back (`deliver`). A final is committed with its event in one
 step, and the next utterance starts after it, with its text as the prompt. When the client ends the
@@ -17,24 +18,20 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Collection, Hashable
+from collections.abc import Collection
 from concurrent.futures import Executor, Future, wait
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import redis
 
-from core.session_store import BYTES_PER_SECOND, LIVE_PAGE, SessionState, SessionStatus, SessionStore
+from core.session_store import BYTES_PER_SECOND, LIVE_PAGE, SessionStatus, SessionStore
 from core.settings import LiveSettings
 from core.vocabulary import decoding_prompt
-from worker.endpointing import Cut, CutKind, LocalAgreement
-from worker.live_look import Look, Looked, look
-from worker.transcriber import DecodeRequest, ModelInfo, Transcriber, Window
-
-if TYPE_CHECKING:
-    import numpy as np
-
-    from worker.job_runner import JobContext
+from worker.context import JobContext
+from worker.live import limits
+from worker.live.endpointing import CutKind
+from worker.live.look import Look, Looked, look
+from worker.live.session import HeldSession, LiveUnit, make_unit
+from worker.model.transcriber import ModelInfo, Transcriber
 
 log = logging.getLogger(__name__)
 
@@ -44,111 +41,6 @@ leads the next batch; a slower one (a flooded session's backlog) is taken up by 
 no one's batch back meanwhile."""
 CLAIM_SCAN_SECONDS = 0.2
 """How often a desk with room looks for sessions nobody serves (two pages of the live set each time)."""
-PROMPT_CHARS = 160
-"""The tail of the previous final that leads the next utterance's prompt (about 35 tokens)."""
-SHORT_UTTERANCE_SECONDS = 8.0
-SHORT_WINDOW_SECONDS = 15.0
-"""An utterance up to 8 s is encoded in a 15 s window instead of Whisper's 30 s: half the encoder's work
-(most of a unit's cost on a CPU) at the same WER on the dev set (tiny.en: 12.55 % against 12.87 % over
-12 clips cut at pauses into pieces up to 8 s; 10 s windows lost words: 20.9 %)."""
-TOKENS_PER_SECOND = 10
-"""A live unit's text is capped at this many tokens per second of audio (plus `TOKENS_SLACK`): fast
-dictation is about 6 (4 words a second, with punctuation); more is the model looping."""
-TOKENS_SLACK = 16
-FINALS_FIRST = 10**12
-"""Subtracted from a final unit's order, so every waiting final is decoded before any partial."""
-
-
-@dataclass
-class HeldSession:
-    """A session this worker serves, and what it remembers between units."""
-
-    id: str
-    language: str
-    hotwords: str | None
-    initial_prompt: str | None
-    committed: int
-    """Bytes of the session's audio already in a final (or dropped as silence)."""
-    segment: int
-    prompt: str
-    looked_at: int
-    """The session's audio length (bytes) when this worker last looked at it."""
-    partial_at: int = 0
-    """The session's audio length (bytes) when its last partial was made."""
-    partial_made_at: float = 0.0
-    """When (monotonic) its last partial was made: the sessions that waited longest get the next ones."""
-    head: list[Window] = field(default_factory=list)
-    """The utterance's speech before `tail_from` (seconds from `committed`), as earlier looks found it,
-    with no pause that ends it: each look runs VAD over the audio after `tail_from` only, so a look
-    costs the same at any length."""
-    tail_from: float = 0.0
-    judged: float = 0.0
-    """The pauses of the utterance before this point were judged (see `endpointing.cut`)."""
-    speaking: bool = False
-    """The last look found speech with no pause after it that ends the utterance."""
-    agreement: LocalAgreement = field(default_factory=LocalAgreement)
-    shown: str = ""
-    busy: bool = False
-    """A unit of this session waits for the model or is in it."""
-    partial: LiveUnit | None = None
-    """That unit, when it is a partial: a pause found meanwhile makes it stale (see `poll`)."""
-    lag_told_at: float = 0.0
-    heard: int = -1
-    """The session's audio length (bytes) when this worker last saw it grow (-1: not seen yet)."""
-    grew_at: float = 0.0
-    """When (epoch) its audio last grew: what its idle time counts from. Only audio counts, so a client
-    that sends empty chunks (or anything else that refreshes `last_audio_at`) does not keep it open."""
-    looking: tuple[Look, Future[Looked]] | None = None
-    """A look at it running off the scheduler's thread (see `LiveDesk.poll`)."""
-
-    def restart(self, committed: int) -> None:
-        """The next utterance starts at byte `committed`."""
-        self.committed, self.head, self.tail_from, self.speaking, self.judged = committed, [], 0.0, False, 0.0
-
-    def unit_prompt(self) -> str | None:
-        """The previous final's tail, for continuity, then the job's prompt (its vocabulary): the model
-        cuts it to `LiveSettings.prompt_tokens`, so every session's units put SOT at one position and
-        share batches, and the vocabulary is never pushed out by the session's own text."""
-        tail = self.prompt[-PROMPT_CHARS:].partition(" ")[2] if len(self.prompt) > PROMPT_CHARS else self.prompt
-        return " ".join(p for p in (tail.strip(), self.initial_prompt) if p) or None
-
-
-@dataclass
-class LiveUnit:
-    """One decode of one session's utterance: a Schedulable with one window, always on the high lane."""
-
-    id: str
-    session: HeldSession
-    cut: Cut
-    audio: np.ndarray
-    offset: float
-    """Where the utterance starts, in seconds of the session."""
-    end_byte: int
-    key: Hashable
-    seq: int
-    prompt: str | None
-    prompt_tokens: int
-    window_seconds: float
-    sent: int = 0
-    passed_over: int = 0
-    stale: bool = False
-    """A partial overtaken by its session's final: not decoded if it still waits, its text ignored."""
-    made_at: float = field(default_factory=time.monotonic)
-    launched_at: float = 0.0
-    """When (monotonic) it went to the model: its wait and decode times are worker metrics."""
-
-    @property
-    def high(self) -> bool:
-        return True
-
-    @property
-    def remaining(self) -> int:
-        return 0 if self.stale else 1 - self.sent
-
-    def request(self, index: int) -> DecodeRequest:
-        return DecodeRequest(self.audio, self.session.language, self.prompt, self.session.hotwords,
-                             self.prompt_tokens, self.window_seconds,
-                             int(TOKENS_PER_SECOND * self.audio.size / 16000) + TOKENS_SLACK)
 
 
 class LiveDesk:
@@ -162,10 +54,11 @@ class LiveDesk:
         self.info = info
         keep = ctx.live.max_session_seconds + ctx.live.idle_timeout_seconds
         self.store = sessions or SessionStore(ctx.store.redis, keep, ctx.store.retention_seconds)
-        self.owner = f"{ctx.worker_name}/{uuid.uuid4().hex[:8]}"
+        self.holder = f"{ctx.worker_name}/{uuid.uuid4().hex[:8]}"
+        """This desk's name on the leases of the sessions it holds."""
+        self.leases = ctx.leases
         self.held: dict[str, HeldSession] = {}
         self.units_made = 0
-        self.renewed_at = 0.0
         self.looker = looker
         """Where looks run (the scheduler's look thread); None: in the caller's thread, at once."""
         self.scan_at = 0.0
@@ -177,15 +70,12 @@ class LiveDesk:
         units the looks that ended found: every final that is due, and partials for at most `partials`
         sessions (None: all), those that have waited longest for one first. A look still running is
         taken up by a later poll."""
-        lease = self.ctx.settings.lease_seconds
-        if time.monotonic() - self.renewed_at > lease / 3:
-            self.renewed_at = time.monotonic()
-            for session_id in list(self.held):
-                if not self.store.renew(session_id, self.owner, lease):
-                    log.warning("session %s: this worker lost its lease; leaving it", session_id)
-                    self.held.pop(session_id)
+        for session in list(self.held.values()):
+            if session.lease.lost.is_set():  # the lease renewer found it held by another worker
+                log.warning("session %s: this worker lost its lease; leaving it", session.id)
+                self.held.pop(session.id)
         if admit and len(self.held) < self.settings.sessions_per_worker:
-            self._claim(lease)
+            self._claim(self.ctx.settings.lease_seconds)
         ordered = sorted(self.held.values(), key=lambda s: s.partial_made_at)
         # A session whose partial waits (or decodes) is still looked at: a pause found meanwhile makes
         # its final now, and the partial, stale, is dropped (or its text ignored).
@@ -228,9 +118,10 @@ class LiveDesk:
                   "end": round(unit.offset + unit.cut.end, 3)} if text else None)
         segment = session.segment + (1 if text else 0)
         prompt = text or session.prompt
-        if not self.store.commit_final(session.id, self.owner, unit.end_byte, segment, prompt, event):
+        if not self.store.commit_final(session.id, self.holder, unit.end_byte, segment, prompt, event):
             log.warning("session %s: lost its lease before a final was committed; leaving it", session.id)
             self.held.pop(session.id, None)
+            self.leases.drop(session.lease)
             return
         session.restart(unit.end_byte)
         session.segment, session.prompt = segment, prompt
@@ -260,8 +151,7 @@ class LiveDesk:
         worker takes them over where their last final left off. How many were handed back."""
         handed = [session_id for session_id in self.held if session_id not in keep]
         for session_id in handed:
-            self.held.pop(session_id)
-            self.store.release(session_id, self.owner)
+            self._drop(self.held[session_id])
         if handed:
             log.info("handed %d live sessions back", len(handed))
         return len(handed)
@@ -281,7 +171,7 @@ class LiveDesk:
         for session_id in self.store.unheld(candidates):
             if len(self.held) >= self.settings.sessions_per_worker:
                 break
-            if self.store.claim(session_id, self.owner, lease):
+            if self.store.claim(session_id, self.holder, lease):
                 self._hold(session_id)
 
     # ---- one session ---------------------------------------------------------------------------
@@ -292,7 +182,7 @@ class LiveDesk:
         if state is None or meta is None or state.status is SessionStatus.ENDED:
             if state is None or meta is None:
                 self.store.forget(session_id)
-            self.store.release(session_id, self.owner)
+            self.store.release(session_id, self.holder)
             return
         # Read once: its options (a vocabulary may be long) are not in the hash each look reads.
         options = meta.options
@@ -301,7 +191,9 @@ class LiveDesk:
         prompt, hotwords = decoding_prompt(options, self.ctx.settings.vocabulary)
         self.held[session_id] = HeldSession(session_id, language, hotwords, prompt,
                                             state.committed_bytes, state.segment, state.prompt,
-                                            looked_at=state.committed_bytes, partial_at=state.committed_bytes)
+                                            looked_at=state.committed_bytes,
+                                            lease=self.leases.hold_session(session_id, self.holder),
+                                            partial_at=state.committed_bytes)
         log.info("session %s: serving it", session_id)
 
     def _next(self, session: HeldSession) -> Future[Looked] | None:
@@ -316,7 +208,7 @@ class LiveDesk:
             # `last_audio_at` places the growth more closely than this look does (never later than now).
             session.heard, session.grew_at = state.audio_bytes, max(session.grew_at, min(now, state.last_audio_at))
         if state.status is SessionStatus.OPEN:
-            state = self._limit(session, state, now)
+            state = limits.enforce(self.store, self.settings, session, state, now)
         ending = state.status is SessionStatus.ENDING
         new = state.audio_bytes - session.looked_at
         # A client that has sent nothing for a real stop's length has stopped talking (push to talk, or a
@@ -325,33 +217,16 @@ class LiveDesk:
         # Looked at (VAD) often, so a pause is seen soon after it; decoded for a partial less often.
         if not ending and not stopped and new < self.settings.endpoint_check_seconds * BYTES_PER_SECOND:
             return None
-        self._tell_lag(session, state, new / BYTES_PER_SECOND, now)
+        limits.tell_lag(self.store, self.settings, session, new / BYTES_PER_SECOND, now)
         asked = Look(session.committed, session.tail_from, tuple(session.head), session.judged, state.audio_bytes,
                      ending or stopped, ending)
         if self.looker is not None:
-            found = self.looker.submit(self._look, session.id, asked)
+            found = self.looker.submit(look, self.store, self.models, self.settings, session.id, asked)
         else:
             found = Future()
-            found.set_result(self._look(session.id, asked))
+            found.set_result(look(self.store, self.models, self.settings, session.id, asked))
         session.looking = asked, found
         return found
-
-    def _look(self, session_id: str, asked: Look) -> Looked:
-        return look(self.store, self.models, self.settings, session_id, asked)
-
-    def _limit(self, session: HeldSession, state: SessionState, now: float) -> SessionState:
-        """End an open session gone quiet (no audio for the idle timeout) or open too long (wall clock)."""
-        if now - session.grew_at > self.settings.idle_timeout_seconds:
-            code, message = "idle_timeout", f"no audio for {self.settings.idle_timeout_seconds:g} s"
-        elif now - state.meta.created_at > self.settings.max_session_wall_seconds:
-            code, message = "session_too_long", (f"the session has been open for its limit of "
-                                                 f"{self.settings.max_session_wall_seconds:g} s")
-        else:
-            return state
-        if self.store.request_end(session.id, code):
-            self.store.emit(session.id, {"type": "error", "code": code, "message": (
-                f"{message}; the session ends and its audio becomes a job")})
-        return self.store.get(session.id) or state
 
     def _use(self, session: HeldSession, asked: Look, found: Looked, partial: bool) -> LiveUnit | None:
         """What a look found: the session's next unit, if one is due."""
@@ -376,27 +251,10 @@ class LiveDesk:
                     or asked.audio_bytes - session.partial_at < self.settings.partial_seconds * BYTES_PER_SECOND):
                 return None
             session.partial_at, session.partial_made_at = asked.audio_bytes, time.monotonic()
-        import numpy as np
-
         start, end_byte = session.committed + int(what.start * 16000) * 2, session.committed + int(what.end * 16000) * 2
-        pcm = self.store.read_audio(session.id, start, end_byte)
-        clip = np.frombuffer(pcm[:len(pcm) - len(pcm) % 2], np.int16).astype(np.float32) / 32768.0
         self.units_made += 1
-        prompt = session.unit_prompt()
-        # Finals go before partials: a final is what a clinician waits for, a partial only a preview.
-        order = self.units_made - (FINALS_FIRST if what.kind is CutKind.FINAL else 0)
-        window = SHORT_WINDOW_SECONDS if clip.size <= SHORT_UTTERANCE_SECONDS * 16000 else 30.0
-        key = self.models.batch_key(session.language, prompt, session.hotwords, self.settings.prompt_tokens)
-        key = key if window == 30.0 else (key, window)  # a 30 s window may share a file job's batch
-        return LiveUnit(f"live:{session.id}:{self.units_made}", session, what, np.ascontiguousarray(clip),
-                        session.committed / BYTES_PER_SECOND, end_byte, key, order, prompt,
-                        self.settings.prompt_tokens, window)
-
-    def _tell_lag(self, session: HeldSession, state: SessionState, waiting: float, now: float) -> None:
-        """Audio that came in since this worker last looked is what it is behind by."""
-        if waiting > self.settings.lag_seconds and now - session.lag_told_at > self.settings.lag_seconds:
-            session.lag_told_at = now
-            self.store.emit(session.id, {"type": "lagging", "delay": round(waiting, 1), "reason": "behind"})
+        return make_unit(session, what, self.store.read_audio(session.id, start, end_byte), self.units_made,
+                         self.models, self.settings)
 
     def _end(self, session: HeldSession) -> None:
         try:
@@ -412,4 +270,5 @@ class LiveDesk:
 
     def _drop(self, session: HeldSession) -> None:
         self.held.pop(session.id, None)
-        self.store.release(session.id, self.owner)
+        self.leases.drop(session.lease)
+        self.store.release(session.id, self.holder)

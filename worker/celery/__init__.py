@@ -1,0 +1,1 @@
+"""The transport room: the Celery app, its tasks and signals, the heartbeat, and Flower's access rules."""

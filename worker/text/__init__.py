@@ -1,0 +1,1 @@
+"""The text room: what a transcript's words go through after the model (formatting, lexicon, vocabulary guard)."""
