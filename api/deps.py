@@ -8,7 +8,7 @@ import redis
 from celery import Celery
 from fastapi import Depends, Request
 
-from api.guards import owner_for
+from api.guards import tenant_for
 from api.job_watcher import JobWatcher
 from api.quotas import Quotas
 from core.audio_store import AudioStore
@@ -57,9 +57,9 @@ def _watcher(request: Request) -> JobWatcher:
     return watcher
 
 
-def _owner(request: Request, settings: Annotated[Settings, Depends(_settings)]) -> str:
+def _tenant(request: Request, settings: Annotated[Settings, Depends(_settings)]) -> str:
     """The caller's tenant: a digest of its API key, so one key never sees another's jobs."""
-    return owner_for(request.headers.get("authorization"), settings.api_keys)
+    return tenant_for(request.headers.get("authorization"), settings.api_keys)
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
@@ -68,6 +68,6 @@ AudioStoreDep = Annotated[AudioStore, Depends(_audio)]
 WebhookStoreDep = Annotated[WebhookStore, Depends(_webhooks)]
 RedisDep = Annotated[redis.Redis, Depends(_redis)]
 CeleryDep = Annotated[Celery, Depends(_celery)]
-OwnerDep = Annotated[str, Depends(_owner)]
+TenantDep = Annotated[str, Depends(_tenant)]
 QuotasDep = Annotated[Quotas, Depends(_quotas)]
 JobWatcherDep = Annotated[JobWatcher, Depends(_watcher)]

@@ -8,23 +8,19 @@ import uuid
 from celery import Celery
 
 from api.quotas import Quotas
+from api.schemas import WebhookAttemptPublic, WebhookPublic
 from api.uploads import StoredUpload
+from api.urls import job_urls
 from core import keys
 from core.audio_store import AudioStore, discard
-from core.errors import Conflict, NotFound, Unavailable
+from core.errors import Conflict, ErrorCode, NotFound, Unavailable
 from core.job_history import JobHistory, Page
 from core.job_store import JobStore, utcnow
-from core.jobs import JobOptions, JobRecord, JobStatus, Transcript, WebhookAttemptPublic, WebhookPublic
+from core.jobs import JobOptions, JobRecord, JobStatus, Transcript
 from core.webhook_store import WebhookConfig, WebhookStore, event_for
 from webhooks.targets import redact
 
 log = logging.getLogger("endoscribe.api")
-
-
-def job_urls(base_url: str, job_id: str) -> tuple[str, str]:
-    """The status and result URLs of a job."""
-    base = base_url.rstrip("/")
-    return f"{base}/v1/jobs/{job_id}", f"{base}/v1/jobs/{job_id}/result"
 
 
 def new_job_id() -> str:
@@ -119,16 +115,16 @@ def webhook_view(webhooks: WebhookStore, job_id: str) -> WebhookPublic | None:
 def get_result(store: JobStore, job_id: str, owner: str) -> Transcript:
     record = get_job(store, job_id, owner)
     if record.status == JobStatus.FAILED and record.error is not None:
-        raise Conflict(f"the job failed ({record.error.code}): {record.error.message}", code="job_failed")
+        raise Conflict(f"the job failed ({record.error.code}): {record.error.message}", code=ErrorCode.JOB_FAILED)
     if record.status == JobStatus.CANCELLED:
         raise Conflict("the job was cancelled, so it has no transcript; submit the audio again",
-                       code="job_cancelled")
+                       code=ErrorCode.JOB_CANCELLED)
     if record.status != JobStatus.COMPLETED:
         raise Conflict(f"the job is {record.status.value}; poll its status until it is completed",
-                       code=f"job_{record.status.value}")
+                       code=ErrorCode.of(f"job_{record.status.value}"))
     transcript = store.get_result(job_id)
     if transcript is None:
-        raise NotFound(f"the transcript of job {job_id} has expired or was erased", code="result_gone")
+        raise NotFound(f"the transcript of job {job_id} has expired or was erased", code=ErrorCode.RESULT_GONE)
     return transcript
 
 
@@ -151,9 +147,9 @@ def redeliver_webhook(
     often as the redelivery rate allows (counted only once the job is known to be the caller's)."""
     record = get_job(store, job_id, owner)
     if webhooks.get(job_id) is None:
-        raise NotFound(f"job {job_id} has no callback_url", code="no_webhook")
+        raise NotFound(f"job {job_id} has no callback_url", code=ErrorCode.NO_WEBHOOK)
     conflict = Conflict(f"the job is {record.status.value}; its callback is sent when it ends",
-                        code=f"job_{record.status.value}")
+                        code=ErrorCode.of(f"job_{record.status.value}"))
     if not record.status.is_final:
         raise conflict
     quotas.count_redelivery(job_id)

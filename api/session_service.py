@@ -34,15 +34,6 @@ that dies doing so lets another try after this."""
 SWEEP_EVERY_SECONDS = 1.0
 
 
-def session_urls(base_url: str, session_id: str, token: str, read_token: str) -> tuple[str, str]:
-    """The WebSocket URL of a session with its write token, and its SSE URL with its read-only one."""
-    base = base_url.rstrip("/")
-    ws_base = "wss://" + base.removeprefix("https://") if base.startswith("https://") else \
-        "ws://" + base.removeprefix("http://")
-    return (f"{ws_base}/v1/sessions/{session_id}/stream?token={token}",
-            f"{base}/v1/sessions/{session_id}/events?token={read_token}")
-
-
 def create_session(
     sessions: SessionStore, quotas: Quotas, settings: LiveSettings, celery: Celery, owner: str,
     options: JobOptions, callback: WebhookConfig | None, base_url: str,

@@ -10,7 +10,7 @@ import redis
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import OwnerDep, RedisDep
+from api.deps import RedisDep, TenantDep
 from core import keys
 
 router = APIRouter(tags=["system"])
@@ -53,7 +53,7 @@ def _not_ready(reason: str) -> JSONResponse:
 
 
 @router.get("/gpu-info", responses={401: {"description": "missing or invalid API key"}})
-def gpu_info(client: RedisDep, _: OwnerDep) -> dict[str, list[dict[str, Any]]]:
+def gpu_info(client: RedisDep, _: TenantDep) -> dict[str, list[dict[str, Any]]]:
     """One entry per live worker, from the heartbeats workers write every few seconds.
 
     Needs an API key when keys are configured: it names the workers' hosts and GPUs."""
