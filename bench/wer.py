@@ -38,7 +38,7 @@ from whisper_normalizer.english import EnglishTextNormalizer  # noqa: E402
 from core.jobs import JobOptions, Transcript  # noqa: E402
 from core.note_types import NOTE_TYPES  # noqa: E402
 from core.settings import VocabularySettings, WorkerSettings  # noqa: E402
-from core.vocabulary import builtin_list, decoding_prompt, job_terms  # noqa: E402
+from core.vocabulary import decoding_prompt, job_terms, read_list  # noqa: E402
 from worker import lexicon, vocabulary_guard  # noqa: E402
 from worker.decoding import decode_audio  # noqa: E402
 from worker.formatting import format_transcript  # noqa: E402
@@ -155,7 +155,7 @@ def devset(models: ModelManager, fresh: bool, only: list[str] | None, heldout: b
     prefix = model_slug(models) + ("heldout-" if heldout else "")
     spoken = [dictations[c["id"]].spoken for c in clips]
     written = [dictations[c["id"]].written for c in clips]
-    terms = sorted({t for name in {k.vocabulary for k in NOTE_TYPES.values()} for t in builtin_list(name)})
+    terms = sorted({t for kind in NOTE_TYPES.values() for t in read_list(kind.vocabulary_file)})
     seconds = sum(c["seconds"] for c in clips)
     print(f"{'held-out set' if heldout else 'dev set'}: {len(clips)} clips, {seconds / 60:.1f} min, "
           f"{len(dictations)} dictations, {len(terms)} terms")

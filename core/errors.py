@@ -71,6 +71,7 @@ class ErrorCode(StrEnum):
     # A job's state.
     JOB_QUEUED = "job_queued", "the job has not started yet"
     JOB_PROCESSING = "job_processing", "the job is still running"
+    JOB_COMPLETED = "job_completed", "the job has completed, and its callback is not in a state to send again"
     JOB_FAILED = "job_failed", "the job failed, so it has no transcript"
     JOB_CANCELLED = "job_cancelled", "the job was cancelled, so it has no transcript"
     RESULT_GONE = "result_gone", "the transcript has expired or was erased"

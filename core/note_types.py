@@ -7,20 +7,23 @@ decoding vocabularies and the FHIR callback's document type all read this regist
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
 class NoteType:
     name: str
-    vocabulary: str
-    """The built-in list (`core/vocabularies/<vocabulary>.txt`) its jobs decode with."""
+    vocabulary_file: Path
+    """Its built-in list of terms, one a line (`#` comments): its jobs decode with it, then the general list."""
     loinc_code: str
     """The LOINC document type of its FHIR DocumentReference."""
     loinc_display: str
 
 
+VOCABULARIES = Path(__file__).parent / "vocabularies"
 GENERAL_VOCABULARY = "endoscopy"
 """The general list every other list ends with."""
+GENERAL_FILE = VOCABULARIES / f"{GENERAL_VOCABULARY}.txt"
 DEFAULT_NOTE_TYPE = "procedure"
 """The FHIR document type of a callback whose job names no note type."""
 
@@ -32,13 +35,13 @@ _ENDOSCOPY = ("18751-8", "Endoscopy study")
 _PROCEDURE = ("28570-0", "Procedure note")
 
 NOTE_TYPES: dict[str, NoteType] = {nt.name: nt for nt in (
-    NoteType("colonoscopy", "colonoscopy", *_COLONOSCOPY),
-    NoteType("egd", "egd", *_ENDOSCOPY),
-    NoteType("endoscopy", GENERAL_VOCABULARY, *_ENDOSCOPY),
-    NoteType("ercp", "ercp", *_ENDOSCOPY),
-    NoteType("eus", "eus", *_ENDOSCOPY),
-    NoteType("sigmoidoscopy", "sigmoidoscopy", *_ENDOSCOPY),
-    NoteType("procedure", "procedure", *_PROCEDURE),
+    NoteType("colonoscopy", VOCABULARIES / "colonoscopy.txt", *_COLONOSCOPY),
+    NoteType("egd", VOCABULARIES / "egd.txt", *_ENDOSCOPY),
+    NoteType("endoscopy", GENERAL_FILE, *_ENDOSCOPY),
+    NoteType("ercp", VOCABULARIES / "ercp.txt", *_ENDOSCOPY),
+    NoteType("eus", VOCABULARIES / "eus.txt", *_ENDOSCOPY),
+    NoteType("sigmoidoscopy", VOCABULARIES / "sigmoidoscopy.txt", *_ENDOSCOPY),
+    NoteType("procedure", VOCABULARIES / "procedure.txt", *_PROCEDURE),
 )}
 """Every note type, by name (tests add their own entries to this dict)."""
 

@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.errors import ErrorCode, Unprocessable
-from core.note_types import GENERAL_VOCABULARY, NOTE_TYPES, note_type_names
+from core.note_types import GENERAL_FILE, NOTE_TYPES, VOCABULARIES, note_type_names
 
 if TYPE_CHECKING:
     from core.jobs import JobOptions
     from core.settings import VocabularySettings
 
-VOCABULARIES = Path(__file__).parent / "vocabularies"
 ApplyAs = Literal["prompt", "hotwords", "both"]
 PHRASE_CHARS = 64
 """The longest phrase, `sounds_like` item or `display_as`: a term, not a sentence."""
@@ -52,18 +51,23 @@ class VocabularyPhrase(BaseModel):
         return self.display_as or self.phrase
 
 
-@lru_cache(maxsize=16)
-def builtin_list(name: str) -> tuple[str, ...]:
-    """One built-in list's phrases, in file order."""
-    lines = (VOCABULARIES / f"{name}.txt").read_text().splitlines()
+@lru_cache(maxsize=32)
+def read_list(path: Path) -> tuple[str, ...]:
+    """A list file's phrases, in file order."""
+    lines = path.read_text().splitlines()
     return tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+
+
+def builtin_list(name: str) -> tuple[str, ...]:
+    """One built-in list's phrases (`core/vocabularies/<name>.txt`)."""
+    return read_list(VOCABULARIES / f"{name}.txt")
 
 
 def builtin_terms(note_type: str | None) -> list[str]:
     """The note type's own list, then the general list (duplicates dropped, order kept)."""
-    own = NOTE_TYPES[note_type].vocabulary if note_type else GENERAL_VOCABULARY
-    lists = [own] if own != GENERAL_VOCABULARY else []
-    return _unique([*(t for name in lists for t in builtin_list(name)), *builtin_list(GENERAL_VOCABULARY)])
+    own = NOTE_TYPES[note_type].vocabulary_file if note_type else GENERAL_FILE
+    lists = [own] if own != GENERAL_FILE else []
+    return _unique([*(t for path in lists for t in read_list(path)), *read_list(GENERAL_FILE)])
 
 
 def job_terms(options: JobOptions, settings: VocabularySettings) -> list[str]:

@@ -19,15 +19,16 @@ from core.vocabulary import (
     check_note_type,
     decoding_prompt,
     parse_vocabulary,
+    read_list,
 )
 
 
 def test_every_note_type_has_a_list_with_sources_and_a_fhir_document_type() -> None:
     assert set(NOTE_TYPES) == {"colonoscopy", "egd", "endoscopy", "ercp", "eus", "sigmoidoscopy", "procedure"}
     assert all(re.fullmatch(r"[0-9]+-[0-9]", k.loinc_code) and k.loinc_display for k in NOTE_TYPES.values())
-    for name in {k.vocabulary for k in NOTE_TYPES.values()}:
-        assert len(builtin_list(name)) >= 15, name
-        assert "Source" in (builtin_list.__wrapped__.__globals__["VOCABULARIES"] / f"{name}.txt").read_text()
+    for path in {k.vocabulary_file for k in NOTE_TYPES.values()}:
+        assert len(read_list(path)) >= 15, path
+        assert "Source" in path.read_text()
 
 
 def test_a_note_type_puts_its_own_terms_before_the_general_ones() -> None:
