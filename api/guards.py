@@ -100,15 +100,15 @@ class QuotaGuard:
 
     def check(self, quotas: Quotas, scope: Scope) -> None:
         headers = _headers(scope)
-        owner = tenant_for(headers.get("authorization"), self.settings.api_keys)
+        tenant = tenant_for(headers.get("authorization"), self.settings.api_keys)
         try:
-            quotas.count_request(owner)
+            quotas.count_request(tenant)
         except redis.RedisError as exc:
             # Counting is a write: a Redis at its memory ceiling refuses it. Reads must go on then (only
             # submissions are held back), and a Redis that is really gone fails the request further in.
             log.warning("request not counted against its rate: %s", exc.__class__.__name__)
         if scope["method"] == "POST" and scope["path"].rstrip("/") in SUBMISSION_PATHS:
-            quotas.check_submission(owner)
+            quotas.check_submission(tenant)
 
 
 def carries_stream_token(scope: Scope) -> bool:

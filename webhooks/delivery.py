@@ -51,12 +51,12 @@ class Deliverer:
         if self.dns is None:
             self.dns = DnsPool(per_owner=self.settings.dns_lookups_per_key, timeout=self.settings.dns_timeout_seconds)
 
-    def resolver_for(self, owner: str) -> Resolver:
-        """The lookups of `owner`'s callbacks."""
+    def resolver_for(self, tenant: str) -> Resolver:
+        """The lookups of `tenant`'s callbacks."""
         if self.resolver is not None:
             return self.resolver
         assert self.dns is not None
-        return self.dns.resolver(owner)
+        return self.dns.resolver(tenant)
 
 
 def build_body(d: Deliverer, job_id: str, hook: WebhookRecord) -> tuple[bytes, str]:
@@ -111,10 +111,10 @@ class Outcome:
     retry_after: float | None = None
 
 
-def _send(d: Deliverer, job_id: str, owner: str, hook: WebhookRecord, now: datetime) -> Outcome:
+def _send(d: Deliverer, job_id: str, tenant: str, hook: WebhookRecord, now: datetime) -> Outcome:
     body, content_type = build_body(d, job_id, hook)
     addresses = resolve_target(hook.config.url, d.settings.allow_private, d.settings.allow_http,
-                               d.resolver_for(owner))
+                               d.resolver_for(tenant))
     headers = {
         "content-type": content_type,
         "webhook-id": hook.msg_id,
@@ -143,8 +143,8 @@ def _send(d: Deliverer, job_id: str, owner: str, hook: WebhookRecord, now: datet
     raise AssertionError("resolve_target returned no address")
 
 
-def attempt_delivery(d: Deliverer, job_id: str, owner: str = "") -> str:
-    """Make one attempt for a claimed job of API key `owner` and record it; returns the resulting
+def attempt_delivery(d: Deliverer, job_id: str, tenant: str = "") -> str:
+    """Make one attempt for a claimed job of API key `tenant` and record it; returns the resulting
     delivery status."""
     hook = d.webhooks.get(job_id)
     if hook is None or hook.status in {"delivered", "failed"}:
@@ -154,7 +154,7 @@ def attempt_delivery(d: Deliverer, job_id: str, owner: str = "") -> str:
     now = datetime.now(UTC)
     started = time.perf_counter()
     try:
-        outcome = _send(d, job_id, owner, hook, now)
+        outcome = _send(d, job_id, tenant, hook, now)
     except redis.RedisError as exc:
         # Not the receiver's fault and not final: no attempt is recorded, and the claim's lease makes
         # the callback due again once Redis is back.

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from api import job_service
 from api.deps import JobStoreDep, JobWatcherDep, SettingsDep, TenantDep
 from api.errors import error_responses
-from core.errors import TooManyRequests
+from core.errors import ErrorCode, TooManyRequests
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -39,14 +39,14 @@ async def job_events(
     if limit and _open_streams[tenant] >= limit:
         raise TooManyRequests(f"this key has {_open_streams[tenant]} event streams open; the limit is {limit} "
                               "per key — close one, or poll GET /v1/jobs/{id}", retry_after=5,
-                              code="too_many_streams")
+                              code=ErrorCode.TOO_MANY_STREAMS)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         _open_streams[tenant] += 1
         try:
             async for state in watcher.changes(job_id):
                 if state is None:
-                    gone = {"code": "not_found", "message": f"job {job_id} was erased or has expired"}
+                    gone = {"code": ErrorCode.NOT_FOUND, "message": f"job {job_id} was erased or has expired"}
                     yield ServerSentEvent(json.dumps({"error": gone}), event="error")
                     return
                 yield ServerSentEvent(json.dumps(state.public(job_id)), event="job")

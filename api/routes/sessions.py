@@ -107,8 +107,8 @@ async def session_events_sse(
 
     async def look() -> dict[str, Any] | None:
         if expires is not None and time.time() > expires:
-            return closing("token_expired", "the token of this stream has expired; GET /v1/sessions/{id} gives a "
-                                            "fresh events_url (connect with Last-Event-ID to go on)")
+            return closing(ErrorCode.TOKEN_EXPIRED, "the token of this stream has expired; GET /v1/sessions/{id} "
+                                                    "gives a fresh events_url (connect with Last-Event-ID to go on)")
         found = await run_in_threadpool(lease.look)
         return GONE if found == Look.GONE else None
 

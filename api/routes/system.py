@@ -11,7 +11,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import RedisDep, TenantDep
+from api.errors import error_envelope
 from core import keys
+from core.errors import ErrorCode
 
 router = APIRouter(tags=["system"])
 
@@ -49,7 +51,7 @@ def ready(client: RedisDep) -> JSONResponse:
 
 
 def _not_ready(reason: str) -> JSONResponse:
-    return JSONResponse({"status": "not_ready", "error": {"code": "not_ready", "message": reason}}, status_code=503)
+    return JSONResponse({"status": "not_ready", **error_envelope(ErrorCode.NOT_READY, reason)}, status_code=503)
 
 
 @router.get("/gpu-info", responses={401: {"description": "missing or invalid API key"}})
