@@ -14,6 +14,7 @@ from api.quotas import Quotas
 from core.audio_store import AudioStore
 from core.job_store import JobStore
 from core.settings import Settings
+from core.vocabulary_store import VocabularyStore
 from core.webhook_store import WebhookStore
 
 
@@ -57,6 +58,11 @@ def _watcher(request: Request) -> JobWatcher:
     return watcher
 
 
+def _vocabularies(client: Annotated[redis.Redis, Depends(_redis)],
+                  settings: Annotated[Settings, Depends(_settings)]) -> VocabularyStore:
+    return VocabularyStore.for_settings(client, settings)
+
+
 def _tenant(request: Request, settings: Annotated[Settings, Depends(_settings)]) -> str:
     """The caller's tenant: a digest of its API key, so one key never sees another's jobs."""
     return tenant_for(request.headers.get("authorization"), settings.api_keys)
@@ -71,3 +77,4 @@ CeleryDep = Annotated[Celery, Depends(_celery)]
 TenantDep = Annotated[str, Depends(_tenant)]
 QuotasDep = Annotated[Quotas, Depends(_quotas)]
 JobWatcherDep = Annotated[JobWatcher, Depends(_watcher)]
+VocabulariesDep = Annotated[VocabularyStore, Depends(_vocabularies)]

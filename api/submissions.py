@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from api.callbacks import build_callback
 from api.choices import OneOf
-from core.jobs import JobOptions
+from core.jobs import Formatting, JobOptions, Priority
 from core.note_types import note_type_names
 from core.settings import Settings
 from core.vocabulary import PhraseText, VocabularyInvalid, VocabularyPhrase, check_note_type, parse_vocabulary
@@ -28,8 +28,6 @@ VOCABULARY_MAX_PHRASES = 1000
 
 Language = Annotated[str | None, Field(max_length=16)]
 Prompt = Annotated[str | None, Field(max_length=2000)]
-Priority = Literal["normal", "high"]
-Formatting = Literal["none", "dictation"]
 CallbackFormatName = Annotated[str, OneOf(CALLBACK_FORMATS)]
 _FORMATS = "; ".join(f"{f.name}: {f.description}" for f in CALLBACK_FORMATS.values())
 

@@ -34,18 +34,23 @@ class JobStage(StrEnum):
     DONE = "done"
 
 
-class JobOptions(BaseModel):
-    """What the client asked for, besides the audio."""
+Priority = Literal["normal", "high"]
+Formatting = Literal["none", "dictation"]
 
-    language: str | None = Field(default=None, max_length=16)
-    initial_prompt: str | None = Field(default=None, max_length=2000)
-    hotwords: str | None = Field(default=None, max_length=2000)
-    priority: Literal["normal", "high"] = "normal"
+
+class JobOptions(BaseModel):
+    """What the client asked for, besides the audio, as stored (its limits are checked at submission,
+    `api.submissions`, so a record stored under other limits still reads)."""
+
+    language: str | None = None
+    initial_prompt: str | None = None
+    hotwords: str | None = None
+    priority: Priority = "normal"
     """`high`: the worker's priority lane (live or short clips): scheduled ahead of normal work, and
     waiting for at most one batch of it."""
     note_type: str | None = None
     """Which built-in vocabulary decodes the job (and formats it as dictation); None: general endoscopy."""
-    formatting: Literal["none", "dictation"] | None = None
+    formatting: Formatting | None = None
     """`dictation`: spoken punctuation and numbers with units written out; None: dictation for a note_type."""
     vocabulary: list[VocabularyPhrase] | None = None
     """The job's own phrases, merged with the built-in list."""

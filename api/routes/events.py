@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import job_service
 from api.deps import JobStoreDep, JobWatcherDep, SettingsDep, TenantDep
-from api.errors import error_responses
+from api.errors import error_envelope, error_responses
 from core.errors import ErrorCode, TooManyRequests
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -46,8 +46,8 @@ async def job_events(
         try:
             async for state in watcher.changes(job_id):
                 if state is None:
-                    gone = {"code": ErrorCode.NOT_FOUND, "message": f"job {job_id} was erased or has expired"}
-                    yield ServerSentEvent(json.dumps({"error": gone}), event="error")
+                    gone = error_envelope(ErrorCode.NOT_FOUND, f"job {job_id} was erased or has expired")
+                    yield ServerSentEvent(json.dumps(gone), event="error")
                     return
                 yield ServerSentEvent(json.dumps(state.public(job_id)), event="job")
         finally:

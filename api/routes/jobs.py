@@ -15,9 +15,9 @@ from api.deps import (
     CeleryDep,
     JobStoreDep,
     QuotasDep,
-    RedisDep,
     SettingsDep,
     TenantDep,
+    VocabulariesDep,
     WebhookStoreDep,
 )
 from api.errors import error_responses
@@ -28,7 +28,6 @@ from api.urls import base_url, job_urls
 from core.jobs import JobRecord, JobStatus
 from core.renderers import RENDERERS
 from core.settings import Settings
-from core.vocabulary_store import VocabularyStore
 from core.webhook_store import WebhookStore
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -50,14 +49,14 @@ async def create_job(
     audio: AudioStoreDep,
     quotas: QuotasDep,
     tenant: TenantDep,
-    redis: RedisDep,
+    vocabularies: VocabulariesDep,
     file: Annotated[UploadFile, File(description="The recording: wav, flac, mp3, m4a/aac, ogg/opus or webm")],
     submission: Annotated[JobSubmission, Form()],
 ) -> JobCreated:
     """Accept a recording for transcription; poll `status_url` (or get a callback), then fetch `result_url`."""
     # Reading a stored vocabulary, resolving the callback host and storing the audio block: off the event loop.
     accepted = await run_in_threadpool(
-        submissions.accept, submission, settings, VocabularyStore.for_settings(redis, settings), tenant)
+        submissions.accept, submission, settings, vocabularies, tenant)
     job_id = job_service.new_job_id()
     # Copied a chunk at a time from the spooled upload to the store, off the event loop.
     upload = await run_in_threadpool(store_upload, file, settings.max_upload_bytes, audio, job_id)

@@ -27,9 +27,9 @@ from api.deps import (
     JobStoreDep,
     JobWatcherDep,
     QuotasDep,
-    RedisDep,
     SettingsDep,
     TenantDep,
+    VocabulariesDep,
 )
 from api.errors import TranscriptionTimeout, error_response, error_responses, http_status_of
 from api.job_watcher import JobState
@@ -40,7 +40,6 @@ from core.errors import Conflict, EndoScribeError, ErrorCode, InvalidInput, NotF
 from core.job_store import JobStore
 from core.jobs import JobStatus, Transcript
 from core.renderers import RENDERERS
-from core.vocabulary_store import VocabularyStore
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -110,7 +109,7 @@ async def create_transcription(
     quotas: QuotasDep,
     watcher: JobWatcherDep,
     tenant: TenantDep,
-    redis_client: RedisDep,
+    vocabularies: VocabulariesDep,
     file: Annotated[UploadFile, File(description="The recording: wav, flac, mp3, m4a/aac, ogg/opus or webm")],
     form: Annotated[TranscriptionForm, Form()],
 ) -> Response:
@@ -123,8 +122,8 @@ async def create_transcription(
                            "GET /v1/jobs/{id}/events if you need it", code=ErrorCode.STREAM_UNSUPPORTED)
     job_id = job_service.new_job_id()
     upload = await run_in_threadpool(store_upload, file, settings.max_upload_bytes, audio, job_id)
-    accepted = submissions.accept(form.submission(), settings, VocabularyStore.for_settings(redis_client, settings),
-                                  tenant)  # no vocabulary_id or callback: nothing blocks
+    # No vocabulary_id and no callback: nothing blocks.
+    accepted = submissions.accept(form.submission(), settings, vocabularies, tenant)
     base = base_url(request, settings)
     await run_in_threadpool(job_service.submit_job, store, audio, celery, quotas, tenant, upload, job_id,
                             accepted.options, base)

@@ -15,7 +15,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from api import session_service, session_tokens, submissions
-from api.deps import CeleryDep, QuotasDep, SettingsDep, TenantDep
+from api.deps import CeleryDep, QuotasDep, SettingsDep, TenantDep, VocabulariesDep
 from api.errors import SessionEnded, error_responses
 from api.guards import tenant_for
 from api.schemas import SessionPublic
@@ -27,7 +27,6 @@ from api.urls import base_url, job_urls, session_urls
 from core.errors import EndoScribeError, ErrorCode, NotFound, TooManyRequests, Unauthorized
 from core.session_store import SessionState, SessionStatus, SessionStore
 from core.settings import LiveSettings, Settings
-from core.vocabulary_store import VocabularyStore
 
 router = APIRouter(prefix="/v1/sessions", tags=["live sessions"])
 
@@ -67,10 +66,9 @@ def _public(request: Request, settings: Settings, state: SessionState) -> Sessio
              responses=error_responses(400, 401, 422, 429, 503))
 async def create_session(
     request: Request, body: SessionCreate, settings: SettingsDep, celery: CeleryDep, quotas: QuotasDep,
-    tenant: TenantDep,
+    tenant: TenantDep, vocabularies: VocabulariesDep,
 ) -> SessionPublic:
     """Open a live dictation session: connect to `stream_url` (a WebSocket) and send audio; it ends as a job."""
-    vocabularies = VocabularyStore.for_settings(request.app.state.redis, settings)
     accepted = await run_in_threadpool(submissions.accept, body, settings, vocabularies, tenant)
     sessions = _sessions(request)
     meta = await run_in_threadpool(session_service.create_session, sessions, quotas, settings.live, celery, tenant,
@@ -132,7 +130,7 @@ async def session_stream(websocket: WebSocket, session_id: str, token: str = "",
     try:
         state, lease = await _open_writer(websocket, session_id, token, after, live)
     except EndoScribeError as exc:
-        await websocket.send_text(json.dumps({"type": "error", **exc.as_dict()}))
+        await websocket.send_text(json.dumps(closing(exc.code, exc.message)))
         await websocket.close(_WS_CLOSE.get(exc.code, 4400))
         return
     except redis.RedisError:

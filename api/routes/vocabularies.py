@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter, Depends, Response
-
-from api.deps import RedisDep, SettingsDep, TenantDep
+from api.deps import TenantDep, VocabulariesDep
 from api.errors import error_responses
-from core.vocabulary_store import CustomVocabulary, VocabularyCreate, VocabularyList, VocabularyStore
+from core.vocabulary_store import CustomVocabulary, VocabularyCreate, VocabularyList
 
 router = APIRouter(prefix="/v1/vocabularies", tags=["vocabularies"])
 
-
-def _vocabularies(redis: RedisDep, settings: SettingsDep) -> VocabularyStore:
-    return VocabularyStore.for_settings(redis, settings)
-
-
-VocabulariesDep = Annotated[VocabularyStore, Depends(_vocabularies)]
 
 
 @router.post("", status_code=201, response_model=CustomVocabulary,
