@@ -6,11 +6,10 @@ import re
 from typing import TYPE_CHECKING
 
 from core.errors import ErrorCode, TooManyRequests, Unprocessable
-from core.note_types import DEFAULT_NOTE_TYPE, NOTE_TYPES, note_type_names
+from core.note_types import DEFAULT_NOTE_TYPE
 from core.settings import WebhookSettings
 from core.webhook_store import WebhookConfig
 from webhooks.dns import shared_pool
-from webhooks.formats import CALLBACK_FORMATS
 from webhooks.targets import LookupsPending, resolve_target
 
 if TYPE_CHECKING:
@@ -29,21 +28,18 @@ class CallbackInvalid(Unprocessable):
 
 def build_callback(settings: WebhookSettings, submission: SubmissionOptions, tenant: str = "") -> WebhookConfig:
     """The callback config of a submission that has a `callback_url`, its host looked up within
-    `tenant`'s share of this process's lookups."""
+    `tenant`'s share of this process's lookups. The submission's model has checked its format, and
+    `submissions.accept` its note type, before this."""
     s = submission
     url, name, value = s.callback_url or "", s.callback_auth_header_name, s.callback_auth_header_value
     if not settings.secret:
         raise CallbackInvalid("callbacks are disabled: the operator has not set ENDOSCRIBE_WEBHOOK_SECRET")
-    if s.callback_format not in CALLBACK_FORMATS:
-        raise CallbackInvalid(f"callback_format must be one of {', '.join(CALLBACK_FORMATS)}")
     if bool(name) != bool(value):
         raise CallbackInvalid("send both callback_auth_header_name and callback_auth_header_value, or neither")
     if name and (not HEADER_NAME.match(name) or name.lower() in RESERVED_HEADERS):
         raise CallbackInvalid(f"callback_auth_header_name {name!r} is not a usable header name")
     if value and any(c in value for c in "\r\n\0"):
         raise CallbackInvalid("callback_auth_header_value must be a single line")
-    if s.note_type is not None and s.note_type not in NOTE_TYPES:
-        raise CallbackInvalid(f"note_type must be one of {note_type_names()}")
     for field, ref in (("patient_reference", s.patient_reference), ("encounter_reference", s.encounter_reference)):
         if ref is not None and not FHIR_REFERENCE.match(ref):
             raise CallbackInvalid(f"{field} must be a FHIR reference such as Patient/123")
