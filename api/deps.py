@@ -9,8 +9,10 @@ from celery import Celery
 from fastapi import Depends, Request
 
 from api.guards import tenant_for
+from api.job_api import JobService
 from api.job_watcher import JobWatcher
 from api.quotas import Quotas
+from api.urls import base_url
 from core.audio_store import AudioStore
 from core.job_store import JobStore
 from core.settings import Settings
@@ -78,3 +80,13 @@ TenantDep = Annotated[str, Depends(_tenant)]
 QuotasDep = Annotated[Quotas, Depends(_quotas)]
 JobWatcherDep = Annotated[JobWatcher, Depends(_watcher)]
 VocabulariesDep = Annotated[VocabularyStore, Depends(_vocabularies)]
+
+
+def _jobs(request: Request, settings: SettingsDep, store: JobStoreDep, audio: AudioStoreDep, webhooks: WebhookStoreDep,
+          celery: CeleryDep, quotas: QuotasDep, vocabularies: VocabulariesDep, tenant: TenantDep) -> JobService:
+    return JobService(settings, store, audio, webhooks, celery, quotas, vocabularies, tenant,
+                      base_url(request, settings))
+
+
+JobServiceDep = Annotated[JobService, Depends(_jobs)]
+"""The job routes' one dependency (the caller's key is checked on the way)."""

@@ -15,29 +15,17 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import redis
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Response, UploadFile
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api import job_service, submissions
 from api.choices import OneOf
-from api.deps import (
-    AudioStoreDep,
-    CeleryDep,
-    JobStoreDep,
-    JobWatcherDep,
-    QuotasDep,
-    SettingsDep,
-    TenantDep,
-    VocabulariesDep,
-)
+from api.deps import JobServiceDep, JobWatcherDep, SettingsDep, TenantDep
 from api.errors import TranscriptionTimeout, error_response, error_responses, http_status_of
+from api.job_api import JobService
 from api.job_watcher import JobState
 from api.submissions import JobSubmission, Language, Prompt
-from api.uploads import store_upload
-from api.urls import base_url, job_urls
 from core.errors import Conflict, EndoScribeError, ErrorCode, InvalidInput, NotFound, Unavailable
-from core.job_store import JobStore
 from core.jobs import JobStatus, Transcript
 from core.renderers import RENDERERS
 
@@ -101,40 +89,26 @@ def list_models(settings: SettingsDep, _: TenantDep) -> dict[str, Any]:
                         **error_responses(400, 401, 404, 409, 411, 413, 415, 422, 429, 503), 504: {
                             "description": "still running after the wait limit; poll the job it names"}})
 async def create_transcription(
-    request: Request,
-    settings: SettingsDep,
-    store: JobStoreDep,
-    celery: CeleryDep,
-    audio: AudioStoreDep,
-    quotas: QuotasDep,
+    jobs: JobServiceDep,
     watcher: JobWatcherDep,
-    tenant: TenantDep,
-    vocabularies: VocabulariesDep,
     file: Annotated[UploadFile, File(description="The recording: wav, flac, mp3, m4a/aac, ogg/opus or webm")],
     form: Annotated[TranscriptionForm, Form()],
 ) -> Response:
     """Transcribe a recording and answer with the transcript, waiting for it up to the configured limit."""
-    if form.model not in settings.openai_models:
-        raise NotFound(f"the model {form.model!r} does not exist here; use one of "
-                       f"{', '.join(settings.openai_models)}", code=ErrorCode.MODEL_NOT_FOUND)
+    models = jobs.settings.openai_models
+    if form.model not in models:
+        raise NotFound(f"the model {form.model!r} does not exist here; use one of {', '.join(models)}",
+                       code=ErrorCode.MODEL_NOT_FOUND)
     if form.stream:
         raise InvalidInput("streamed transcription is not supported; send stream=false and follow progress on "
                            "GET /v1/jobs/{id}/events if you need it", code=ErrorCode.STREAM_UNSUPPORTED)
-    job_id = job_service.new_job_id()
-    upload = await run_in_threadpool(store_upload, file, settings.max_upload_bytes, audio, job_id)
-    # No vocabulary_id and no callback: nothing blocks.
-    accepted = submissions.accept(form.submission(), settings, vocabularies, tenant)
-    base = base_url(request, settings)
-    await run_in_threadpool(job_service.submit_job, store, audio, celery, quotas, tenant, upload, job_id,
-                            accepted.options, base)
-    status_url, result_url = job_urls(base, job_id)
+    job_id = (await jobs.submit(file, form.submission())).id
+    status_url = jobs.urls(job_id)[0]
     headers = {"x-should-retry": "false", "EndoScribe-Job-Id": job_id}
     try:
         try:
-            state = await watcher.wait_for_end(job_id, settings.transcription_wait_seconds)
-            transcript = await run_in_threadpool(
-                _transcript, store, job_id, tenant, state, settings.transcription_wait_seconds, status_url,
-                result_url)
+            state = await watcher.wait_for_end(job_id, jobs.settings.transcription_wait_seconds)
+            transcript = await run_in_threadpool(_transcript, jobs, job_id, state)
         except redis.RedisError:
             raise Unavailable(f"the job store became unreachable while job {job_id} ran; it goes on: follow "
                               f"{status_url} in a moment rather than sending the audio again") from None
@@ -146,10 +120,9 @@ async def create_transcription(
     return Response(renderer.render(transcript), media_type=renderer.media_type, headers=headers)
 
 
-def _transcript(
-    store: JobStore, job_id: str, tenant: str, state: JobState | None, waited: float,
-    status_url: str, result_url: str,
-) -> Transcript:
+def _transcript(jobs: JobService, job_id: str, state: JobState | None) -> Transcript:
+    waited = jobs.settings.transcription_wait_seconds
+    status_url, result_url = jobs.urls(job_id)
     if state is not None and not state.status.is_final:
         raise TranscriptionTimeout(
             f"the transcription is still {state.status.value} after {waited:g} s, the limit here; it goes on as job "
@@ -160,7 +133,7 @@ def _transcript(
         raise exc(error.message, code=error.code)
     if state is not None and state.status == JobStatus.CANCELLED:
         raise Conflict(f"job {job_id} was cancelled before it finished", code=ErrorCode.JOB_CANCELLED)
-    return job_service.get_result(store, job_id, tenant)
+    return jobs.result(job_id)
 
 
 def _verbose(transcript: Transcript, usage: dict[str, Any]) -> dict[str, Any]:
