@@ -11,17 +11,16 @@ arrive is the second line, for a server or proxy that hands on a body without it
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.guards import FORM_OVERHEAD_BYTES, SUBMISSION_PATHS, LengthRequired, error_headers
-from core.errors import EndoScribeError, PayloadTooLarge
+from api.errors import LengthRequired, reply_error
+from api.guards import FORM_OVERHEAD_BYTES, SUBMISSION_PATHS
+from core.errors import EndoScribeError, ErrorCode, PayloadTooLarge
 from core.settings import Settings
 
 
 class BodyTooLarge(PayloadTooLarge):
-    code = "body_too_large"
+    code = ErrorCode.BODY_TOO_LARGE
 
 
 class BodyLimit:
@@ -112,11 +111,3 @@ class _CountedBody:
             self.started = True
         await self._send(message)
 
-
-async def reply_error(send: Send, exc: EndoScribeError) -> None:
-    """Answer with the error envelope, from middleware (before any route)."""
-    body = json.dumps({"error": exc.as_dict()}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in error_headers(exc).items()]
-    await send({"type": "http.response.start", "status": exc.http_status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

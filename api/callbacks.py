@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from core.errors import InvalidInput, TooManyRequests
+from core.errors import ErrorCode, TooManyRequests, Unprocessable
+from core.note_types import DEFAULT_NOTE_TYPE
 from core.settings import WebhookSettings
 from core.webhook_store import WebhookConfig
 from webhooks.dns import shared_pool
-from webhooks.payloads import NOTE_TYPES
 from webhooks.targets import LookupsPending, resolve_target
+
+if TYPE_CHECKING:
+    from api.submissions import SubmissionOptions
 
 HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 # Headers the deliverer sets itself; a client may not replace them.
@@ -18,50 +22,37 @@ RESERVED_HEADERS = {"host", "content-type", "content-length", "user-agent", "con
 FHIR_REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 
 
-class CallbackInvalid(InvalidInput):
-    http_status = 422
-    code = "invalid_callback"
+class CallbackInvalid(Unprocessable):
+    code = ErrorCode.INVALID_CALLBACK
 
 
-def build_callback(
-    settings: WebhookSettings,
-    url: str,
-    callback_format: str,
-    auth_header_name: str | None,
-    auth_header_value: str | None,
-    note_type: str | None,
-    patient_reference: str | None,
-    encounter_reference: str | None,
-    owner: str = "",
-) -> WebhookConfig:
-    """The callback config, its host looked up within `owner`'s share of this process's lookups."""
+def build_callback(settings: WebhookSettings, submission: SubmissionOptions, tenant: str = "") -> WebhookConfig:
+    """The callback config of a submission that has a `callback_url`, its host looked up within
+    `tenant`'s share of this process's lookups. The submission's model has checked its format, and
+    `submissions.accept` its note type, before this."""
+    s = submission
+    url, name, value = s.callback_url or "", s.callback_auth_header_name, s.callback_auth_header_value
     if not settings.secret:
         raise CallbackInvalid("callbacks are disabled: the operator has not set ENDOSCRIBE_WEBHOOK_SECRET")
-    if callback_format not in {"thin", "full", "fhir"}:
-        raise CallbackInvalid("callback_format must be thin, full or fhir")
-    if bool(auth_header_name) != bool(auth_header_value):
+    if bool(name) != bool(value):
         raise CallbackInvalid("send both callback_auth_header_name and callback_auth_header_value, or neither")
-    if auth_header_name and (not HEADER_NAME.match(auth_header_name)
-                             or auth_header_name.lower() in RESERVED_HEADERS):
-        raise CallbackInvalid(f"callback_auth_header_name {auth_header_name!r} is not a usable header name")
-    if auth_header_value and any(c in auth_header_value for c in "\r\n\0"):
+    if name and (not HEADER_NAME.match(name) or name.lower() in RESERVED_HEADERS):
+        raise CallbackInvalid(f"callback_auth_header_name {name!r} is not a usable header name")
+    if value and any(c in value for c in "\r\n\0"):
         raise CallbackInvalid("callback_auth_header_value must be a single line")
-    if note_type is not None and note_type not in NOTE_TYPES:
-        raise CallbackInvalid(f"note_type must be one of {', '.join(NOTE_TYPES)}")
-    for name, ref in (("patient_reference", patient_reference), ("encounter_reference", encounter_reference)):
+    for field, ref in (("patient_reference", s.patient_reference), ("encounter_reference", s.encounter_reference)):
         if ref is not None and not FHIR_REFERENCE.match(ref):
-            raise CallbackInvalid(f"{name} must be a FHIR reference such as Patient/123")
+            raise CallbackInvalid(f"{field} must be a FHIR reference such as Patient/123")
     # The API's request threads wait on these lookups too: a key whose nameserver hangs may hold only a
     # few of them, and then hears 429 at once, while the other keys' submissions go on.
     lookups = shared_pool(settings.dns_lookups_per_key, settings.dns_timeout_seconds)
     try:
-        resolve_target(url, settings.allow_private, settings.allow_http, lookups.resolver(owner))
+        resolve_target(url, settings.allow_private, settings.allow_http, lookups.resolver(tenant))
     except LookupsPending as exc:
         raise TooManyRequests(f"{exc.message}; retry in {settings.dns_timeout_seconds:g} s",
                               retry_after=settings.dns_timeout_seconds, code=exc.code) from None
     return WebhookConfig(
-        url=url.strip(), format=callback_format,  # type: ignore[arg-type]
-        auth_header_name=auth_header_name or None, auth_header_value=auth_header_value or None,
-        note_type=note_type or "procedure",
-        patient_reference=patient_reference, encounter_reference=encounter_reference,
+        url=url.strip(), format=s.callback_format, auth_header_name=name or None, auth_header_value=value or None,
+        note_type=s.note_type or DEFAULT_NOTE_TYPE,
+        patient_reference=s.patient_reference, encounter_reference=s.encounter_reference,
     )

@@ -8,12 +8,15 @@ import redis
 from celery import Celery
 from fastapi import Depends, Request
 
-from api.guards import owner_for
+from api.guards import tenant_for
+from api.job_api import JobService
 from api.job_watcher import JobWatcher
 from api.quotas import Quotas
+from api.urls import base_url
 from core.audio_store import AudioStore
 from core.job_store import JobStore
 from core.settings import Settings
+from core.vocabulary_store import VocabularyStore
 from core.webhook_store import WebhookStore
 
 
@@ -57,9 +60,14 @@ def _watcher(request: Request) -> JobWatcher:
     return watcher
 
 
-def _owner(request: Request, settings: Annotated[Settings, Depends(_settings)]) -> str:
+def _vocabularies(client: Annotated[redis.Redis, Depends(_redis)],
+                  settings: Annotated[Settings, Depends(_settings)]) -> VocabularyStore:
+    return VocabularyStore.for_settings(client, settings)
+
+
+def _tenant(request: Request, settings: Annotated[Settings, Depends(_settings)]) -> str:
     """The caller's tenant: a digest of its API key, so one key never sees another's jobs."""
-    return owner_for(request.headers.get("authorization"), settings.api_keys)
+    return tenant_for(request.headers.get("authorization"), settings.api_keys)
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
@@ -68,6 +76,17 @@ AudioStoreDep = Annotated[AudioStore, Depends(_audio)]
 WebhookStoreDep = Annotated[WebhookStore, Depends(_webhooks)]
 RedisDep = Annotated[redis.Redis, Depends(_redis)]
 CeleryDep = Annotated[Celery, Depends(_celery)]
-OwnerDep = Annotated[str, Depends(_owner)]
+TenantDep = Annotated[str, Depends(_tenant)]
 QuotasDep = Annotated[Quotas, Depends(_quotas)]
 JobWatcherDep = Annotated[JobWatcher, Depends(_watcher)]
+VocabulariesDep = Annotated[VocabularyStore, Depends(_vocabularies)]
+
+
+def _jobs(request: Request, settings: SettingsDep, store: JobStoreDep, audio: AudioStoreDep, webhooks: WebhookStoreDep,
+          celery: CeleryDep, quotas: QuotasDep, vocabularies: VocabulariesDep, tenant: TenantDep) -> JobService:
+    return JobService(settings, store, audio, webhooks, celery, quotas, vocabularies, tenant,
+                      base_url(request, settings))
+
+
+JobServiceDep = Annotated[JobService, Depends(_jobs)]
+"""The job routes' one dependency (the caller's key is checked on the way)."""

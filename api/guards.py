@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 
@@ -18,8 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.errors import LengthRequired, reply_error
 from api.quotas import Quotas
-from core.errors import EndoScribeError, PayloadTooLarge, RetryLater, Unauthorized, Unavailable
+from core.errors import EndoScribeError, PayloadTooLarge, Unauthorized, Unavailable
 from core.settings import Settings
 
 log = logging.getLogger("endoscribe.api")
@@ -33,7 +33,7 @@ SUBMISSION_PATHS = frozenset({"/v1/jobs", "/v1/audio/transcriptions"})
 _SESSION_EVENTS = re.compile(r"/v1/sessions/[^/]+/events")
 
 
-def owner_for(authorization: str | None, api_keys: list[str]) -> str:
+def tenant_for(authorization: str | None, api_keys: list[str]) -> str:
     """The caller's tenant (a digest of its key), "" when auth is off; raises Unauthorized."""
     if not api_keys:
         return ""
@@ -42,11 +42,6 @@ def owner_for(authorization: str | None, api_keys: list[str]) -> str:
     if scheme.lower() != "bearer" or not any(hmac.compare_digest(given, key.encode()) for key in api_keys):
         raise Unauthorized("send a valid API key as 'Authorization: Bearer <key>'")
     return hashlib.sha256(given).hexdigest()[:32]
-
-
-class LengthRequired(EndoScribeError):
-    code = "length_required"
-    http_status = 411
 
 
 class RequestGuard:
@@ -61,13 +56,13 @@ class RequestGuard:
             try:
                 self.check(scope)
             except EndoScribeError as exc:
-                await _reply(send, exc)
+                await reply_error(send, exc)
                 return
         await self.app(scope, receive, send)
 
     def check(self, scope: Scope) -> None:
         headers = _headers(scope)
-        owner_for(headers.get("authorization"), self.settings.api_keys)
+        tenant_for(headers.get("authorization"), self.settings.api_keys)
         if scope["method"] == "POST" and scope["path"].rstrip("/") in SUBMISSION_PATHS:
             declared = headers.get("content-length")
             if declared is None:
@@ -96,24 +91,24 @@ class QuotaGuard:
                 # Redis calls block: off the event loop, as the routes do.
                 await run_in_threadpool(self.check, scope["app"].state.quotas, scope)
             except EndoScribeError as exc:
-                await _reply(send, exc)
+                await reply_error(send, exc)
                 return
             except redis.RedisError:
-                await _reply(send, Unavailable("the job store is unreachable; retry in a moment"))
+                await reply_error(send, Unavailable("the job store is unreachable; retry in a moment"))
                 return
         await self.app(scope, receive, send)
 
     def check(self, quotas: Quotas, scope: Scope) -> None:
         headers = _headers(scope)
-        owner = owner_for(headers.get("authorization"), self.settings.api_keys)
+        tenant = tenant_for(headers.get("authorization"), self.settings.api_keys)
         try:
-            quotas.count_request(owner)
+            quotas.count_request(tenant)
         except redis.RedisError as exc:
             # Counting is a write: a Redis at its memory ceiling refuses it. Reads must go on then (only
             # submissions are held back), and a Redis that is really gone fails the request further in.
             log.warning("request not counted against its rate: %s", exc.__class__.__name__)
         if scope["method"] == "POST" and scope["path"].rstrip("/") in SUBMISSION_PATHS:
-            quotas.check_submission(owner)
+            quotas.check_submission(tenant)
 
 
 def carries_stream_token(scope: Scope) -> bool:
@@ -130,18 +125,3 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
-def error_headers(exc: EndoScribeError) -> dict[str, str]:
-    """The HTTP headers an error response carries besides its body."""
-    if isinstance(exc, RetryLater):
-        return {"Retry-After": str(exc.retry_after)}
-    if exc.http_status == 401:
-        return {"WWW-Authenticate": "Bearer"}
-    return {}
-
-
-async def _reply(send: Send, exc: EndoScribeError) -> None:
-    body = json.dumps({"error": exc.as_dict()}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in error_headers(exc).items()]
-    await send({"type": "http.response.start", "status": exc.http_status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -8,23 +8,19 @@ import uuid
 from celery import Celery
 
 from api.quotas import Quotas
+from api.schemas import WebhookAttemptPublic, WebhookPublic
 from api.uploads import StoredUpload
+from api.urls import job_urls
 from core import keys
 from core.audio_store import AudioStore
-from core.errors import Conflict, NotFound, Unavailable
+from core.errors import Conflict, ErrorCode, NotFound, Unavailable
 from core.job_history import JobHistory, Page
 from core.job_store import JobStore, utcnow
-from core.jobs import JobOptions, JobRecord, JobStatus, Transcript, WebhookAttemptPublic, WebhookPublic
+from core.jobs import JobOptions, JobRecord, JobStatus, Transcript
 from core.webhook_store import WebhookConfig, WebhookStore, event_for
 from webhooks.targets import redact
 
 log = logging.getLogger("endoscribe.api")
-
-
-def job_urls(base_url: str, job_id: str) -> tuple[str, str]:
-    """The status and result URLs of a job."""
-    base = base_url.rstrip("/")
-    return f"{base}/v1/jobs/{job_id}", f"{base}/v1/jobs/{job_id}/result"
 
 
 def new_job_id() -> str:
@@ -36,7 +32,7 @@ def submit_job(
     audio: AudioStore,
     celery: Celery,
     quotas: Quotas,
-    owner: str,
+    tenant: str,
     upload: StoredUpload,
     job_id: str,
     options: JobOptions,
@@ -49,21 +45,21 @@ def submit_job(
     If this process dies between the two, recovery finds the job queued without a message and sends it.
     """
     record = JobRecord(
-        id=job_id, owner=owner, options=options, upload_bytes=upload.size,
+        id=job_id, owner=tenant, options=options, upload_bytes=upload.size,
         audio_format=upload.audio_format, created_at=utcnow(),
     )
     if callback is not None:
         status_url, result_url = job_urls(base_url, record.id)
         callback = callback.model_copy(update={"status_url": status_url, "result_url": result_url})
     try:
-        quotas.reserve(owner, record.id)
+        quotas.reserve(tenant, record.id)
     except BaseException:
         _delete_quietly(audio, job_id)  # no job owns it (in Redis, its pending TTL would remove it too)
         raise
     try:
         store.create(record, callback)
     except BaseException:
-        quotas.release(owner, record.id)
+        quotas.release(tenant, record.id)
         _delete_quietly(audio, job_id)
         raise
     try:
@@ -83,27 +79,27 @@ def _delete_quietly(audio: AudioStore, job_id: str) -> None:
         log.warning("job %s: could not delete the audio of a job that was not stored", job_id)
 
 
-def get_job(store: JobStore, job_id: str, owner: str) -> JobRecord:
+def get_job(store: JobStore, job_id: str, tenant: str) -> JobRecord:
     """A job the caller owns; someone else's job is as absent as a missing one."""
     try:
         uuid.UUID(job_id)
     except ValueError:
         raise NotFound(f"no job with id {job_id}") from None
     record = store.get(job_id)
-    if record.owner != owner:
+    if record.owner != tenant:
         raise NotFound(f"no job with id {job_id}")
     return record
 
 
 def list_jobs(
-    store: JobStore, owner: str, limit: int, cursor: str | None, statuses: frozenset[JobStatus] | None
+    store: JobStore, tenant: str, limit: int, cursor: str | None, statuses: frozenset[JobStatus] | None
 ) -> Page:
     """The caller's own jobs, newest first, a page at a time."""
-    return JobHistory(store.redis, store.retention_seconds).page(owner, limit, cursor, statuses)
+    return JobHistory(store.redis, store.retention_seconds).page(tenant, limit, cursor, statuses)
 
 
 def webhook_view(webhooks: WebhookStore, job_id: str) -> WebhookPublic | None:
-    """A job's callback as its owner sees it: no auth header, no query string in the URL."""
+    """A job's callback as its tenant sees it: no auth header, no query string in the URL."""
     record = webhooks.get(job_id)
     if record is None:
         return None
@@ -115,25 +111,25 @@ def webhook_view(webhooks: WebhookStore, job_id: str) -> WebhookPublic | None:
     )
 
 
-def get_result(store: JobStore, job_id: str, owner: str) -> Transcript:
-    record = get_job(store, job_id, owner)
+def get_result(store: JobStore, job_id: str, tenant: str) -> Transcript:
+    record = get_job(store, job_id, tenant)
     if record.status == JobStatus.FAILED and record.error is not None:
-        raise Conflict(f"the job failed ({record.error.code}): {record.error.message}", code="job_failed")
+        raise Conflict(f"the job failed ({record.error.code}): {record.error.message}", code=ErrorCode.JOB_FAILED)
     if record.status == JobStatus.CANCELLED:
         raise Conflict("the job was cancelled, so it has no transcript; submit the audio again",
-                       code="job_cancelled")
+                       code=ErrorCode.JOB_CANCELLED)
     if record.status != JobStatus.COMPLETED:
         raise Conflict(f"the job is {record.status.value}; poll its status until it is completed",
-                       code=f"job_{record.status.value}")
+                       code=ErrorCode.of(f"job_{record.status.value}"))
     transcript = store.get_result(job_id)
     if transcript is None:
-        raise NotFound(f"the transcript of job {job_id} has expired or was erased", code="result_gone")
+        raise NotFound(f"the transcript of job {job_id} has expired or was erased", code=ErrorCode.RESULT_GONE)
     return transcript
 
 
-def cancel_or_erase(store: JobStore, audio: AudioStore, job_id: str, owner: str) -> JobRecord | None:
+def cancel_or_erase(store: JobStore, audio: AudioStore, job_id: str, tenant: str) -> JobRecord | None:
     """Cancel a queued or running job (returns it), or erase a finished one (returns None)."""
-    record = get_job(store, job_id, owner)
+    record = get_job(store, job_id, tenant)
     if record.status.is_final:
         store.erase(job_id)
         return None
@@ -142,15 +138,15 @@ def cancel_or_erase(store: JobStore, audio: AudioStore, job_id: str, owner: str)
 
 
 def redeliver_webhook(
-    store: JobStore, webhooks: WebhookStore, quotas: Quotas, job_id: str, owner: str
+    store: JobStore, webhooks: WebhookStore, quotas: Quotas, job_id: str, tenant: str
 ) -> None:
     """Send an ended job's callback again: a new attempt series with the same webhook-id, at most as
     often as the redelivery rate allows (counted only once the job is known to be the caller's)."""
-    record = get_job(store, job_id, owner)
+    record = get_job(store, job_id, tenant)
     if webhooks.get(job_id) is None:
-        raise NotFound(f"job {job_id} has no callback_url", code="no_webhook")
+        raise NotFound(f"job {job_id} has no callback_url", code=ErrorCode.NO_WEBHOOK)
     conflict = Conflict(f"the job is {record.status.value}; its callback is sent when it ends",
-                        code=f"job_{record.status.value}")
+                        code=ErrorCode.of(f"job_{record.status.value}"))
     if not record.status.is_final:
         raise conflict
     quotas.count_redelivery(job_id)

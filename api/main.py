@@ -18,7 +18,8 @@ from starlette.routing import Match
 
 from api import metrics, session_service, session_tokens
 from api.body_limit import BodyLimit
-from api.guards import QuotaGuard, RequestGuard, error_headers
+from api.errors import error_response, response_for
+from api.guards import QuotaGuard, RequestGuard
 from api.job_watcher import JobWatcher
 from api.page_headers import PageHeaders
 from api.quotas import Quotas
@@ -26,7 +27,7 @@ from api.routes import dictate, events, jobs, openai_audio, sessions, system, vo
 from api.urls import HostGuard, check_public_url
 from core.audio_store import make_audio_store
 from core.cluster_metrics import ClusterCollector
-from core.errors import EndoScribeError, StorageUnavailable
+from core.errors import EndoScribeError, ErrorCode, StorageUnavailable
 from core.job_history import JobHistory
 from core.job_store import JobStore
 from core.logging_setup import protect_uvicorn
@@ -39,10 +40,6 @@ from core.settings import Settings, get_settings
 from core.webhook_store import WebhookStore
 
 log = logging.getLogger("endoscribe.api")
-
-
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -69,37 +66,39 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(EndoScribeError)
     async def _domain(_: Request, exc: EndoScribeError) -> JSONResponse:
-        return _error(exc.http_status, exc.code, exc.message, error_headers(exc))
+        return response_for(exc)
 
     @app.exception_handler(StorageUnavailable)
     async def _storage(_: Request, exc: StorageUnavailable) -> JSONResponse:
         # One line for the operator (the store is out), no traceback: nothing here is the request's fault.
         log.warning("audio store unavailable: %s", exc.__cause__.__class__.__name__)
-        return _error(exc.http_status, exc.code, exc.message, error_headers(exc))
+        return response_for(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(422, "validation_error", _validation_message(exc))
+        return error_response(422, ErrorCode.VALIDATION_ERROR, _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(_allowed_methods(request))
-        return _error(exc.status_code, f"http_{exc.status_code}", str(exc.detail), headers)
+        # Starlette's own refusals (no such route, method not allowed): their status names the code.
+        return error_response(exc.status_code, f"http_{exc.status_code}", str(exc.detail), headers)
 
     @app.exception_handler(redis.RedisError)
     @app.exception_handler(KombuOperationalError)
     async def _redis(_: Request, exc: Exception) -> JSONResponse:
         log.error("redis error: %s", exc.__class__.__name__)
-        return _error(503, "unavailable", "the job store is unreachable; retry in a moment")
+        return error_response(503, ErrorCode.UNAVAILABLE, "the job store is unreachable; retry in a moment")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         # The traceback goes to the log (it names code, not request data); the client gets the shape
         # every other error has.
         log.error("unhandled error", exc_info=exc)
-        return _error(500, "internal_error", "the server failed unexpectedly; retry, or tell the operator")
+        return error_response(500, ErrorCode.INTERNAL_ERROR,
+                              "the server failed unexpectedly; retry, or tell the operator")
 
 
 def _index_quota_sets(quotas: Quotas) -> None:

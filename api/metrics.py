@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.errors import EndoScribeError, Unauthorized
+from core.errors import ErrorCode, NotFound, Unauthorized
 from core.job_metrics import label_value
 from core.settings import MetricsSettings
 
@@ -44,9 +44,8 @@ REJECTIONS = Counter("endoscribe_http_rejections", "Requests refused (status >= 
                      ["route", "status", "code"])
 
 
-class MetricsDisabled(EndoScribeError):
-    code = "metrics_disabled"
-    http_status = 404
+class MetricsDisabled(NotFound):
+    code = ErrorCode.METRICS_DISABLED
 
 
 class RouteTemplates:
@@ -111,7 +110,7 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, observe)
         except Exception:
-            code = "internal_error"  # what the server's last-resort handler answers with
+            code = ErrorCode.INTERNAL_ERROR  # what the server's last-resort handler answers with
             raise
         finally:
             route = route or _undocumented_route(scope)

@@ -1,6 +1,6 @@
 """Per-key quotas and global backpressure: what is refused, with which message and `Retry-After`.
 
-Per key (the owner of the jobs; one shared anonymous owner without API keys): requests per moving
+Per key (the tenant of the jobs; one shared anonymous tenant without API keys): requests per moving
 window, jobs in flight, and hours of audio transcribed per UTC day. For everyone: the queue's depth
 and Redis's memory, past which a submission would only make things worse. Rates are counted by the
 `limits` library in the same Redis; the rest is read from what the job store keeps (`core.quota_store`).
@@ -17,7 +17,7 @@ from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from core import keys
-from core.errors import Overloaded, TooManyRequests
+from core.errors import ErrorCode, Overloaded, TooManyRequests
 from core.quota_store import QuotaStore, Usage, seconds_to_next_day
 from core.redis_safety import check_memory_room
 from core.settings import QuotaSettings
@@ -45,29 +45,29 @@ class Quotas:
 
     # ---- per key -------------------------------------------------------------------------------
 
-    def count_request(self, owner: str) -> None:
-        """Count one `/v1` request of `owner` against its rate."""
+    def count_request(self, tenant: str) -> None:
+        """Count one `/v1` request of `tenant` against its rate."""
         for rate in self.request_rates:
-            if not self.limiter.hit(rate, "requests", owner or "anonymous"):
-                wait = self._wait(rate, "requests", owner or "anonymous")
+            if not self.limiter.hit(rate, "requests", tenant or "anonymous"):
+                wait = self._wait(rate, "requests", tenant or "anonymous")
                 raise TooManyRequests(
                     f"too many requests from this key; the limit is {rate} per key — retry in {wait} s",
-                    retry_after=wait, code="request_rate_exceeded")
+                    retry_after=wait, code=ErrorCode.REQUEST_RATE_EXCEEDED)
 
-    def reserve(self, owner: str, job_id: str) -> None:
-        """Take one of `owner`'s in-flight places for `job_id`, atomically; release it if the job is
+    def reserve(self, tenant: str, job_id: str) -> None:
+        """Take one of `tenant`'s in-flight places for `job_id`, atomically; release it if the job is
         then not stored (`release`). Once stored, the job store frees it when the job ends."""
         limit = self.settings.max_jobs_in_flight
         if not limit:
             return
-        count = self.store.reserve(owner, job_id, limit)
-        if count is not None and self.store.prune(owner, self._stale_before()):
-            count = self.store.reserve(owner, job_id, limit)
+        count = self.store.reserve(tenant, job_id, limit)
+        if count is not None and self.store.prune(tenant, self._stale_before()):
+            count = self.store.reserve(tenant, job_id, limit)
         if count is not None:
             raise self._too_many_in_flight(count)
 
-    def release(self, owner: str, job_id: str) -> None:
-        self.store.release(owner, job_id)
+    def release(self, tenant: str, job_id: str) -> None:
+        self.store.release(tenant, job_id)
 
     def count_redelivery(self, job_id: str) -> None:
         """Count one callback redelivery of `job_id` against its rate."""
@@ -76,22 +76,22 @@ class Quotas:
                 wait = self._wait(rate, "redeliver", job_id)
                 raise TooManyRequests(
                     f"this job's callback was redelivered too recently; the limit is {rate} per job — retry in "
-                    f"{wait} s", retry_after=wait, code="redeliver_rate_exceeded")
+                    f"{wait} s", retry_after=wait, code=ErrorCode.REDELIVER_RATE_EXCEEDED)
 
     # ---- before a submission's upload is read --------------------------------------------------
 
-    def check_submission(self, owner: str) -> None:
+    def check_submission(self, tenant: str) -> None:
         """Refuse a submission early, before its upload is read: the service over capacity (503), or
-        `owner` without a free place or over its audio today (429)."""
+        `tenant` without a free place or over its audio today (429)."""
         now = time.time()
         mb, fraction = self.settings.max_redis_memory_mb, self.settings.max_redis_memory_fraction
-        usage = self.store.usage(owner, now, memory=bool(mb or fraction))
+        usage = self.store.usage(tenant, now, memory=bool(mb or fraction))
         self._check_queue(usage)
         self._check_memory(usage)
         limit = self.settings.max_jobs_in_flight
         if limit and (count := usage.jobs_in_flight) >= limit:
-            if self.store.prune(owner, self._stale_before()):
-                count = self.store.jobs_in_flight(owner)
+            if self.store.prune(tenant, self._stale_before()):
+                count = self.store.jobs_in_flight(tenant)
             if count >= limit:
                 raise self._too_many_in_flight(count)
         self._check_audio(usage.audio_seconds_today, now)
@@ -101,7 +101,7 @@ class Quotas:
         if depth and usage.open_jobs >= depth:
             raise Overloaded(
                 f"{usage.open_jobs} jobs are queued or processing; the limit is {depth} for the whole service — "
-                f"retry in {busy} s", retry_after=busy, code="queue_full")
+                f"retry in {busy} s", retry_after=busy, code=ErrorCode.QUEUE_FULL)
 
     def _check_memory(self, usage: Usage) -> None:
         check_memory_room(usage.used_memory, usage.memory_ceiling, self.settings)
@@ -114,7 +114,7 @@ class Quotas:
             raise TooManyRequests(
                 f"this key had {used:.2f} hours of audio transcribed today; the limit is {hours:g} hours per key "
                 f"per day (UTC) — retry after midnight UTC, in {wait // 3600} h {wait % 3600 // 60} min",
-                retry_after=wait, code="daily_audio_exceeded")
+                retry_after=wait, code=ErrorCode.DAILY_AUDIO_EXCEEDED)
 
     # ---- helpers -------------------------------------------------------------------------------
 
@@ -122,7 +122,7 @@ class Quotas:
         limit, busy = self.settings.max_jobs_in_flight, self.settings.busy_retry_seconds
         return TooManyRequests(
             f"{count} jobs in flight; the limit is {limit} per key — wait for some to finish (retry in {busy} s)",
-            retry_after=busy, code="too_many_jobs_in_flight")
+            retry_after=busy, code=ErrorCode.TOO_MANY_JOBS_IN_FLIGHT)
 
     def _wait(self, rate: RateLimitItem, *identifiers: str) -> int:
         reset = self.limiter.get_window_stats(rate, *identifiers).reset_time

@@ -19,7 +19,7 @@ import redis.asyncio
 
 from api.stream_leases import StreamLease
 from core import keys
-from core.errors import InvalidInput
+from core.errors import ErrorCode, InvalidInput
 
 log = logging.getLogger("endoscribe.api")
 
@@ -37,9 +37,9 @@ def closing(code: str, message: str) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message}
 
 
-UNAVAILABLE = closing("unavailable", "the session store cannot serve this stream now; reconnect in a few "
+UNAVAILABLE = closing(ErrorCode.UNAVAILABLE, "the session store cannot serve this stream now; reconnect in a few "
                                      "seconds (with after=<the last event id>)")
-GONE = closing("session_gone", "the session expired or was erased")
+GONE = closing(ErrorCode.SESSION_GONE, "the session expired or was erased")
 
 
 def event_id(value: str) -> str:
@@ -47,7 +47,7 @@ def event_id(value: str) -> str:
     found = _EVENT_ID.fullmatch(value)
     if found is None or any(int(part) >= 2**64 for part in value.split("-")):
         raise InvalidInput(f"after / Last-Event-ID must be an event id such as 1718000000000-0 (the `id` of the "
-                           f"last event seen), or 0 for all; got {value[:40]!r}", code="invalid_after")
+                           f"last event seen), or 0 for all; got {value[:40]!r}", code=ErrorCode.INVALID_AFTER)
     return value
 
 

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api.quotas import Quotas
 from core import keys
 from core.audio_store import AudioStore
-from core.errors import NotFound, TooManyRequests
+from core.errors import ErrorCode, NotFound, TooManyRequests
 from core.job_store import JobStore
 from core.jobs import JobOptions
 from core.session_store import SessionMeta, SessionState, SessionStatus, SessionStore, new_session_id
@@ -34,35 +34,27 @@ that dies doing so lets another try after this."""
 SWEEP_EVERY_SECONDS = 1.0
 
 
-def session_urls(base_url: str, session_id: str, token: str, read_token: str) -> tuple[str, str]:
-    """The WebSocket URL of a session with its write token, and its SSE URL with its read-only one."""
-    base = base_url.rstrip("/")
-    ws_base = "wss://" + base.removeprefix("https://") if base.startswith("https://") else \
-        "ws://" + base.removeprefix("http://")
-    return (f"{ws_base}/v1/sessions/{session_id}/stream?token={token}",
-            f"{base}/v1/sessions/{session_id}/events?token={read_token}")
-
-
 def create_session(
-    sessions: SessionStore, quotas: Quotas, settings: LiveSettings, celery: Celery, owner: str,
+    sessions: SessionStore, quotas: Quotas, settings: LiveSettings, celery: Celery, tenant: str,
     options: JobOptions, callback: WebhookConfig | None, base_url: str,
 ) -> SessionMeta:
-    """Open a session for `owner` (its job quotas apply, and its open-session limit), and wake a worker."""
-    quotas.check_submission(owner)
-    meta = SessionMeta(id=new_session_id(), owner=owner, options=options, callback=callback,
+    """Open a session for `tenant` (its job quotas apply, and its open-session limit), and wake a worker."""
+    quotas.check_submission(tenant)
+    meta = SessionMeta(id=new_session_id(), owner=tenant, options=options, callback=callback,
                        job_id=new_session_id(), created_at=time.time(), base_url=base_url)
     open_now = sessions.create(meta, settings.max_sessions_per_key)
     if open_now is not None:
         raise TooManyRequests(
             f"this key has {open_now} live sessions open; the limit is {settings.max_sessions_per_key} — end one "
-            "(send {\"type\": \"end\"}) first", retry_after=settings.idle_timeout_seconds, code="too_many_sessions")
+            "(send {\"type\": \"end\"}) first", retry_after=settings.idle_timeout_seconds,
+            code=ErrorCode.TOO_MANY_SESSIONS)
     wake_worker(celery, sessions)
     return meta
 
 
-def get_session(sessions: SessionStore, session_id: str, owner: str) -> SessionState:
+def get_session(sessions: SessionStore, session_id: str, tenant: str) -> SessionState:
     state = sessions.get(session_id)
-    if state is None or state.meta.owner != owner:
+    if state is None or state.meta.owner != tenant:
         raise NotFound(f"no live session with id {session_id}")
     return state
 
@@ -141,7 +133,7 @@ def end_stranded_sessions(sessions: SessionStore, jobs: JobStore, audio: AudioSt
             continue
         if now - state.last_audio_at > settings.idle_timeout_seconds and \
                 sessions.request_end(session_id, "idle_timeout"):
-            sessions.emit(session_id, {"type": "error", "code": "idle_timeout", "message": (
+            sessions.emit(session_id, {"type": "error", "code": ErrorCode.IDLE_TIMEOUT, "message": (
                 f"no audio for {settings.idle_timeout_seconds:g} s; the session ends and its audio becomes a job")})
     return made
 

@@ -46,7 +46,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from api import session_service
 from api.session_relay import GONE, TERMINAL, UNAVAILABLE, closing, look_every, session_events
 from api.stream_leases import Look, StreamLease
-from core.errors import Overloaded
+from core.errors import ErrorCode, Overloaded
 from core.redis_safety import check_room_to_store
 from core.session_store import BYTES_PER_SECOND, Appended, SessionState, SessionStore
 from core.settings import LiveSettings, QuotaSettings
@@ -117,8 +117,8 @@ class SessionSocket:
         for task in done:
             exc = task.exception()
             if isinstance(exc, ChunkRefused):
-                await self.close_with(closing("stream_replaced", "a newer connection writes this session's audio "
-                                                                 "now; this one is closed"))
+                await self.close_with(closing(ErrorCode.STREAM_REPLACED, "a newer connection writes this session's "
+                                                                           "audio now; this one is closed"))
             elif isinstance(exc, redis.RedisError):
                 log.warning("live session stream lost Redis: %s", exc.__class__.__name__)
                 await self.close_with(UNAVAILABLE)
@@ -139,7 +139,7 @@ class SessionSocket:
         while True:
             wait = None if self.ending else self.idle_deadline - time.monotonic()
             if wait is not None and wait <= 0:
-                await self.end("idle_timeout", f"no audio for {self.settings.idle_timeout_seconds:g} s")
+                await self.end(ErrorCode.IDLE_TIMEOUT, f"no audio for {self.settings.idle_timeout_seconds:g} s")
                 # Reading goes on: a client that leaves is seen leaving, so the relay ends with it.
                 self.ending = True
                 continue
@@ -159,11 +159,11 @@ class SessionSocket:
 
     async def chunk(self, data: bytes) -> None:
         if len(data) < MIN_CHUNK_BYTES:
-            await self.error("chunk_too_short", f"a chunk is at least {MIN_CHUNK_BYTES} bytes (20 ms); this one "
-                             f"has {len(data)} bytes and was not taken (send 100-500 ms chunks)")
+            await self.error(ErrorCode.CHUNK_TOO_SHORT, f"a chunk is at least {MIN_CHUNK_BYTES} bytes (20 ms); this "
+                             f"one has {len(data)} bytes and was not taken (send 100-500 ms chunks)")
             return
         if len(data) > MAX_CHUNK_BYTES or len(data) % 2:
-            await self.error("bad_chunk", f"a chunk is whole 16-bit samples, at most {MAX_CHUNK_BYTES} bytes "
+            await self.error(ErrorCode.BAD_CHUNK, f"a chunk is whole 16-bit samples, at most {MAX_CHUNK_BYTES} bytes "
                              f"(1 s); this one has {len(data)} bytes")
             return
         seq = self.next_seq
@@ -172,7 +172,7 @@ class SessionSocket:
             # stored would be the wrong one, so the store answers it `sequence_gap` until the client
             # resends from here.
             self.next_seq = seq + 1
-            await self.error("storage_full", f"{full}; chunk {seq} was not stored: resend from "
+            await self.error(ErrorCode.STORAGE_FULL, f"{full}; chunk {seq} was not stored: resend from "
                              f"{min(seq, self.stored_seq)} (send {{\"type\": \"resume\", \"seq\": "
                              f"{min(seq, self.stored_seq)}}} first)")
             return
@@ -188,15 +188,15 @@ class SessionSocket:
                 self.idle_deadline = time.monotonic() + self.settings.idle_timeout_seconds
             await self.send({"type": "ack", "seq": seq})
         elif result is Appended.GAP:
-            await self.error("sequence_gap", f"chunk {seq} came before chunk {expected}; resend from {expected} "
-                             f"(send {{\"type\": \"resume\", \"seq\": {expected}}} first)")
+            await self.error(ErrorCode.SEQUENCE_GAP, f"chunk {seq} came before chunk {expected}; resend from "
+                             f"{expected} (send {{\"type\": \"resume\", \"seq\": {expected}}} first)")
         elif result is Appended.TOO_LONG:
-            await self.end("session_too_long", f"the session reached its limit of "
+            await self.end(ErrorCode.SESSION_TOO_LONG, f"the session reached its limit of "
                            f"{self.settings.max_session_seconds:g} s of audio")
         elif result is Appended.CLOSED:
-            await self.error("session_ending", "the session is ending; its audio after `end` is not taken")
+            await self.error(ErrorCode.SESSION_ENDING, "the session is ending; its audio after `end` is not taken")
         else:
-            await self.error("session_gone", "the session expired or was erased")
+            await self.error(ErrorCode.SESSION_GONE, "the session expired or was erased")
         await self.wake_if_unserved()
 
     async def no_room(self) -> str | None:
@@ -241,7 +241,7 @@ class SessionSocket:
         elif kind == "resume" and type(seq) is int and 0 <= seq <= MAX_SEQ:  # not a bool, which is an int
             self.next_seq = seq
         else:
-            await self.error("bad_message", 'text messages are {"type": "end"} or {"type": "resume", "seq": N} '
+            await self.error(ErrorCode.BAD_MESSAGE, 'text messages are {"type": "end"} or {"type": "resume", "seq": N} '
                              f"(N a whole number from 0 to {MAX_SEQ}), at most {MAX_COMMAND_CHARS} characters")
 
     async def end(self, code: str, why: str) -> None:

@@ -10,7 +10,7 @@ from fastapi import UploadFile
 
 from core.audio_format import detect_audio_format
 from core.audio_store import AudioStore
-from core.errors import InvalidInput, PayloadTooLarge
+from core.errors import ErrorCode, InvalidInput, PayloadTooLarge
 
 CHUNK = 1024 * 1024
 
@@ -41,4 +41,4 @@ def _checked_chunks(source: BinaryIO, limit: int, formats: list[str]) -> Iterato
             raise PayloadTooLarge(f"the file is over {limit / 1e6:g} MB, the limit; split or compress it")
         yield chunk
     if total == 0:
-        raise InvalidInput("the uploaded file is empty; send a recording", code="empty_file")
+        raise InvalidInput("the uploaded file is empty; send a recording", code=ErrorCode.EMPTY_FILE)

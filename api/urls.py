@@ -15,8 +15,8 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.body_limit import reply_error
-from core.errors import InvalidInput
+from api.errors import reply_error
+from core.errors import ErrorCode, InvalidInput
 from core.settings import Settings
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
@@ -27,13 +27,28 @@ _ACCEPTED = "endoscribe.host_accepted"
 
 
 class InvalidHost(InvalidInput):
-    code = "invalid_host"
+    code = ErrorCode.INVALID_HOST
 
 
 def base_url(request: HTTPConnection, settings: Settings) -> str:
     """The base of every URL the API gives out: ENDOSCRIBE_PUBLIC_URL, required with API keys. Without it
     (development, no keys) the request's own, whose Host `HostGuard` has checked to be a loopback name."""
     return settings.public_url or str(request.base_url)
+
+
+def job_urls(base_url: str, job_id: str) -> tuple[str, str]:
+    """The status and result URLs of a job."""
+    base = base_url.rstrip("/")
+    return f"{base}/v1/jobs/{job_id}", f"{base}/v1/jobs/{job_id}/result"
+
+
+def session_urls(base_url: str, session_id: str, token: str, read_token: str) -> tuple[str, str]:
+    """The WebSocket URL of a session with its write token, and its SSE URL with its read-only one."""
+    base = base_url.rstrip("/")
+    ws_base = "wss://" + base.removeprefix("https://") if base.startswith("https://") else \
+        "ws://" + base.removeprefix("http://")
+    return (f"{ws_base}/v1/sessions/{session_id}/stream?token={token}",
+            f"{base}/v1/sessions/{session_id}/events?token={read_token}")
 
 
 def check_public_url(settings: Settings) -> None:

@@ -37,8 +37,9 @@ import jiwer  # noqa: E402
 from whisper_normalizer.english import EnglishTextNormalizer  # noqa: E402
 
 from core.jobs import JobOptions, Transcript  # noqa: E402
+from core.note_types import NOTE_TYPES  # noqa: E402
 from core.settings import VocabularySettings, WorkerSettings  # noqa: E402
-from core.vocabulary import NOTE_TYPES, builtin_list, decoding_prompt, job_terms  # noqa: E402
+from core.vocabulary import decoding_prompt, job_terms, read_list  # noqa: E402
 from worker.model.decoding import decode_audio  # noqa: E402
 from worker.model.model_manager import ModelManager  # noqa: E402
 from worker.text import lexicon, vocabulary_guard  # noqa: E402
@@ -155,7 +156,7 @@ def devset(models: ModelManager, fresh: bool, only: list[str] | None, heldout: b
     prefix = model_slug(models) + ("heldout-" if heldout else "")
     spoken = [dictations[c["id"]].spoken for c in clips]
     written = [dictations[c["id"]].written for c in clips]
-    terms = sorted({t for name in set(NOTE_TYPES.values()) for t in builtin_list(name)})
+    terms = sorted({t for kind in NOTE_TYPES.values() for t in read_list(kind.vocabulary_file)})
     seconds = sum(c["seconds"] for c in clips)
     print(f"{'held-out set' if heldout else 'dev set'}: {len(clips)} clips, {seconds / 60:.1f} min, "
           f"{len(dictations)} dictations, {len(terms)} terms")

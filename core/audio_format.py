@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import InvalidInput, UnsupportedMedia
+from core.errors import ErrorCode, InvalidInput, UnsupportedMedia
 
 ACCEPTED = "wav, flac, mp3, m4a/aac, ogg/opus, webm"
 # ffmpeg's demuxer for each container detect_audio_format names. The worker passes it to ffmpeg so
@@ -26,7 +26,7 @@ def _is_adts(head: bytes) -> bool:
 def detect_audio_format(head: bytes) -> str:
     """Name the container of an upload from its first bytes, or raise a 4xx-mapped error."""
     if not head:
-        raise InvalidInput("the uploaded file is empty; send a recording", code="empty_file")
+        raise InvalidInput("the uploaded file is empty; send a recording", code=ErrorCode.EMPTY_FILE)
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return "wav"
     if head[:4] == b"fLaC":

@@ -19,7 +19,7 @@ import redis
 from redis.client import Pipeline
 
 from core import keys
-from core.errors import InvalidInput
+from core.errors import ErrorCode, InvalidInput
 from core.job_codec import decode, text
 from core.job_participants import Created, Erased, Participant
 from core.jobs import JobRecord, JobStatus
@@ -76,7 +76,7 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         return float(score), job_id
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidInput("the cursor is not one this API gave out; pass next_cursor unchanged",
-                           code="invalid_cursor") from None
+                           code=ErrorCode.INVALID_CURSOR) from None
 
 
 class JobHistory:

@@ -12,7 +12,7 @@ import logging
 
 import redis
 
-from core.errors import Overloaded
+from core.errors import ErrorCode, Overloaded
 from core.settings import QuotaSettings, Settings
 
 log = logging.getLogger("endoscribe.redis")
@@ -67,7 +67,7 @@ def check_memory_room(used_memory: int, maxmemory: int, settings: QuotaSettings,
         raise Overloaded(
             f"the job store holds {used_memory / 1e6:.1f} MB; {what} are refused above "
             f"{ceiling / 1e6:.1f} MB until running jobs finish — retry in {busy} s",
-            retry_after=busy, code="storage_full")
+            retry_after=busy, code=ErrorCode.STORAGE_FULL)
 
 
 def check_room_to_store(client: redis.Redis, settings: QuotaSettings, what: str) -> None:

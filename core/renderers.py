@@ -1,19 +1,22 @@
-"""Render the one stored transcript as json, txt, srt or vtt at fetch time."""
+"""Render the one stored transcript as json, txt, srt or vtt at fetch time.
+
+A new result format is one `Renderer` in `RENDERERS`: `GET /v1/jobs/{id}/result?format=` validates,
+documents and answers from this registry.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from core.jobs import Transcript
 
-ResultFormat = Literal["json", "txt", "srt", "vtt"]
 
-MEDIA_TYPES: dict[str, str] = {
-    "json": "application/json",
-    "txt": "text/plain; charset=utf-8",
-    "srt": "application/x-subrip; charset=utf-8",
-    "vtt": "text/vtt; charset=utf-8",
-}
+@dataclass(frozen=True)
+class Renderer:
+    name: str
+    media_type: str
+    render: Callable[[Transcript], bytes]
 
 
 def _timestamp(seconds: float, decimal: str) -> str:
@@ -51,8 +54,23 @@ def render_vtt(transcript: Transcript) -> str:
     return "WEBVTT\n\n" + "\n".join(cues)
 
 
-def render(transcript: Transcript, fmt: ResultFormat) -> str:
-    """The transcript in the requested format, as text."""
-    if fmt == "json":
-        return transcript.model_dump_json(exclude_none=True)
-    return {"txt": render_txt, "srt": render_srt, "vtt": render_vtt}[fmt](transcript)
+def render_json(transcript: Transcript) -> str:
+    return transcript.model_dump_json(exclude_none=True)
+
+
+def _utf8(text: Callable[[Transcript], str]) -> Callable[[Transcript], bytes]:
+    return lambda transcript: text(transcript).encode()
+
+
+RENDERERS: dict[str, Renderer] = {r.name: r for r in (
+    Renderer("json", "application/json", _utf8(render_json)),
+    Renderer("txt", "text/plain; charset=utf-8", _utf8(render_txt)),
+    Renderer("srt", "application/x-subrip; charset=utf-8", _utf8(render_srt)),
+    Renderer("vtt", "text/vtt; charset=utf-8", _utf8(render_vtt)),
+)}
+"""Every result format, by name (tests add their own entries to this dict)."""
+
+
+def render(transcript: Transcript, fmt: str) -> str:
+    """The transcript in a registered format, as text."""
+    return RENDERERS[fmt].render(transcript).decode()

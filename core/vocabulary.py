@@ -15,24 +15,13 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.errors import InvalidInput
+from core.errors import ErrorCode, Unprocessable
+from core.note_types import GENERAL_FILE, NOTE_TYPES, VOCABULARIES, note_type_names
 
 if TYPE_CHECKING:
     from core.jobs import JobOptions
     from core.settings import VocabularySettings
 
-VOCABULARIES = Path(__file__).parent / "vocabularies"
-GENERAL = "endoscopy"
-# A job's note_type -> its list; `endoscopy` alone is the general list every other one ends with.
-NOTE_TYPES: dict[str, str] = {
-    "colonoscopy": "colonoscopy",
-    "egd": "egd",
-    "endoscopy": GENERAL,
-    "ercp": "ercp",
-    "eus": "eus",
-    "sigmoidoscopy": "sigmoidoscopy",
-    "procedure": "procedure",
-}
 ApplyAs = Literal["prompt", "hotwords", "both"]
 PHRASE_CHARS = 64
 """The longest phrase, `sounds_like` item or `display_as`: a term, not a sentence."""
@@ -41,9 +30,8 @@ MAX_SOUNDS_LIKE = 4
 PhraseText = Annotated[str, Field(min_length=1, max_length=PHRASE_CHARS)]
 
 
-class VocabularyInvalid(InvalidInput):
-    http_status = 422
-    code = "invalid_vocabulary"
+class VocabularyInvalid(Unprocessable):
+    code = ErrorCode.INVALID_VOCABULARY
 
 
 class VocabularyPhrase(BaseModel):
@@ -63,17 +51,23 @@ class VocabularyPhrase(BaseModel):
         return self.display_as or self.phrase
 
 
-@lru_cache(maxsize=16)
-def builtin_list(name: str) -> tuple[str, ...]:
-    """One built-in list's phrases, in file order."""
-    lines = (VOCABULARIES / f"{name}.txt").read_text().splitlines()
+@lru_cache(maxsize=32)
+def read_list(path: Path) -> tuple[str, ...]:
+    """A list file's phrases, in file order."""
+    lines = path.read_text().splitlines()
     return tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+
+
+def builtin_list(name: str) -> tuple[str, ...]:
+    """One built-in list's phrases (`core/vocabularies/<name>.txt`)."""
+    return read_list(VOCABULARIES / f"{name}.txt")
 
 
 def builtin_terms(note_type: str | None) -> list[str]:
     """The note type's own list, then the general list (duplicates dropped, order kept)."""
-    lists = [NOTE_TYPES[note_type]] if note_type and NOTE_TYPES[note_type] != GENERAL else []
-    return _unique([*(t for name in lists for t in builtin_list(name)), *builtin_list(GENERAL)])
+    own = NOTE_TYPES[note_type].vocabulary_file if note_type else GENERAL_FILE
+    lists = [own] if own != GENERAL_FILE else []
+    return _unique([*(t for path in lists for t in read_list(path)), *read_list(GENERAL_FILE)])
 
 
 def job_terms(options: JobOptions, settings: VocabularySettings) -> list[str]:
@@ -103,8 +97,8 @@ def decoding_prompt(options: JobOptions, settings: VocabularySettings) -> tuple[
 def check_note_type(note_type: str | None) -> str | None:
     """The note type, or 422 naming the ones there are."""
     if note_type is not None and note_type not in NOTE_TYPES:
-        raise VocabularyInvalid(f"note_type {note_type!r} is not one of {', '.join(NOTE_TYPES)}",
-                                code="invalid_note_type")
+        raise VocabularyInvalid(f"note_type {note_type!r} is not one of {note_type_names()}",
+                                code=ErrorCode.INVALID_NOTE_TYPE)
     return note_type
 
 

@@ -13,7 +13,7 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field
 
 from core import keys
-from core.errors import NotFound
+from core.errors import ErrorCode, NotFound
 from core.redis_safety import check_room_to_store
 from core.settings import QuotaSettings, Settings, VocabularySettings
 from core.vocabulary import PhraseText, VocabularyInvalid, VocabularyPhrase
@@ -74,7 +74,7 @@ class VocabularyStore:
         key = keys.vocabularies_key(tenant)
         if self.redis.hlen(key) >= self.max_vocabularies:
             raise VocabularyInvalid(f"this key already stores {self.max_vocabularies} vocabularies, the limit; "
-                                    "delete one first", code="too_many_vocabularies")
+                                    "delete one first", code=ErrorCode.TOO_MANY_VOCABULARIES)
         if self.quota is not None:
             check_room_to_store(self.redis, self.quota, "new vocabularies")
         record = CustomVocabulary(id=str(uuid.uuid4()), name=body.name, phrases=body.phrase_list(),
@@ -88,7 +88,7 @@ class VocabularyStore:
     def get(self, tenant: str, vocabulary_id: str) -> CustomVocabulary:
         raw = self.redis.hget(keys.vocabularies_key(tenant), vocabulary_id)
         if raw is None:
-            raise NotFound(f"no vocabulary with id {vocabulary_id}", code="unknown_vocabulary")
+            raise NotFound(f"no vocabulary with id {vocabulary_id}", code=ErrorCode.UNKNOWN_VOCABULARY)
         self._renew(tenant)
         return CustomVocabulary.model_validate_json(raw)
 
@@ -100,7 +100,7 @@ class VocabularyStore:
 
     def delete(self, tenant: str, vocabulary_id: str) -> None:
         if not self.redis.hdel(keys.vocabularies_key(tenant), vocabulary_id):
-            raise NotFound(f"no vocabulary with id {vocabulary_id}", code="unknown_vocabulary")
+            raise NotFound(f"no vocabulary with id {vocabulary_id}", code=ErrorCode.UNKNOWN_VOCABULARY)
 
     def phrases_for_job(self, tenant: str, vocabulary_id: str) -> list[VocabularyPhrase]:
         """The phrases a submission's `vocabulary_id` names, or 422: the job cannot run without them."""
@@ -108,7 +108,7 @@ class VocabularyStore:
             return self.get(tenant, vocabulary_id).phrases
         except NotFound:
             raise VocabularyInvalid(f"vocabulary_id {vocabulary_id} names no vocabulary of this key; list yours "
-                                    "with GET /v1/vocabularies", code="unknown_vocabulary") from None
+                                    "with GET /v1/vocabularies", code=ErrorCode.UNKNOWN_VOCABULARY) from None
 
     def _renew(self, tenant: str) -> None:
         self.redis.expire(keys.vocabularies_key(tenant), self.ttl_seconds)

@@ -19,8 +19,11 @@ from redis.client import Pipeline
 
 from core import keys
 from core.job_participants import Created, Ended, Erased, Participant
+from core.note_types import DEFAULT_NOTE_TYPE
 from core.redis_calls import Lua, as_bytes, as_texts, transact
 
+DEFAULT_CALLBACK_FORMAT = "thin"
+"""A callback's format when the client names none (the formats themselves: `webhooks.formats`)."""
 DeliveryStatus = Literal["pending", "retrying", "delivered", "failed"]
 
 # Atomically take due ids and push each one's score out by the lease.
@@ -55,10 +58,11 @@ class WebhookConfig(BaseModel):
     """What the client asked for at submit; the auth header value is never shown back."""
 
     url: str
-    format: Literal["thin", "full", "fhir"] = "thin"
+    format: str = DEFAULT_CALLBACK_FORMAT
+    """A name in `webhooks.formats.CALLBACK_FORMATS`, checked at submit."""
     auth_header_name: str | None = None
     auth_header_value: str | None = None
-    note_type: str = "procedure"
+    note_type: str = DEFAULT_NOTE_TYPE
     patient_reference: str | None = None
     encounter_reference: str | None = None
     status_url: str = ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
@@ -16,13 +15,13 @@ import httpx
 import redis
 from standardwebhooks.webhooks import Webhook
 
-from core.errors import EndoScribeError
+from core.errors import EndoScribeError, ErrorCode
 from core.job_store import JobStore
 from core.settings import WebhookSettings
 from core.webhook_store import Attempt, WebhookRecord, WebhookStore, event_for
 from webhooks import http
 from webhooks.dns import DnsPool, Resolver
-from webhooks.payloads import envelope, fhir_document_reference, thin_data
+from webhooks.formats import CALLBACK_FORMATS, CallbackEvent, build_callback_body
 from webhooks.targets import (
     ResolutionFailed,
     TargetRefused,
@@ -52,33 +51,26 @@ class Deliverer:
         if self.dns is None:
             self.dns = DnsPool(per_owner=self.settings.dns_lookups_per_key, timeout=self.settings.dns_timeout_seconds)
 
-    def resolver_for(self, owner: str) -> Resolver:
-        """The lookups of `owner`'s callbacks."""
+    def resolver_for(self, tenant: str) -> Resolver:
+        """The lookups of `tenant`'s callbacks."""
         if self.resolver is not None:
             return self.resolver
         assert self.dns is not None
-        return self.dns.resolver(owner)
+        return self.dns.resolver(tenant)
 
 
 def build_body(d: Deliverer, job_id: str, hook: WebhookRecord) -> tuple[bytes, str]:
-    """The payload and its content type."""
+    """The payload and its content type, as the callback's format builds them."""
     record = d.jobs.get(job_id)
-    event = hook.event or event_for(record.status.value)
-    when = record.finished_at or datetime.now(UTC)
-    data = thin_data(record, hook.config.status_url, hook.config.result_url)
-    completed = record.status.value == "completed"
-    if completed and hook.config.format in {"full", "fhir"}:
+    fmt = CALLBACK_FORMATS[hook.config.format]
+    transcript = None
+    if record.status.value == "completed" and fmt.wants_transcript:
         transcript = d.jobs.get_result(job_id)
         if transcript is None:
-            raise EndoScribeError("the transcript is gone (erased or expired)", code="result_gone")
-        if hook.config.format == "full":
-            data["transcript"] = transcript.model_dump(exclude_none=True)
-        else:
-            # The resource itself is the body: what an EHR's FHIR endpoint ingests.
-            doc = fhir_document_reference(record, transcript, hook.config.note_type,
-                                          hook.config.patient_reference, hook.config.encounter_reference)
-            return json.dumps(doc, separators=(",", ":")).encode(), "application/fhir+json"
-    return json.dumps(envelope(event, when, data), separators=(",", ":")).encode(), "application/json"
+            raise EndoScribeError("the transcript is gone (erased or expired)", code=ErrorCode.RESULT_GONE)
+    event = CallbackEvent(record, hook.config, hook.event or event_for(record.status.value),
+                          record.finished_at or datetime.now(UTC), transcript)
+    return build_callback_body(fmt, event)
 
 
 def pinned_request(url: str, address: str) -> tuple[str, str, str | None]:
@@ -119,10 +111,10 @@ class Outcome:
     retry_after: float | None = None
 
 
-def _send(d: Deliverer, job_id: str, owner: str, hook: WebhookRecord, now: datetime) -> Outcome:
+def _send(d: Deliverer, job_id: str, tenant: str, hook: WebhookRecord, now: datetime) -> Outcome:
     body, content_type = build_body(d, job_id, hook)
     addresses = resolve_target(hook.config.url, d.settings.allow_private, d.settings.allow_http,
-                               d.resolver_for(owner))
+                               d.resolver_for(tenant))
     headers = {
         "content-type": content_type,
         "webhook-id": hook.msg_id,
@@ -151,8 +143,8 @@ def _send(d: Deliverer, job_id: str, owner: str, hook: WebhookRecord, now: datet
     raise AssertionError("resolve_target returned no address")
 
 
-def attempt_delivery(d: Deliverer, job_id: str, owner: str = "") -> str:
-    """Make one attempt for a claimed job of API key `owner` and record it; returns the resulting
+def attempt_delivery(d: Deliverer, job_id: str, tenant: str = "") -> str:
+    """Make one attempt for a claimed job of API key `tenant` and record it; returns the resulting
     delivery status."""
     hook = d.webhooks.get(job_id)
     if hook is None or hook.status in {"delivered", "failed"}:
@@ -162,7 +154,7 @@ def attempt_delivery(d: Deliverer, job_id: str, owner: str = "") -> str:
     now = datetime.now(UTC)
     started = time.perf_counter()
     try:
-        outcome = _send(d, job_id, owner, hook, now)
+        outcome = _send(d, job_id, tenant, hook, now)
     except redis.RedisError as exc:
         # Not the receiver's fault and not final: no attempt is recorded, and the claim's lease makes
         # the callback due again once Redis is back.

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import hl7
 
-from webhooks.payloads import NOTE_TYPES
+from core.note_types import DEFAULT_NOTE_TYPE, NOTE_TYPES
 
 SENDING_APPLICATION = "EndoScribe"
 VERSION_ID = "2.5.1"
@@ -182,7 +182,8 @@ def mdm_message(document: NoteDocument, event: TriggerEvent, control_id: str, no
                 addressing: Addressing | None = None) -> str:
     """The MDM^`event` message for `document` as wire text (segments ended by CR), ready to frame."""
     to = addressing or Addressing()
-    code, display = NOTE_TYPES[document.note_type]
+    note_type = NOTE_TYPES[document.note_type or DEFAULT_NOTE_TYPE]
+    code, display = note_type.loinc_code, note_type.loinc_display
     msh = "|".join([
         "MSH", "^~\\&", SENDING_APPLICATION, escape_text(to.sending_facility), escape_text(to.receiving_application),
         escape_text(to.receiving_facility), hl7_timestamp(now), "", f"MDM^{event.value}^MDM_T02",

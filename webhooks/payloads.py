@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from core.jobs import JobRecord, Transcript
-
-CallbackFormat = Literal["thin", "full", "fhir"]
+from core.note_types import NOTE_TYPES
 
 LOINC = "http://loinc.org"
-# LOINC document types for the notes EndoScribe produces (checked against loinc.org):
-# 18746-8 "Colonoscopy study", 18751-8 "Endoscopy study", 28570-0 "Procedure note".
-NOTE_TYPES: dict[str, tuple[str, str]] = {
-    "colonoscopy": ("18746-8", "Colonoscopy study"),
-    "egd": ("18751-8", "Endoscopy study"),
-    "endoscopy": ("18751-8", "Endoscopy study"),
-    "procedure": ("28570-0", "Procedure note"),
-    # ERCP, EUS and sigmoidoscopy reports are endoscopy studies too (the generic code, not a guess).
-    "ercp": ("18751-8", "Endoscopy study"),
-    "eus": ("18751-8", "Endoscopy study"),
-    "sigmoidoscopy": ("18751-8", "Endoscopy study"),
-}
 US_CORE_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
 JOB_IDENTIFIER_SYSTEM = "urn:endoscribe:job"
 
@@ -49,7 +36,8 @@ def fhir_document_reference(
     encounter_reference: str | None,
 ) -> dict[str, Any]:
     """A FHIR R4 DocumentReference (US Core clinical-note shape) holding the transcript as text/plain."""
-    code, display = NOTE_TYPES[note_type]
+    kind = NOTE_TYPES[note_type]
+    code, display = kind.loinc_code, kind.loinc_display
     when = (record.finished_at or record.created_at).isoformat().replace("+00:00", "Z")
     document: dict[str, Any] = {
         "resourceType": "DocumentReference",

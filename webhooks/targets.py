@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from core.errors import InvalidInput
+from core.errors import ErrorCode, Unprocessable
 from webhooks.dns import LookupsBusy, Resolver, system_resolver
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -34,11 +34,10 @@ TRANSITION_NETWORKS = [
 ]
 
 
-class TargetRefused(InvalidInput):
+class TargetRefused(Unprocessable):
     """The target breaks the rules: final."""
 
-    code = "callback_url_refused"
-    http_status = 422
+    code = ErrorCode.CALLBACK_URL_REFUSED
 
 
 class ResolutionFailed(TargetRefused):
@@ -48,7 +47,7 @@ class ResolutionFailed(TargetRefused):
 class LookupsPending(ResolutionFailed):
     """The key's share of lookups is taken by earlier ones still unanswered: not looked up now."""
 
-    code = "callback_lookups_busy"
+    code = ErrorCode.CALLBACK_LOOKUPS_BUSY
 
 
 def classify_address(address: str) -> str | None:

@@ -11,9 +11,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from api import job_service
-from api.deps import JobStoreDep, JobWatcherDep, OwnerDep, SettingsDep
-from api.routes.jobs import _errors
-from core.errors import TooManyRequests
+from api.deps import JobStoreDep, JobWatcherDep, SettingsDep, TenantDep
+from api.errors import error_envelope, error_responses
+from core.errors import ErrorCode, TooManyRequests
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -29,30 +29,30 @@ PING_SECONDS = 15
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "`event: job` with `{id, status, stage, progress, error}` now and "
                                             "on each change; the stream ends after a final status"},
-                       **_errors(401, 404, 429)})
+                       **error_responses(401, 404, 429)})
 async def job_events(
-    job_id: str, store: JobStoreDep, watcher: JobWatcherDep, settings: SettingsDep, owner: OwnerDep
+    job_id: str, store: JobStoreDep, watcher: JobWatcherDep, settings: SettingsDep, tenant: TenantDep
 ) -> EventSourceResponse:
     """Follow a job: its state now and on every change, until it is completed, failed or cancelled."""
-    await run_in_threadpool(job_service.get_job, store, job_id, owner)  # 404 before any stream opens
+    await run_in_threadpool(job_service.get_job, store, job_id, tenant)  # 404 before any stream opens
     limit = settings.max_event_streams_per_key
-    if limit and _open_streams[owner] >= limit:
-        raise TooManyRequests(f"this key has {_open_streams[owner]} event streams open; the limit is {limit} "
+    if limit and _open_streams[tenant] >= limit:
+        raise TooManyRequests(f"this key has {_open_streams[tenant]} event streams open; the limit is {limit} "
                               "per key — close one, or poll GET /v1/jobs/{id}", retry_after=5,
-                              code="too_many_streams")
+                              code=ErrorCode.TOO_MANY_STREAMS)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        _open_streams[owner] += 1
+        _open_streams[tenant] += 1
         try:
             async for state in watcher.changes(job_id):
                 if state is None:
-                    gone = {"code": "not_found", "message": f"job {job_id} was erased or has expired"}
-                    yield ServerSentEvent(json.dumps({"error": gone}), event="error")
+                    gone = error_envelope(ErrorCode.NOT_FOUND, f"job {job_id} was erased or has expired")
+                    yield ServerSentEvent(json.dumps(gone), event="error")
                     return
                 yield ServerSentEvent(json.dumps(state.public(job_id)), event="job")
         finally:
-            _open_streams[owner] -= 1
-            if _open_streams[owner] <= 0:
-                del _open_streams[owner]
+            _open_streams[tenant] -= 1
+            if _open_streams[tenant] <= 0:
+                del _open_streams[tenant]
 
     return EventSourceResponse(events(), ping=PING_SECONDS, headers={"Cache-Control": "no-store"})

@@ -9,106 +9,120 @@ which here would submit the same audio again.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import redis
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import APIRouter, File, Form, Response, UploadFile
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api import job_service
-from api.deps import (
-    AudioStoreDep,
-    CeleryDep,
-    JobStoreDep,
-    JobWatcherDep,
-    OwnerDep,
-    QuotasDep,
-    SettingsDep,
-)
+from api.choices import OneOf
+from api.deps import JobServiceDep, JobWatcherDep, SettingsDep, TenantDep
+from api.errors import TranscriptionTimeout, error_response, error_responses, http_status_of
+from api.job_api import JobService
 from api.job_watcher import JobState
-from api.routes.jobs import _errors
-from api.uploads import store_upload
-from api.urls import base_url
-from core.errors import Conflict, EndoScribeError, InvalidInput, NotFound, Unavailable
-from core.job_store import JobStore
-from core.jobs import JobOptions, JobStatus, Transcript
-from core.renderers import MEDIA_TYPES, render
+from api.submissions import JobSubmission, Language, Prompt
+from core.errors import Conflict, EndoScribeError, ErrorCode, InvalidInput, NotFound, Unavailable
+from core.jobs import JobStatus, Transcript
+from core.renderers import RENDERERS
 
 router = APIRouter(prefix="/v1", tags=["openai"])
-
-OpenAIFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 
 # A failed job whose audio was the problem is the caller's to fix (400); any other failure is ours (500).
 _CALLER_ERRORS = ("audio_", "no_speech", "language_unsupported")
 
 
-class TranscriptionTimeout(EndoScribeError):
-    code = "transcription_timeout"
-    http_status = 504
+@dataclass(frozen=True)
+class OpenAIRenderer:
+    """One `response_format`: its media type and its body."""
+
+    name: str
+    media_type: str
+    render: Callable[[Transcript], bytes]
 
 
-@router.get("/models", responses=_errors(401, 429))
-def list_models(settings: SettingsDep, _: OwnerDep) -> dict[str, Any]:
+def _json(body: Any) -> bytes:
+    # As Starlette's JSONResponse writes it, so the bytes are what this route always sent.
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+
+
+def _usage(transcript: Transcript) -> dict[str, Any]:
+    return {"type": "duration", "seconds": round(transcript.duration, 3)}
+
+
+OPENAI_RENDERERS: dict[str, OpenAIRenderer] = {r.name: r for r in (
+    OpenAIRenderer("json", "application/json", lambda t: _json({"text": t.text, "usage": _usage(t)})),
+    OpenAIRenderer("text", RENDERERS["txt"].media_type, RENDERERS["txt"].render),
+    OpenAIRenderer("srt", RENDERERS["srt"].media_type, RENDERERS["srt"].render),
+    OpenAIRenderer("vtt", RENDERERS["vtt"].media_type, RENDERERS["vtt"].render),
+    OpenAIRenderer("verbose_json", "application/json", lambda t: _json(_verbose(t, _usage(t)))),
+)}
+"""Every `response_format`, by name (tests add their own entries to this dict)."""
+
+
+class TranscriptionForm(BaseModel):
+    """OpenAI's form fields beside `file`; `language` and `prompt` map onto a `JobSubmission`."""
+
+    model: str = Field(default="whisper-1", max_length=128, description="one of `GET /v1/models`, e.g. whisper-1")
+    language: Language = None
+    prompt: Prompt = Field(default=None, description="becomes the job's initial_prompt")
+    response_format: Annotated[str, OneOf(OPENAI_RENDERERS)] = "json"
+    temperature: float = Field(default=0.0, ge=0, le=1, description="accepted and ignored: decoding is fixed")
+    stream: bool = False
+
+    def submission(self) -> JobSubmission:
+        return JobSubmission(language=self.language, initial_prompt=self.prompt)
+
+
+@router.get("/models", responses=error_responses(401, 429))
+def list_models(settings: SettingsDep, _: TenantDep) -> dict[str, Any]:
     """The model names `/v1/audio/transcriptions` accepts (OpenAI's model list shape)."""
     return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "endoscribe"}
                                        for name in settings.openai_models]}
 
 
 @router.post("/audio/transcriptions",
-             responses={200: {"content": {"application/json": {}, "text/plain": {}, "text/vtt": {}}},
-                        **_errors(400, 401, 404, 409, 411, 413, 415, 422, 429, 503), 504: {
+             responses={200: {"content": {m: {} for m in sorted({r.media_type for r in OPENAI_RENDERERS.values()})}},
+                        **error_responses(400, 401, 404, 409, 411, 413, 415, 422, 429, 503), 504: {
                             "description": "still running after the wait limit; poll the job it names"}})
 async def create_transcription(
-    request: Request,
-    settings: SettingsDep,
-    store: JobStoreDep,
-    celery: CeleryDep,
-    audio: AudioStoreDep,
-    quotas: QuotasDep,
+    jobs: JobServiceDep,
     watcher: JobWatcherDep,
-    owner: OwnerDep,
     file: Annotated[UploadFile, File(description="The recording: wav, flac, mp3, m4a/aac, ogg/opus or webm")],
-    model: Annotated[str, Form(max_length=128, description="one of `GET /v1/models`, e.g. whisper-1")] = "whisper-1",
-    language: Annotated[str | None, Form(max_length=16)] = None,
-    prompt: Annotated[str | None, Form(max_length=2000, description="becomes the job's initial_prompt")] = None,
-    response_format: Annotated[OpenAIFormat, Form()] = "json",
-    temperature: Annotated[float, Form(ge=0, le=1, description="accepted and ignored: decoding is fixed")] = 0.0,
-    stream: Annotated[bool, Form()] = False,
+    form: Annotated[TranscriptionForm, Form()],
 ) -> Response:
     """Transcribe a recording and answer with the transcript, waiting for it up to the configured limit."""
-    if model not in settings.openai_models:
-        raise NotFound(f"the model {model!r} does not exist here; use one of {', '.join(settings.openai_models)}",
-                       code="model_not_found")
-    if stream:
+    models = jobs.settings.openai_models
+    if form.model not in models:
+        raise NotFound(f"the model {form.model!r} does not exist here; use one of {', '.join(models)}",
+                       code=ErrorCode.MODEL_NOT_FOUND)
+    if form.stream:
         raise InvalidInput("streamed transcription is not supported; send stream=false and follow progress on "
-                           "GET /v1/jobs/{id}/events if you need it", code="stream_unsupported")
-    job_id = job_service.new_job_id()
-    upload = await run_in_threadpool(store_upload, file, settings.max_upload_bytes, audio, job_id)
-    options = JobOptions(language=language or None, initial_prompt=prompt or None)
-    base = base_url(request, settings)
-    await run_in_threadpool(job_service.submit_job, store, audio, celery, quotas, owner, upload, job_id, options, base)
-    status_url, result_url = job_service.job_urls(base, job_id)
+                           "GET /v1/jobs/{id}/events if you need it", code=ErrorCode.STREAM_UNSUPPORTED)
+    job_id = (await jobs.submit(file, form.submission())).id
+    status_url = jobs.urls(job_id)[0]
     headers = {"x-should-retry": "false", "EndoScribe-Job-Id": job_id}
     try:
         try:
-            state = await watcher.wait_for_end(job_id, settings.transcription_wait_seconds)
-            transcript = await run_in_threadpool(
-                _transcript, store, job_id, owner, state, settings.transcription_wait_seconds, status_url, result_url)
+            state = await watcher.wait_for_end(job_id, jobs.settings.transcription_wait_seconds)
+            transcript = await run_in_threadpool(_transcript, jobs, job_id, state)
         except redis.RedisError:
             raise Unavailable(f"the job store became unreachable while job {job_id} ran; it goes on: follow "
                               f"{status_url} in a moment rather than sending the audio again") from None
     except EndoScribeError as exc:
         if isinstance(exc, TranscriptionTimeout):
             headers["Location"] = status_url
-        return JSONResponse({"error": exc.as_dict()}, status_code=exc.http_status, headers=headers)
-    return _answer(transcript, response_format, headers)
+        return error_response(http_status_of(exc), exc.code, exc.message, headers)
+    renderer = OPENAI_RENDERERS[form.response_format]
+    return Response(renderer.render(transcript), media_type=renderer.media_type, headers=headers)
 
 
-def _transcript(
-    store: JobStore, job_id: str, owner: str, state: JobState | None, waited: float,
-    status_url: str, result_url: str,
-) -> Transcript:
+def _transcript(jobs: JobService, job_id: str, state: JobState | None) -> Transcript:
+    waited = jobs.settings.transcription_wait_seconds
+    status_url, result_url = jobs.urls(job_id)
     if state is not None and not state.status.is_final:
         raise TranscriptionTimeout(
             f"the transcription is still {state.status.value} after {waited:g} s, the limit here; it goes on as job "
@@ -118,18 +132,8 @@ def _transcript(
         exc = InvalidInput if error.code.startswith(_CALLER_ERRORS) else EndoScribeError
         raise exc(error.message, code=error.code)
     if state is not None and state.status == JobStatus.CANCELLED:
-        raise Conflict(f"job {job_id} was cancelled before it finished", code="job_cancelled")
-    return job_service.get_result(store, job_id, owner)
-
-
-def _answer(transcript: Transcript, response_format: OpenAIFormat, headers: dict[str, str]) -> Response:
-    usage = {"type": "duration", "seconds": round(transcript.duration, 3)}
-    if response_format == "json":
-        return JSONResponse({"text": transcript.text, "usage": usage}, headers=headers)
-    if response_format == "verbose_json":
-        return JSONResponse(_verbose(transcript, usage), headers=headers)
-    fmt = "txt" if response_format == "text" else response_format
-    return PlainTextResponse(render(transcript, fmt), media_type=MEDIA_TYPES[fmt], headers=headers)
+        raise Conflict(f"job {job_id} was cancelled before it finished", code=ErrorCode.JOB_CANCELLED)
+    return jobs.result(job_id)
 
 
 def _verbose(transcript: Transcript, usage: dict[str, Any]) -> dict[str, Any]:

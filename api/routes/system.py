@@ -10,8 +10,10 @@ import redis
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import OwnerDep, RedisDep
+from api.deps import RedisDep, TenantDep
+from api.errors import error_envelope
 from core import keys
+from core.errors import ErrorCode
 
 router = APIRouter(tags=["system"])
 
@@ -49,11 +51,11 @@ def ready(client: RedisDep) -> JSONResponse:
 
 
 def _not_ready(reason: str) -> JSONResponse:
-    return JSONResponse({"status": "not_ready", "error": {"code": "not_ready", "message": reason}}, status_code=503)
+    return JSONResponse({"status": "not_ready", **error_envelope(ErrorCode.NOT_READY, reason)}, status_code=503)
 
 
 @router.get("/gpu-info", responses={401: {"description": "missing or invalid API key"}})
-def gpu_info(client: RedisDep, _: OwnerDep) -> dict[str, list[dict[str, Any]]]:
+def gpu_info(client: RedisDep, _: TenantDep) -> dict[str, list[dict[str, Any]]]:
     """One entry per live worker, from the heartbeats workers write every few seconds.
 
     Needs an API key when keys are configured: it names the workers' hosts and GPUs."""

@@ -22,7 +22,7 @@ import redis
 import uvicorn
 from fastapi import FastAPI
 
-from api.guards import owner_for
+from api.guards import tenant_for
 from api.main import create_app
 from api.quotas import Quotas
 from core import keys
@@ -165,7 +165,7 @@ def test_a_job_that_vanished_while_open_stops_counting(make_api: MakeApi, clean_
 def test_jobs_stored_before_the_per_key_sets_count_against_their_key_once_the_api_starts(
     make_api: MakeApi, clean_redis: redis.Redis
 ) -> None:
-    store, owner = JobStore(clean_redis, 3600), owner_for(f"Bearer {KEYS[0]}", KEYS)
+    store, owner = JobStore(clean_redis, 3600), tenant_for(f"Bearer {KEYS[0]}", KEYS)
     queued = [str(uuid.uuid4()) for _ in range(3)]
     for job_id in queued:
         store.create(JobRecord(id=job_id, created_at=utcnow(), owner=owner))

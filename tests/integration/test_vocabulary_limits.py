@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import redis
 
+from api.errors import http_status_of
 from core import keys
 from core.errors import Overloaded
 from core.settings import QuotaSettings, Settings, VocabularySettings, WorkerSettings
@@ -34,7 +35,7 @@ def test_storing_a_vocabulary_is_refused_503_over_the_memory_ceiling(clean_redis
     store = store_for(clean_redis, max_redis_memory_mb=0.001, busy_retry_seconds=20)
     with pytest.raises(Overloaded) as refused:
         store.create(OWNER, VocabularyCreate(name="GI", phrases=["sessile"]))
-    assert (refused.value.code, refused.value.http_status, refused.value.retry_after) == ("storage_full", 503, 20)
+    assert (refused.value.code, http_status_of(refused.value), refused.value.retry_after) == ("storage_full", 503, 20)
     assert refused.value.message.startswith("the job store holds ")
     message = refused.value.message
     assert "new vocabularies are refused above 0.0 MB until running jobs finish — retry in 20 s" in message

@@ -9,6 +9,7 @@ import pytest
 
 from api import callbacks
 from api.callbacks import build_callback
+from api.submissions import JobSubmission
 from core.errors import TooManyRequests
 from core.settings import WebhookSettings
 from tests.services import TEST_WEBHOOK_SECRET
@@ -34,7 +35,7 @@ def pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[DnsPool]:
 
 
 def submit(url: str, owner: str) -> str:
-    return build_callback(SETTINGS, url, "thin", None, None, None, None, None, owner).url
+    return build_callback(SETTINGS, JobSubmission(callback_url=url), owner).url
 
 
 def test_a_key_with_a_lookup_still_hanging_hears_429_while_other_keys_submit(pool: DnsPool) -> None:

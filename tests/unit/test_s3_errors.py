@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
+from api.errors import http_status_of
 from core.errors import RetryLater, StorageUnavailable
 from core.s3_audio_store import S3AudioStore
 
@@ -36,7 +37,7 @@ def test_a_store_that_is_struggling_is_unavailable_for_a_while(
         with pytest.raises(StorageUnavailable) as caught:
             call()
         assert isinstance(caught.value, RetryLater)
-        assert (caught.value.code, caught.value.http_status, caught.value.retry_after) == (
+        assert (caught.value.code, http_status_of(caught.value), caught.value.retry_after) == (
             "storage_unavailable", 503, 5)
         assert caught.value.message == "the audio store is unavailable; nothing was lost, try again in a moment"
 

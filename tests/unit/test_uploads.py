@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 import pytest
 from fastapi import UploadFile
 
+from api.errors import http_status_of
 from api.uploads import StoredUpload, store_upload
 from core.audio_store import pieces
 from core.errors import EndoScribeError
@@ -60,7 +61,7 @@ def test_a_refused_upload_stores_nothing(data: bytes, declared: bool, limit: int
     store = MemoryAudioStore()
     with pytest.raises(EndoScribeError) as refused:
         store_upload(upload(data, declared), limit, store, "j")
-    assert (refused.value.http_status, refused.value.code) == (status, code)
+    assert (http_status_of(refused.value), refused.value.code) == (status, code)
     assert store.stored == {}
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
+from api.errors import http_status_of
 from core.jobs import JobOptions
+from core.note_types import NOTE_TYPES
 from core.settings import VocabularySettings
 from core.vocabulary import (
-    NOTE_TYPES,
     VocabularyInvalid,
     VocabularyPhrase,
     builtin_list,
@@ -17,16 +19,16 @@ from core.vocabulary import (
     check_note_type,
     decoding_prompt,
     parse_vocabulary,
+    read_list,
 )
-from webhooks.payloads import NOTE_TYPES as FHIR_NOTE_TYPES
 
 
 def test_every_note_type_has_a_list_with_sources_and_a_fhir_document_type() -> None:
-    assert set(NOTE_TYPES) == set(FHIR_NOTE_TYPES) == {"colonoscopy", "egd", "endoscopy", "ercp", "eus",
-                                                       "sigmoidoscopy", "procedure"}
-    for name in set(NOTE_TYPES.values()):
-        assert len(builtin_list(name)) >= 15, name
-        assert "Source" in (builtin_list.__wrapped__.__globals__["VOCABULARIES"] / f"{name}.txt").read_text()
+    assert set(NOTE_TYPES) == {"colonoscopy", "egd", "endoscopy", "ercp", "eus", "sigmoidoscopy", "procedure"}
+    assert all(re.fullmatch(r"[0-9]+-[0-9]", k.loinc_code) and k.loinc_display for k in NOTE_TYPES.values())
+    for path in {k.vocabulary_file for k in NOTE_TYPES.values()}:
+        assert len(read_list(path)) >= 15, path
+        assert "Source" in path.read_text()
 
 
 def test_a_note_type_puts_its_own_terms_before_the_general_ones() -> None:
@@ -91,7 +93,8 @@ def test_custom_vocabulary_parses_strings_and_phrases() -> None:
 def test_bad_custom_vocabulary_is_refused_with_what_to_fix(raw: str, message: str) -> None:
     with pytest.raises(VocabularyInvalid) as caught:
         parse_vocabulary(raw, 3)
-    assert (caught.value.http_status, caught.value.code, caught.value.message) == (422, "invalid_vocabulary", message)
+    assert (http_status_of(caught.value), caught.value.code, caught.value.message) == (
+        422, "invalid_vocabulary", message)
 
 
 def test_an_unknown_note_type_is_refused_naming_the_known_ones() -> None:

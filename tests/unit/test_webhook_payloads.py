@@ -8,8 +8,9 @@ from fhir.resources.R4B.documentreference import DocumentReference
 from standardwebhooks.webhooks import Webhook
 
 from core.jobs import JobRecord, JobStatus, Segment, Transcript
+from core.note_types import NOTE_TYPES
 from webhooks.delivery import backoff_seconds, retry_after_seconds
-from webhooks.payloads import NOTE_TYPES, envelope, fhir_document_reference, thin_data
+from webhooks.payloads import envelope, fhir_document_reference, thin_data
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 FINISHED = datetime(2026, 11, 24, 9, 30, 5, tzinfo=UTC)
@@ -50,7 +51,8 @@ def test_our_signature_verifies_with_the_standardwebhooks_library() -> None:
 
 
 def test_each_note_type_makes_a_valid_fhir_document_reference() -> None:
-    for note_type, (code, _) in NOTE_TYPES.items():
+    for note_type, kind in NOTE_TYPES.items():
+        code = kind.loinc_code
         resource = fhir_document_reference(RECORD, TRANSCRIPT, note_type, "Patient/p1", None)
         document = DocumentReference.model_validate(resource)
         assert document.type.coding[0].code == code

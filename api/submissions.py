@@ -1,0 +1,117 @@
+"""What a client submits besides the audio, declared once: every option and callback field with its
+limits. `POST /v1/jobs` takes `JobSubmission` as its form, `POST /v1/sessions` takes `SessionCreate`
+as JSON, and the OpenAI route fills a `JobSubmission` from its own fields; `accept` turns any of them
+into the stored options and callback."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from api.callbacks import build_callback
+from api.choices import OneOf
+from core.jobs import Formatting, JobOptions, Priority
+from core.note_types import note_type_names
+from core.settings import Settings
+from core.vocabulary import PhraseText, VocabularyInvalid, VocabularyPhrase, check_note_type, parse_vocabulary
+from core.vocabulary_store import VocabularyStore
+from core.webhook_store import DEFAULT_CALLBACK_FORMAT, WebhookConfig
+from webhooks.formats import CALLBACK_FORMATS
+
+VOCABULARY_MAX_CHARS = 50_000
+"""A submission's `vocabulary` as JSON, at most (a session's list is held to it as JSON too)."""
+VOCABULARY_MAX_PHRASES = 1000
+"""The most phrases a session's `vocabulary` list may hold (the settings may allow fewer)."""
+
+Language = Annotated[str | None, Field(max_length=16)]
+Prompt = Annotated[str | None, Field(max_length=2000)]
+CallbackFormatName = Annotated[str, OneOf(CALLBACK_FORMATS)]
+_FORMATS = "; ".join(f"{f.name}: {f.description}" for f in CALLBACK_FORMATS.values())
+
+
+class SubmissionOptions(BaseModel):
+    """The fields a job and a session share."""
+
+    language: Language = None
+    initial_prompt: Prompt = None
+    hotwords: Prompt = None
+    callback_url: str | None = Field(default=None, max_length=2000, description="POSTed to when the job ends")
+    callback_format: CallbackFormatName = Field(default=DEFAULT_CALLBACK_FORMAT, description=_FORMATS)
+    callback_auth_header_name: str | None = Field(default=None, max_length=64)
+    callback_auth_header_value: str | None = Field(default=None, max_length=4096)
+    note_type: str | None = Field(default=None, description=f"{note_type_names()}: the built-in vocabulary, "
+                                                            "dictation formatting and the FHIR document type")
+    formatting: Formatting | None = Field(default=None, description="dictation: spoken punctuation and numbers "
+                                          "with units written out (default with a note_type)")
+    vocabulary_id: str | None = Field(default=None, max_length=64, description="a stored vocabulary of this key "
+                                      "(POST /v1/vocabularies), merged with `vocabulary`")
+    patient_reference: str | None = Field(default=None, max_length=128)
+    encounter_reference: str | None = Field(default=None, max_length=128)
+
+    def vocabulary_json(self) -> str | None:
+        """The submission's own phrases as the JSON text a job's `vocabulary` field carries."""
+        return None
+
+    def lane(self) -> Priority:
+        return "normal"
+
+
+class JobSubmission(SubmissionOptions):
+    """A job's options and callback: the form fields of `POST /v1/jobs` beside its `file`."""
+
+    priority: Priority = "normal"
+    vocabulary: str | None = Field(default=None, max_length=VOCABULARY_MAX_CHARS, description='JSON list of '
+                                   'phrases: "term" or {"phrase", "sounds_like": [...], "display_as"}')
+
+    def vocabulary_json(self) -> str | None:
+        return self.vocabulary
+
+    def lane(self) -> Priority:
+        return self.priority
+
+
+class SessionCreate(SubmissionOptions):
+    """The job options a session's text and its final job use (as `POST /v1/jobs` takes them), with the
+    vocabulary as a JSON list; a session has no `priority` (its audio takes the live lane)."""
+
+    vocabulary: list[VocabularyPhrase | PhraseText] | None = Field(
+        default=None, max_length=VOCABULARY_MAX_PHRASES, description='phrases: "term" or {"phrase", '
+                                                                     '"sounds_like": [...], "display_as"}, as for jobs')
+
+    def vocabulary_json(self) -> str | None:
+        """The list as a job's `vocabulary` field would carry it, held to that field's length."""
+        if not self.vocabulary:
+            return None
+        raw = json.dumps([p.model_dump(exclude_defaults=True) if isinstance(p, VocabularyPhrase) else p
+                          for p in self.vocabulary])
+        if len(raw) > VOCABULARY_MAX_CHARS:
+            raise VocabularyInvalid(f"vocabulary is {len(raw)} characters as JSON; the limit is "
+                                    f"{VOCABULARY_MAX_CHARS} (or store it with POST /v1/vocabularies and send "
+                                    "vocabulary_id)")
+        return raw
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A submission as it is stored: the job's options and its callback."""
+
+    options: JobOptions
+    callback: WebhookConfig | None
+
+
+def accept(submission: SubmissionOptions, settings: Settings, vocabularies: VocabularyStore, tenant: str) -> Accepted:
+    """Check a submission and turn it into the stored options and callback (422 on anything unusable).
+    Blocking (a stored vocabulary's read, the callback host's lookup): call it off the event loop."""
+    raw = submission.vocabulary_json()
+    phrases = parse_vocabulary(raw, settings.worker.vocabulary.max_phrases)
+    if submission.vocabulary_id:
+        phrases = [*(phrases or []), *vocabularies.phrases_for_job(tenant, submission.vocabulary_id)]
+    s = submission
+    options = JobOptions(language=s.language or None, initial_prompt=s.initial_prompt or None,
+                         hotwords=s.hotwords or None, note_type=check_note_type(s.note_type or None),
+                         formatting=s.formatting, vocabulary=phrases, priority=s.lane())
+    callback = build_callback(settings.webhook, s, tenant) if s.callback_url else None
+    return Accepted(options, callback)
