@@ -12,11 +12,12 @@ import json
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import spacy
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
+from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc, Span, Token
 
 from core.jobs import Segment
@@ -59,6 +60,10 @@ def terms() -> dict[str, Any]:
 def nlp() -> Language:
     """A blank English pipeline (tokenizer and sentencizer): rules only, no model to download."""
     pipeline = spacy.blank("en")
+    # "two a." ends a sentence in dictation (Paris 0-IIa, Forrest IIa): not the abbreviation "a.".
+    tokenizer = cast(Tokenizer, pipeline.tokenizer)
+    rules = tokenizer.rules or {}
+    tokenizer.rules = {k: v for k, v in rules.items() if not (len(k) == 2 and k[1] == "." and k[0].isalpha())}
     pipeline.add_pipe("sentencizer")
     return pipeline
 

@@ -40,12 +40,17 @@ def sedation(note: Note) -> list[Sedation]:
             continue
         seen.add(agent)
         dose = None
-        # "2 mg of midazolam" or "midazolam 2 mg"
+        # "2 mg of midazolam" or "midazolam 2 mg" / "propofol, total dose 250 mg" (up to the next agent)
         before = note.doc[max(span.start - 3, 0) : span.start]
-        after = note.doc[span.end : min(span.end + 2, len(note.doc))]
-        for where in (before, after):
-            for value, measure, unit in note.measures(where, units):
-                dose = note.stated(value, measure, unit=unit)
+        if len(before) == 3 and before[2].lower_ == "of":
+            dose = next((note.stated(v, m, unit=u) for v, m, u in note.measures(before[:2], units)), None)
+        stop = min(span.end + 5, span.sent.end)
+        nxt = [s for s, _ in note.lookup("sedation_agents", note.doc[span.end : stop])]
+        after = note.doc[span.end : nxt[0].start if nxt else stop]
+        if dose is None:
+            # not "propofol and 100 mcg of fentanyl": that dose is the next agent's
+            dose = next((note.stated(v, m, unit=u) for v, m, u in note.measures(after, units)
+                         if m.end >= len(note.doc) or note.doc[m.end].lower_ != "of"), None)
         given.append(Sedation(agent=note.stated(agent, span), dose=dose))
     return given
 

@@ -122,10 +122,11 @@ def _biopsies(note: Note) -> list[Stated[str]]:
         before = note.lookup("upper_sites", note.doc[max(cue.start - 1, 0) : cue.start])
         clause = note.clause(cue)
         after_from = [s for s in note.find(["from", "of"], clause) if s.start > cue.start]
-        region = note.doc[after_from[0].end : clause.end] if after_from else clause
-        chosen = before or note.lookup("upper_sites", region)
-        for span, site in chosen:
-            sites.setdefault(site, note.stated(site, span))
+        named = note.lookup("upper_sites", note.doc[after_from[0].end : clause.end]) if after_from else []
+        chosen = named or before or note.lookup("upper_sites", clause)
+        for span, value in chosen:
+            for site in value.split("|"):
+                sites.setdefault(site, note.stated(site, span))
     return list(sites.values())
 
 
@@ -135,6 +136,8 @@ def _ulcers(note: Note) -> list[Ulcer]:
         if span.start >= common.summary_start(note) or not common.affirmed(note, span):
             continue
         sentence = span.sent
+        if note.has(["prior", "previous", "earlier"], note.doc[span.end : sentence.end]):
+            continue
         sizes = note.measures(sentence, MM)
         size = note.stated(sizes[0][0] * (10 if sizes[0][2] == "cm" else 1), sizes[0][1], unit="mm") if sizes else None
         sites = note.lookup("upper_sites", sentence)
@@ -148,7 +151,7 @@ def _forrest(note: Note, where: Span) -> Stated[ForrestClass] | None:
         words = [t for t in note.doc[cue.end : min(cue.end + 4, len(note.doc))]
                  if t.lower_ not in {"class", "classification", "grade", "type"}]
         for n in (2, 1):
-            key = "".join(t.lower_ for t in words[:n])
+            key = "".join(t.lower_.rstrip(".") for t in words[:n])
             if key in FORREST:
                 return note.stated(cast(ForrestClass, FORREST[key]), cue, words[n - 1])
     return None

@@ -13,6 +13,7 @@ PLACED = {"placed", "inserted", "deployed", "placement", "left"}
 REMOVED = {"removed", "removal", "extracted", "exchanged", "retrieved"}
 FRENCH = {"french": "[Fr]", "fr": "[Fr]"}
 CM = {"cm": "cm", "centimeter": "cm", "centimeters": "cm"}
+LENGTH = {**CM, "mm": "mm", "millimeter": "mm", "millimeters": "mm"}
 CLEARED = ["cleared", "clearance", "clear", "no residual", "no remaining", "all stones", "all of the stones"]
 NOT_CLEARED = ["residual stone", "residual stones", "incomplete clearance", "not cleared", "not be cleared",
                "could not be extracted", "unable to extract", "unable to clear", "remained"]
@@ -58,15 +59,17 @@ def _stents(note: Note) -> list[Stent]:
             continue
         lead = note.doc[max(sentence.start, span.start - 10) : span.end]
         french = note.measures(lead, FRENCH)
-        lengths = [m for m in note.measures(lead, CM) if m[1].start > (french[0][1].end if french else -1) - 1]
+        # "10 French by 7 cm", "10 mm by 60 mm": the length is the measure after "by".
+        lengths = [(v * (0.1 if u == "mm" else 1), m, u) for v, m, u in note.measures(lead, LENGTH)
+                   if m.start > 0 and note.doc[m.start - 1].lower_ in {"by", "x"}]
         kind = note.lookup("stent_kinds", lead)
         duct = note.lookup("ducts", sentence)
         count = next((int(v) for t in lead if (v := number(t)) is not None and 1 < v < 6
-                      and t.i + 1 < len(note.doc) and note.doc[t.i + 1].lower_ not in FRENCH | CM), 1)
+                      and t.i + 1 < len(note.doc) and note.doc[t.i + 1].lower_ not in FRENCH | LENGTH), 1)
         stent = Stent(
             kind=note.stated(kind[-1][1], kind[-1][0]) if kind else None,
             french=note.stated(french[0][0], french[0][1], unit="[Fr]") if french else None,
-            length_cm=note.stated(lengths[0][0], lengths[0][1], unit="cm") if lengths else None,
+            length_cm=note.stated(round(lengths[0][0], 1), lengths[0][1], unit="cm") if lengths else None,
             duct=note.stated(duct[0][1], duct[0][0]) if duct else None,
         )
         found.extend([stent] * count)

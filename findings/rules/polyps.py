@@ -34,7 +34,11 @@ def extract(note: Note) -> list[Polyp]:
         if follow_end <= anchor.sent.start:
             follow_end = anchor.sent.end
         later = note.doc[anchor.sent.start : max(follow_end, anchor.sent.end)]
-        found.extend(_polyps(note, anchor, region, later))
+        these = _polyps(note, anchor, region, later)
+        # "Three polyps were found." and then each one: the count announces the ones described next.
+        bare = all(p == Polyp() for p in these)
+        if not (bare and len(these) > 1 and k + 1 < len(anchors)):
+            found.extend(these)
     return found
 
 
@@ -42,7 +46,9 @@ def absent(note: Note, found: list[Polyp]) -> Stated[bool] | None:
     if found:
         return None
     for span in note.find(terms()["polyp_words"]):
-        if span.start < common.summary_start(note) and note.polarity(span) == "negated":
+        # "No other polyps" says something was found, just not another polyp.
+        other = note.has(["other", "additional", "further"], note.doc[max(span.start - 2, 0) : span.start])
+        if span.start < common.summary_start(note) and note.polarity(span) == "negated" and not other:
             return note.stated(True, span)
     return None
 
@@ -113,7 +119,9 @@ def _count(note: Note, anchor: Span, region: Span) -> int:
 
 
 def _distance(note: Note, span: Span) -> bool:
-    return span.end < len(note.doc) and note.doc[span.end].lower_ in DISTANCE
+    """"25 cm from the anal verge", "at 8 cm": where the polyp is, not how big."""
+    after = span.end < len(note.doc) and note.doc[span.end].lower_ in DISTANCE
+    return after or (span.start > 0 and note.doc[span.start - 1].lower_ == "at")
 
 
 def _nearest(note: Note, found: list[tuple[Span, str]], anchor: Span) -> Stated[str] | None:
