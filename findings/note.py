@@ -40,7 +40,8 @@ PSEUDO = ["no difficulty", "without difficulty", "no problem", "not only", "no c
 UNCERTAIN = ["possible", "possibly", "probable", "probably", "suspected", "suspect", "suspicious for",
              "questionable", "question of", "may", "might", "cannot be excluded", "cannot exclude",
              "could not exclude", "equivocal", "versus", "vs", "presumed", "likely", "concerning for"]
-HISTORY = ["history of", "prior", "previous", "previously", "known", "status post", "remote"]
+HISTORY = ["history of", "prior", "previous", "previously", "known", "status post", "remote", "after resection",
+           "after removal", "following resection", "resection of"]
 CLAUSE_ENDS = {";", "but", "however", "although", "though", "whereas", "except", "which", "while"}
 WINDOW = 6
 NUMBER_WORDS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,

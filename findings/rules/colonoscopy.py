@@ -11,7 +11,8 @@ from findings.rules import common, polyps
 INDICATIONS: dict[str, Indication] = {"screening": "screening", "surveillance": "surveillance",
                                       "diagnostic": "diagnostic"}
 PLAN_WORDS = {"recommend", "recommended", "repeat", "plan", "return", "next", "follow", "due"}
-REACH = ["advanced to", "advanced into", "advanced through", "reached", "intubated", "intubation", "entered",
+REACH = ["advanced", "advanced to", "advanced into", "advanced through", "reached", "intubated", "intubation",
+         "entered",
          "passed to", "advanced up to", "inserted to", "was advanced to", "reaching"]
 BEYOND = ["advanced beyond", "advanced past", "passed beyond", "advanced further than", "pass beyond", "pass the",
           "advance beyond", "advance past"]
@@ -32,6 +33,11 @@ def extract(note: Note) -> ColonoscopyFindings:
     found.indication = _indication(note)
     found.extent, found.cecum_reached, found.incomplete_reason = _extent(note)
     found.landmarks = _landmarks(note, found.extent)
+    documented = [m for m in found.landmarks if m.value != "terminal ileum"]
+    if found.cecum_reached is None and documented:
+        # Cecal intubation is documented by naming its landmarks (ASGE/ACG 2015, indicator 6).
+        found.extent = found.extent or Stated[str](**documented[0].model_dump() | {"value": "cecum"})
+        found.cecum_reached = Stated[bool](**documented[0].model_dump() | {"value": True})
     found.bbps_right, found.bbps_transverse, found.bbps_left, found.bbps_total = _bbps(note)
     found.withdrawal_minutes = _withdrawal(note)
     found.polyps_absent = polyps.absent(note, found.polyps)
@@ -61,7 +67,7 @@ def _extent(note: Note) -> tuple[Stated[str] | None, Stated[bool] | None, Stated
             if past is not None and note.polarity(past) == "negated":
                 short = short or (past, span, segment)
             elif cue is not None:
-                polarity = note.polarity(cue) if cue.start < span.start else note.polarity(span)
+                polarity = note.polarity(cue)
                 stopped = note.has(STOPPED, sentence)
                 if polarity == "affirmed" and segment in {"cecum", "terminal ileum"}:
                     reached.append((cue, span, segment))
@@ -100,20 +106,21 @@ def _bbps(note: Note) -> tuple[Stated[int] | None, ...]:
     for cue in note.find(BBPS):
         tail = note.doc[cue.end : cue.sent.end]
         numbers = [t for t in tail if number(t) is not None and number(t) == int(number(t) or 0)]
-        labelled = False
+        rest = []
         for token in numbers:
             label = _bbps_label(note, token)
             if label and label not in scores:
                 scores[label] = note.stated(int(number(token) or 0), token)
-                labelled = True
-        if labelled:
-            break
-        values = [int(number(t) or 0) for t in numbers]
-        if len(values) in (3, 4) and all(v <= 3 for v in values[:3]):
-            for label, token in zip(("right", "transverse", "left", "total"), numbers, strict=False):
-                scores[label] = note.stated(int(number(token) or 0), token)
-        elif len(values) == 1 and values[0] <= 9:
-            scores["total"] = note.stated(values[0], numbers[0])
+            elif not label:
+                rest.append(token)
+        values = [int(number(t) or 0) for t in rest]
+        segments = [k for k in ("right", "transverse", "left") if k not in scores]
+        if len(segments) == 3 and len(values) in (3, 4) and all(v <= 3 for v in values[:3]):
+            # "BBPS 3, 3, 2" is right, transverse, left (the scale's order); a fourth is the total.
+            for label, token in zip((*segments, "total"), rest, strict=False):
+                scores.setdefault(label, note.stated(int(number(token) or 0), token))
+        elif not scores and len(values) == 1 and values[0] <= 9:
+            scores["total"] = note.stated(values[0], rest[0])
         if scores:
             break
     return tuple(scores.get(k) for k in ("right", "transverse", "left", "total"))

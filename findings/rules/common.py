@@ -20,15 +20,25 @@ COMPLICATION_CUES = ["complicated by", "complication", "complications", "adverse
 def summary_start(note: Note) -> int:
     """The token where the note's summary section begins (its length when there is none)."""
     for sentence in note.sentences():
-        first = sentence[0].lower_ if len(sentence) else ""
-        two = " ".join(t.lower_ for t in sentence[:2])
+        words = [t for t in sentence if not t.is_space]
+        first = words[0].lower_ if words else ""
+        two = " ".join(t.lower_ for t in words[:2])
         if (first in SUMMARY_HEADINGS or two in SUMMARY_HEADINGS) and ":" in sentence.text[:40]:
             return sentence.start
     return len(note.doc)
 
 
+INTRODUCTIONS = {"indication", "indications", "history", "reason"}
+
+
+def introductory(span: Span) -> bool:
+    """In the note's indication or history ("Indication: history of adenomas"): why, not what was found."""
+    words = [t.lower_ for t in span.sent if not t.is_space][:2]
+    return bool(words) and words[0] in INTRODUCTIONS
+
+
 def affirmed(note: Note, span: Span) -> bool:
-    return note.polarity(span) == "affirmed" and not note.historical(span)
+    return note.polarity(span) == "affirmed" and not note.historical(span) and not introductory(span)
 
 
 def sedation(note: Note) -> list[Sedation]:
