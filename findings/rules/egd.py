@@ -123,7 +123,9 @@ def _biopsies(note: Note) -> list[Stated[str]]:
         clause = note.clause(cue)
         after_from = [s for s in note.find(["from", "of"], clause) if s.start > cue.start]
         named = note.lookup("upper_sites", note.doc[after_from[0].end : clause.end]) if after_from else []
-        chosen = named or before or note.lookup("upper_sites", clause)
+        # Failing a named site, the one said nearest the biopsy ("ulcer in the incisura ... biopsies of it").
+        near = sorted(note.lookup("upper_sites", clause), key=lambda f: abs(f[0].start - cue.start))[:1]
+        chosen = named or before or near
         for span, value in chosen:
             for site in value.split("|"):
                 sites.setdefault(site, note.stated(site, span))
@@ -138,9 +140,13 @@ def _ulcers(note: Note) -> list[Ulcer]:
         sentence = span.sent
         if note.has(["prior", "previous", "earlier"], note.doc[span.end : sentence.end]):
             continue
+        if span.start > 0 and note.doc[span.start - 1].lower_ in {"the", "this", "that", "its"}:
+            continue  # "the ulcer edge": the one just described
         sizes = note.measures(sentence, MM)
         size = note.stated(sizes[0][0] * (10 if sizes[0][2] == "cm" else 1), sizes[0][1], unit="mm") if sizes else None
         sites = note.lookup("upper_sites", sentence)
+        # "gastric ulcer ... in the incisura": the site named after the ulcer is the more precise one.
+        sites.sort(key=lambda f: (f[0].start < span.start, abs(f[0].start - span.start)))
         location = note.stated(sites[0][1], sites[0][0]) if sites else None
         found.append(Ulcer(location=location, size_mm=size, forrest=_forrest(note, sentence)))
     return found
