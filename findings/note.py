@@ -34,6 +34,7 @@ PRE_NEGATION = ["no", "not", "without", "negative for", "free of", "absence of",
 POST_NEGATION = ["not seen", "not identified", "not found", "not present", "not visualized", "not noted",
                  "not reached", "not be reached", "not be advanced", "not be intubated", "not be cannulated",
                  "not be retrieved", "not retrieved", "not removed", "not performed", "not placed", "not cleared",
+                 "not used", "not given", "not administered", "not taken", "not obtained", "not intubated",
                  "not be cleared", "absent", "ruled out", "were negative", "was negative", "failed", "unsuccessful"]
 PSEUDO = ["no difficulty", "without difficulty", "no problem", "not only", "no change", "without incident",
           "not difficult", "no resistance", "without resistance", "gram negative"]
@@ -93,21 +94,24 @@ class Note:
         self.text = text
         self.doc: Doc = nlp()(text)
         self.timeline = Timeline(text, segments)
+        self._found: dict[tuple[str, ...], list[Span]] = {}
 
     # Finding words -------------------------------------------------------------------------------
 
     def find(self, phrases: Iterable[str], within: Span | None = None) -> list[Span]:
         """Every occurrence of the phrases (longest first where they overlap), in text order."""
         key = tuple(sorted(set(phrases)))
-        where = within if within is not None else self.doc[:]
-        spans = [where.doc[where.start + s : where.start + e]
-                 for _, s, e in phrase_matcher("p", key)(where.as_doc())]
-        spans.sort(key=lambda s: (s.start, -(s.end - s.start)))
-        kept: list[Span] = []
-        for span in spans:
-            if not kept or span.start >= kept[-1].end:
-                kept.append(span)
-        return kept
+        if key not in self._found:
+            spans = [self.doc[s:e] for _, s, e in phrase_matcher("p", key)(self.doc)]
+            spans.sort(key=lambda s: (s.start, -(s.end - s.start)))
+            kept: list[Span] = []
+            for span in spans:
+                if not kept or span.start >= kept[-1].end:
+                    kept.append(span)
+            self._found[key] = kept
+        if within is None:
+            return self._found[key]
+        return [s for s in self._found[key] if within.start <= s.start and s.end <= within.end]
 
     def lookup(self, table: str, within: Span | None = None) -> list[tuple[Span, str]]:
         """Occurrences of a terms.json table's phrases, each with the value it is written as."""

@@ -8,6 +8,7 @@ formatting left alone and close for rewritten numbers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,6 +47,6 @@ class Timeline:
         if not timed:
             return segment.start if first else segment.end
         share = min(max((offset - placed.start) / max(placed.end - placed.start, 1), 0.0), 1.0)
-        index = min(int(share * len(timed)) - (0 if first else 1), len(timed) - 1)
+        index = min(math.floor(share * len(timed)) if first else math.ceil(share * len(timed)) - 1, len(timed) - 1)
         word = timed[max(index, 0)]
         return float(word.start if first else word.end)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ INDICATIONS: dict[str, Indication] = {"screening": "screening", "surveillance": 
 PLAN_WORDS = {"recommend", "recommended", "repeat", "plan", "return", "next", "follow", "due"}
 REACH = ["advanced", "advanced to", "advanced into", "advanced through", "reached", "intubated", "intubation",
          "entered",
-         "passed to", "advanced up to", "inserted to", "was advanced to", "reaching"]
+         "passed to", "advanced up to", "inserted to", "was advanced to", "reaching", "reach", "intubate"]
 BEYOND = ["advanced beyond", "advanced past", "passed beyond", "advanced further than", "pass beyond", "pass the",
           "advance beyond", "advance past"]
 STOPPED = ["only", "incomplete", "stopped", "terminated", "aborted", "limited to"]
