@@ -1,6 +1,7 @@
 """Per-field precision and recall of the findings extractor on the findings dev set.
 
     .venv/bin/python bench/findings.py                       # on the reference text: measures the extractor
+    .venv/bin/python bench/findings.py --heldout             # dictations written after the rules
     .venv/bin/python bench/findings.py --api http://127.0.0.1:8000 --key KEY   # end to end through the model
 
 Reference mode extracts from each dictation's written text (what formatting should produce). End to end
@@ -35,6 +36,7 @@ from core.jobs import Transcript  # noqa: E402
 from findings.extraction import extract  # noqa: E402
 
 FINDINGS = HERE / "findings.yaml"
+HELDOUT = HERE / "findings_heldout.yaml"
 ITEMS = {"polyps", "ulcers", "stents"}
 UNIT_FIELDS = {"follow_up"}
 Pair = tuple[str, str]
@@ -186,8 +188,9 @@ def main() -> None:
     parser.add_argument("--api", help="a running EndoScribe API: score end to end through its model")
     parser.add_argument("--key", default="", help="its API key")
     parser.add_argument("--show", action="store_true", help="print each note's misses and false findings")
+    parser.add_argument("--heldout", action="store_true", help="the held-out dictations, never used for tuning")
     args = parser.parse_args()
-    items = load_set()
+    items = load_set(HELDOUT if args.heldout else FINDINGS)
     print(f"{len(items)} labelled dictations: "
           + ", ".join(f"{k} {v}" for k, v in sorted(Counter(i.dictation.note_type for i in items).items())))
     report("reference text (the extractor)", reference(items, args.show))
