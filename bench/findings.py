@@ -2,11 +2,14 @@
 
     .venv/bin/python bench/findings.py                       # on the reference text: measures the extractor
     .venv/bin/python bench/findings.py --heldout             # dictations written after the rules
+    .venv/bin/python bench/findings.py --model               # end to end, the bundled model in process
     .venv/bin/python bench/findings.py --api http://127.0.0.1:8000 --key KEY   # end to end through the model
 
 Reference mode extracts from each dictation's written text (what formatting should produce). End to end
-sends each clip of bench/devset/manifest*.json to a running API as a job with its note type, and extracts
-from the transcript it returns (`format=json`), which is what `format=findings` does server side.
+decodes each clip of bench/devset/manifest*.json as a job with its note type would be (`--model`: the
+default vocabulary prompt with the truncation guard, the lexicon, dictation formatting; transcripts
+cached in bench/.cache) or sends it to a running API (`--api`, `format=json`), and extracts from the
+transcript, which is what `format=findings` does server side.
 A field is scored as (field, value) pairs: a polyp's, ulcer's or stent's attributes are keyed by its
 place in the note, list fields (landmarks, biopsy sites) count each value once. `--show` prints the
 misses and false findings of each note.
@@ -166,6 +169,55 @@ def end_to_end(items: list[Labelled], api: str, key: str, show: bool) -> dict[st
     return score(rows, show)
 
 
+def in_process(items: list[Labelled], show: bool, fresh: bool) -> dict[str, tuple[int, int, int]]:
+    """Each clip through the bundled model in this process, as the worker runs a job."""
+    by_id = {item.dictation.id: item for item in items}
+    clips = [c for m in ("manifest.json", "manifest.findings.json") if (HERE / m).exists()
+             for c in json.loads((HERE / m).read_text()) if c["id"] in by_id]
+    cache = ROOT / "bench" / ".cache" / "findings-e2e.json"
+    if cache.exists() and not fresh:
+        transcripts = [Transcript.model_validate(t) for t in json.loads(cache.read_text())]
+    else:
+        transcripts = _decode(clips)
+        cache.parent.mkdir(exist_ok=True)
+        cache.write_text(json.dumps([t.model_dump() for t in transcripts]))
+    rows = []
+    for clip, transcript in zip(clips, transcripts, strict=True):
+        item = by_id[clip["id"]]
+        found = extract(item.dictation.note_type, transcript.text, transcript.segments)
+        got = found_pairs(found.model_dump()) if found else Counter()
+        rows.append((f"{clip['id']}.{clip['voice']}", label_pairs(item.labels), got))
+    return score(rows, show)
+
+
+def _decode(clips: list[dict[str, Any]]) -> list[Transcript]:
+    import os
+    import tempfile
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from core.jobs import JobOptions
+    from core.settings import VocabularySettings, WorkerSettings
+    from core.vocabulary import decoding_prompt
+    from worker import lexicon, vocabulary_guard
+    from worker.decoding import decode_audio
+    from worker.formatting import format_transcript
+    from worker.model_manager import ModelManager
+
+    models = ModelManager(WorkerSettings(decode_lanes=1))
+    models.load()
+    out = []
+    for clip in clips:
+        options = JobOptions(note_type=clip["note_type"])
+        audio = decode_audio((HERE / clip["file"]).read_bytes(), 3600, Path(tempfile.gettempdir()))
+        prompt, hotwords = decoding_prompt(options, VocabularySettings())
+        transcript = vocabulary_guard.transcribe_guarded(models, audio, language="en", initial_prompt=prompt,
+                                                         hotwords=hotwords, progress_callback=lambda _: None)
+        transcript = lexicon.correct_job(transcript, options, VocabularySettings())
+        out.append(format_transcript(transcript, options))
+        print(f"  decoded {clip['file']}", file=sys.stderr, flush=True)
+    return out
+
+
 def _transcribe(client: Any, audio: Path, note_type: str) -> Transcript:
     with audio.open("rb") as f:
         created = client.post("/v1/jobs", files={"file": (audio.name, f, "audio/ogg")},
@@ -187,6 +239,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--api", help="a running EndoScribe API: score end to end through its model")
     parser.add_argument("--key", default="", help="its API key")
+    parser.add_argument("--model", action="store_true", help="end to end through the bundled model, in process")
+    parser.add_argument("--fresh", action="store_true", help="decode again instead of using bench/.cache")
     parser.add_argument("--show", action="store_true", help="print each note's misses and false findings")
     parser.add_argument("--heldout", action="store_true", help="the held-out dictations, never used for tuning")
     args = parser.parse_args()
@@ -194,6 +248,8 @@ def main() -> None:
     print(f"{len(items)} labelled dictations: "
           + ", ".join(f"{k} {v}" for k, v in sorted(Counter(i.dictation.note_type for i in items).items())))
     report("reference text (the extractor)", reference(items, args.show))
+    if args.model:
+        report("end to end (bundled model, in process)", in_process(items, args.show, args.fresh))
     if args.api:
         report(f"end to end ({args.api})", end_to_end(items, args.api, args.key, args.show))
 
