@@ -41,6 +41,15 @@ def affirmed(note: Note, span: Span) -> bool:
     return note.polarity(span) == "affirmed" and not note.historical(span) and not introductory(span)
 
 
+def yes_or_no(note: Note, words: list[str]) -> Stated[bool] | None:
+    """The first certain, present-day mention of the words: True when affirmed, False when negated."""
+    for span in note.find(words):
+        polarity = note.polarity(span)
+        if polarity != "uncertain" and not note.historical(span):
+            return note.stated(polarity == "affirmed", span)
+    return None
+
+
 def sedation(note: Note) -> list[Sedation]:
     units: dict[str, str] = terms()["dose_units"]
     given: list[Sedation] = []

@@ -32,7 +32,7 @@ def extract(note: Note) -> EgdFindings:
     found.prague_c, found.prague_m = _prague(note)
     found.hiatal_hernia, found.hiatal_hernia_cm = _hernia(note)
     found.z_line, found.z_line_cm = _z_line(note)
-    found.varices = _present(note, ["varices", "varix"])
+    found.varices = common.yes_or_no(note, ["varices", "varix"])
     return found
 
 
@@ -104,14 +104,6 @@ def _z_line(note: Note) -> tuple[Stated[str] | None, Stated[float] | None]:
         if shape or at:
             return shape, at
     return None, None
-
-
-def _present(note: Note, words: list[str]) -> Stated[bool] | None:
-    for span in note.find(words):
-        polarity = note.polarity(span)
-        if polarity != "uncertain" and not note.historical(span):
-            return note.stated(polarity == "affirmed", span)
-    return None
 
 
 def _biopsies(note: Note) -> list[Stated[str]]:

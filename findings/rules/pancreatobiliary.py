@@ -23,7 +23,7 @@ def extract(note: Note) -> PancreatobiliaryFindings:
     found = PancreatobiliaryFindings(sedation=common.sedation(note), stents=_stents(note))
     found.complications, found.complication_kinds = common.complications(note)
     found.cannulation = _cannulation(note)
-    found.sphincterotomy = _done(note, ["sphincterotomy"])
+    found.sphincterotomy = common.yes_or_no(note, ["sphincterotomy"])
     found.stones_cleared = _stones(note)
     return found
 
@@ -37,14 +37,6 @@ def _cannulation(note: Note) -> Stated[bool] | None:
             return note.stated(False, cue)
         if polarity == "affirmed":
             return note.stated(True, cue)
-    return None
-
-
-def _done(note: Note, words: list[str]) -> Stated[bool] | None:
-    for span in note.find(words):
-        polarity = note.polarity(span)
-        if polarity != "uncertain" and not note.historical(span):
-            return note.stated(polarity == "affirmed", span)
     return None
 
 
