@@ -99,13 +99,11 @@ def _polyps(note: Note, anchor: Span, region: Span, later: Span) -> list[Polyp]:
     removal = _removal(note, region) or _removal(note, anchor.sent) or _removal(note, later)
     retrieved = _retrieved(note, region) or _retrieved(note, later)
     per_size = [note.stated(v * 10 if unit == "cm" else v, span, unit="mm") for v, span, unit in sizes]
-    n = max(len(per_size), count) if len(per_size) > 1 else max(count, 1)
-    polyps = []
-    for i in range(n):
-        size = per_size[i] if len(per_size) > 1 and i < len(per_size) else (per_size[0] if len(per_size) == 1 and n == 1
-                                                                             else None)
-        polyps.append(Polyp(location=location, size_mm=size, morphology=morphology, paris=paris, removal=removal,
-                            retrieved=retrieved))
+    # One size per polyp when each was given ("3 mm and 4 mm"); one size for several is a range: left out.
+    n = max(len(per_size), count)
+    own_sizes = per_size if len(per_size) == n else [None] * n
+    polyps = [Polyp(location=location, size_mm=size, morphology=morphology, paris=paris, removal=removal,
+                    retrieved=retrieved) for size in own_sizes]
     return polyps
 
 

@@ -132,3 +132,8 @@ def test_the_json_schema_describes_every_note_types_findings() -> None:
     schema = json_schema()
     assert {"ColonoscopyFindings", "EgdFindings", "PancreatobiliaryFindings", "Polyp"} <= set(schema["$defs"])
     assert schema["properties"]["findings"]["anyOf"][0]["discriminator"]["propertyName"] == "kind"
+
+
+def test_a_size_range_for_several_polyps_gives_no_polyp_a_size() -> None:
+    found = _colon("Three sessile polyps measuring 3 to 5 mm were found in the rectum and removed with cold forceps.")
+    assert [(p.size_mm, p.location.value if p.location else None) for p in found.polyps] == [(None, "rectum")] * 3
