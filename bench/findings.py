@@ -205,6 +205,9 @@ def _decode(clips: list[dict[str, Any]]) -> list[Transcript]:
 
     models = ModelManager(WorkerSettings(decode_lanes=1))
     models.load()
+    assert models.runtime is not None
+    print(f"model {models.model_name} on {models.runtime.whisperx_device}/{models.runtime.compute_type}",
+          file=sys.stderr)
     out = []
     for clip in clips:
         options = JobOptions(note_type=clip["note_type"])
