@@ -53,7 +53,7 @@ def main() -> None:
                              "seconds": round(audio.size / SAMPLE_RATE, 2)})
             print(f"{name:<24} {audio.size / SAMPLE_RATE:6.1f} s", flush=True)
     MANIFEST.write_text(json.dumps(manifest, indent=1) + "\n")
-    total = sum(float(c["seconds"]) for c in manifest)  # type: ignore[arg-type]
+    total = sum(float(str(c["seconds"])) for c in manifest)
     print(f"{len(manifest)} clips, {total / 60:.1f} min")
 
 
