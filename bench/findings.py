@@ -198,10 +198,10 @@ def _decode(clips: list[dict[str, Any]]) -> list[Transcript]:
     from core.jobs import JobOptions
     from core.settings import VocabularySettings, WorkerSettings
     from core.vocabulary import decoding_prompt
-    from worker import lexicon, vocabulary_guard
-    from worker.decoding import decode_audio
-    from worker.formatting import format_transcript
-    from worker.model_manager import ModelManager
+    from worker.model.decoding import decode_audio
+    from worker.model.model_manager import ModelManager
+    from worker.text import lexicon, vocabulary_guard
+    from worker.text.formatting import format_transcript
 
     models = ModelManager(WorkerSettings(decode_lanes=1))
     models.load()

@@ -20,8 +20,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from core.jobs import JobRecord, Transcript
+from core.note_types import NOTE_TYPES
 from findings.models import FindingsModel, Stated
-from webhooks.payloads import JOB_IDENTIFIER_SYSTEM, LOINC, NOTE_TYPES, fhir_document_reference
+from webhooks.payloads import JOB_IDENTIFIER_SYSTEM, LOINC, fhir_document_reference
 
 UCUM = "http://unitsofmeasure.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -134,7 +135,7 @@ def fhir_report_bundle(
         }
         entries.append(_entry(url, observation, identifier))
         results.append({"reference": url})
-    code, display = NOTE_TYPES[note_type]
+    code, display = NOTE_TYPES[note_type].loinc_code, NOTE_TYPES[note_type].loinc_display
     report = {
         "resourceType": "DiagnosticReport",
         "identifier": [{"system": JOB_IDENTIFIER_SYSTEM, "value": f"{record.id}/report"}],
