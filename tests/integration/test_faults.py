@@ -35,7 +35,8 @@ class Stack:
         self.workers: list[Process] = []
 
     def worker(self, name: str, **env: str) -> Process:
-        proc = start_worker(self.url, self.tmp, name, **env)
+        # No warm-up clip: these tests are about faults, not a worker's first job (each start costs less).
+        proc = start_worker(self.url, self.tmp, name, **{"ENDOSCRIBE_WARMUP": "false", **env})
         self.workers.append(proc)
         return proc
 
@@ -85,7 +86,8 @@ def test_a_revoked_task_cancels_its_job_instead_of_leaving_it_queued(stack: Stac
 
 def test_redis_refusing_writes_mid_job_delays_the_job_but_never_wedges_it(stack: Stack) -> None:
     stack.worker("steady")
-    job_id = submit(stack.client, long_recording(8))["id"]
+    # 60 s of audio: the job is mid-decode when the 6 s of refused writes begin.
+    job_id = submit(stack.client, long_recording(4))["id"]
     wait_for_status(stack.client, job_id, {"processing"}, timeout=60)
     stack.redis.config_set("maxmemory", "1")  # every write now fails with OOM
     time.sleep(6)  # 6 s of refused writes: heartbeats, lease renewals and acks fail

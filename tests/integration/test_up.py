@@ -136,8 +136,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
     # No Redis answers at this URL, so up.sh starts its own, with its data under ENDOSCRIBE_DATA_DIR.
     redis_url = f"redis://127.0.0.1:{free_port()}/0"
     api_port = free_port()
+    # No warm-up clip: the worker starts twice here, and what is checked is the supervision, not its first job.
     env = service_env(redis_url, ENDOSCRIBE_API_PORT=str(api_port), ENDOSCRIBE_FLOWER_PORT=str(free_port()),
-                      ENDOSCRIBE_DATA_DIR=str(tmp / "data"))
+                      ENDOSCRIBE_DATA_DIR=str(tmp / "data"), ENDOSCRIBE_WARMUP="false")
     return Stack(env, f"http://127.0.0.1:{api_port}", redis_url, tmp)
 
 
