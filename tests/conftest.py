@@ -26,6 +26,7 @@ sys.addaudithook(_guard)
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tiers.apply(items)
+    items[:] = tiers.heaviest_first(items)
 
 
 @pytest.hookimpl(wrapper=True)
