@@ -447,7 +447,9 @@ def test_the_async_pool_is_bounded_and_a_stream_it_cannot_serve_ends_with_an_err
     client = redis.Redis.from_url(url)
     api: Process | None = None
     try:
+        # A 30 s idle timeout, as in the websocket case: under load a 2 s one ended a session mid-test.
         api, base = start_api(url, tmp, **{**LIVE_ENV, "ENDOSCRIBE_LIVE_MAX_STREAMS_PER_KEY": "0",
+                                           "ENDOSCRIBE_LIVE_IDLE_TIMEOUT_SECONDS": "30",
                                            "ENDOSCRIBE_LIVE_REDIS_MAX_CONNECTIONS": "2",
                                            "ENDOSCRIBE_LIVE_REDIS_WAIT_SECONDS": "0.3"})
         sessions = [open_session(base, KEYS[0]) for _ in range(8)]
