@@ -17,11 +17,19 @@ UV_SYNC_API := uv sync --frozen --no-dev --no-install-project
 UV_SYNC_WORKER := uv sync --frozen --no-dev --no-install-project --extra worker
 UV_SYNC_DEV := uv sync --frozen --extra worker --extra base-model --group dev
 
-.PHONY: help install system-deps uv up test lint unit bench fixtures clean
+# Test tiers (tests/README.md): every test is marked redis/system/model/gpu from what it uses.
+# `check` runs what spawns no service and loads no model; `test` runs everything.
+FAST_TIER := not system and not model and not gpu
+# Test processes (pytest-xdist): each has its own redis-server, API and worker, on free ports.
+TEST_WORKERS ?= 2
+
+.PHONY: help install system-deps uv up check test lint unit bench fixtures clean
 
 help:
 	@echo "make up     - start redis (if needed), API, worker, Flower, deliverer; restarts what dies; Ctrl-C stops all"
-	@echo "make test   - install everything, lint, run the test suite"
+	@echo "make check  - ruff, mypy and the fast tests (real redis-server, no service process, no model): ~2 min"
+	@echo "make test   - install everything, lint, run the whole test suite ($(TEST_WORKERS) processes)"
+	@echo "make unit   - tests/unit only: seconds"
 	@echo "make bench  - throughput: in-process WhisperX vs the full system"
 
 system-deps:
@@ -45,8 +53,14 @@ lint: install
 	bash scripts/lint_infra.sh
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "$(FAST_TIER)"
+
+# loadscope: a module's tests stay in one process, so its module-scoped services start once.
 test: install lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope
 
 unit: install
 	$(BIN)/pytest tests/unit

@@ -1,7 +1,10 @@
-"""Session-wide real services: one redis-server, one worker with the bundled model, one API."""
+"""Session-wide real services (one redis-server, one worker with the bundled model, one API), and the
+tiers every collected test is marked with (tests/tiers.py)."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,9 +12,31 @@ import httpx
 import pytest
 import redis
 
+from tests import tiers
 from tests.services import Process, free_port, start_api, start_redis, start_s3, start_worker
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# No test depends on the caller's terminal: a console built at import (cli.app's) fixes its width from
+# COLUMNS, which xdist's workers are started with (80) and a serial run from a shell may not be.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+_guard = tiers.SpawnGuard()
+sys.addaudithook(_guard)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tiers.apply(items)
+    items[:] = tiers.heaviest_first(items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> object:
+    # Session fixtures start inside their first test's setup, so they are guarded as that test.
+    _guard.item = item
+    try:
+        return (yield)
+    finally:
+        _guard.item = None
 
 
 @pytest.fixture(scope="session")

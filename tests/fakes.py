@@ -65,7 +65,7 @@ class FakeTranscriber:
             return self.speech(audio)
         seconds = audio.size / 16000
         if seconds > 30:
-            time.sleep(self.vad_seconds)
+            time.sleep(self.vad_seconds)  # a CPU's VAD over minutes of audio takes time
         return [Window(round(seconds * n / self.steps, 3), round(seconds * (n + 1) / self.steps, 3))
                 for n in range(self.steps)]
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from tests.polling import eventually
+
 FIXTURES = Path(__file__).parent / "fixtures"
 FINAL = {"completed", "failed", "cancelled"}
 
@@ -23,17 +25,20 @@ def submit(client: httpx.Client, audio: bytes | Path, filename: str = "audio.wav
 def wait_for_status(
     client: httpx.Client, job_id: str, statuses: set[str] = FINAL, timeout: float = 180
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """The job, once its status is one of `statuses`."""
+    seen: dict[str, Any] = {}
+
+    def reached() -> dict[str, Any] | None:
         response = client.get(f"/v1/jobs/{job_id}")
-        if response.status_code == 429:  # a well-behaved poller waits as it is told
-            time.sleep(float(response.headers.get("retry-after", "1")))
-            continue
-        job: dict[str, Any] = response.json()
-        if job["status"] in statuses:
-            return job
-        time.sleep(0.1)
-    raise TimeoutError(f"job {job_id} did not reach {statuses}: {job}")
+        if response.status_code == 429:
+            # A well-behaved poller waits as it is told (the API's per-key request rate).
+            time.sleep(float(response.headers.get("retry-after", "1")))  # as Retry-After says
+            return None
+        seen.clear()
+        seen.update(response.json())
+        return dict(seen) if seen["status"] in statuses else None
+
+    return eventually(reached, timeout, lambda: f"job {job_id} in {statuses} (last seen: {seen})")
 
 
 def reference(name: str) -> str:

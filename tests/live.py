@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from api.session_stream import MIN_CHUNK_BYTES
+from tests.polling import eventually
 
 CHUNK_BYTES = 6400
 """200 ms of 16 kHz mono s16le."""
@@ -61,17 +62,14 @@ class LiveClient:
         return [m for m in list(self.messages) if m["type"] == kind]
 
     def wait_for(self, check: Callable[[], bool], timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"not seen within {timeout} s: {self.messages}")
-            time.sleep(0.05)
+        """`eventually`, saying what the server sent when it times out."""
+        eventually(check, timeout, lambda: f"what was awaited (messages: {self.messages})")
 
     def send_audio(self, pieces: list[bytes], speed: float = 3.0) -> None:
         """Send chunks at `speed` times real time."""
         for piece in pieces:
             self.ws.send(piece)
-            time.sleep(len(piece) / 32000 / speed)
+            time.sleep(len(piece) / 32000 / speed)  # a live client sends as it records: paced
 
     def end(self, timeout: float = 90) -> dict[str, Any]:
         """Say `end` and wait for `ended`."""

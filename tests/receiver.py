@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.polling import eventually
+
 
 @dataclass
 class Received:
@@ -40,7 +42,7 @@ class Receiver:
                     receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
                                                       body, time.time()))
                     reply = receiver.script.pop(0) if receiver.script else receiver.default
-                time.sleep(reply.delay)
+                time.sleep(reply.delay)  # the scripted slow receiver
                 try:
                     self.send_response(reply.status)
                     for name, value in reply.headers.items():
@@ -67,10 +69,9 @@ class Receiver:
         self.server.server_close()
 
     def wait_for(self, count: int, timeout: float = 60) -> list[Received]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Every request so far, once there are at least `count`."""
+        def arrived() -> list[Received] | None:
             with self._lock:
-                if len(self.requests) >= count:
-                    return list(self.requests)
-            time.sleep(0.05)
-        raise TimeoutError(f"receiver got {len(self.requests)} of {count} requests")
+                return list(self.requests) if len(self.requests) >= count else None
+
+        return eventually(arrived, timeout, lambda: f"{count} requests (got {len(self.requests)})")

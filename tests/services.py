@@ -7,8 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import httpx
 import redis
 
 from core import keys
+from tests.polling import NOT_LISTENING, eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -26,18 +25,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception:  # noqa: BLE001 - the service may not be up yet
-            pass
-        time.sleep(interval)
-    raise TimeoutError(f"{what} not ready within {timeout}s")
 
 
 class Process:
@@ -101,7 +88,7 @@ def start_redis(tmp: Path, *extra: str, port: int | None = None) -> tuple[Proces
         dict(os.environ), tmp / f"redis-{port}.log",
     )
     url = f"redis://127.0.0.1:{port}/0"
-    wait_for(lambda: bool(redis.Redis.from_url(url).ping()), 10, "redis-server")
+    eventually(lambda: redis.Redis.from_url(url).ping(), 10, "redis-server", ignoring=NOT_LISTENING)
     return proc, url
 
 
@@ -116,11 +103,7 @@ def start_worker(redis_url: str, tmp: Path, name: str, **env: str) -> Process:
             raise RuntimeError(f"worker {name} exited:\n{proc.output()[-3000:]}")
         return any(name.encode() in k for k in client.scan_iter(match=keys.WORKER_PATTERN))
 
-    deadline = time.monotonic() + 180
-    while not registered():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"worker {name} did not report ready:\n{proc.output()[-3000:]}")
-        time.sleep(0.3)
+    eventually(registered, 180, lambda: f"worker {name} reporting ready:\n{proc.output()[-3000:]}")
     return proc
 
 
@@ -134,13 +117,13 @@ def start_api(redis_url: str, tmp: Path, **env: str) -> tuple[Process, str]:
         service_env(redis_url, **env), tmp / f"api-{port}.log",
     )
     base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: httpx.get(f"{base}/health").status_code == 200, 30, "api")
+    eventually(lambda: httpx.get(f"{base}/health").status_code == 200, 30, "api", ignoring=NOT_LISTENING)
     return proc, base
 
 
 def start_deliverer(redis_url: str, tmp: Path, name: str = "deliverer", **env: str) -> Process:
     proc = Process([sys.executable, "-m", "webhooks.deliverer"], service_env(redis_url, **env), tmp / f"{name}.log")
-    wait_for(lambda: "polling" in proc.output() or not proc.alive(), 20, "webhook deliverer")
+    eventually(lambda: "polling" in proc.output() or not proc.alive(), 20, "webhook deliverer")
     if not proc.alive():
         raise RuntimeError(f"deliverer exited:\n{proc.output()}")
     return proc
@@ -156,7 +139,8 @@ def start_s3(tmp: Path, bucket: str = "audio") -> tuple[Process, str]:
     proc = Process([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], {**os.environ, **S3_ENV},
                    tmp / f"s3-{port}.log")
     endpoint = f"http://127.0.0.1:{port}"
-    wait_for(lambda: httpx.get(f"{endpoint}/moto-api/").status_code == 200, 30, "moto S3 server")
+    eventually(lambda: httpx.get(f"{endpoint}/moto-api/").status_code == 200, 30, "moto S3 server",
+               ignoring=NOT_LISTENING)
     s3_client(endpoint).create_bucket(Bucket=bucket)
     return proc, endpoint
 

@@ -27,7 +27,8 @@ import redis
 from core import keys
 from tests.deploy.image_tree import ImageTree, assemble
 from tests.deploy.infra import SECRET_ENV, exec_form, final_stage, fly, option, resolved
-from tests.services import Process, free_port, start_redis, wait_for
+from tests.polling import NOT_LISTENING, eventually
+from tests.services import Process, free_port, start_redis
 
 # What a CPU-only test machine must change to start the GPU service: device and weights, not files.
 CPU_OVERRIDES = {"ENDOSCRIBE_DEVICE": "cpu", "ENDOSCRIBE_MODEL": ""}
@@ -166,7 +167,8 @@ def test_the_command_starts_from_its_image_tree_and_passes_its_healthcheck(
     proc = Process(argv, env, tmp_path / "service.log", cwd=tree.root)
     try:
         ready = _readiness(argv, ports, proc, client)
-        wait_for(lambda: ready() or not proc.alive(), 180, launch.origin, interval=0.5)
+        eventually(lambda: ready() or not proc.alive(), 180, launch.origin, interval=0.5,
+                   ignoring=NOT_LISTENING)
         assert proc.alive(), f"{launch.origin} exited:\n{proc.output()[-3000:]}"
         if launch.healthcheck is not None:
             check = [_swap_ports(part, ports) for part in launch.healthcheck]

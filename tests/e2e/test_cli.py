@@ -8,7 +8,6 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from tests.e2e.test_openai import silence
 from tests.e2e.test_transcription import parse_srt, word_error_rate
 from tests.integration.test_quotas import LiveApi, auth
 from tests.jobs import FIXTURES, reference, submit
+from tests.polling import eventually
 from tests.services import BIN, ROOT, Process
 
 TRANSCRIPT = Transcript(text="Gastroscopy to the second part of the duodenum.", language="en", duration=3.0,
@@ -62,13 +62,14 @@ class Terminal:
     def wait_for(self, pattern: str, timeout: float = 30) -> tuple[re.Match[str], list[str]]:
         """Watch the pane until `pattern` shows; the match and every screen seen on the way."""
         screens: list[str] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def shown() -> re.Match[str] | None:
             screens.append(self.screen())
-            if found := re.search(pattern, screens[-1]):
-                return found, screens
-            time.sleep(0.1)
-        raise TimeoutError(f"{pattern!r} did not show:\n{screens[-1] if screens else ''}")
+            return re.search(pattern, screens[-1])
+
+        found = eventually(shown, timeout, lambda: f"{pattern!r} on the screen:\n{screens[-1] if screens else ''}",
+                           interval=0.1)
+        return found, screens
 
     def run(self, command: list[str], timeout: float = 120) -> tuple[int, list[str]]:
         """Type the command, watch the pane until it is done; its exit status and every screen seen."""

@@ -19,7 +19,8 @@ from websockets.sync.client import connect
 
 from tests.e2e.test_transcription import word_error_rate
 from tests.jobs import FIXTURES, reference, wait_for_status
-from tests.services import free_port, wait_for
+from tests.polling import NOT_LISTENING, eventually
+from tests.services import free_port
 
 CHROMIUM = shutil.which("chromium-headless-shell") or shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium-headless-shell (or chromium)")
@@ -64,10 +65,8 @@ class Page:
         self.wait_until(f"location.href === {json.dumps(url)} && document.readyState === 'complete'", 20)
 
     def wait_until(self, expression: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.evaluate(expression):
-            assert time.monotonic() < deadline, (expression, self.evaluate("document.body.innerText"))
-            time.sleep(0.2)
+        eventually(lambda: self.evaluate(expression), timeout,
+                   lambda: f"{expression} (page: {self.evaluate('document.body.innerText')!r})", interval=0.2)
 
     def trouble(self) -> dict[str, list[str]]:
         """What the CSP refused and what threw, since the page loaded."""
@@ -84,8 +83,8 @@ def page(tmp_path: Path) -> Iterator[Page]:
         f"--use-file-for-fake-audio-capture={FIXTURES / 'summary.wav'}%noloop", "about:blank",
     ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: any(t["type"] == "page" for t in httpx.get(f"http://127.0.0.1:{port}/json").json()),
-                 20, "chromium")
+        eventually(lambda: any(t["type"] == "page" for t in httpx.get(f"http://127.0.0.1:{port}/json").json()),
+                   20, "chromium", ignoring=NOT_LISTENING)
         yield Page(port)
     finally:
         browser.terminate()
@@ -130,7 +129,7 @@ def test_the_key_is_remembered_on_the_device_only_when_asked(api_url: str, page:
 
 def test_a_link_cannot_start_the_microphone(api_url: str, page: Page) -> None:
     page.open(f"{api_url}/dictate?autostart=1&stop_after=1")
-    time.sleep(2)
+    time.sleep(2)  # time for an autostart to begin: none may
 
     assert page.evaluate("document.getElementById('status').textContent") == "Ready."
     assert page.evaluate("document.getElementById('start').disabled") is False

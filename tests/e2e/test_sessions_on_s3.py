@@ -14,7 +14,8 @@ from core import keys
 from tests.e2e.test_transcription import word_error_rate
 from tests.jobs import FIXTURES, reference, wait_for_status
 from tests.live import LiveClient, chunks, fixture_pcm
-from tests.services import s3_api_env, s3_client, start_api, start_redis, start_s3, start_worker, wait_for
+from tests.polling import eventually
+from tests.services import s3_api_env, s3_client, start_api, start_redis, start_s3, start_worker
 
 
 @pytest.fixture(scope="module")
@@ -52,4 +53,4 @@ def test_a_session_on_s3_ends_as_a_job_that_completes_with_its_transcript(
     assert word_error_rate(reference("colonoscopy"), result["text"]) <= 0.15, result["text"]
     # Once the job is over its audio is deleted from the bucket too.
     s3 = s3_client(endpoint)
-    wait_for(lambda: not s3.list_objects_v2(Bucket="audio", Prefix="uploads/").get("Contents"), 10, "audio deleted")
+    eventually(lambda: not s3.list_objects_v2(Bucket="audio", Prefix="uploads/").get("Contents"), 10, "audio deleted")

@@ -21,6 +21,7 @@ from core.audio_store import RedisAudioStore
 from core.job_store import JobStore, utcnow
 from core.jobs import JobRecord
 from tests.jobs import FIXTURES, long_recording, submit, wait_for_status
+from tests.polling import eventually
 from tests.services import ROOT, Process, service_env, start_api, start_redis, start_worker
 
 
@@ -34,7 +35,8 @@ class Stack:
         self.workers: list[Process] = []
 
     def worker(self, name: str, **env: str) -> Process:
-        proc = start_worker(self.url, self.tmp, name, **env)
+        # No warm-up clip: these tests are about faults, not a worker's first job (each start costs less).
+        proc = start_worker(self.url, self.tmp, name, **{"ENDOSCRIBE_WARMUP": "false", **env})
         self.workers.append(proc)
         return proc
 
@@ -73,7 +75,7 @@ def test_a_revoked_task_cancels_its_job_instead_of_leaving_it_queued(stack: Stac
     # What Flower's "revoke" button does; the task id is the job id. A revoked id stays revoked in
     # the worker, so any later message for it is discarded unrun: the job must end, not wait.
     app.control.revoke(job_id)
-    time.sleep(1)
+    time.sleep(1)  # the revoke broadcast reaches the worker first
     app.send_task(keys.TRANSCRIBE_TASK, args=[job_id], queue=keys.TRANSCRIBE_QUEUE, task_id=job_id)
 
     job = wait_for_status(stack.client, job_id, timeout=60)
@@ -84,19 +86,22 @@ def test_a_revoked_task_cancels_its_job_instead_of_leaving_it_queued(stack: Stac
 
 def test_redis_refusing_writes_mid_job_delays_the_job_but_never_wedges_it(stack: Stack) -> None:
     stack.worker("steady")
-    job_id = submit(stack.client, long_recording(8))["id"]
+    # 60 s of audio: the job is mid-decode when the 6 s of refused writes begin.
+    job_id = submit(stack.client, long_recording(4))["id"]
     wait_for_status(stack.client, job_id, {"processing"}, timeout=60)
     stack.redis.config_set("maxmemory", "1")  # every write now fails with OOM
-    time.sleep(6)
+    time.sleep(6)  # 6 s of refused writes: heartbeats, lease renewals and acks fail
     stack.redis.config_set("maxmemory", "0")
 
     # A worker that Celery stopped (its ack hit the same fault) is restarted, as compose would.
-    deadline = time.monotonic() + 180
-    while (status := stack.client.get(f"/v1/jobs/{job_id}").json()["status"]) not in {"completed", "failed"}:
-        assert time.monotonic() < deadline, f"job still {status}"
+    def ended() -> bool:
+        if stack.client.get(f"/v1/jobs/{job_id}").json()["status"] in {"completed", "failed"}:
+            return True
         if not any(w.alive() for w in stack.workers):
             stack.worker(f"restarted{len(stack.workers)}")
-        time.sleep(0.5)
+        return False
+
+    eventually(ended, 180, "the job's end", interval=0.5)
     job = stack.client.get(f"/v1/jobs/{job_id}").json()
     assert job["status"] == "completed", job
     assert stack.redis.exists(keys.audio_key(job_id)) == 0

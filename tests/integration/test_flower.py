@@ -3,7 +3,6 @@ and finished tasks with only job ids; a task revoked there ends its job."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,7 +11,8 @@ import pytest
 
 from core import keys
 from tests.jobs import FIXTURES, long_recording, submit, wait_for_status
-from tests.services import BIN, Process, free_port, service_env, wait_for
+from tests.polling import NOT_LISTENING, eventually
+from tests.services import BIN, Process, free_port, service_env
 
 AUTH = ("ops", "flower-test-pass")
 
@@ -31,7 +31,7 @@ def start_flower(redis_url: str, service_dir: Path, worker: Process) -> Iterator
             service_env(redis_url, FLOWER_BASIC_AUTH=":".join(AUTH), **env), service_dir / f"flower-{port}.log",
         ))
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: httpx.get(f"{base}/healthcheck").status_code == 200, 30, "flower")
+        eventually(lambda: httpx.get(f"{base}/healthcheck").status_code == 200, 30, "flower", ignoring=NOT_LISTENING)
         return base
 
     yield start
@@ -82,14 +82,11 @@ def test_flower_shows_the_worker_and_a_finished_task_without_patient_data(
     workers = httpx.get(f"{flower}/api/workers", auth=AUTH, params={"refresh": "true"}, timeout=30).json()
     assert any(name.startswith("e2e@") for name in workers), workers
 
-    deadline = time.monotonic() + 20
-    while True:
+    def succeeded() -> httpx.Response | None:
         task = httpx.get(f"{flower}/api/task/info/{job_id}", auth=AUTH)
-        if task.status_code == 200 and task.json().get("state") == "SUCCESS":
-            break
-        assert time.monotonic() < deadline, task.text
-        time.sleep(0.3)
-    info = task.json()
+        return task if task.status_code == 200 and task.json().get("state") == "SUCCESS" else None
+
+    info = eventually(succeeded, 20, "the task's SUCCESS in Flower").json()
     assert info["name"] == "endoscribe.transcribe"
     assert info["args"] == f"['{job_id}']"
     assert info["result"] == "'completed'"

@@ -17,7 +17,7 @@ from core.job_store import Claim, JobStore
 from core.jobs import JobStage, JobStatus, Segment, Transcript
 from core.settings import Settings
 from tests.integration.test_quotas import KEYS, LiveApi, auth, submitted
-from tests.services import wait_for
+from tests.polling import eventually
 
 TRANSCRIPT = Transcript(text="Cecum reached.", language="en", duration=2.0,
                         segments=[Segment(start=0.0, end=2.0, text="Cecum reached.")])
@@ -39,7 +39,7 @@ class Stream:
         self.client = httpx.Client(base_url=str(api.base_url), headers=auth(key), timeout=30)
         self.thread = threading.Thread(target=self._read, args=(job_id,), daemon=True)
         self.thread.start()
-        wait_for(lambda: bool(self.events), 5, "first event", interval=0.01)
+        eventually(lambda: bool(self.events), 5, "first event", interval=0.01)
 
     def _read(self, job_id: str) -> None:
         with connect_sse(self.client, "GET", f"/v1/jobs/{job_id}/events") as source:
@@ -63,10 +63,10 @@ def test_events_follow_a_job_from_queued_to_completed_and_then_end(api: LiveApi,
     stream = Stream(api, job_id, KEYS[0])
 
     assert store.claim(job_id, "run", "worker-1", 60, 3) is Claim.CLAIMED
-    wait_for(lambda: len(stream.events) == 2, 5, "processing event", interval=0.01)
+    eventually(lambda: len(stream.events) == 2, 5, "processing event", interval=0.01)
     for progress in (30.0, 70.0):
         assert store.update(job_id, "run", stage=JobStage.TRANSCRIBING, progress=progress)
-        wait_for(lambda p=progress: stream.events[-1][1]["progress"] == p, 5, "progress event", interval=0.01)
+        eventually(lambda p=progress: stream.events[-1][1]["progress"] == p, 5, "progress event", interval=0.01)
     assert store.finish(job_id, "run", JobStatus.COMPLETED, TRANSCRIPT, progress=100.0)
 
     events = stream.ended()

@@ -100,7 +100,7 @@ def test_a_job_stuck_in_the_model_past_its_hard_deadline_fails_and_the_worker_is
     def stuck(step: int) -> None:
         deadline = time.monotonic() + 20
         while step == 0 and not harness.wedged and time.monotonic() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.05)  # the uninterruptible model call
 
     harness.models.during = stuck
 
@@ -200,7 +200,7 @@ def test_redis_paused_mid_job_past_the_clients_timeout_still_ends_the_job_exactl
     def pause(step: int) -> None:
         if step == 1:
             threading.Thread(target=admin.execute_command, args=("DEBUG", "SLEEP", "1.5")).start()
-            time.sleep(0.1)
+            time.sleep(0.1)  # Redis is asleep before the run goes on
 
     harness.models.during = pause
     first = run_job(job_id, harness.context())

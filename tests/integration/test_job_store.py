@@ -115,7 +115,7 @@ def test_cancelling_a_queued_job_ends_it_with_its_callback_and_a_running_one_is_
 def test_recovery_requeues_a_lapsed_run_and_leaves_live_ones_alone(redis_client: redis.Redis) -> None:
     store = JobStore(redis_client, 3600)
     alive, dead = claimed(store, "alive", 60), claimed(store, "dead", 0.1)
-    time.sleep(0.2)
+    time.sleep(0.2)  # the 0.1 s lease lapses
     later = time.time() + 1
 
     assert store.recover(alive, 3, later) is Recovery.NOTHING
@@ -133,7 +133,7 @@ def test_a_lapsed_run_that_was_asked_to_cancel_ends_cancelled(redis_client: redi
     store = JobStore(redis_client, 3600)
     job_id = claimed(store, "dead", 0.1)
     store.cancel(job_id)
-    time.sleep(0.2)
+    time.sleep(0.2)  # the 0.1 s lease lapses
     assert store.recover(job_id, 3, time.time() + 1) is Recovery.ENDED
     assert store.get(job_id).status == JobStatus.CANCELLED and store.get_audio(job_id) is None
 

@@ -39,7 +39,7 @@ def feed(store: SessionStore, session_id: str, stop: threading.Event, pattern: b
         while not stop.is_set() and time.monotonic() < until:
             store.append(session_id, seq, pattern[offset:offset + 3200], max_bytes=10**9)
             seq, offset = seq + 1, (offset + 3200) % len(pattern)
-            time.sleep(0.1)
+            time.sleep(0.1)  # 100 ms of audio every 100 ms: a client talking in real time
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -72,7 +72,7 @@ def test_a_round_past_its_time_limit_hands_its_sessions_over_and_ends_and_the_qu
         took = time.monotonic() - started
         served_after = store.is_served(session_id)
         told = len(finals(harness, session_id))
-        time.sleep(0.4)
+        time.sleep(0.4)  # the client talks on between the two rounds
 
         # The next round (the queued job's task message; or the wake task) runs the job and serves the session.
         outcomes = run_round(queued[0], ctx)
@@ -106,7 +106,7 @@ def test_a_session_fed_only_empty_chunks_ends_at_its_idle_timeout(harness: Harne
         store.append(session_id, seq, b"", max_bytes=10**9)
         seq += 1
         drive(desk, harness)
-        time.sleep(0.05)
+        time.sleep(0.05)  # an empty frame every 50 ms
     drive(desk, harness)
 
     assert store.get(session_id).status.value == "ended"  # type: ignore[union-attr]
@@ -160,7 +160,7 @@ def test_a_new_desk_serves_sessions_behind_hundreds_held_by_other_workers(harnes
     deadline = time.monotonic() + 3.0
     while time.monotonic() < deadline and len(desk.held) < 2:
         desk.poll(admit=True)
-        time.sleep(0.02)
+        time.sleep(0.02)  # between two looks of the desk, as a worker's loop
 
     assert set(desk.held) == {middle, newest}
     assert store.unserved() == []
@@ -226,7 +226,7 @@ def test_a_file_jobs_batch_launches_while_a_slow_look_runs(harness: Harness) -> 
 
     def slow_speech(audio: Any) -> list[Window]:
         started = time.monotonic()
-        time.sleep(0.6)
+        time.sleep(0.6)  # the slow look itself
         looks.append((started, time.monotonic()))
         return loud_windows(audio)
 

@@ -139,7 +139,7 @@ def test_a_client_that_stops_sending_mid_utterance_gets_its_final_after_a_real_s
 
     stream(store, session_id, tone_pcm(1.2), desk, harness)
     assert not [e for e in events(harness.client, session_id) if e["type"] == "final"]
-    time.sleep(0.6)
+    time.sleep(0.6)  # past the 0.5 s short silence: the utterance's end is due
     drive(desk, harness)
 
     assert [(e["start"], e["end"]) for e in events(harness.client, session_id) if e["type"] == "final"] == [(0.0, 1.2)]
@@ -334,7 +334,7 @@ def test_with_two_lanes_a_final_due_while_a_file_window_decodes_does_not_wait_fo
         store.append(session_id, 0, tone_pcm(0.5) + tone_pcm(1.0, 0), max_bytes=10**9)
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline and not any(e["type"] == "final" for e in events(harness.client, session_id)):
-            time.sleep(0.05)
+            time.sleep(0.05)  # a final may come while this window decodes
         overlapped.append(any(e["type"] == "final" for e in events(harness.client, session_id)))
 
     harness.models.during = first_window_decodes

@@ -19,8 +19,9 @@ from core import keys
 from core.settings import MetricsSettings, Settings
 from tests.jobs import FIXTURES, submit, wait_for_status
 from tests.metrics import Samples, delta, label_values, names, scrape, value
+from tests.polling import NOT_LISTENING, eventually
 from tests.receiver import Receiver
-from tests.services import BIN, Process, free_port, service_env, start_deliverer, wait_for
+from tests.services import BIN, Process, free_port, service_env, start_deliverer
 
 AUDIO = FIXTURES / "summary.ogg"
 
@@ -53,8 +54,8 @@ def test_jobs_move_the_api_job_and_webhook_metrics(
         assert wait_for_status(client, completed)["status"] == "completed"
         assert wait_for_status(client, failed)["error"]["code"] == "audio_silent"
         receiver.wait_for(1)
-        wait_for(lambda: value(scrape(deliverer_metrics_url), "endoscribe_webhook_attempts_total",
-                               result="delivered") == 1, 10, "the delivered attempt counted")
+        eventually(lambda: value(scrape(deliverer_metrics_url), "endoscribe_webhook_attempts_total",
+                                 result="delivered") == 1, 10, "the delivered attempt counted")
     missing = str(uuid.uuid4())
     assert client.get(f"/v1/jobs/{missing}").status_code == 404
     after = scrape(f"{api_url}/metrics")
@@ -124,7 +125,7 @@ class LiveApi:
 
     def __enter__(self) -> str:
         self.thread.start()
-        wait_for(lambda: self.server.started, 10, "api", interval=0.01)
+        eventually(lambda: self.server.started, 10, "api", interval=0.01)
         return f"http://127.0.0.1:{self.port}"
 
     def __exit__(self, *_: object) -> None:
@@ -155,7 +156,7 @@ def test_several_api_processes_are_summed_in_every_scrape(redis_url: str, tmp_pa
                    service_env(redis_url, PROMETHEUS_MULTIPROC_DIR=str(multiproc)), tmp_path / "api.log")
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: httpx.get(f"{base}/health").status_code == 200, 30, "api")
+        eventually(lambda: httpx.get(f"{base}/health").status_code == 200, 30, "api", ignoring=NOT_LISTENING)
         requests = 30
 
         def ask(count: int) -> None:

@@ -31,7 +31,8 @@ from core.jobs import JobRecord, JobStatus
 from core.quota_store import seconds_to_next_day
 from core.settings import QuotaSettings, Settings, WebhookSettings
 from tests.jobs import FIXTURES
-from tests.services import TEST_WEBHOOK_SECRET, free_port, wait_for
+from tests.polling import eventually
+from tests.services import TEST_WEBHOOK_SECRET, free_port
 
 AUDIO = (FIXTURES / "summary.ogg").read_bytes()
 KEYS = ["clinic-a-key", "clinic-b-key"]
@@ -48,7 +49,7 @@ class LiveApi(httpx.Client):
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
-        wait_for(lambda: self.server.started, 10, "api", interval=0.01)
+        eventually(lambda: self.server.started, 10, "api", interval=0.01)
         super().__init__(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
 
     def close(self) -> None:

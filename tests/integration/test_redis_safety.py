@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import BIN, Process, free_port, service_env, start_redis, wait_for
+from tests.polling import eventually
+from tests.services import BIN, Process, free_port, service_env, start_redis
 
 MESSAGE = "Redis maxmemory-policy is allkeys-lru"
 
@@ -23,7 +24,7 @@ def test_a_process_refuses_an_evicting_redis(service: str, tmp_path: Path) -> No
     }
     proc = Process(commands[service], service_env(url), tmp_path / f"{service}.log")
     try:
-        wait_for(lambda: not proc.alive(), 90, f"{service} to refuse")
+        eventually(lambda: not proc.alive(), 90, f"{service} to refuse")
         assert proc.proc.returncode != 0
         assert MESSAGE in proc.output() and "ENDOSCRIBE_REDIS_ALLOW_EVICTION" in proc.output()
     finally:
@@ -36,7 +37,7 @@ def test_allowing_eviction_starts_with_a_loud_warning(tmp_path: Path) -> None:
     proc = Process([sys.executable, "-m", "webhooks.deliverer"],
                    service_env(url, ENDOSCRIBE_REDIS_ALLOW_EVICTION="true"), tmp_path / "deliverer.log")
     try:
-        wait_for(lambda: "polling" in proc.output() or not proc.alive(), 30, "deliverer")
+        eventually(lambda: "polling" in proc.output() or not proc.alive(), 30, "deliverer")
         assert proc.alive() and "!!! Redis maxmemory-policy is volatile-lru" in proc.output()
     finally:
         proc.stop()

@@ -23,7 +23,8 @@ from core.queueing import broker_task_ids, make_celery
 from core.redis_connection import RedisTlsConfigError, connect_redis
 from core.settings import RedisTlsSettings, Settings
 from tests.integration.tls_redis import Pki, make_pki, start_tls_redis
-from tests.services import BIN, Process, free_port, service_env, wait_for
+from tests.polling import NOT_LISTENING, eventually
+from tests.services import BIN, Process, free_port, service_env
 from webhooks import deliverer
 
 CONNECT_ERRORS = (redis.ConnectionError, OperationalError)
@@ -161,11 +162,13 @@ def test_the_api_and_flower_processes_reach_redis_over_verified_tls(
     flower = start([str(BIN / "celery"), "-A", "worker.celery_app", "flower", f"--port={flower_port}",
                     "--address=127.0.0.1"], tls_url, tmp_path, "flower", ENDOSCRIBE_REDIS_CA_FILE=str(pki.ca))
     try:
-        wait_for(lambda: httpx.get(f"http://127.0.0.1:{api_port}/health").status_code == 200, 30, "api")
+        eventually(lambda: httpx.get(f"http://127.0.0.1:{api_port}/health").status_code == 200, 30, "api",
+                   ignoring=NOT_LISTENING)
         # 200 with an empty list means the API read Redis; an unreachable Redis answers 503.
         assert httpx.get(f"http://127.0.0.1:{api_port}/gpu-info").json() == {"workers": []}
         flower_base = f"http://127.0.0.1:{flower_port}"
-        wait_for(lambda: httpx.get(f"{flower_base}/healthcheck").status_code == 200, 60, "flower")
+        eventually(lambda: httpx.get(f"{flower_base}/healthcheck").status_code == 200, 60, "flower",
+                   ignoring=NOT_LISTENING)
         lengths = httpx.get(f"{flower_base}/api/queues/length", auth=("ops", "tls-test"), timeout=10)
         assert lengths.status_code == 200, flower.output()[-2000:]
         assert [q["name"] for q in lengths.json()["active_queues"]] == [keys.TRANSCRIBE_QUEUE]

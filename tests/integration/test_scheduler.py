@@ -86,7 +86,7 @@ def test_with_two_lanes_a_job_cancelled_while_its_window_decodes_ends_cancelled_
             harness.store.cancel(victim)
             deadline = time.monotonic() + 3
             while harness.store.get(victim).status != JobStatus.CANCELLED and time.monotonic() < deadline:  # type: ignore[union-attr]
-                time.sleep(0.02)
+                time.sleep(0.02)  # until the cancel lands, mid-decode
 
     harness.models.during = cancel_and_wait
 

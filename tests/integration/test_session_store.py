@@ -249,7 +249,7 @@ def test_an_empty_or_sub_20_ms_chunk_is_not_stored_and_leaves_the_idle_clock(har
     store = SessionStore(harness.client, 3600)
     session_id = new_session(store)
     before = store.get(session_id)
-    time.sleep(0.01)
+    time.sleep(0.01)  # the clock moves on: an unchanged idle clock is then no coincidence
 
     results = [store.append(session_id, 0, b"", 10**9), store.append(session_id, 0, b"\0" * 638, 10**9),
                store.append(session_id, 0, b"\0" * 640, 10**9)]

@@ -19,6 +19,7 @@ import redis
 from api import session_tokens
 from core import keys
 from tests.live import CHUNK_BYTES, LiveClient
+from tests.polling import eventually
 from tests.services import Process, start_api, start_redis
 
 SECRET = "stream-token-secret-of-the-tests"
@@ -134,7 +135,7 @@ def test_empty_and_sub_20_ms_chunks_are_refused_and_do_not_keep_a_session_open(s
 
     for piece in [b"", b"\0\0", bytes(638)] * 5:  # every 0.3 s for 4.5 s, past the 2 s idle timeout
         live.ws.send(piece)
-        time.sleep(0.3)
+        time.sleep(0.3)  # one refused chunk every 0.3 s
     live.wait_for(lambda: bool([e for e in live.of("error") if e["code"] == "idle_timeout"]), 5)
 
     codes = [e["code"] for e in live.of("error")]
@@ -156,7 +157,7 @@ def test_text_messages_do_not_hold_off_the_idle_timeout(stack: Stack) -> None:
 
     while not live.of("error") and time.monotonic() - started < 6:
         live.ws.send(json.dumps({"type": "resume", "seq": 1}))
-        time.sleep(0.2)
+        time.sleep(0.2)  # five messages a second, none of them audio
 
     assert [e["code"] for e in live.of("error")] == ["idle_timeout"]
     assert 1.5 < time.monotonic() - started < 3.5
@@ -360,7 +361,7 @@ def test_a_key_holds_a_limited_number_of_streams_across_replicas(stack: Stack) -
 
     sse.close()
     ws.drop()
-    time.sleep(0.5)
+    time.sleep(0.5)  # both replicas see their streams end and give the places back
     # A new session: with no worker here, the API's sweep ends the first two at their 2 s idle timeout.
     again = SseClient(open_session(stack.base, KEYS[11])["events_url"])
     assert again.status == 200
@@ -424,10 +425,7 @@ def test_a_relay_whose_client_dropped_ends_and_the_api_shuts_down(tmp_path_facto
         assert blocked_xreads(client) == 1
         live.drop()
 
-        deadline = time.monotonic() + 5
-        while blocked_xreads(client) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert blocked_xreads(client) == 0, "the relay still reads for a client that is gone"
+        eventually(lambda: blocked_xreads(client) == 0, 5, "the relay to stop reading for a client that is gone")
 
         again = connected(open_session(base, KEYS[0])["stream_url"])  # a connection open at shutdown
         started = time.monotonic()
@@ -449,12 +447,14 @@ def test_the_async_pool_is_bounded_and_a_stream_it_cannot_serve_ends_with_an_err
     client = redis.Redis.from_url(url)
     api: Process | None = None
     try:
+        # A 30 s idle timeout, as in the websocket case: under load a 2 s one ended a session mid-test.
         api, base = start_api(url, tmp, **{**LIVE_ENV, "ENDOSCRIBE_LIVE_MAX_STREAMS_PER_KEY": "0",
+                                           "ENDOSCRIBE_LIVE_IDLE_TIMEOUT_SECONDS": "30",
                                            "ENDOSCRIBE_LIVE_REDIS_MAX_CONNECTIONS": "2",
                                            "ENDOSCRIBE_LIVE_REDIS_WAIT_SECONDS": "0.3"})
         sessions = [open_session(base, KEYS[0]) for _ in range(8)]
         streams = [SseClient(s["events_url"]) for s in sessions]
-        time.sleep(3)
+        time.sleep(3)  # time for every stream to wait its 0.3 s for a connection
 
         assert max(blocked_xreads(client) for _ in range(10)) <= 2
         failed = [s for s in streams if s.ended.is_set()]
@@ -483,7 +483,7 @@ def test_a_websocket_gets_a_clear_error_when_the_pool_is_exhausted(
                                            "ENDOSCRIBE_LIVE_REDIS_MAX_CONNECTIONS": "1",
                                            "ENDOSCRIBE_LIVE_REDIS_WAIT_SECONDS": "0.3"})
         lives = [LiveClient(open_session(base, KEYS[1])["stream_url"]) for _ in range(4)]
-        time.sleep(3)
+        time.sleep(3)  # time for every socket to wait its 0.3 s for a connection
 
         dropped = [live for live in lives if live.close_code is not None]
         assert dropped
@@ -524,7 +524,7 @@ def test_audio_that_redis_has_no_room_for_is_refused_unacked_and_taken_when_rese
         assert [(e["code"], "resend from 1" in e["message"]) for e in live.of("error")] == [("storage_full", True)]
         assert [a["seq"] for a in live.of("ack")] == [0]
         client.delete("filler")
-        time.sleep(1.2)
+        time.sleep(1.2)  # the socket looks at Redis's memory once a second
         live.ws.send(json.dumps({"type": "resume", "seq": 1}))
         live.ws.send(bytes(CHUNK_BYTES))
         live.wait_for(lambda: len(live.of("ack")) == 2, 5)

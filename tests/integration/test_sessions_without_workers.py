@@ -14,7 +14,8 @@ import redis
 from core import keys
 from tests.fakes import tone_pcm
 from tests.live import LiveClient, chunks
-from tests.services import start_api, start_redis, wait_for
+from tests.polling import eventually
+from tests.services import start_api, start_redis
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,6 @@ def test_an_ending_session_is_not_counted_against_the_key_while_it_waits(
     live = LiveClient(first["stream_url"])
     live.send_audio(chunks(tone_pcm(0.4)), speed=10)
     live.ws.send('{"type": "end"}')
-    wait_for(lambda: store.hget(keys.session_key(first["id"]), "status") != b"open", 5, "the end")
+    eventually(lambda: store.hget(keys.session_key(first["id"]), "status") != b"open", 5, "the end")
 
     assert client.post("/v1/sessions", json={}).status_code == 201

@@ -26,7 +26,8 @@ from core.s3_audio_store import S3AudioStore
 from core.webhook_store import WebhookConfig
 from tests.fakes import Harness, tone_wav
 from tests.jobs import FIXTURES, wait_for_status
-from tests.services import S3_ENV, s3_api_env, s3_client, start_api, start_redis, start_worker, wait_for
+from tests.polling import eventually
+from tests.services import S3_ENV, s3_api_env, s3_client, start_api, start_redis, start_worker
 from tests.tcp_gate import TcpGate
 from worker.jobs.recovery import sweep
 from worker.jobs.run import RunOutcome
@@ -162,7 +163,7 @@ def test_a_real_worker_and_api_ride_out_an_audio_store_outage(
             gate.close()  # down before any worker reads the audio
             worker = start_worker(url, tmp, "outage", ENDOSCRIBE_WARMUP="false",
                                   **s3_api_env(gate.url))
-            wait_for(lambda: "audio store is unavailable" in worker.output(), 90, "the worker's first try")
+            eventually(lambda: "audio store is unavailable" in worker.output(), 90, "the worker's first try")
             job = client.get(f"/v1/jobs/{job_id}").json()
             assert job["status"] in {"queued", "processing"} and job["error"] is None, job
 
@@ -172,8 +173,8 @@ def test_a_real_worker_and_api_ride_out_an_audio_store_outage(
             assert client.get(f"/v1/jobs/{job_id}/result").json()["text"]
             assert "Traceback" not in worker.output()
             # Deleted right after the job's end transaction (which the poll may see first).
-            wait_for(lambda: not s3_client(s3_endpoint).list_objects_v2(Bucket="audio").get("Contents"),
-                     10, "the job's audio deleted")
+            eventually(lambda: not s3_client(s3_endpoint).list_objects_v2(Bucket="audio").get("Contents"),
+                       10, "the job's audio deleted")
     finally:
         if worker is not None:
             worker.stop()

@@ -21,7 +21,8 @@ import redis
 
 from core import keys
 from tests.jobs import FIXTURES, submit, wait_for_status
-from tests.services import ROOT, free_port, service_env, wait_for
+from tests.polling import NOT_LISTENING, eventually
+from tests.services import ROOT, free_port, service_env
 
 WORKER = "worker.celery_app worker"
 DELIVERER = "-m webhooks.deliverer"
@@ -66,11 +67,12 @@ class UpScript:
         return self.log.read_text(errors="replace")
 
     def wait_until_up(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while "EndoScribe is up" not in self.output():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"up.sh did not come up (exit {self.proc.poll()}):\n{self.output()[-5000:]}")
-            time.sleep(0.5)
+        def up() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"up.sh exited {self.proc.poll()}:\n{self.output()[-5000:]}")
+            return "EndoScribe is up" in self.output()
+
+        eventually(up, timeout, lambda: f"up.sh up:\n{self.output()[-5000:]}")
 
     def child(self, marker: str) -> int | None:
         """The pid of the live descendant whose command line contains `marker`."""
@@ -117,7 +119,7 @@ class UpScript:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            time.sleep(0.1)
+            time.sleep(0.1)  # the killed ones are reaped before the next look
 
 
 @dataclass
@@ -134,8 +136,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
     # No Redis answers at this URL, so up.sh starts its own, with its data under ENDOSCRIBE_DATA_DIR.
     redis_url = f"redis://127.0.0.1:{free_port()}/0"
     api_port = free_port()
+    # No warm-up clip: the worker starts twice here, and what is checked is the supervision, not its first job.
     env = service_env(redis_url, ENDOSCRIBE_API_PORT=str(api_port), ENDOSCRIBE_FLOWER_PORT=str(free_port()),
-                      ENDOSCRIBE_DATA_DIR=str(tmp / "data"))
+                      ENDOSCRIBE_DATA_DIR=str(tmp / "data"), ENDOSCRIBE_WARMUP="false")
     return Stack(env, f"http://127.0.0.1:{api_port}", redis_url, tmp)
 
 
@@ -155,8 +158,8 @@ def kill_the_deliverer(up: UpScript) -> None:
     assert victim is not None
     polling = up.output().count("webhook deliverer polling")
     os.kill(victim, signal.SIGKILL)
-    wait_for(lambda: up.child(DELIVERER) not in (None, victim), 15, "a new deliverer")
-    wait_for(lambda: up.output().count("webhook deliverer polling") > polling, 15, "the new deliverer polling")
+    eventually(lambda: up.child(DELIVERER) not in (None, victim), 15, "a new deliverer")
+    eventually(lambda: up.output().count("webhook deliverer polling") > polling, 15, "the new deliverer polling")
 
 
 def test_a_killed_deliverer_is_restarted_with_a_growing_backoff(up: UpScript) -> None:
@@ -185,7 +188,7 @@ def test_a_killed_worker_is_restarted_while_the_api_keeps_answering(up: UpScript
             assert http.get("/health").status_code == 200
             expired = expired or not heartbeat()
             assert time.monotonic() < deadline, f"no new worker heartbeat 180 s after the kill:\n{up.output()[-3000:]}"
-            time.sleep(0.5)
+            time.sleep(0.5)  # the API asked twice a second while the worker comes back
     assert up.child(WORKER) not in (None, victim)
     assert re.search(r"^worker exited \(code 137\); restarting in \d+s$", up.output(), re.MULTILINE)
 
@@ -203,7 +206,8 @@ def test_jobs_outlive_a_restart_and_ctrl_c_leaves_nothing_behind(up: UpScript, s
     again = UpScript(stack.env, stack.logs / "up-again.log")
     try:
         # The API is enough: the job lives in Redis, which up.sh restarts from its append-only file.
-        wait_for(lambda: httpx.get(f"{stack.api}/health").status_code == 200, 60, "the API after a restart")
+        eventually(lambda: httpx.get(f"{stack.api}/health").status_code == 200, 60, "the API after a restart",
+                   ignoring=NOT_LISTENING)
         with httpx.Client(base_url=stack.api, timeout=30) as http:
             assert http.get(f"/v1/jobs/{job_id}").json() == job
             assert http.get(f"/v1/jobs/{job_id}/result").json() == result

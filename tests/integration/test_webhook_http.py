@@ -59,7 +59,7 @@ def test_the_response_body_is_not_read(raw_server) -> None:  # type: ignore[no-u
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n")
         for _ in range(50):
             conn.sendall(b"x" * 1000)
-            time.sleep(0.1)
+            time.sleep(0.1)  # a body that trickles for 5 s
 
     url = raw_server(huge_slow_body)
     started = time.monotonic()

@@ -16,6 +16,7 @@ from fhir.resources.R4B.documentreference import DocumentReference
 from standardwebhooks.webhooks import Webhook
 
 from tests.jobs import FIXTURES, submit, wait_for_status
+from tests.polling import eventually
 from tests.receiver import Receiver, Reply
 from tests.services import TEST_WEBHOOK_SECRET, Process, start_api, start_deliverer
 
@@ -23,13 +24,14 @@ AUDIO = FIXTURES / "summary.ogg"
 
 
 def webhook_state(client: httpx.Client, job_id: str, statuses: set[str], timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        hook: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()["webhook"]
-        if hook["status"] in statuses:
-            return hook
-        assert time.monotonic() < deadline, hook
-        time.sleep(0.1)
+    hook: dict[str, Any] = {}
+
+    def reached() -> dict[str, Any] | None:
+        hook.clear()
+        hook.update(client.get(f"/v1/jobs/{job_id}").json()["webhook"])
+        return dict(hook) if hook["status"] in statuses else None
+
+    return eventually(reached, timeout, lambda: f"webhook in {statuses} (last seen: {hook})")
 
 
 def verify(request_headers: dict[str, str], body: bytes) -> Any:
@@ -45,7 +47,7 @@ def test_a_completed_job_is_called_back_once_signed_and_thin(
                         callback_auth_header_name="Authorization", callback_auth_header_value=secret_value)["id"]
         hook = webhook_state(client, job_id, {"delivered", "failed"})
         [request] = receiver.wait_for(1)
-        time.sleep(0.5)
+        time.sleep(0.5)  # time for a second delivery (retries come 0.3 s apart here): none may come
         assert len(receiver.requests) == 1
 
     payload = verify(request.headers, request.body)
@@ -96,7 +98,7 @@ def test_gone_and_client_errors_stop_retries(client: httpx.Client, deliverer: Pr
     with Receiver(default=Reply(status, headers=headers)) as receiver:
         job_id = submit(client, AUDIO, callback_url=receiver.url)["id"]
         hook = webhook_state(client, job_id, {"delivered", "failed"})
-        time.sleep(1.5)
+        time.sleep(1.5)  # time for retries (0.3 s apart here): none may come
         assert len(receiver.requests) == 1
     assert hook["status"] == "failed"
     assert [a["status_code"] for a in hook["attempts"]] == [status]
@@ -209,7 +211,7 @@ def test_targets_that_resolve_privately_are_refused_at_delivery(
             # The session API allows loopback targets; this deliverer re-checks and must not connect.
             job_id = submit(client, AUDIO, callback_url=receiver.url)["id"]
             hook = webhook_state(client, job_id, {"delivered", "failed"})
-            time.sleep(0.5)
+            time.sleep(0.5)  # time for an attempt to reach the receiver: none may
             assert receiver.requests == []
     finally:
         strict.stop()

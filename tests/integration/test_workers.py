@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from core import keys
+from tests.polling import eventually
 from tests.services import start_api, start_redis, start_worker
 from worker.celery.heartbeat import Heartbeat
 
@@ -31,13 +32,6 @@ def lone_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     yield url, base, tmp
     api_proc.stop()
     redis_proc.stop()
-
-
-def wait_until(predicate, timeout: float = 15) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.2)
 
 
 def test_a_worker_appears_when_ready_and_disappears_when_it_stops(lone_stack: tuple[str, str, Path]) -> None:
@@ -77,7 +71,7 @@ def test_a_killed_worker_expires_from_gpu_info(lone_stack: tuple[str, str, Path]
     worker.stop(signal.SIGKILL)
     killed_at = time.monotonic()
     # Heartbeat every 1 s with a 3-beat TTL: gone within ~3 s of the last beat.
-    wait_until(lambda: httpx.get(f"{base}/gpu-info").json() == {"workers": []}, timeout=10)
+    eventually(lambda: httpx.get(f"{base}/gpu-info").json() == {"workers": []}, 10, "the killed worker gone")
     assert time.monotonic() - killed_at <= 8
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import redis
 
-from tests.services import Process, free_port, wait_for
+from tests.polling import NOT_LISTENING, eventually
+from tests.services import Process, free_port
 
 PASSWORD = "tls-test-password"
 
@@ -75,5 +76,5 @@ def start_tls_redis(folder: Path, pki: Pki, *, client_certificates: bool = False
     # Readiness through a client configured here, independent of the code under test.
     probe = redis.Redis(host="127.0.0.1", port=port, password=PASSWORD, ssl=True, ssl_ca_certs=str(pki.ca),
                         ssl_certfile=str(pki.client[0]), ssl_keyfile=str(pki.client[1]))
-    wait_for(lambda: bool(probe.ping()), 10, "redis-server with TLS")
+    eventually(lambda: bool(probe.ping()), 10, "redis-server with TLS", ignoring=NOT_LISTENING)
     return proc, f"rediss://:{PASSWORD}@127.0.0.1:{port}/0"

@@ -243,7 +243,7 @@ def test_samples_split_across_reads_and_a_growing_buffer_come_out_whole() -> Non
         for start in range(0, len(pcm), 4001):
             os.write(write_end, pcm[start:start + 4001])
             while struct.unpack("i", fcntl.ioctl(write_end, termios.FIONREAD, b"\0" * 4))[0]:
-                time.sleep(0.001)
+                time.sleep(0.001)  # until the reader drains the pipe
         os.close(write_end)
 
     writer = threading.Thread(target=write_in_odd_pieces)
