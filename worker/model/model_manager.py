@@ -188,8 +188,8 @@ class ModelManager:
             nltk.data.find("tokenizers/punkt_tab/english/")
         except LookupError:
             raise AlignmentUnavailable(
-                "ENDOSCRIBE_ALIGN=true needs NLTK's punkt_tab on disk: run `python -m nltk.downloader -d <dir> "
-                "punkt_tab` and set NLTK_DATA=<dir> (the worker image has it), or set ENDOSCRIBE_ALIGN=false"
+                "ENDOSCRIBE_WORKER_ALIGN=true needs NLTK's punkt_tab on disk: run `python -m nltk.downloader -d <dir> "
+                "punkt_tab` and set NLTK_DATA=<dir> (the worker image has it), or set ENDOSCRIBE_WORKER_ALIGN=false"
             ) from None
         self.aligner("en")
 
