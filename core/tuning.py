@@ -17,7 +17,9 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSetti
 
 def group_config(env_prefix: str) -> SettingsConfigDict:
     # Field docstrings become field descriptions: the settings reference in docs/ is generated from them.
-    return SettingsConfigDict(env_prefix=env_prefix, extra="ignore", use_attribute_docstrings=True)
+    # `forbid` refuses a keyword no field has (the environment only ever fills known fields): a knob
+    # passed to the group it moved out of (`LiveSettings(lag_seconds=1)`) fails instead of being dropped.
+    return SettingsConfigDict(env_prefix=env_prefix, extra="forbid", use_attribute_docstrings=True)
 
 
 class RenamedSettings(BaseSettings):

@@ -3,8 +3,9 @@
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from core.settings import Settings
+from core.settings import LiveSettings, Settings, WorkerSettings
 from core.tuning import RenamedSettings
 
 
@@ -87,3 +88,14 @@ def test_every_renamed_group_reads_every_field_under_its_old_name(monkeypatch: p
                 value = field.get_default() or 7
                 monkeypatch.setenv(group.old_env_name(name), str(value + 1))
                 assert getattr(group(), name) == value + 1, group.old_env_name(name)
+
+
+def test_a_knob_given_to_the_group_it_moved_out_of_is_refused_not_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError, match="lag_seconds"):
+        LiveSettings(lag_seconds=1)
+    with pytest.raises(ValidationError, match="decode_lanes"):
+        WorkerSettings(decode_lanes=1)
+    # Unknown names in the environment stay ignored (`make up` reads ENDOSCRIBE_API_HOST itself).
+    monkeypatch.setenv("ENDOSCRIBE_API_HOST", "0.0.0.0")
+    monkeypatch.setenv("ENDOSCRIBE_WORKER_NO_SUCH_SETTING", "1")
+    assert Settings().worker.tuning.decode_lanes == 0
