@@ -125,7 +125,8 @@ def settings_page() -> str:
         HEADER,
         "# Settings\n\n",
         f"Every setting EndoScribe reads from the environment: {len(settings)} in all, from `core/settings.py` "
-        "(one settings object, read once per process). Each row is the field's own docstring. Lists are "
+        "and `core/tuning.py` (one settings object, read once per process). Each row is the field's own "
+        "docstring. Lists are "
         'JSON (`ENDOSCRIBE_API_KEYS=\'["key1"]\'`); booleans are `true` or `false`. How to set them, and '
         "which ones a deployment needs, is in [Configuration](../operations/configuration.md).\n\n",
         f"## Operator settings\n\nWhat a deployment configures: {len(operator)} settings.\n\n",
@@ -133,8 +134,9 @@ def settings_page() -> str:
         f"## Tuning knobs\n\n{len(tuning)} settings whose defaults were measured (endpointing, prompt lengths, "
         "batching, polling): change one only with a measurement to show for it (the "
         "[benchmarks](../benchmarks/index.md) say how each was taken). Each area's knobs are a group, "
-        "`tuning` beside the area's settings in `core/settings.py` (`settings.live.tuning`), named like the "
-        "area's with `TUNING_` after `ENDOSCRIBE_`. The name a setting had before its group moved "
+        "declared in `core/tuning.py` and read as `tuning` beside the area's settings "
+        "(`settings.live.tuning`), named like the area's with `TUNING_` after `ENDOSCRIBE_`. The name a "
+        "setting had before its group moved "
         "(`ENDOSCRIBE_LIVE_LAG_SECONDS`, `ENDOSCRIBE_MODEL`) is still read, in brackets in each row; "
         "where both are set, the new one wins.\n\n",
         *_settings_tables(tuning),
