@@ -145,7 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.token_key = session_tokens.token_key(client, settings.live)
         if not settings.api_keys:
             log.warning("ENDOSCRIBE_API_KEYS is empty: the API is open to anyone who can reach it")
-        app.state.watcher = JobWatcher(client, settings.events_poll_seconds)
+        app.state.watcher = JobWatcher(client, settings.tuning.events_poll_seconds)
         if added := JobHistory(client, settings.retention_seconds).index_stored_jobs():
             log.info("added %d jobs stored before the per-key job list existed to it", added)
         yield

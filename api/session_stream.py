@@ -256,7 +256,7 @@ class SessionSocket:
         """Wake a worker when none serves the session; past `lag_seconds` unserved, tell the client
         (a `lagging` event with the audio waiting) instead of storing its audio in silence."""
         now = time.monotonic()
-        if now - self.checked_at < min(WAKE_EVERY_SECONDS, self.settings.lag_seconds / 2):
+        if now - self.checked_at < min(WAKE_EVERY_SECONDS, self.settings.tuning.lag_seconds / 2):
             return
         self.checked_at = now
         if await run_in_threadpool(self.sessions.is_served, self.id):
@@ -265,7 +265,7 @@ class SessionSocket:
         await self.wake()
         if self.unserved_since is None:
             self.unserved_since = now
-        elif min(now - self.unserved_since, now - self.lag_told_at) >= self.settings.lag_seconds:
+        elif min(now - self.unserved_since, now - self.lag_told_at) >= self.settings.tuning.lag_seconds:
             self.lag_told_at = now
             state = await run_in_threadpool(self.sessions.get, self.id)
             if state is not None:

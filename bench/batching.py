@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 
 from bench.throughput import service_transcribe  # noqa: E402
 from core.settings import WorkerSettings  # noqa: E402
+from core.tuning import WorkerTuning  # noqa: E402
 from tests.services import Process, start_api, start_redis, start_worker  # noqa: E402
 from worker.model.decoding import SAMPLE_RATE, decode_audio  # noqa: E402
 from worker.model.transcriber import DecodeRequest  # noqa: E402
@@ -82,7 +83,7 @@ class InProcess:
         from worker.model.model_manager import ModelManager
 
         # WhisperX alone: every thread on one model replica (the worker splits them into decode lanes).
-        self.models = ModelManager(WorkerSettings(batch_size=batch_size, decode_lanes=1))
+        self.models = ModelManager(WorkerSettings(tuning=WorkerTuning(batch_size=batch_size, decode_lanes=1)))
         self.models.load()
         self.models.warm_up()
 

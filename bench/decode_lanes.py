@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 
 from core.jobs import JobOptions  # noqa: E402
 from core.settings import WorkerSettings  # noqa: E402
+from core.tuning import WorkerTuning  # noqa: E402
 from core.vocabulary import decoding_prompt  # noqa: E402
 from worker.model.decoding import decode_audio  # noqa: E402
 from worker.model.model_manager import ModelManager, _cpu_count  # noqa: E402
@@ -70,7 +71,7 @@ def main() -> None:
     rows = {}
     for label, cpu_threads, lanes in ((f"{threads} threads, 1 lane (before)", threads, 1),
                                       (f"1 thread, {threads} lanes (default)", threads, threads)):
-        models = ModelManager(WorkerSettings(cpu_threads=cpu_threads, decode_lanes=lanes))
+        models = ModelManager(WorkerSettings(cpu_threads=cpu_threads, tuning=WorkerTuning(decode_lanes=lanes)))
         models.decode([unit])  # load, warm
         rows[label] = (timed(models, [[unit]], args.repeat), timed(models, [[unit]] * lanes, args.repeat),
                        timed(models, [files], max(1, args.repeat // 2)),

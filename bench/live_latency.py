@@ -149,7 +149,7 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--seconds", type=float, default=40.0, help="longest dictation a session streams")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
-                        help="worker settings, e.g. ENDOSCRIBE_LIVE_MAX_UTTERANCE_SECONDS=8")
+                        help="worker settings, e.g. ENDOSCRIBE_TUNING_LIVE_MAX_UTTERANCE_SECONDS=8")
     parser.add_argument("--show", action="store_true", help="print each session's finals beside its job's text")
     args = parser.parse_args()
     clips = dictations(max(args.sessions), args.seconds)

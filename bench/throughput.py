@@ -34,6 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import httpx  # noqa: E402
 
 from core.settings import WorkerSettings  # noqa: E402
+from core.tuning import WorkerTuning  # noqa: E402
 from tests.services import start_api, start_redis, start_worker  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -64,7 +65,8 @@ def in_process(files: list[tuple[str, bytes]]) -> tuple[float, float]:
     from worker.model.model_manager import ModelManager
     from worker.model.pipeline import SAMPLE_RATE
 
-    models = ModelManager(WorkerSettings(decode_lanes=1))  # WhisperX alone: all threads on one replica
+    # WhisperX alone: all threads on one replica.
+    models = ModelManager(WorkerSettings(tuning=WorkerTuning(decode_lanes=1)))
     models.load()
     models.warm_up()
     assert models.runtime is not None

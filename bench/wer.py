@@ -39,6 +39,7 @@ from whisper_normalizer.english import EnglishTextNormalizer  # noqa: E402
 from core.jobs import JobOptions, Transcript  # noqa: E402
 from core.note_types import NOTE_TYPES  # noqa: E402
 from core.settings import VocabularySettings, WorkerSettings  # noqa: E402
+from core.tuning import VocabularyTuning, WorkerTuning  # noqa: E402
 from core.vocabulary import decoding_prompt, job_terms, read_list  # noqa: E402
 from worker.model.decoding import decode_audio  # noqa: E402
 from worker.model.model_manager import ModelManager  # noqa: E402
@@ -54,15 +55,15 @@ UNITS = re.compile(r"(?<=\d)\s*(mm|cm|mg|mcg|mL|g|%)(?![\w%])")
 # name -> (vocabulary settings, use the truncation guard)
 DECODINGS: dict[str, tuple[VocabularySettings, bool]] = {
     "raw": (VocabularySettings(builtin=False), False),
-    "prompt": (VocabularySettings(apply_as="prompt"), False),
-    "prompt+guard": (VocabularySettings(apply_as="prompt"), True),
-    "hotwords+guard": (VocabularySettings(apply_as="hotwords"), True),
-    "both+guard": (VocabularySettings(apply_as="both"), True),
+    "prompt": (VocabularySettings(tuning=VocabularyTuning(apply_as="prompt")), False),
+    "prompt+guard": (VocabularySettings(tuning=VocabularyTuning(apply_as="prompt")), True),
+    "hotwords+guard": (VocabularySettings(tuning=VocabularyTuning(apply_as="hotwords")), True),
+    "both+guard": (VocabularySettings(tuning=VocabularyTuning(apply_as="both")), True),
     # Shorter and longer glossaries: how much of the list helps before tiny.en starts losing speech.
-    "prompt40+guard": (VocabularySettings(prompt_words=40), True),
+    "prompt40+guard": (VocabularySettings(tuning=VocabularyTuning(prompt_words=40)), True),
     # A prompt twice as long: where tiny.en starts dropping speech, and what the guard gives back.
-    "prompt120": (VocabularySettings(prompt_words=120), False),
-    "prompt120+guard": (VocabularySettings(prompt_words=120), True),
+    "prompt120": (VocabularySettings(tuning=VocabularyTuning(prompt_words=120)), False),
+    "prompt120+guard": (VocabularySettings(tuning=VocabularyTuning(prompt_words=120)), True),
 }
 
 
@@ -227,7 +228,8 @@ def main() -> None:
     parser.add_argument("--heldout", action="store_true",
                         help="the held-out dictations (bench/devset/heldout.yaml), never used for tuning")
     args = parser.parse_args()
-    models = ModelManager(WorkerSettings(decode_lanes=1))  # WhisperX alone: all threads on one replica
+    # WhisperX alone: all threads on one replica.
+    models = ModelManager(WorkerSettings(tuning=WorkerTuning(decode_lanes=1)))
     models.load()
     assert models.runtime is not None
     print(f"model {models.model_name} on {models.runtime.whisperx_device}/{models.runtime.compute_type}")

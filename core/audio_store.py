@@ -148,7 +148,7 @@ def read_pieces(client: redis.Redis, key: str) -> bytes | None:
 def make_audio_store(settings: StorageSettings, client: redis.Redis) -> JobAudio:
     """The store `settings.url` names: empty for Redis, `s3://bucket/prefix` for object storage."""
     if not settings.url:
-        return RedisAudioStore(client, int(settings.piece_mb * MB), settings.pending_seconds)
+        return RedisAudioStore(client, int(settings.tuning.piece_mb * MB), settings.pending_seconds)
     from core.s3_audio_store import S3AudioStore  # boto3 is imported only where it is used
 
     return S3AudioStore.from_settings(settings)

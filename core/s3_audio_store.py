@@ -70,7 +70,7 @@ class S3AudioStore(Participant):
                           request_checksum_calculation="when_required",
                           response_checksum_validation="when_required"),
         )
-        return cls(client, url.netloc, url.path, int(settings.part_mb * MB), settings.pending_seconds)
+        return cls(client, url.netloc, url.path, int(settings.tuning.part_mb * MB), settings.pending_seconds)
 
     def key(self, job_id: str) -> str:
         return f"{self.prefix}{job_id}"

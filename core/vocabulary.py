@@ -84,12 +84,12 @@ def decoding_prompt(options: JobOptions, settings: VocabularySettings) -> tuple[
     word budget (Whisper keeps about 220 prompt tokens, and tiny.en drops speech well before that).
     """
     terms = job_terms(options, settings)
-    budget = settings.prompt_words - _words(options.initial_prompt) - _words(options.hotwords)
+    budget = settings.tuning.prompt_words - _words(options.initial_prompt) - _words(options.hotwords)
     glossary = _glossary(terms, budget)
     prompt, hotwords = options.initial_prompt, options.hotwords
-    if glossary and settings.apply_as in ("prompt", "both"):
+    if glossary and settings.tuning.apply_as in ("prompt", "both"):
         prompt = _join(prompt, glossary)
-    if glossary and settings.apply_as in ("hotwords", "both"):
+    if glossary and settings.tuning.apply_as in ("hotwords", "both"):
         hotwords = _join(hotwords, glossary)
     return prompt, hotwords
 

@@ -42,7 +42,7 @@ def lease_seconds(settings: Settings) -> float:
 def defer_seconds(settings: Settings) -> float:
     # How far the callbacks of a key at its share of senders are stepped past when more are due than
     # one read holds: a few polls, so the key gets them back soon after a sender of its frees up.
-    return max(1.0, settings.webhook.poll_seconds * 3)
+    return max(1.0, settings.webhook.tuning.poll_seconds * 3)
 
 
 def connect(settings: Settings) -> Deliverer:
@@ -65,7 +65,7 @@ def run(settings: Settings, stop: threading.Event, deliverer: Deliverer | None =
     hooks = settings.webhook
     dispatcher = Dispatcher(deliverer.jobs, deliverer.webhooks, hooks.senders, hooks.senders_per_key,
                             lease_seconds(settings), defer_seconds(settings))
-    log.info("webhook deliverer polling every %.1fs (%d senders, %d per key)", hooks.poll_seconds,
+    log.info("webhook deliverer polling every %.1fs (%d senders, %d per key)", hooks.tuning.poll_seconds,
              hooks.senders, hooks.senders_per_key)
     wake = threading.Event()
 
@@ -89,7 +89,7 @@ def run(settings: Settings, stop: threading.Event, deliverer: Deliverer | None =
                 log.warning("redis unavailable (%s); retrying", exc.__class__.__name__)
             for item in batch:
                 pool.submit(send, item)
-            wake.wait(hooks.poll_seconds)
+            wake.wait(hooks.tuning.poll_seconds)
             wake.clear()
             if stop.is_set():
                 break

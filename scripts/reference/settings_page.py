@@ -11,26 +11,16 @@ from typing import Any
 
 from pydantic_settings import BaseSettings
 
+from core.settings import Settings
+from core.tuning import RenamedSettings, TuningSettings
 from scripts.reference.markdown import HEADER, cell
-
-# Settings that tune an algorithm rather than configure a deployment: measured defaults an operator
-# rarely changes (endpointing, prompt lengths, batching). Matched on the start of the variable's name.
-TUNING_PREFIXES: tuple[str, ...] = (
-    "ENDOSCRIBE_LIVE_ENDPOINT_", "ENDOSCRIBE_LIVE_PARTIAL_SECONDS", "ENDOSCRIBE_LIVE_MAX_UTTERANCE_SECONDS",
-    "ENDOSCRIBE_LIVE_PROMPT_TOKENS", "ENDOSCRIBE_LIVE_FILE_WINDOW_EVERY_SECONDS", "ENDOSCRIBE_LIVE_LAG_SECONDS",
-    "ENDOSCRIBE_SCHEDULER_", "ENDOSCRIBE_DECODE_LANES", "ENDOSCRIBE_BATCH_SIZE", "ENDOSCRIBE_COMPUTE_TYPE",
-    "ENDOSCRIBE_WARMUP",
-    "ENDOSCRIBE_VOCABULARY_APPLY_AS", "ENDOSCRIBE_VOCABULARY_PROMPT_WORDS",
-    "ENDOSCRIBE_VOCABULARY_TRUNCATION_GUARD", "ENDOSCRIBE_VOCABULARY_LEXICON",
-    "ENDOSCRIBE_EVENTS_POLL_SECONDS", "ENDOSCRIBE_WEBHOOK_POLL_SECONDS",
-    "ENDOSCRIBE_AUDIO_STORE_PIECE_MB", "ENDOSCRIBE_AUDIO_STORE_PART_MB",
-)
 
 
 @dataclass(frozen=True)
 class Setting:
     group: str
     group_doc: str
+    tuning: bool
     env: str
     aliases: tuple[str, ...]
     type: str
@@ -68,7 +58,12 @@ def _constraints(metadata: list[Any]) -> str:
 
 def _group_title(cls: type[BaseSettings]) -> str:
     prefix = cls.model_config.get("env_prefix", "")
-    return f"{cls.__name__} (`{prefix}*`)"
+    old = f"; before, `{cls.old_env_prefix}*`" if issubclass(cls, RenamedSettings) else ""
+    return f"{cls.__name__} (`{prefix}*`{old})"
+
+
+def _old_names(cls: type[BaseSettings], name: str) -> tuple[str, ...]:
+    return (cls.old_env_name(name),) if issubclass(cls, RenamedSettings) else ()
 
 
 def _group_doc(cls: type[BaseSettings]) -> str:
@@ -77,7 +72,6 @@ def _group_doc(cls: type[BaseSettings]) -> str:
 
 def collect_settings() -> list[Setting]:
     """Every setting of `core.settings.Settings`, nested groups after the top level's own fields."""
-    from core.settings import Settings
 
     found: list[Setting] = []
 
@@ -93,7 +87,8 @@ def collect_settings() -> list[Setting]:
             names = tuple(getattr(alias, "choices", ())) if alias is not None else ()
             env = str(names[0]) if names else f"{prefix}{name}".upper()
             default = field.get_default(call_default_factory=True)
-            found.append(Setting(_group_title(cls), _group_doc(cls), env, tuple(str(n) for n in names[1:]),
+            aliases = tuple(str(n) for n in names[1:]) + _old_names(cls, name)
+            found.append(Setting(_group_title(cls), _group_doc(cls), issubclass(cls, TuningSettings), env, aliases,
                                  _type_name(annotation), _default_text(default), _constraints(field.metadata),
                                  field.description or ""))
         for group in nested:
@@ -104,7 +99,8 @@ def collect_settings() -> list[Setting]:
 
 
 def is_tuning(setting: Setting) -> bool:
-    return setting.env.startswith(TUNING_PREFIXES)
+    """A knob of a tuning group (`core.tuning`): a measured default, apart from what a deployment configures."""
+    return setting.tuning
 
 
 def _settings_tables(settings: list[Setting]) -> Iterator[str]:
@@ -129,13 +125,19 @@ def settings_page() -> str:
         HEADER,
         "# Settings\n\n",
         f"Every setting EndoScribe reads from the environment: {len(settings)} in all, from `core/settings.py` "
-        "(one settings object, read once per process). Each row is the field's own docstring. Lists are "
+        "and `core/tuning.py` (one settings object, read once per process). Each row is the field's own "
+        "docstring. Lists are "
         'JSON (`ENDOSCRIBE_API_KEYS=\'["key1"]\'`); booleans are `true` or `false`. How to set them, and '
         "which ones a deployment needs, is in [Configuration](../operations/configuration.md).\n\n",
         f"## Operator settings\n\nWhat a deployment configures: {len(operator)} settings.\n\n",
         *_settings_tables(operator),
         f"## Tuning knobs\n\n{len(tuning)} settings whose defaults were measured (endpointing, prompt lengths, "
         "batching, polling): change one only with a measurement to show for it (the "
-        "[benchmarks](../benchmarks/index.md) say how each was taken).\n\n",
+        "[benchmarks](../benchmarks/index.md) say how each was taken). Each area's knobs are a group, "
+        "declared in `core/tuning.py` and read as `tuning` beside the area's settings "
+        "(`settings.live.tuning`), named like the area's with `TUNING_` after `ENDOSCRIBE_`. The name a "
+        "setting had before its group moved "
+        "(`ENDOSCRIBE_LIVE_LAG_SECONDS`, `ENDOSCRIBE_MODEL`) is still read, in brackets in each row; "
+        "where both are set, the new one wins.\n\n",
         *_settings_tables(tuning),
     ])

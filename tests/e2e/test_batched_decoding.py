@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import WorkerSettings
+from core.tuning import WorkerTuning
 from worker.model.decoding import SAMPLE_RATE, decode_audio
 from worker.model.model_manager import ModelManager
 from worker.model.transcriber import DecodeRequest
@@ -20,7 +21,7 @@ JOBS = [("colonoscopy.wav", None, None), ("egd.wav", "Upper endoscopy: antrum, d
 
 @pytest.fixture(scope="module")
 def models() -> ModelManager:
-    manager = ModelManager(WorkerSettings(batch_size=4, warmup=False))
+    manager = ModelManager(WorkerSettings(tuning=WorkerTuning(batch_size=4, warmup=False)))
     manager.load()
     return manager
 

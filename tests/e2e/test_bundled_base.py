@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from core.settings import WorkerSettings
+from core.tuning import WorkerTuning
 from tests.e2e.test_transcription import word_error_rate
 from tests.jobs import FIXTURES, reference
 from worker.model.bundled_models import BASE_FILES
@@ -20,8 +21,8 @@ MAX_WER = 0.20
 
 
 def test_bundled_base_assembles_loads_and_transcribes_a_recording_in_its_detected_language(tmp_path: Path) -> None:
-    models = ModelManager(WorkerSettings(model="bundled:base", model_cache_dir=str(tmp_path), batch_size=4,
-                                         warmup=False))
+    models = ModelManager(WorkerSettings(model="bundled:base", model_cache_dir=str(tmp_path),
+                                         tuning=WorkerTuning(batch_size=4, warmup=False)))
     models.load()
 
     assert models.model_name == "base (bundled)"

@@ -22,6 +22,7 @@ import cli.app as cli_app
 from core.job_store import Claim, JobStore
 from core.jobs import JobStage, JobStatus, Segment, Transcript
 from core.settings import Settings
+from core.tuning import ApiTuning
 from tests.e2e.test_openai import silence
 from tests.e2e.test_transcription import parse_srt, word_error_rate
 from tests.integration.test_quotas import LiveApi, auth
@@ -118,7 +119,8 @@ def test_a_job_bar_follows_the_jobs_progress_as_it_happens(
     terminal: Terminal, clean_redis: redis.Redis, own_redis_url: str, tmp_path: Path
 ) -> None:
     # No model here: the job is moved the way a worker moves it, so every step can be waited for.
-    api = LiveApi(Settings(REDIS_URL=own_redis_url, api_keys=["person-key"], events_poll_seconds=0.05))
+    api = LiveApi(Settings(REDIS_URL=own_redis_url, api_keys=["person-key"],
+                           tuning=ApiTuning(events_poll_seconds=0.05)))
     store = JobStore(clean_redis, 3600)
     try:
         marker = terminal.start([*endoscribe(), "--url", f"http://127.0.0.1:{api.port}", "--api-key", "person-key",

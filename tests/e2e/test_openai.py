@@ -12,6 +12,7 @@ import pytest
 from openai import OpenAI
 
 from core.settings import Settings
+from core.tuning import ApiTuning
 from tests.e2e.test_transcription import MAX_WER, parse_srt, parse_vtt, word_error_rate
 from tests.integration.test_quotas import LiveApi, auth
 from tests.jobs import FIXTURES, reference, wait_for_status
@@ -35,7 +36,7 @@ def make_api(redis_url: str, worker: Process) -> Iterator[MakeApi]:
 
     def make(key: str, wait: float) -> LiveApi:
         started.append(LiveApi(Settings(REDIS_URL=redis_url, api_keys=[key], transcription_wait_seconds=wait,
-                                        events_poll_seconds=0.1)))
+                                        tuning=ApiTuning(events_poll_seconds=0.1))))
         started[-1].headers.update(auth(key))
         return started[-1]
 

@@ -7,6 +7,7 @@ import redis
 
 from core.jobs import JobStatus
 from core.settings import VocabularySettings, WorkerSettings
+from core.tuning import VocabularyTuning
 from core.vocabulary import VocabularyPhrase
 from tests.fakes import FakeTranscriber, Harness
 from worker.jobs.run import RunOutcome
@@ -47,7 +48,8 @@ def test_without_a_note_type_the_general_list_decodes_and_the_text_is_not_reform
 
 
 def test_settings_turn_the_vocabulary_and_correction_off(harness: Harness) -> None:
-    harness.settings = WorkerSettings(vocabulary=VocabularySettings(builtin=False, lexicon=False))
+    harness.settings = WorkerSettings(
+        vocabulary=VocabularySettings(builtin=False, tuning=VocabularyTuning(lexicon=False)))
     own = [VocabularyPhrase(phrase="Resolution clip", sounds_like=["hemo clips"])]
     job_id = harness.submit(initial_prompt="Dr. Lee.", formatting="none", vocabulary=own)
 

@@ -16,6 +16,7 @@ from httpx_sse import connect_sse
 from core.job_store import Claim, JobStore
 from core.jobs import JobStage, JobStatus, Segment, Transcript
 from core.settings import Settings
+from core.tuning import ApiTuning
 from tests.integration.test_quotas import KEYS, LiveApi, auth, submitted
 from tests.polling import eventually
 
@@ -25,7 +26,7 @@ TRANSCRIPT = Transcript(text="Cecum reached.", language="en", duration=2.0,
 
 @pytest.fixture()
 def api(clean_redis: redis.Redis, own_redis_url: str) -> Iterator[LiveApi]:
-    live = LiveApi(Settings(REDIS_URL=own_redis_url, api_keys=KEYS, events_poll_seconds=0.05,
+    live = LiveApi(Settings(REDIS_URL=own_redis_url, api_keys=KEYS, tuning=ApiTuning(events_poll_seconds=0.05),
                             max_event_streams_per_key=2))
     yield live
     live.close()

@@ -16,6 +16,7 @@ from core import keys
 from core.jobs import JobStatus
 from core.session_store import BYTES_PER_SECOND, SessionMeta, SessionStore
 from core.settings import LiveSettings
+from core.tuning import LiveTuning
 from tests.fakes import Harness, live_harness, loud_windows, tone_pcm, tone_wav
 from tests.integration.test_live_desk import context, drive, events, new_session
 from worker.jobs.run import RunOutcome
@@ -200,9 +201,9 @@ def test_a_look_at_a_flooded_session_reads_and_hears_a_bounded_stretch_and_the_f
     store = CountingStore(harness.client, 3600)
     session_id = new_session(store)
     ctx = context(harness)
-    ctx.live = LiveSettings(partial_seconds=0.5, endpoint_check_seconds=0.2, endpoint_silence_seconds=0.6,
-                            endpoint_min_silence_seconds=0.6, endpoint_short_utterance_seconds=0,
-                            idle_timeout_seconds=30, max_utterance_seconds=20)
+    ctx.live = LiveSettings(idle_timeout_seconds=30, tuning=LiveTuning(
+        partial_seconds=0.5, endpoint_check_seconds=0.2, endpoint_silence_seconds=0.6,
+        endpoint_min_silence_seconds=0.6, endpoint_short_utterance_seconds=0, max_utterance_seconds=20))
     desk = LiveDesk(ctx, harness.models.info(), store)
     store.append(session_id, 0, (tone_pcm(2.0) + tone_pcm(1.0, 0)) * 20, max_bytes=10**9)
 
@@ -240,7 +241,7 @@ def test_a_file_jobs_batch_launches_while_a_slow_look_runs(harness: Harness) -> 
     store.append(session_id, 0, tone_pcm(1.0) + tone_pcm(1.0, 0), max_bytes=10**9)
     store.request_end(session_id, "end")
     ctx = context(harness)
-    ctx.live = LiveSettings(idle_timeout_seconds=30, file_window_every_seconds=0)
+    ctx.live = LiveSettings(idle_timeout_seconds=30, tuning=LiveTuning(file_window_every_seconds=0))
 
     outcomes = run_round(job_id, ctx)
 

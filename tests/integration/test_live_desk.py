@@ -18,6 +18,7 @@ from core.audio_store import RedisAudioStore
 from core.jobs import JobOptions, JobStatus
 from core.session_store import Appended, SessionMeta, SessionStore
 from core.settings import LiveSettings
+from core.tuning import LiveTuning
 from core.vocabulary import decoding_prompt
 from tests.fakes import Harness, live_harness, loud_windows, tone_pcm, tone_wav
 from worker.context import JobContext
@@ -38,9 +39,9 @@ def harness(clean_redis: redis.Redis) -> Harness:
 
 def context(h: Harness, worker: str = "test-worker") -> JobContext:
     ctx = h.context(worker)
-    ctx.live = LiveSettings(partial_seconds=0.5, endpoint_check_seconds=0.2, endpoint_silence_seconds=0.6,
-                            endpoint_min_silence_seconds=0.6, endpoint_short_utterance_seconds=0,
-                            idle_timeout_seconds=30)
+    ctx.live = LiveSettings(idle_timeout_seconds=30, tuning=LiveTuning(
+        partial_seconds=0.5, endpoint_check_seconds=0.2, endpoint_silence_seconds=0.6,
+        endpoint_min_silence_seconds=0.6, endpoint_short_utterance_seconds=0))
     return ctx
 
 
@@ -134,7 +135,8 @@ def test_a_client_that_stops_sending_mid_utterance_gets_its_final_after_a_real_s
     store = SessionStore(harness.client, 3600)
     session_id = new_session(store)
     ctx = context(harness)
-    ctx.live = LiveSettings(partial_seconds=0.5, endpoint_check_seconds=0.2, endpoint_short_silence_seconds=0.5)
+    ctx.live = LiveSettings(tuning=LiveTuning(partial_seconds=0.5, endpoint_check_seconds=0.2,
+                                               endpoint_short_silence_seconds=0.5))
     desk = LiveDesk(ctx, harness.models.info(), store)
 
     stream(store, session_id, tone_pcm(1.2), desk, harness)
@@ -289,7 +291,7 @@ def test_on_a_cpu_file_work_goes_a_window_at_a_time_while_a_session_is_served(ha
     long_job, store, session_id = long_job_beside_a_session(harness)
     ctx = context(harness)
     # The session ends by itself a second after its audio; file work is not held back.
-    ctx.live = LiveSettings(idle_timeout_seconds=1, file_window_every_seconds=0)
+    ctx.live = LiveSettings(idle_timeout_seconds=1, tuning=LiveTuning(file_window_every_seconds=0))
 
     run_round(long_job, ctx)
 
@@ -304,7 +306,8 @@ def test_on_a_cpu_file_work_waits_while_a_session_is_mid_utterance_but_gets_a_wi
     long_job, _, _ = long_job_beside_a_session(harness)  # a session with speech, no pause after it yet
     ctx = context(harness)
     # The client keeps its connection but sends nothing: a stop (and so the final) only at the idle timeout.
-    ctx.live = LiveSettings(idle_timeout_seconds=1.5, file_window_every_seconds=1.0, endpoint_short_silence_seconds=5)
+    ctx.live = LiveSettings(idle_timeout_seconds=1.5, tuning=LiveTuning(file_window_every_seconds=1.0,
+                                                                       endpoint_short_silence_seconds=5))
 
     run_round(long_job, ctx)
 
@@ -339,8 +342,8 @@ def test_with_two_lanes_a_final_due_while_a_file_window_decodes_does_not_wait_fo
 
     harness.models.during = first_window_decodes
     ctx = context(harness)
-    ctx.live = LiveSettings(idle_timeout_seconds=1, endpoint_check_seconds=0.2, endpoint_silence_seconds=0.6,
-                            endpoint_short_utterance_seconds=0)
+    ctx.live = LiveSettings(idle_timeout_seconds=1, tuning=LiveTuning(
+        endpoint_check_seconds=0.2, endpoint_silence_seconds=0.6, endpoint_short_utterance_seconds=0))
 
     run_round(long_job, ctx)
 

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from core.settings import QuotaSettings, Settings
+from core.tuning import ApiTuning
 from tests.integration.test_quotas import AUDIO, KEYS, LiveApi, auth
 
 PATH = "/v1/audio/transcriptions"
@@ -19,7 +20,7 @@ PATH = "/v1/audio/transcriptions"
 @pytest.fixture()
 def api(clean_redis: redis.Redis, own_redis_url: str) -> Iterator[LiveApi]:
     live = LiveApi(Settings(REDIS_URL=own_redis_url, api_keys=KEYS, max_upload_mb=0.1, transcription_wait_seconds=0.2,
-                            events_poll_seconds=0.05, quota=QuotaSettings(max_jobs_in_flight=1)))
+                            tuning=ApiTuning(events_poll_seconds=0.05), quota=QuotaSettings(max_jobs_in_flight=1)))
     yield live
     live.close()
 

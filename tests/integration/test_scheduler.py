@@ -203,7 +203,8 @@ def test_a_window_the_model_fails_on_fails_only_its_own_job(harness: Harness) ->
 
 
 def test_admission_is_bounded_and_the_rest_waits_in_the_ready_set(harness: Harness) -> None:
-    harness.settings = harness.settings.model_copy(update={"scheduler_max_jobs": 2})
+    harness.settings = harness.settings.model_copy(
+        update={"tuning": harness.settings.tuning.model_copy(update={"scheduler_max_jobs": 2})})
     jobs = [harness.submit(tone_wav(1.0)) for _ in range(5)]
 
     outcomes = run_round(jobs[0], harness.context())

@@ -17,6 +17,7 @@ from core import keys
 from core.job_store import JobStore, utcnow
 from core.jobs import JobRecord
 from core.settings import Settings, WebhookSettings
+from core.tuning import WebhookTuning
 from core.webhook_store import WebhookConfig, WebhookStore
 from tests.receiver import Receiver, Reply
 from tests.services import TEST_WEBHOOK_SECRET, start_deliverer
@@ -66,7 +67,8 @@ def test_a_tenant_whose_nameserver_never_answers_does_not_hold_up_other_tenants(
     clean_redis: redis.Redis, own_redis_url: str, nameserver: Nameserver
 ) -> None:
     # A first-come deliverer would give all 4 senders to the stalled tenant for the 2 s lookup deadline.
-    hooks = WebhookSettings(secret=TEST_WEBHOOK_SECRET, allow_private=True, allow_http=True, poll_seconds=0.05,
+    hooks = WebhookSettings(secret=TEST_WEBHOOK_SECRET, allow_private=True, allow_http=True,
+                            tuning=WebhookTuning(poll_seconds=0.05),
                             timeout_seconds=1, retry_base_seconds=60, senders=4, senders_per_key=2,
                             dns_timeout_seconds=2, dns_lookups_per_key=2)
     settings = Settings(redis_url=own_redis_url, dev_mode=True, webhook=hooks)

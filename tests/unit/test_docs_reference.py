@@ -45,16 +45,19 @@ def test_every_setting_appears_with_its_docstring() -> None:
         assert f"| `{env}`" in page, env
         assert doc, f"{env} has no docstring"
         assert " ".join(doc.split()).replace("|", "\\|") in page, env
-    for wanted in ("ENDOSCRIBE_WARMUP", "ENDOSCRIBE_WEBHOOK_POLL_SECONDS"):
-        assert f"| `{wanted}`" in page
+    for wanted, old in (("ENDOSCRIBE_TUNING_WORKER_WARMUP", "ENDOSCRIBE_WARMUP"),
+                        ("ENDOSCRIBE_TUNING_WEBHOOK_POLL_SECONDS", "ENDOSCRIBE_WEBHOOK_POLL_SECONDS"),
+                        ("ENDOSCRIBE_WORKER_MODEL", "ENDOSCRIBE_MODEL")):
+        assert f"| `{wanted}` (or `{old}`) |" in page
 
 
 def test_tuning_knobs_sit_apart_from_operator_settings() -> None:
     page = settings_page()
     operator, tuning = page.split("## Tuning knobs")
-    assert "`ENDOSCRIBE_LIVE_ENDPOINT_SILENCE_SECONDS`" in tuning
-    assert "`ENDOSCRIBE_LIVE_PROMPT_TOKENS`" in tuning
-    assert "`ENDOSCRIBE_LIVE_ENDPOINT_SILENCE_SECONDS`" not in operator
+    assert "`ENDOSCRIBE_TUNING_LIVE_ENDPOINT_SILENCE_SECONDS` (or `ENDOSCRIBE_LIVE_ENDPOINT_SILENCE_SECONDS`)" in tuning
+    assert "`ENDOSCRIBE_TUNING_LIVE_PROMPT_TOKENS` (or `ENDOSCRIBE_LIVE_PROMPT_TOKENS`)" in tuning
+    assert "ENDOSCRIBE_LIVE_ENDPOINT_SILENCE_SECONDS`" not in operator
+    assert tuning.count("\n| `ENDOSCRIBE_TUNING_") == 25
     assert "`ENDOSCRIBE_API_KEYS`" in operator and "`ENDOSCRIBE_API_KEYS`" not in tuning
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from core.settings import LiveSettings
+from core.tuning import LiveTuning
 from worker.live.endpointing import Cut, CutKind, LocalAgreement, cut, pause_that_ends
 from worker.model.transcriber import Window
 
-SETTINGS = LiveSettings(endpoint_silence_seconds=0.6, endpoint_min_silence_seconds=0.6, max_utterance_seconds=20,
-                        endpoint_short_utterance_seconds=0)
-DYNAMIC = LiveSettings(endpoint_silence_seconds=0.3, endpoint_min_silence_seconds=0.15, max_utterance_seconds=20,
-                       endpoint_short_utterance_seconds=0)
+SETTINGS = LiveSettings(tuning=LiveTuning(endpoint_silence_seconds=0.6, endpoint_min_silence_seconds=0.6,
+                                          max_utterance_seconds=20, endpoint_short_utterance_seconds=0))
+DYNAMIC = LiveSettings(tuning=LiveTuning(endpoint_silence_seconds=0.3, endpoint_min_silence_seconds=0.15,
+                                         max_utterance_seconds=20, endpoint_short_utterance_seconds=0))
 
 
 def test_partials_show_only_what_the_last_two_hypotheses_agree_on_and_never_shrink() -> None:
@@ -83,8 +84,8 @@ def test_a_too_long_utterance_is_cut_at_its_last_breath_before_the_limit() -> No
 
 
 def test_a_word_or_two_alone_ends_only_at_a_real_stop_and_joins_the_words_after_a_short_pause() -> None:
-    settings = LiveSettings(endpoint_silence_seconds=0.3, endpoint_min_silence_seconds=0.15,
-                            endpoint_short_utterance_seconds=3.0, endpoint_short_silence_seconds=1.0)
+    settings = LiveSettings(tuning=LiveTuning(endpoint_silence_seconds=0.3, endpoint_min_silence_seconds=0.15,
+                                           endpoint_short_utterance_seconds=3.0, endpoint_short_silence_seconds=1.0))
     assert [pause_that_ends(s, settings) for s in (0.0, 2.9, 3.0, 8.0)] == [1.0, 1.0, 0.3, 0.15]
     # "Procedure." (0.8 s), a 0.4 s pause, "colonoscopy, indication." (2 s), a 0.4 s pause, more.
     words = [Window(0.2, 1.0), Window(1.4, 3.4), Window(3.8, 6.0)]

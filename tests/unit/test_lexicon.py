@@ -6,6 +6,7 @@ import pytest
 
 from core.jobs import JobOptions, Segment, Transcript
 from core.settings import VocabularySettings
+from core.tuning import VocabularyTuning
 from core.vocabulary import VocabularyPhrase, builtin_terms
 from worker.text.lexicon import correct, correct_job
 
@@ -62,7 +63,8 @@ def test_the_setting_turns_the_built_in_correction_off_but_not_a_jobs_own() -> N
     transcript = Transcript(text="hemo clips; helico", language="en", duration=1.0,
                             segments=[Segment(start=0, end=1, text="hemo clips; helico")])
     own = JobOptions(vocabulary=[VocabularyPhrase(phrase="Helicobacter", sounds_like=["helico"])])
-    assert correct_job(transcript, JobOptions(), VocabularySettings(lexicon=False)) is transcript
-    corrected = correct_job(transcript, own, VocabularySettings(lexicon=False))
+    off = VocabularySettings(tuning=VocabularyTuning(lexicon=False))
+    assert correct_job(transcript, JobOptions(), off) is transcript
+    corrected = correct_job(transcript, own, off)
     assert (corrected.text, corrected.raw_text) == ("hemo clips; Helicobacter", "hemo clips; helico")
     assert correct_job(transcript, own, VocabularySettings()).text == "hemoclips; Helicobacter"

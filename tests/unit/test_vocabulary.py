@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Literal
 
 import pytest
 
@@ -11,6 +12,7 @@ from api.errors import http_status_of
 from core.jobs import JobOptions
 from core.note_types import NOTE_TYPES
 from core.settings import VocabularySettings
+from core.tuning import VocabularyTuning
 from core.vocabulary import (
     VocabularyInvalid,
     VocabularyPhrase,
@@ -38,16 +40,20 @@ def test_a_note_type_puts_its_own_terms_before_the_general_ones() -> None:
     assert builtin_terms(None) == builtin_terms("endoscopy") == list(builtin_list("endoscopy"))
 
 
+def _words(prompt_words: int, apply_as: Literal["prompt", "hotwords", "both"] = "prompt") -> VocabularySettings:
+    return VocabularySettings(tuning=VocabularyTuning(prompt_words=prompt_words, apply_as=apply_as))
+
+
 @pytest.mark.parametrize(("settings", "options", "expected"), [
     # No client prompt: the vocabulary, cut to the word budget, as the prompt.
-    (VocabularySettings(prompt_words=6), JobOptions(note_type="colonoscopy"),
+    (_words(6), JobOptions(note_type="colonoscopy"),
      ("colonoscopy, cecum, appendiceal orifice, ileocecal valve.", None)),
     # The client's prompt and hotwords stay whole and first; the vocabulary fills what is left.
-    (VocabularySettings(prompt_words=8), JobOptions(initial_prompt="Dr. Smith dictating.", hotwords="Olympus"),
+    (_words(8), JobOptions(initial_prompt="Dr. Smith dictating.", hotwords="Olympus"),
      ("Dr. Smith dictating. propofol, midazolam, fentanyl.", "Olympus")),
-    (VocabularySettings(prompt_words=6, apply_as="hotwords"), JobOptions(note_type="eus"),
+    (_words(6, "hotwords"), JobOptions(note_type="eus"),
      (None, "endoscopic ultrasound, EUS, linear echoendoscope.")),
-    (VocabularySettings(prompt_words=3, apply_as="both"), JobOptions(note_type="eus"),
+    (_words(3, "both"), JobOptions(note_type="eus"),
      ("endoscopic ultrasound, EUS.", "endoscopic ultrasound, EUS.")),
     # Built-in lists switched off: only what the client sent, and its own phrases.
     (VocabularySettings(builtin=False), JobOptions(initial_prompt="cecum"), ("cecum", None)),
@@ -55,7 +61,7 @@ def test_a_note_type_puts_its_own_terms_before_the_general_ones() -> None:
      ("Resolution clip.", None)),
     (VocabularySettings(builtin=False), JobOptions(), (None, None)),
     # A client prompt over the budget is kept whole, with no vocabulary.
-    (VocabularySettings(prompt_words=2), JobOptions(initial_prompt="one two three"), ("one two three", None)),
+    (_words(2), JobOptions(initial_prompt="one two three"), ("one two three", None)),
 ])
 def test_decoding_prompt(settings: VocabularySettings, options: JobOptions,
                          expected: tuple[str | None, str | None]) -> None:
@@ -64,7 +70,7 @@ def test_decoding_prompt(settings: VocabularySettings, options: JobOptions,
 
 def test_a_jobs_own_phrases_come_first() -> None:
     options = JobOptions(note_type="egd", vocabulary=[VocabularyPhrase(phrase="Resolution clip")])
-    prompt = decoding_prompt(options, VocabularySettings(prompt_words=5))[0]
+    prompt = decoding_prompt(options, _words(5))[0]
     assert prompt == "Resolution clip, esophagogastroduodenoscopy, EGD, esophagus."
 
 

@@ -177,5 +177,5 @@ class WorkerRuntime:
                 log.critical("%s", exc)
                 # SystemExit passes through Celery's signal dispatch: the worker stops before consuming.
                 raise SystemExit(1) from exc
-        if self.settings.worker.warmup:
+        if self.settings.worker.tuning.warmup:
             self.models.warm_up()

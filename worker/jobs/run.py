@@ -108,7 +108,7 @@ def open_job(
         prompt, hotwords = decoding_prompt(options, vocabulary)
         job = OpenJob(job_id, holder, options, language, audio, [], started, lease,
                       ctx.settings.job_time_limit_seconds, prompt, hotwords,
-                      guarded=vocabulary.truncation_guard and bool(prompt or hotwords),
+                      guarded=vocabulary.tuning.truncation_guard and bool(prompt or hotwords),
                       key=ctx.models.batch_key(language, prompt, hotwords), seq=seq)
         if seconds <= find_speech_inline_seconds:
             set_windows(job, ctx.models.speech_windows(audio))

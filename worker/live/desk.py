@@ -213,9 +213,9 @@ class LiveDesk:
         new = state.audio_bytes - session.looked_at
         # A client that has sent nothing for a real stop's length has stopped talking (push to talk, or a
         # client that streams only speech): its utterance in progress ends, as at a pause.
-        stopped = session.speaking and now - session.grew_at >= self.settings.endpoint_short_silence_seconds
+        stopped = session.speaking and now - session.grew_at >= self.settings.tuning.endpoint_short_silence_seconds
         # Looked at (VAD) often, so a pause is seen soon after it; decoded for a partial less often.
-        if not ending and not stopped and new < self.settings.endpoint_check_seconds * BYTES_PER_SECOND:
+        if not ending and not stopped and new < self.settings.tuning.endpoint_check_seconds * BYTES_PER_SECOND:
             return None
         limits.tell_lag(self.store, self.settings, session, new / BYTES_PER_SECOND, now)
         asked = Look(session.committed, session.tail_from, tuple(session.head), session.judged, state.audio_bytes,
@@ -247,8 +247,8 @@ class LiveDesk:
             return None
         if what.kind is CutKind.PARTIAL:
             # No partial of audio the session is behind on: only finals, until it has caught up.
-            if (found.backlog or not partial
-                    or asked.audio_bytes - session.partial_at < self.settings.partial_seconds * BYTES_PER_SECOND):
+            every = self.settings.tuning.partial_seconds * BYTES_PER_SECOND
+            if found.backlog or not partial or asked.audio_bytes - session.partial_at < every:
                 return None
             session.partial_at, session.partial_made_at = asked.audio_bytes, time.monotonic()
         start, end_byte = session.committed + int(what.start * 16000) * 2, session.committed + int(what.end * 16000) * 2

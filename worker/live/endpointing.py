@@ -59,11 +59,11 @@ def cut(seconds: float, windows: list[Window], ending: bool, settings: LiveSetti
     look to look, and a 0.29 s pause that became 0.32 s, or whose speech before it grew past 8 s, had
     ended utterances seconds after the pause had passed."""
     if not windows:
-        if ending or seconds < 3 * settings.endpoint_silence_seconds + SILENCE_KEPT_SECONDS:
+        if ending or seconds < 3 * settings.tuning.endpoint_silence_seconds + SILENCE_KEPT_SECONDS:
             return None
         return _cut(CutKind.SKIP, 0.0, seconds - SILENCE_KEPT_SECONDS)
     start = max(0.0, windows[0].start - PAD_SECONDS)
-    limit = start + settings.max_utterance_seconds
+    limit = start + settings.tuning.max_utterance_seconds
     # The first pause ends the utterance, even when it was seen late (the buffer is looked at about
     # once a second, a pause is shorter, and a worker that fell behind sees several at once): also
     # when the session is ending, so what was said is cut where it paused, never past the model's 30 s.
@@ -93,11 +93,11 @@ def cut(seconds: float, windows: list[Window], ending: bool, settings: LiveSetti
 def pause_that_ends(spoken: float, settings: LiveSettings) -> float:
     """The silence that ends an utterance `spoken` seconds long: a real stop while it is a word or two,
     a breath once it is long."""
-    if spoken < settings.endpoint_short_utterance_seconds:
-        return max(settings.endpoint_silence_seconds, settings.endpoint_short_silence_seconds)
+    if spoken < settings.tuning.endpoint_short_utterance_seconds:
+        return max(settings.tuning.endpoint_silence_seconds, settings.tuning.endpoint_short_silence_seconds)
     if spoken < LONG_UTTERANCE_SECONDS:
-        return settings.endpoint_silence_seconds
-    return min(settings.endpoint_silence_seconds, settings.endpoint_min_silence_seconds)
+        return settings.tuning.endpoint_silence_seconds
+    return min(settings.tuning.endpoint_silence_seconds, settings.tuning.endpoint_min_silence_seconds)
 
 
 def _cut(kind: CutKind, start: float, end: float) -> Cut:

@@ -26,6 +26,6 @@ def enforce(store: SessionStore, settings: LiveSettings, session: HeldSession, s
 
 def tell_lag(store: SessionStore, settings: LiveSettings, session: HeldSession, waiting: float, now: float) -> None:
     """Audio that came in since this worker last looked is what it is behind by."""
-    if waiting > settings.lag_seconds and now - session.lag_told_at > settings.lag_seconds:
+    if waiting > settings.tuning.lag_seconds and now - session.lag_told_at > settings.tuning.lag_seconds:
         session.lag_told_at = now
         store.emit(session.id, {"type": "lagging", "delay": round(waiting, 1), "reason": "behind"})

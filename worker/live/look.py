@@ -95,7 +95,7 @@ def look(store: SessionStore, models: Transcriber, settings: LiveSettings, sessi
     warm = max(0.0, round(at.tail_from - VAD_CONTEXT_SECONDS, 2))
     # Enough for the longest utterance from where it is settled (and the settling margin), so a look
     # always sees where an utterance too long must be cut.
-    horizon = at.tail_from + settings.max_utterance_seconds + SETTLE_SECONDS
+    horizon = at.tail_from + settings.tuning.max_utterance_seconds + SETTLE_SECONDS
     first = at.committed + _byte(warm)
     pcm = store.read_audio(session_id, first, at.committed + _byte(horizon))
     pcm = pcm[:len(pcm) - len(pcm) % 2]

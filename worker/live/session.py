@@ -87,7 +87,7 @@ class HeldSession:
 
     def unit_prompt(self) -> str | None:
         """The previous final's tail, for continuity, then the job's prompt (its vocabulary): the model
-        cuts it to `LiveSettings.prompt_tokens`, so every session's units put SOT at one position and
+        cuts it to `LiveTuning.prompt_tokens`, so every session's units put SOT at one position and
         share batches, and the vocabulary is never pushed out by the session's own text."""
         tail = self.prompt[-PROMPT_CHARS:].partition(" ")[2] if len(self.prompt) > PROMPT_CHARS else self.prompt
         return " ".join(p for p in (tail.strip(), self.initial_prompt) if p) or None
@@ -155,8 +155,8 @@ def make_unit(session: HeldSession, cut: Cut, pcm: bytes, number: int, models: T
     # Finals go before partials: a final is what a clinician waits for, a partial only a preview.
     order = number - (FINALS_FIRST if cut.kind is CutKind.FINAL else 0)
     window = SHORT_WINDOW_SECONDS if clip.size <= SHORT_UTTERANCE_SECONDS * 16000 else 30.0
-    key = models.batch_key(session.language, prompt, session.hotwords, settings.prompt_tokens)
+    key = models.batch_key(session.language, prompt, session.hotwords, settings.tuning.prompt_tokens)
     key = key if window == 30.0 else (key, window)  # a 30 s window may share a file job's batch
     return LiveUnit(f"live:{session.id}:{number}", session, cut, np.ascontiguousarray(clip),
                     session.committed / BYTES_PER_SECOND, session.committed + int(cut.end * 16000) * 2, key, order,
-                    prompt, settings.prompt_tokens, window)
+                    prompt, settings.tuning.prompt_tokens, window)

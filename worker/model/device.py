@@ -37,7 +37,7 @@ def select_runtime(
         device = requested
     if device == "cuda" and not cuda_available:
         # Never silently: this is how the old service ran on CPU for months.
-        log.error("!!! ENDOSCRIBE_DEVICE=cuda but CUDA is NOT available: falling back to CPU (slow) !!!")
+        log.error("!!! ENDOSCRIBE_WORKER_DEVICE=cuda but CUDA is NOT available: falling back to CPU (slow) !!!")
         device = "cpu"
     note = MPS_NOTE if device == "mps" else None
     whisperx_device = "cuda" if device == "cuda" else "cpu"
@@ -94,6 +94,6 @@ def log_diagnostics(info: dict[str, Any], requested: str) -> None:
     log.info("\n".join(lines))
     if requested == "cuda" and not info["cuda_available"]:
         log.error(
-            "!!! GPU CONFIGURED (ENDOSCRIBE_DEVICE=cuda) BUT CUDA IS NOT AVAILABLE: transcribing on CPU, "
+            "!!! GPU CONFIGURED (ENDOSCRIBE_WORKER_DEVICE=cuda) BUT CUDA IS NOT AVAILABLE: transcribing on CPU, "
             "~20x slower. Check the NVIDIA driver, the container's GPU reservation and that torch is a CUDA build. !!!"
         )

@@ -69,12 +69,13 @@ class ModelManager:
         import whisperx
         from whisperx.asr import WhisperModel
 
-        runtime = detect_runtime(self.settings.device, self.settings.compute_type, self.settings.batch_size)
+        tuning = self.settings.tuning
+        runtime = detect_runtime(self.settings.device, tuning.compute_type, tuning.batch_size)
         started = time.perf_counter()
         model = bundled_models.resolve(self.settings.model, self.settings.model_cache_dir)
         self.language = model.language
         threads = self.settings.cpu_threads or _cpu_count()
-        self.lanes = self.settings.decode_lanes or (1 if runtime.whisperx_device == "cuda" else threads)
+        self.lanes = self.settings.tuning.decode_lanes or (1 if runtime.whisperx_device == "cuda" else threads)
         # CTranslate2 replicas (`num_workers`) that share the weights, each on its share of the threads:
         # `decode` may then run from `lanes` threads at once.
         whisper = WhisperModel(
@@ -187,8 +188,8 @@ class ModelManager:
             nltk.data.find("tokenizers/punkt_tab/english/")
         except LookupError:
             raise AlignmentUnavailable(
-                "ENDOSCRIBE_ALIGN=true needs NLTK's punkt_tab on disk: run `python -m nltk.downloader -d <dir> "
-                "punkt_tab` and set NLTK_DATA=<dir> (the worker image has it), or set ENDOSCRIBE_ALIGN=false"
+                "ENDOSCRIBE_WORKER_ALIGN=true needs NLTK's punkt_tab on disk: run `python -m nltk.downloader -d <dir> "
+                "punkt_tab` and set NLTK_DATA=<dir> (the worker image has it), or set ENDOSCRIBE_WORKER_ALIGN=false"
             ) from None
         self.aligner("en")
 

@@ -27,7 +27,7 @@ class ModelInfo:
     language: str | None
     """The only language the model transcribes (English-only models), or None for any."""
     lanes: int = 1
-    """Batches `decode` runs at once, each called from its own thread (see `WorkerSettings.decode_lanes`)."""
+    """Batches `decode` runs at once, each called from its own thread (see `WorkerTuning.decode_lanes`)."""
 
 
 @dataclass(frozen=True)

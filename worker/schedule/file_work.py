@@ -64,17 +64,17 @@ class FileWork:
         than that leaves the rest of the queue to other workers. The high-priority lane: always, up
         to twice the job bound.
         """
-        settings, size = self.ctx.settings, self.ctx.batch.size
+        tuning, size = self.ctx.settings.tuning, self.ctx.batch.size
         open_ids = {job.id for job in self.jobs}
-        for job_id, high in self.ctx.store.ready_jobs(2 * settings.scheduler_max_jobs):
+        for job_id, high in self.ctx.store.ready_jobs(2 * tuning.scheduler_max_jobs):
             if job_id in open_ids or job_id in self.outcomes:
                 continue
             # Windows not decoded yet, those in flight included (they are not done with the round's capacity).
             pending = sum(job.texts.count(None) if job.speech_found else _expected_windows(job) for job in self.jobs)
             if high:
-                if len(self.jobs) >= 2 * settings.scheduler_max_jobs:
+                if len(self.jobs) >= 2 * tuning.scheduler_max_jobs:
                     return
-            elif (len(self.jobs) >= settings.scheduler_max_jobs or pending >= settings.scheduler_max_windows
+            elif (len(self.jobs) >= tuning.scheduler_max_jobs or pending >= tuning.scheduler_max_windows
                   or (len(self.jobs) >= size and pending >= 2 * size)):
                 return
             self.admit(job_id, from_ready=True)

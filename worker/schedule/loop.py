@@ -62,7 +62,7 @@ class Round:
         info = ctx.models.info()
         if ctx.batch.size < 1:
             ctx.batch.size = max(1, info.batch_size)
-        alone = ctx.settings.scheduler_high_alone
+        alone = ctx.settings.tuning.scheduler_high_alone
         self.high_alone = info.device == "cpu" if alone is None else alone
         self.files = FileWork(ctx, info)
         self.sources: tuple[WorkSource[Any], ...] = (LiveWork(ctx, info, wake), self.files)
@@ -160,7 +160,7 @@ class Round:
         if self.lanes > 1:
             return slots if self._others_inflight() < self.lanes - 1 else []
         if slots[0][0].paced or not any(source.talking for source in self.sources) or (
-                time.monotonic() - self.file_window_at >= self.ctx.live.file_window_every_seconds):
+                time.monotonic() - self.file_window_at >= self.ctx.live.tuning.file_window_every_seconds):
             return slots
         return []
 

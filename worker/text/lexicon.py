@@ -44,9 +44,9 @@ class _Term:
 def correct_job(transcript: Transcript, options: JobOptions, settings: VocabularySettings) -> Transcript:
     """A job's transcript corrected against its vocabulary, when the setting is on."""
     phrases = options.vocabulary or []
-    if not settings.lexicon and not phrases:
+    if not settings.tuning.lexicon and not phrases:
         return transcript
-    terms = job_terms(options, settings) if settings.lexicon else []
+    terms = job_terms(options, settings) if settings.tuning.lexicon else []
     return correct(transcript, terms, phrases)[0]
 
 
