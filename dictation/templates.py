@@ -135,7 +135,7 @@ class Expansion:
         """Fill the current field with what was dictated (a choice as it is written) and move on."""
         spec = self.fields[self.current]
         value = _choice(spec, said)
-        if not self._starts_sentence(self.current) and re.match(r"^[A-Z][a-z]", value):
+        if value not in spec.choices and not self._starts_sentence(self.current) and re.match(r"^[A-Z][a-z]", value):
             value = value[0].lower() + value[1:]  # the recogniser capitalises what followed a pause
         self.values[self.current] = value
         self.current += 1
