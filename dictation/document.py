@@ -130,6 +130,8 @@ class State:
     def replace(self, selection: Selection, text: str) -> None:
         block = self.blocks[selection.block]
         block.freeze()
+        if block.text[selection.start:selection.start + 1].isupper() and text[:1].islower():
+            text = text[0].upper() + text[1:]  # "Two hemoclips" corrected to "three": "Three hemoclips"
         joined = block.text[:selection.start] + text + block.text[selection.end:]
         block.text = re.sub(r"\s{2,}", " ", joined).strip()
 

@@ -150,7 +150,7 @@ class Expansion:
                 break
             else:
                 before, n = before + "x", n + 1
-        return not before.strip() or before.rstrip(" ").endswith((".", "?", "!", ":", "\n"))
+        return not before.strip() or before.rstrip(" ").endswith((".", "?", "!", "\n"))
 
     def text(self) -> str:
         out, n = [], 0
