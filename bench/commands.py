@@ -18,7 +18,6 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench" / "devset"))
 
 from commands_script import COMMANDS_MANIFEST, CommandDictation, Phrase, load_commands  # noqa: E402
-from script import load  # noqa: E402
+from script import MANIFEST, load  # noqa: E402
 
 from dictation.editor import Editor  # noqa: E402
 from dictation.grammar import Utterance, Word  # noqa: E402
@@ -88,15 +87,15 @@ def _utterance(words: list[Word]) -> Utterance:
     return Utterance(" ".join(w.text for w in words), words[0].start, words[-1].end, tuple(words))
 
 
-Source = Callable[[CommandDictation], tuple[list[Utterance], list[Span]]]
-"""What was heard in a dictation (utterances) and where each of its phrases lies."""
+Heard = tuple[list[Utterance], list[Span]]
+"""What was heard in a dictation (utterances), and where each of its phrases lies."""
 
 
-def score(dictations: list[CommandDictation], source: Source, ordinary: list[str]) -> Score:
+def score(cases: list[tuple[CommandDictation, Heard]], ordinary: list[list[Utterance]]) -> Score:
+    """Score the commands dictations, and the ordinary dictations (each a list of utterances)."""
     templates = {t.name: t for t in starter_templates()}
     result = Score()
-    for d in dictations:
-        utterances, spans = source(d)
+    for d, (utterances, spans) in cases:
         editor = Editor(templates=templates)
         calls = [e for u in utterances for e in editor.hear(u) if e["type"] == "command"]
         _match(d, spans, calls, result)
@@ -105,14 +104,14 @@ def score(dictations: list[CommandDictation], source: Source, ordinary: list[str
             result.notes_right += 1
         else:
             result.wrong_notes.append(f"{d.id}: {editor.text!r}")
-    for sentence in ordinary:  # said alone, after a pause
-        result.sentences += 1
+    for utterances in ordinary:
         editor = Editor(templates=templates)
-        hits = [e for e in editor.hear(Utterance(sentence)) if e["type"] == "command"]
-        if hits:
-            result.taken += 1
+        for utterance in utterances:
+            result.sentences += len([s for s in _SENTENCES.split(utterance.text.strip()) if s])
+            hits = [e for e in editor.hear(utterance) if e["type"] == "command"]
+            result.taken += len(hits)
             result.false += len(hits)
-            result.false_hits.append(f"{sentence!r} -> {hits[0]['name']}")
+            result.false_hits += [f"{e['said']!r} -> {e['name']}" for e in hits]
     return result
 
 
@@ -146,23 +145,34 @@ def _phrase_at(spans: list[Span], at: float) -> int | None:
     return None
 
 
-def ordinary_sentences() -> list[str]:
-    """Every sentence of the transcription dev set, as written."""
+def reference_cases() -> tuple[list[tuple[CommandDictation, Heard]], list[list[Utterance]]]:
+    """The dev sets as a recogniser with perfect ears hears them; each ordinary sentence said alone."""
+    cases = [(d, reference_timeline(d)) for d in load_commands()]
     texts = [d.written for d in load()]
-    return [s for text in texts for paragraph in text.split("\n\n") for s in _SENTENCES.split(paragraph) if s]
+    sentences = [s for text in texts for paragraph in text.split("\n\n") for s in _SENTENCES.split(paragraph) if s]
+    return cases, [[Utterance(s)] for s in sentences]
 
 
-def transcribed_timeline(d: CommandDictation) -> tuple[list[Utterance], list[Span]]:
-    """End to end: the voiced clip (bench/devset/make_commands.py) through the bundled model."""
+def audio_cases() -> tuple[list[tuple[CommandDictation, Heard]], list[list[Utterance]]]:
+    """End to end: every voiced clip through the bundled model, its segments as utterances. The ordinary
+    dictations are the transcription dev set's clips that speak no commands (bench/devset/manifest.json)."""
+    dictations = {d.id: d for d in load_commands()}
+    cases = []
+    for clip in json.loads(COMMANDS_MANIFEST.read_text()):
+        spans = [(float(a), float(b)) for a, b in clip["spans"]]
+        cases.append((dictations[clip["id"]], (_transcribed(clip["file"]), spans)))
+    plain = [c for c in json.loads(MANIFEST.read_text()) if not c["commands"]]
+    return cases, [_transcribed(c["file"]) for c in plain]
+
+
+def _transcribed(file: str) -> list[Utterance]:
     import tempfile
 
     from worker.decoding import decode_audio  # imported here: the reference mode needs no worker
 
-    clip = _clips()[d.id]
-    audio = decode_audio((ROOT / "bench" / "devset" / clip["file"]).read_bytes(), 3600, Path(tempfile.gettempdir()))
+    audio = decode_audio((ROOT / "bench" / "devset" / file).read_bytes(), 3600, Path(tempfile.gettempdir()))
     transcript = _models().transcribe(audio, language="en", progress_callback=lambda _: None)
-    utterances = [Utterance(s.text.strip(), s.start, s.end) for s in transcript.segments if s.text.strip()]
-    return utterances, [tuple(span) for span in clip["spans"]]  # type: ignore[misc]
+    return [Utterance(s.text.strip(), s.start, s.end) for s in transcript.segments if s.text.strip()]
 
 
 _LOADED: dict[str, Any] = {}
@@ -179,19 +189,13 @@ def _models() -> Any:
     return _LOADED["models"]
 
 
-def _clips() -> dict[str, dict[str, Any]]:
-    return {c["id"]: c for c in json.loads(COMMANDS_MANIFEST.read_text())}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--audio", action="store_true", help="end to end through the bundled model")
     parser.add_argument("--verbose", action="store_true", help="list misses, false hits and wrong notes")
     args = parser.parse_args()
-    dictations = load_commands()
-    source: Source = transcribed_timeline if args.audio else reference_timeline
-    result = score(dictations, source, ordinary_sentences())
+    result = score(*(audio_cases() if args.audio else reference_cases()))
     figures = {"mode": "audio" if args.audio else "reference text", **result.figures()}
     if args.json:
         print(json.dumps(figures, indent=1))

@@ -21,7 +21,7 @@ def bench() -> ModuleType:
 
 def test_commands_are_recognised_and_ordinary_sentences_stay_text() -> None:
     commands = bench()
-    result = commands.score(commands.load_commands(), commands.reference_timeline, commands.ordinary_sentences())
+    result = commands.score(*commands.reference_cases())
     figures = result.figures()
     assert result.said >= 30 and result.sentences >= 200
     assert figures["recall"] >= 0.95, result.misses
