@@ -168,11 +168,17 @@ class Expansion:
                 for i, spec in enumerate(self.fields) if i not in self.values]
 
 
+# How a choice written as a numeral is said: "ASA class [I|II|III|IV]" is filled by "three".
+_SAID_AS = {"i": "one", "ii": "two", "iii": "three", "iv": "four", "v": "five", "vi": "six", "1": "one",
+            "2": "two", "3": "three", "4": "four", "5": "five", "6": "six", "7": "seven", "8": "eight", "9": "nine"}
+
+
 def _choice(spec: FieldSpec, said: str) -> str:
     from dictation.grammar import normalise
 
     words = normalise(said)
     for choice in spec.choices:
-        if normalise(choice) == words:
+        written = normalise(choice)
+        if words in (written, _SAID_AS.get(written)):
             return choice
     return said.strip().rstrip(".,;")

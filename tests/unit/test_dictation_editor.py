@@ -88,3 +88,37 @@ def test_dictated_text_is_never_lost_to_a_command_nobody_meant() -> None:
     said_text = "The patient was told to scratch that area less."
     assert edit(said(said_text)).text == said_text
     assert edit(said("undo that")).commands[0]["applied"] is False
+
+
+def test_scratch_then_a_starter_template_with_two_fields_ends_as_meant() -> None:
+    from dictation.starters import starter_templates
+
+    templates = {t.name: t for t in starter_templates()}
+    result = edit(said("The scope was advanced.", "Scratch that.", "Insert normal colonoscopy.",
+                       "Surveillance after adenomas.", "Three.", "accept defaults"), templates)
+    assert result.text.startswith("Indication: surveillance after adenomas. Informed consent was obtained. "
+                                  "ASA class III. Sedation: monitored anesthesia care with propofol.\n")
+    assert "The scope was advanced" not in result.text
+    assert [f["field"] for f in result.unfilled] == list(range(2, 12))
+
+
+def test_field_commands_outside_a_template_say_so_and_stop_ends_the_dictation() -> None:
+    editor = Editor()
+    editor.hear(Utterance("The stomach was normal."))
+    events = editor.hear(Utterance("next field")) + editor.hear(Utterance("accept defaults"))
+    assert [(e["name"], e["applied"], e["reason"]) for e in events] == [
+        ("next_field", False, "there is no field to move on from"),
+        ("accept_defaults", False, "there are no fields left to fill"),
+    ]
+    editor.hear(Utterance("stop dictation"))
+    assert editor.result().stopped is True
+    assert editor.text == "The stomach was normal."
+
+
+def test_undo_reverses_a_correction_and_scratch_removes_an_inserted_template() -> None:
+    result = edit(said("A polyp in the sigmoid.", "select sigmoid", "correct that to cecum", "undo that"))
+    assert result.text == "A polyp in the sigmoid."
+    inserted = edit(said("Findings normal.", "insert normal colonoscopy", "scratch that"),
+                    {COLONOSCOPY.name: COLONOSCOPY})
+    assert inserted.text == "Findings normal."
+    assert inserted.unfilled == []
