@@ -7,9 +7,9 @@
 The dev set is bench/devset/commands.yaml (dictations with commands, and near misses that must stay
 text), plus every sentence of the transcription dev set (bench/devset/dictations.yaml, as written), each
 said alone after a pause: the hardest place for an ordinary sentence, since a command is said that way.
-A recognised command is right when it falls in a phrase labelled with that command (by time); one in
-any other phrase takes that phrase's sentence for a command. Each dictation's text after the editor
-is also compared with what it should be (`written`).
+A recognised command is right when it lines up, in order, with a phrase labelled with that command
+(the model gives no word times); any other takes some ordinary text for a command. Each dictation's
+text after the editor is also compared with what it should be (`written`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench" / "devset"))
 
-from commands_script import COMMANDS_MANIFEST, CommandDictation, Phrase, load_commands  # noqa: E402
+from commands_script import COMMANDS_MANIFEST, CommandDictation, load_commands  # noqa: E402
 from script import MANIFEST, load  # noqa: E402
 
 from dictation.editor import Editor  # noqa: E402
@@ -116,33 +116,44 @@ def score(cases: list[tuple[CommandDictation, Heard]], ordinary: list[list[Utter
 
 
 def _match(d: CommandDictation, spans: list[Span], calls: list[dict[str, Any]], result: Score) -> None:
-    found: dict[int, str] = {}
-    for call in calls:
-        i = _phrase_at(spans, float(call["start"]))
-        phrase: Phrase | None = d.said[i] if i is not None else None
-        if phrase is not None and phrase.command == call["name"] and i not in found:
-            found[i] = call["name"]  # type: ignore[index]
-            continue
-        result.false += 1
-        result.false_hits.append(f"{d.id}: {call['said']!r} -> {call['name']}")
-        if phrase is not None and phrase.command is None:
+    """Recognised commands against the labelled ones, in order (a longest common subsequence of names):
+    the model gives no word times, so a command is placed by its order, not its time."""
+    labelled = [(i, p) for i, p in enumerate(d.said) if p.command is not None]
+    matched = _common([c["name"] for c in calls], [p.command or "" for _, p in labelled])
+    hit_labels = {b for _, b in matched}
+    hit_calls = {a for a, _ in matched}
+    for n, call in enumerate(calls):
+        if n not in hit_calls:
+            result.false += 1
             result.taken += 1
-    for i, phrase in enumerate(d.said):
+            result.false_hits.append(f"{d.id}: {call['said']!r} -> {call['name']}")
+    for phrase in d.said:
         if phrase.command is None:
             result.sentences += len(_SENTENCES.split(phrase.text.strip()))
-            continue
+    for n, (_, phrase) in enumerate(labelled):
         result.said += 1
-        if i in found:
+        if n in hit_labels:
             result.right += 1
         else:
             result.misses.append(f"{d.id}: {phrase.text!r} ({phrase.command})")
 
 
-def _phrase_at(spans: list[Span], at: float) -> int | None:
-    for i, (start, end) in enumerate(spans):
-        if start - 0.2 <= at <= end + 0.2:
-            return i
-    return None
+def _common(a: list[str], b: list[str]) -> list[tuple[int, int]]:
+    """Index pairs of a longest common subsequence of `a` and `b`."""
+    table = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) - 1, -1, -1):
+        for j in range(len(b) - 1, -1, -1):
+            table[i][j] = table[i + 1][j + 1] + 1 if a[i] == b[j] else max(table[i + 1][j], table[i][j + 1])
+    pairs, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif table[i + 1][j] >= table[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return pairs
 
 
 def reference_cases() -> tuple[list[tuple[CommandDictation, Heard]], list[list[Utterance]]]:
@@ -160,19 +171,38 @@ def audio_cases() -> tuple[list[tuple[CommandDictation, Heard]], list[list[Utter
     cases = []
     for clip in json.loads(COMMANDS_MANIFEST.read_text()):
         spans = [(float(a), float(b)) for a, b in clip["spans"]]
-        cases.append((dictations[clip["id"]], (_transcribed(clip["file"]), spans)))
+        cases.append((dictations[clip["id"]], (_transcribed(clip), spans)))
     plain = [c for c in json.loads(MANIFEST.read_text()) if not c["commands"]]
-    return cases, [_transcribed(c["file"]) for c in plain]
+    return cases, [_transcribed(c) for c in plain]
 
 
-def _transcribed(file: str) -> list[Utterance]:
+def _transcribed(clip: dict[str, Any]) -> list[Utterance]:
+    """The clip decoded as a job of its note type is (the built-in vocabulary as the prompt); what was
+    heard is kept in bench/.cache/commands-heard.json and read back unless `--fresh`."""
     import tempfile
 
+    cached = _LOADED.get("cache", {}).get(clip["file"])
+    if cached is not None:
+        _LOADED.setdefault("heard", {})[clip["file"]] = cached
+        return [Utterance(*u) if isinstance(u, list) else Utterance(u) for u in cached]
+
+    from core.jobs import JobOptions
+    from core.settings import VocabularySettings
+    from core.vocabulary import decoding_prompt
     from worker.decoding import decode_audio  # imported here: the reference mode needs no worker
 
-    audio = decode_audio((ROOT / "bench" / "devset" / file).read_bytes(), 3600, Path(tempfile.gettempdir()))
-    transcript = _models().transcribe(audio, language="en", progress_callback=lambda _: None)
-    return [Utterance(s.text.strip(), s.start, s.end) for s in transcript.segments if s.text.strip()]
+    audio = decode_audio((ROOT / "bench" / "devset" / clip["file"]).read_bytes(), 3600, Path(tempfile.gettempdir()))
+    prompt, hotwords = decoding_prompt(JobOptions(note_type=clip["note_type"]), VocabularySettings())
+    transcript = _models().transcribe(audio, language="en", initial_prompt=prompt, hotwords=hotwords,
+                                      progress_callback=lambda _: None)
+    heard = [Utterance(s.text.strip(), s.start, s.end, _words(s)) for s in transcript.segments if s.text.strip()]
+    _LOADED.setdefault("heard", {})[clip["file"]] = [[u.text, u.start, u.end] for u in heard]
+    return heard
+
+
+def _words(segment: Any) -> tuple[Word, ...]:
+    timed = [w for w in segment.words or [] if w.start is not None and w.end is not None]
+    return tuple(Word(w.word, w.start, w.end) for w in timed) if len(timed) == len(segment.words or []) else ()
 
 
 _LOADED: dict[str, Any] = {}
@@ -193,8 +223,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--audio", action="store_true", help="end to end through the bundled model")
+    parser.add_argument("--fresh", action="store_true", help="with --audio: decode again, not from bench/.cache")
     parser.add_argument("--verbose", action="store_true", help="list misses, false hits and wrong notes")
     args = parser.parse_args()
+    heard = ROOT / "bench" / ".cache" / "commands-heard.json"
+    if args.audio and heard.exists() and not args.fresh:
+        _LOADED["cache"] = json.loads(heard.read_text())
     result = score(*(audio_cases() if args.audio else reference_cases()))
     figures = {"mode": "audio" if args.audio else "reference text", **result.figures()}
     if args.json:
@@ -206,6 +240,10 @@ def main() -> None:
         print(f"ordinary sentences: {result.sentences}, taken for commands: {result.taken} "
               f"({100 * (figures['taken_share'] or 0):.2f} %)")
         print(f"notes as meant after every command: {figures['notes_right']}")
+    if args.audio:  # what the model heard, to read the misses against
+        cache = ROOT / "bench" / ".cache"
+        cache.mkdir(exist_ok=True)
+        (cache / "commands-heard.json").write_text(json.dumps(_LOADED.get("heard", {}), indent=1))
     if args.verbose or not args.json:
         for line in (*result.misses, *result.false_hits, *result.wrong_notes):
             print(f"  {line}")

@@ -6,7 +6,7 @@ joins it as `Placement.ANYWHERE` entries.
 
 A command is taken as one only when said as one, as Dragon does: alone, between pauses. What was said
 is cut into phrases at pauses (an utterance's edges, a gap between words of at least `PAUSE_SECONDS`,
-and the sentence ends the recogniser wrote, which is how it shows a pause). A phrase, or one of its
+and the sentence ends and commas the recogniser wrote, which is how it shows a pause). A phrase, or one of its
 sentences, that is exactly a command's words (plus its argument) is the command; anything else is
 text. "The patient was told to scratch that area less" is one sentence, not the words "scratch that".
 """
@@ -16,8 +16,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from enum import StrEnum
 
+CLOSE = 0.85
+"""How alike (difflib's ratio) a phrase said alone must be to a command's words to be taken for it."""
 PAUSE_SECONDS = 0.3
 """A gap between two words at least this long is a pause: a command may start or end there."""
 
@@ -137,12 +140,29 @@ def recognise(utterances: Iterable[Utterance], context: Context | None = None) -
     context = context or Context()
     pieces: list[Piece] = []
     for utterance in utterances:
+        heard: list[Piece] = []
         for phrase in _phrases(utterance):
             for piece in _phrase_pieces(phrase, context):
                 if isinstance(piece, Text):
                     context.document = f"{context.document} {piece.text}".strip()
-                pieces.append(piece)
+                heard.append(piece)
+        pieces += _joined(heard)
     return pieces
+
+
+def _joined(pieces: list[Piece]) -> list[Piece]:
+    """Text cut only at a comma as one piece again (a sentence stays one: what "scratch that" removes),
+    its trailing comma dropped before a command: the comma was the recogniser's pause."""
+    out: list[Piece] = []
+    for piece in pieces:
+        last = out[-1] if out else None
+        if isinstance(piece, Text) and isinstance(last, Text) and last.text.endswith((",", ";")):
+            out[-1] = Text(f"{last.text} {piece.text}", last.start, piece.end)
+            continue
+        if isinstance(piece, Call) and isinstance(last, Text) and last.text.endswith(","):
+            out[-1] = Text(last.text.rstrip(","), last.start, last.end)
+        out.append(piece)
+    return out
 
 
 def recognise_text(text: str, context: Context | None = None) -> list[Piece]:
@@ -158,8 +178,8 @@ def _phrases(utterance: Utterance) -> list[list[Word]]:
         if phrases[-1] and word.start - words[i - 1].end >= PAUSE_SECONDS:
             phrases.append([])
         phrases[-1].append(word)
-        if word.text.rstrip("\"')").endswith((".", "?", "!")):
-            phrases.append([])
+        if word.text.rstrip("\"')").endswith((".", "?", "!", ",", ";")):
+            phrases.append([])  # the recogniser writes a pause as a sentence end or a comma
     return [p for p in phrases if p]
 
 
@@ -191,13 +211,39 @@ def _phrase_pieces(words: list[Word], context: Context) -> list[Piece]:
 
 def _alone(words: Sequence[Word], context: Context) -> Call | None:
     said = normalise(" ".join(w.text for w in words))
+    found = _exact(said, context) or _close(said, context)
+    if found is None:
+        return None
+    name, argument = found
+    return Call(name, " ".join(w.text for w in words), words[0].start, words[-1].end, argument or None)
+
+
+def _exact(said: str, context: Context) -> tuple[str, str] | None:
     for spec in COMMANDS:
         for phrase in spec.phrases:
             argument = _argument(spec, phrase, said, context)
             if argument is not None:
-                return Call(spec.name, " ".join(w.text for w in words), words[0].start, words[-1].end,
-                            argument or None)
+                return spec.name, argument
     return None
+
+
+def _close(said: str, context: Context) -> tuple[str, str] | None:
+    """A phrase alone that is a command or a trigger misheard by a letter or two ("delete last work",
+    "except defaults", "insert normal egg"): as many words, and at least `CLOSE` alike."""
+    for spec in COMMANDS:
+        if spec.argument is Argument.NONE:
+            if any(_alike(said, phrase) for phrase in spec.phrases):
+                return spec.name, ""
+        elif spec.argument is Argument.TEMPLATE and said.startswith(tuple(p + " " for p in spec.phrases)):
+            rest = said.split(" ", 1)[1]
+            for trigger, name in context.templates.items():
+                if _alike(rest, trigger):
+                    return spec.name, name
+    return None
+
+
+def _alike(said: str, phrase: str) -> bool:
+    return len(said.split()) == len(phrase.split()) and SequenceMatcher(None, said, phrase).ratio() >= CLOSE
 
 
 def _argument(spec: CommandSpec, phrase: str, said: str, context: Context) -> str | None:

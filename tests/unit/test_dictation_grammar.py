@@ -63,3 +63,19 @@ def test_every_command_in_the_issue_is_in_the_grammar() -> None:
     assert {"scratch that", "delete that", "delete last sentence", "delete last word", "undo that", "new paragraph",
             "new line", "select", "correct that to", "insert", "next field", "previous field", "accept defaults",
             "stop dictation"} <= said
+
+
+def test_a_comma_the_recogniser_wrote_is_a_pause_and_the_text_around_stays_whole() -> None:
+    pieces = recognise_text("The esophagus was normal, new paragraph, the stomach, the duodenum, scratch that,")
+    assert pieces == [Text("The esophagus was normal", 0.0, 0.0), Call("new_paragraph", "new paragraph,", 0.0, 0.0),
+                      Text("the stomach, the duodenum", 0.0, 0.0), Call("scratch_that", "scratch that,", 0.0, 0.0)]
+
+
+def test_a_command_misheard_by_a_letter_is_still_one_but_other_words_are_not() -> None:
+    context = Context(templates={"normal egd": "normal-egd"})
+    assert names("Delete last work.") == ["delete_last_word"]
+    assert names("Except defaults.") == ["accept_defaults"]
+    assert recognise_text("Insert normal egg.", context)[0] == Call(
+        "insert_template", "Insert normal egg.", 0.0, 0.0, "normal-egd")
+    assert names("And that.") == ["text"]
+    assert names("Next week.") == ["text"]
