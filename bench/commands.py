@@ -193,6 +193,8 @@ def _transcribed(clip: dict[str, Any]) -> list[Utterance]:
 
     audio = decode_audio((ROOT / "bench" / "devset" / clip["file"]).read_bytes(), 3600, Path(tempfile.gettempdir()))
     prompt, hotwords = decoding_prompt(JobOptions(note_type=clip["note_type"]), VocabularySettings())
+    if _LOADED.get("prompt_commands"):  # the command phrases said to the model, as the vocabulary is
+        prompt = f"{prompt or ''} {COMMAND_PROMPT}".strip()
     transcript = _models().transcribe(audio, language="en", initial_prompt=prompt, hotwords=hotwords,
                                       progress_callback=lambda _: None)
     heard = [Utterance(s.text.strip(), s.start, s.end, _words(s)) for s in transcript.segments if s.text.strip()]
@@ -206,6 +208,7 @@ def _words(segment: Any) -> tuple[Word, ...]:
 
 
 _LOADED: dict[str, Any] = {}
+COMMAND_PROMPT = "Scratch that. Undo that. New paragraph. Delete last sentence. Accept defaults. Stop dictation."
 
 
 def _models() -> Any:
@@ -223,14 +226,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--audio", action="store_true", help="end to end through the bundled model")
+    parser.add_argument("--prompt-commands", action="store_true",
+                        help="with --audio: also prompt the model with the command phrases")
     parser.add_argument("--fresh", action="store_true", help="with --audio: decode again, not from bench/.cache")
     parser.add_argument("--verbose", action="store_true", help="list misses, false hits and wrong notes")
     args = parser.parse_args()
-    heard = ROOT / "bench" / ".cache" / "commands-heard.json"
+    _LOADED["prompt_commands"] = args.prompt_commands
+    heard = ROOT / "bench" / ".cache" / f"commands-heard{'-prompted' if args.prompt_commands else ''}.json"
     if args.audio and heard.exists() and not args.fresh:
         _LOADED["cache"] = json.loads(heard.read_text())
     result = score(*(audio_cases() if args.audio else reference_cases()))
-    figures = {"mode": "audio" if args.audio else "reference text", **result.figures()}
+    mode = ("audio, command phrases prompted" if args.prompt_commands else "audio") if args.audio else "reference text"
+    figures = {"mode": mode, **result.figures()}
     if args.json:
         print(json.dumps(figures, indent=1))
     else:
@@ -243,7 +250,7 @@ def main() -> None:
     if args.audio:  # what the model heard, to read the misses against
         cache = ROOT / "bench" / ".cache"
         cache.mkdir(exist_ok=True)
-        (cache / "commands-heard.json").write_text(json.dumps(_LOADED.get("heard", {}), indent=1))
+        heard.write_text(json.dumps(_LOADED.get("heard", {}), indent=1))
     if args.verbose or not args.json:
         for line in (*result.misses, *result.false_hits, *result.wrong_notes):
             print(f"  {line}")
