@@ -197,13 +197,14 @@ def _decode(clips: list[dict[str, Any]]) -> list[Transcript]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from core.jobs import JobOptions
     from core.settings import VocabularySettings, WorkerSettings
+    from core.tuning import WorkerTuning
     from core.vocabulary import decoding_prompt
     from worker.model.decoding import decode_audio
     from worker.model.model_manager import ModelManager
     from worker.text import lexicon, vocabulary_guard
     from worker.text.formatting import format_transcript
 
-    models = ModelManager(WorkerSettings(decode_lanes=1))
+    models = ModelManager(WorkerSettings(tuning=WorkerTuning(decode_lanes=1)))
     models.load()
     assert models.runtime is not None
     print(f"model {models.model_name} on {models.runtime.whisperx_device}/{models.runtime.compute_type}",

@@ -59,6 +59,8 @@ class ErrorCode(StrEnum):
     INVALID_VOCABULARY = "invalid_vocabulary", "the vocabulary is malformed or over its limits"
     TOO_MANY_VOCABULARIES = "too_many_vocabularies", "the key stores as many vocabularies as it may"
     UNKNOWN_VOCABULARY = "unknown_vocabulary", "no stored vocabulary with that id (or not yours)"
+    INVALID_TEMPLATE = "invalid_template", "the dictation template is malformed or over its limits"
+    TOO_MANY_TEMPLATES = "too_many_templates", "the key stores as many dictation templates as it may"
     # Quotas and capacity.
     REQUEST_RATE_EXCEEDED = "request_rate_exceeded", "over the key's request rate"
     REDELIVER_RATE_EXCEEDED = "redeliver_rate_exceeded", "the job's callback was redelivered too recently"

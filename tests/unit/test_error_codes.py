@@ -19,7 +19,7 @@ from core.vocabulary import VocabularyInvalid
 from webhooks.targets import TargetRefused
 
 ROOT = Path(__file__).resolve().parents[2]
-SCANNED = ("api", "core", "worker", "webhooks", "cli")
+SCANNED = ("api", "core", "worker", "webhooks", "cli", "findings", "dictation")
 # Calls whose first argument is a code: a session event (`closing(...)`, a socket's `self.error(...)`).
 CODE_FIRST = {"closing", "self.error", "self.end"}
 
