@@ -14,6 +14,7 @@ from api.job_watcher import JobWatcher
 from api.quotas import Quotas
 from api.urls import base_url
 from core.audio_store import AudioStore
+from core.document_store import DocumentStore
 from core.job_store import JobStore
 from core.settings import Settings
 from core.vocabulary_store import VocabularyStore
@@ -38,6 +39,11 @@ def _audio(request: Request) -> AudioStore:
 def _webhooks(request: Request) -> WebhookStore:
     webhooks: WebhookStore = request.app.state.webhooks
     return webhooks
+
+
+def _documents(request: Request) -> DocumentStore:
+    documents: DocumentStore = request.app.state.documents
+    return documents
 
 
 def _redis(request: Request) -> redis.Redis:
@@ -74,6 +80,7 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 JobStoreDep = Annotated[JobStore, Depends(_store)]
 AudioStoreDep = Annotated[AudioStore, Depends(_audio)]
 WebhookStoreDep = Annotated[WebhookStore, Depends(_webhooks)]
+DocumentStoreDep = Annotated[DocumentStore, Depends(_documents)]
 RedisDep = Annotated[redis.Redis, Depends(_redis)]
 CeleryDep = Annotated[Celery, Depends(_celery)]
 TenantDep = Annotated[str, Depends(_tenant)]

@@ -67,8 +67,9 @@ _STATUS: dict[type[EndoScribeError], int] = {
 ERROR_DESCRIPTIONS = {
     400: "empty file or invalid input",
     401: "missing or invalid API key",
-    404: "no such job or vocabulary (or not yours)",
-    409: "the job is not in a state that allows this (not finished, failed, cancelled)",
+    404: "no such job, note or vocabulary (or not yours), or its transcript is gone",
+    409: "the job or its note is not in a state that allows this (not finished, failed, cancelled; the note "
+         "changed since `base_version`, or is signed)",
     410: "the session has ended (its tokens with it): its audio is a job",
     411: "chunked upload without Content-Length",
     413: "upload over the size limit",

@@ -23,10 +23,11 @@ from api.guards import QuotaGuard, RequestGuard
 from api.job_watcher import JobWatcher
 from api.page_headers import PageHeaders
 from api.quotas import Quotas
-from api.routes import dictate, events, jobs, openai_audio, sessions, system, vocabularies
+from api.routes import dictate, documents, events, jobs, openai_audio, sessions, system, vocabularies
 from api.urls import HostGuard, check_public_url
 from core.audio_store import make_audio_store
 from core.cluster_metrics import ClusterCollector
+from core.document_store import DocumentStore
 from core.errors import EndoScribeError, ErrorCode, StorageUnavailable
 from core.job_history import JobHistory
 from core.job_store import JobStore
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = JobStore(client, settings.retention_seconds, make_audio_store(settings.storage, client))
         app.state.audio = app.state.store.audio
         app.state.webhooks = WebhookStore(client, settings.retention_seconds)
+        app.state.documents = DocumentStore(client)
         app.state.quotas = Quotas(settings.quota, client)
         _index_quota_sets(app.state.quotas)
         app.state.celery = make_celery(settings, name="endoscribe-api")
@@ -169,6 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(PageHeaders)  # outside the guards: their refusals get the headers too
     metrics.install(app)  # outermost: it counts the guards' refusals too
     app.include_router(jobs.router)
+    app.include_router(documents.router)
     app.include_router(sessions.router)
     app.include_router(dictate.router)
     app.include_router(events.router)

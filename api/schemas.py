@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from core.document_store import MAX_TEXT_CHARS
+from core.documents import AuditEntry, Document, DocumentStatus, DocumentVersion, Signature, VersionKind, WordChange
 from core.jobs import JobError, JobOptions, JobRecord, JobStage, JobStatus
 
 
@@ -92,3 +94,62 @@ class SessionPublic(BaseModel):
     """The result of the job the session becomes when it ends."""
     token_expires_at: datetime
     audio_seconds: float
+
+
+class DocumentRevision(BaseModel):
+    """A reviewer's new text for a job's note: a correction before signature, an amendment after it."""
+
+    # Its length limit is the store's (a 400 naming it) and the body's (a 413): a schema maxLength above
+    # the body limit would promise a 422 the body limit answers first.
+    text: str = Field(min_length=1, description=f"the whole note as it should read (at most {MAX_TEXT_CHARS} "
+                                                "characters)")
+    author: str | None = Field(default=None, max_length=200,
+                               description="who made the change, as you name them (e.g. `Practitioner/77`)")
+    base_version: int | None = Field(default=None, ge=1,
+                                     description="the version this text was made from; a newer one is a 409")
+    reason: str | None = Field(default=None, max_length=500, description="why it changed (HL7 TXA-20)")
+
+
+class DocumentSignature(BaseModel):
+    """A signature of the note's current version."""
+
+    author: str | None = Field(default=None, max_length=200, description="who signs (e.g. `Practitioner/77`)")
+    base_version: int | None = Field(default=None, ge=1,
+                                     description="the version the signer read; a newer one is a 409")
+
+
+class DocumentVersionPublic(BaseModel):
+    """One version of a note, never changed once stored."""
+
+    version: int
+    kind: VersionKind
+    status: DocumentStatus
+    text: str
+    author: str | None
+    at: datetime
+    replaces: int | None
+    """The signed version an amendment replaces."""
+    reason: str | None
+    diff: list[WordChange]
+    """What changed from the version before, word by word."""
+    signature: Signature | None
+
+    @classmethod
+    def of(cls, version: DocumentVersion) -> DocumentVersionPublic:
+        return cls.model_validate({**version.model_dump(), "status": version.status})
+
+
+class DocumentPublic(BaseModel):
+    """A job's note: its current version, every version oldest first, and the audit trail."""
+
+    job_id: str
+    status: DocumentStatus
+    current: DocumentVersionPublic
+    versions: list[DocumentVersionPublic]
+    audit: list[AuditEntry]
+
+    @classmethod
+    def of(cls, document: Document) -> DocumentPublic:
+        versions = [DocumentVersionPublic.of(v) for v in document.versions]
+        return cls(job_id=document.job_id, status=document.status, current=versions[-1], versions=versions,
+                   audit=document.audit)

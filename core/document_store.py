@@ -3,10 +3,10 @@ beside the job and gone with it.
 
 Layout: one hash per job (`v:{n}` each version's JSON, written once; `sig:{n}` a version's signature,
 written once; `current` the newest version) and one list, the audit trail. Both expire with the job
-record (its remaining lifetime, read in the same transaction), and the job's erase deletes them: the
-store is a job participant (`core.job_participants`). Each change is one optimistic transaction over the
-job record and the document, so an erase, an expiry or a concurrent reviewer makes it run again and
-see that.
+record (its remaining lifetime, read in the same transaction), and the job's erase deletes them
+through `NoteVersions`, one of the job's default participants (`core.job_participants`). Each change is
+one optimistic transaction over the job record and the document, so an erase, an expiry or a
+concurrent reviewer makes it run again and see that.
 
 Version 1 (the machine transcript) is stored by the first change; until then reads derive it from the
 job's transcript, so a job nobody reviews costs no more keys.
@@ -32,7 +32,7 @@ from core.documents import (
     word_diff,
     words_changed,
 )
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from core.job_codec import utcnow
 from core.job_participants import Erased, Participant
 from core.jobs import JobStatus, Transcript
@@ -56,8 +56,16 @@ def document_audit_key(job_id: str) -> str:
     return f"{keys.PREFIX}:document:{job_id}:audit"
 
 
-class DocumentStore(Participant):
-    """Versions of jobs' notes; register it on the job store so an erase removes them."""
+class NoteVersions(Participant):
+    """The job store's participant for a job's note: its erase removes every version and the audit
+    trail (a default participant, `core.job_transactions`; expiry follows the job at each change)."""
+
+    def on_erase(self, pipe: Pipeline, erased: Erased) -> None:
+        pipe.delete(document_key(erased.job_id), document_audit_key(erased.job_id))
+
+
+class DocumentStore:
+    """Versions of jobs' notes: reads and changes (their erase is `NoteVersions`')."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
@@ -86,6 +94,13 @@ class DocumentStore(Participant):
         made, replacing the current one."""
         return self._change(job_id, text, tenant, author, base_version, reason, VersionKind.AMENDMENT)
 
+    def revise(self, job_id: str, text: str, tenant: str, author: str | None = None,
+               base_version: int | None = None, reason: str | None = None) -> DocumentVersion:
+        """Store `text` as the note's new version: a correction before signature, an amendment after it,
+        decided in the same transaction as the write (a signature landing meanwhile makes it an amendment
+        of what was signed, or a Conflict when `base_version` is given)."""
+        return self._change(job_id, text, tenant, author, base_version, reason, None)
+
     def sign(self, job_id: str, tenant: str, author: str | None = None,
              base_version: int | None = None) -> DocumentVersion:
         """Make the current version final, signed by `author` now. `base_version`: the version the
@@ -96,7 +111,8 @@ class DocumentStore(Participant):
             document = read.document
             current = _check_base(document, base_version)
             if document.signed:
-                raise Conflict(f"this note was signed already (version {current.version}); amend it to change it")
+                raise Conflict(f"this note was signed already (version {current.version}); amend it to change it",
+                               code=ErrorCode.DOCUMENT_SIGNED)
             now = utcnow()
             signature = Signature(tenant=tenant, author=author, at=now)
             pipe.multi()
@@ -106,13 +122,10 @@ class DocumentStore(Participant):
 
         return transact(self.redis, body, keys.job_key(job_id), document_key(job_id))
 
-    def on_erase(self, pipe: Pipeline, erased: Erased) -> None:
-        pipe.delete(document_key(erased.job_id), document_audit_key(erased.job_id))
-
     # ---- the transactions ----------------------------------------------------------------------
 
     def _change(self, job_id: str, text: str, tenant: str, author: str | None, base_version: int | None,
-                reason: str | None, kind: VersionKind) -> DocumentVersion:
+                reason: str | None, asked: VersionKind | None) -> DocumentVersion:
         if not text.strip():
             raise InvalidInput("the note's text is empty; send the whole corrected text")
         if len(text) > MAX_TEXT_CHARS:
@@ -122,15 +135,17 @@ class DocumentStore(Participant):
             read = _read(pipe, job_id, tenant)
             document = read.document
             current = _check_base(document, base_version)
+            kind = asked or (VersionKind.AMENDMENT if document.signed else VersionKind.CORRECTION)
             if kind is VersionKind.CORRECTION and document.signed:
-                raise Conflict("this note is signed: a signed note is amended (a new version), not corrected")
+                raise Conflict("this note is signed: a signed note is amended (a new version), not corrected",
+                               code=ErrorCode.DOCUMENT_SIGNED)
             if kind is VersionKind.AMENDMENT and not document.signed:
                 raise Conflict("this note is not signed yet: correct it, or sign it first")
             if text == current.text:
                 return current
             if current.version >= MAX_VERSIONS:
                 raise Conflict(f"this note has {current.version} versions, the limit; "
-                               "no further change can be stored")
+                               "no further change can be stored", code=ErrorCode.DOCUMENT_TOO_MANY_VERSIONS)
             now, number = utcnow(), current.version + 1
             diff = word_diff(current.text, text)
             version = DocumentVersion(
@@ -208,7 +223,8 @@ def _document(job_id: str, tenant: str, job: list[bytes | None], result: bytes |
 def _first_version(job_id: str, status: str, finished: str, owner: str, result: bytes | None) -> DocumentVersion:
     """Version 1: the job's transcript."""
     if status != JobStatus.COMPLETED:
-        raise Conflict(f"job {job_id} is {status}: only a completed job's transcript can be reviewed")
+        raise Conflict(f"job {job_id} is {status}: only a completed job's transcript can be reviewed",
+                       code=ErrorCode.of(f"job_{status}"))
     if result is None:
         raise NotFound(f"the transcript of job {job_id} has expired or was erased", code="result_gone")
     at = datetime.fromisoformat(finished) if finished else utcnow()
@@ -220,5 +236,5 @@ def _check_base(document: Document, base_version: int | None) -> DocumentVersion
     current = document.current
     if base_version is not None and base_version != current.version:
         raise Conflict(f"version {current.version} is the current one, not {base_version}: "
-                       "read the note again and redo the change on it")
+                       "read the note again and redo the change on it", code=ErrorCode.STALE_VERSION)
     return current

@@ -78,6 +78,10 @@ class ErrorCode(StrEnum):
     JOB_CANCELLED = "job_cancelled", "the job was cancelled, so it has no transcript"
     RESULT_GONE = "result_gone", "the transcript has expired or was erased"
     NO_WEBHOOK = "no_webhook", "the job has no callback_url"
+    # A job's note document.
+    STALE_VERSION = "stale_version", "the note has a newer version than the one the change was based on"
+    DOCUMENT_SIGNED = "document_signed", "the note is signed: it is amended (a new version), not corrected or signed"
+    DOCUMENT_TOO_MANY_VERSIONS = "document_too_many_versions", "the note has as many versions as it may"
     # Why a job failed.
     AUDIO_EMPTY = "audio_empty", "the audio holds no samples"
     AUDIO_UNDECODABLE = "audio_undecodable", "the audio could not be decoded"

@@ -14,6 +14,7 @@ from redis.client import Pipeline
 
 from core import keys
 from core.audio_store import JobAudio, RedisAudioStore
+from core.document_store import NoteVersions
 from core.job_codec import decode, encode, utcnow
 from core.job_history import HistoryIndex
 from core.job_metrics import JobCounters
@@ -37,8 +38,8 @@ WORKER_CRASHED = JobError(
 
 def default_participants() -> list[Participant]:
     """What changes with every job besides its audio: its key's quota entries, the job counters, its
-    key's history, its callback."""
-    return [QuotaEntries(), JobCounters(), HistoryIndex(), CallbackSchedule()]
+    key's history, its callback, its note's versions."""
+    return [QuotaEntries(), JobCounters(), HistoryIndex(), CallbackSchedule(), NoteVersions()]
 
 
 class JobTransactions(JobReads):

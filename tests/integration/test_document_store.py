@@ -12,9 +12,9 @@ import redis
 from redis.client import Pipeline
 
 from core import document_store, keys
-from core.document_store import DocumentStore, document_audit_key, document_key
+from core.document_store import DocumentStore, NoteVersions, document_audit_key, document_key
 from core.documents import DocumentStatus, VersionKind, WordChange, word_diff, words_changed
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from core.job_store import JobStore, utcnow
 from core.jobs import JobRecord, JobStatus, Segment, Transcript
 
@@ -32,10 +32,8 @@ def completed_job(store: JobStore, text: str = TEXT, tenant: str = "tenant-1") -
 
 @pytest.fixture()
 def stores(clean_redis: redis.Redis) -> tuple[JobStore, DocumentStore]:
-    documents = DocumentStore(clean_redis)
-    jobs = JobStore(clean_redis, 3600)
-    jobs.register(documents)
-    return jobs, documents
+    # No registration: the note's versions are one of the job's default participants.
+    return JobStore(clean_redis, 3600), DocumentStore(clean_redis)
 
 
 def test_version_one_is_the_transcript_and_costs_no_keys_until_a_change(
@@ -111,9 +109,27 @@ def test_a_change_based_on_an_older_version_is_refused(stores: tuple[JobStore, D
 
     with pytest.raises(Conflict, match="version 2 is the current one, not 1"):
         documents.correct(job_id, "second reviewer's text", "tenant-1", base_version=1)
-    with pytest.raises(Conflict, match="version 2 is the current one, not 1"):
+    with pytest.raises(Conflict, match="version 2 is the current one, not 1") as refused:
         documents.sign(job_id, "tenant-1", base_version=1)
+    assert refused.value.code == ErrorCode.STALE_VERSION
     assert documents.get(job_id, "tenant-1").current.text == "first reviewer's text"
+
+
+def test_a_revision_corrects_an_unsigned_note_and_amends_a_signed_one(stores: tuple[JobStore, DocumentStore]) -> None:
+    jobs, documents = stores
+    job_id = completed_job(jobs)
+
+    corrected = documents.revise(job_id, "Cecum reached. Polyp 6 mm removed with cold snare.", "tenant-1")
+    documents.sign(job_id, "tenant-1", author="Practitioner/77")
+    amended = documents.revise(job_id, "Cecum reached. Polyp 7 mm removed with cold snare.", "tenant-1",
+                               author="Practitioner/77", base_version=2)
+
+    assert (corrected.version, corrected.kind, corrected.replaces) == (2, VersionKind.CORRECTION, None)
+    assert (amended.version, amended.kind, amended.replaces, amended.status) == (
+        3, VersionKind.AMENDMENT, 2, DocumentStatus.AMENDED)
+    with pytest.raises(Conflict) as signed:
+        documents.sign(job_id, "tenant-1")
+    assert signed.value.code == ErrorCode.DOCUMENT_SIGNED
 
 
 def test_the_same_text_again_stores_nothing(stores: tuple[JobStore, DocumentStore]) -> None:
@@ -137,8 +153,9 @@ def test_another_keys_job_an_unfinished_job_and_bad_text_are_refused(stores: tup
     documents.correct(job_id, "stored now", "tenant-1")
     with pytest.raises(NotFound):  # stored versions are no more anyone else's
         documents.sign(job_id, "tenant-2")
-    with pytest.raises(Conflict, match="is queued"):
+    with pytest.raises(Conflict, match="is queued") as unfinished:
         documents.correct(queued, "x", "tenant-1")
+    assert unfinished.value.code == ErrorCode.JOB_QUEUED
     with pytest.raises(NotFound):
         documents.get(str(uuid.uuid4()), "tenant-1")
     with pytest.raises(InvalidInput, match="empty"):
@@ -206,7 +223,7 @@ def test_an_erase_during_a_correction_leaves_nothing_behind(
         seen = read(pipe, read_id, tenant)
         if reads == 1:  # the owner erases the job between this transaction's reads and its EXEC
             JobStore(redis.Redis(connection_pool=clean_redis.connection_pool), 3600,
-                     participants=[documents]).erase(read_id)
+                     participants=[NoteVersions()]).erase(read_id)
         return seen
 
     monkeypatch.setattr(document_store, "_read", read_then_erase)

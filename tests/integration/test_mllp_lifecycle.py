@@ -32,7 +32,6 @@ def test_a_corrected_signed_then_amended_note_reaches_the_receiver_as_t02_t08_t0
     clean_redis: redis.Redis, listener: Listener,
 ) -> None:
     jobs, documents = JobStore(clean_redis, 3600), DocumentStore(clean_redis)
-    jobs.register(documents)
     job_id = str(uuid.uuid4())
     jobs.create(JobRecord(id=job_id, owner="tenant-1", created_at=utcnow()))
     jobs.claim(job_id, "run", "worker", 60, 3)

@@ -7,10 +7,11 @@ import httpx
 from fhir.resources.R4B.documentreference import DocumentReference
 from standardwebhooks.webhooks import Webhook
 
+from core.documents import MACHINE_AUTHOR, Document, DocumentVersion, Signature, VersionKind
 from core.jobs import JobRecord, JobStatus, Segment, Transcript
 from core.note_types import NOTE_TYPES
 from webhooks.delivery import backoff_seconds, retry_after_seconds
-from webhooks.payloads import envelope, fhir_document_reference, thin_data
+from webhooks.payloads import envelope, fhir_document_reference, fhir_note_reference, thin_data
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 FINISHED = datetime(2026, 11, 24, 9, 30, 5, tzinfo=UTC)
@@ -86,3 +87,33 @@ def test_a_malformed_signing_secret_is_refused_at_start_up() -> None:
         with pytest.raises(ValidationError, match="ENDOSCRIBE_WEBHOOK_SECRET"):
             WebhookSettings(secret=bad)
     assert WebhookSettings(secret=SECRET).secret == SECRET
+
+
+def test_each_version_of_a_note_is_a_document_reference_with_its_status_and_what_it_replaces() -> None:
+    later = FINISHED.replace(minute=45)
+    signature = Signature(tenant="t", author="Practitioner/77", at=later)
+    first = DocumentVersion(version=1, kind=VersionKind.TRANSCRIPT, text=TRANSCRIPT.text, tenant="t",
+                            author=MACHINE_AUTHOR, at=FINISHED)
+    corrected = DocumentVersion(version=2, kind=VersionKind.CORRECTION, text="Cecal intubation confirmed.",
+                                tenant="t", author="Dr. Lee", at=FINISHED.replace(minute=40), signature=signature)
+    amended = DocumentVersion(version=3, kind=VersionKind.AMENDMENT, text="Cecal intubation photographed.",
+                              tenant="t", author="Practitioner/77", at=later, replaces=2, signature=signature)
+    document = Document(job_id=RECORD.id, versions=[first, corrected, amended], audit=[])
+
+    resources = [fhir_note_reference(RECORD, document, n, "en", "colonoscopy", "Patient/p1", "Encounter/e1")
+                 for n in (1, 2, 3)]
+
+    for resource in resources:
+        DocumentReference.model_validate(resource)
+    assert [r["docStatus"] for r in resources] == ["preliminary", "final", "amended"]
+    assert [r["identifier"][1]["value"] for r in resources] == [f"{RECORD.id}-{n}" for n in (1, 2, 3)]
+    assert [r.get("author") for r in resources] == [None, [{"display": "Dr. Lee"}], [{"reference": "Practitioner/77"}]]
+    assert [r.get("authenticator") for r in resources] == [
+        None, {"reference": "Practitioner/77"}, {"reference": "Practitioner/77"}]
+    assert [r["date"] for r in resources] == ["2026-11-24T09:30:05Z", "2026-11-24T09:45:05Z", "2026-11-24T09:45:05Z"]
+    assert "relatesTo" not in resources[0] and "relatesTo" not in resources[1]
+    assert resources[2]["relatesTo"] == [{"code": "replaces", "target": {"identifier": {
+        "system": "urn:endoscribe:note-version", "value": f"{RECORD.id}-2"}}}]
+    assert base64.b64decode(resources[2]["content"][0]["attachment"]["data"]).decode() == amended.text
+    assert resources[2]["subject"] == {"reference": "Patient/p1"}
+    assert resources[2]["context"] == {"encounter": [{"reference": "Encounter/e1"}]}
