@@ -75,6 +75,7 @@ class ErrorCode(StrEnum):
     JOB_FAILED = "job_failed", "the job failed, so it has no transcript"
     JOB_CANCELLED = "job_cancelled", "the job was cancelled, so it has no transcript"
     RESULT_GONE = "result_gone", "the transcript has expired or was erased"
+    FINDINGS_UNAVAILABLE = "findings_unavailable", "the job has no findings (its note type has no findings model)"
     NO_WEBHOOK = "no_webhook", "the job has no callback_url"
     # Why a job failed.
     AUDIO_EMPTY = "audio_empty", "the audio holds no samples"

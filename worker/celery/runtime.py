@@ -35,6 +35,7 @@ from worker.model.bundled_models import BundledModelUnavailable
 from worker.model.device import gpu_diagnostics, log_diagnostics
 from worker.model.model_manager import AlignmentUnavailable, ModelManager
 from worker.privacy import telemetry_state
+from worker.text import findings_reading
 
 log = logging.getLogger("endoscribe.worker")
 
@@ -179,3 +180,5 @@ class WorkerRuntime:
                 raise SystemExit(1) from exc
         if self.settings.worker.warmup:
             self.models.warm_up()
+        # spaCy's import and rule pipeline take seconds; pay them once here, not in the first job.
+        findings_reading.warm_up()
