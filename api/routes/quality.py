@@ -15,6 +15,15 @@ from findings.quality import QualityReport, quality_csv, quality_report
 
 router = APIRouter(prefix="/v1/quality", tags=["quality"])
 CSV = "text/csv; charset=utf-8"
+DAY = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def _day(text: str, name: str) -> date:
+    # A pattern, not a `date` parameter: pydantic would also take `to=0` (epoch seconds) as a day.
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{name}={text} is not a day; send YYYY-MM-DD") from None
 
 
 class QualityWindow(QualityReport):
@@ -30,16 +39,18 @@ class QualityWindow(QualityReport):
             responses={200: {"content": {CSV: {}}}, **error_responses(400, 401, 422, 429)})
 def read_quality(
     client: RedisDep, tenant: TenantDep,
-    start: Annotated[date | None, Query(alias="from", description="first day (UTC), default 30 days ago")] = None,
-    end: Annotated[date | None, Query(alias="to", description="last day (UTC, inclusive), default today")] = None,
+    start: Annotated[str | None, Query(alias="from", pattern=DAY, description="first day (UTC, YYYY-MM-DD), "
+                                       "default 30 days before `to`")] = None,
+    end: Annotated[str | None, Query(alias="to", pattern=DAY, description="last day (UTC, inclusive), "
+                                     "default today")] = None,
     note_type: Annotated[Literal["colonoscopy", "sigmoidoscopy"] | None, Query(description="default: both")] = None,
     format: Annotated[Literal["json", "csv"] | None, Query(description="default: from Accept")] = None,
     accept: Annotated[str, Header()] = "application/json",
 ) -> Response:
     """This key's ASGE/ACG colonoscopy quality measures over its jobs completed in the window: rates with
     numerator and denominator, withdrawal times, and per field the notes that did not state it."""
-    last = end or datetime.now(UTC).date()
-    first = start or last - timedelta(days=30)
+    last = _day(end, "to") if end else datetime.now(UTC).date()
+    first = _day(start, "from") if start else last - timedelta(days=30)
     if first > last:
         raise InvalidInput(f"from ({first}) is after to ({last}); swap them")
     since = datetime.combine(first, time(), UTC).timestamp()

@@ -79,6 +79,8 @@ def test_the_report_comes_as_csv_by_accept_or_format_and_filters_by_window_and_n
     assert past["notes"] == 0 and past["cecal_intubation"]["rate"] is None
     assert api.get("/v1/quality", params={"from": "2020-02-01", "to": "2020-01-01"},
                    headers=auth(a)).status_code == 400
+    assert api.get("/v1/quality", params={"to": "2026-13-45"}, headers=auth(a)).status_code == 400
+    assert api.get("/v1/quality", params={"to": "0"}, headers=auth(a)).status_code == 422
     assert api.get("/v1/quality").status_code == 401
 
 
