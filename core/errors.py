@@ -77,6 +77,7 @@ class ErrorCode(StrEnum):
     JOB_FAILED = "job_failed", "the job failed, so it has no transcript"
     JOB_CANCELLED = "job_cancelled", "the job was cancelled, so it has no transcript"
     RESULT_GONE = "result_gone", "the transcript has expired or was erased"
+    FINDINGS_UNAVAILABLE = "findings_unavailable", "the job has no findings (its note type has no findings model)"
     NO_WEBHOOK = "no_webhook", "the job has no callback_url"
     # A job's note document.
     STALE_VERSION = "stale_version", "the note has a newer version than the one the change was based on"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from redis.client import Pipeline
 
 from core.jobs import JobRecord, JobStatus
+from findings.quality import QualityRecord
 
 if TYPE_CHECKING:
     from core.webhook_store import WebhookConfig
@@ -66,6 +67,8 @@ class Ended:
     queue_wait: float | None = None
     """Seconds from submission to the start of the run that ended it (None: no run started it)."""
     processing_seconds: float | None = None
+    quality: tuple[str, QualityRecord] | None = None
+    """A completed colonoscopy job's note type and PHI-free quality record (`core.quality_records`)."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from core.job_metrics import JobCounters
 from core.job_participants import Ended, Participant, Transition
 from core.job_reads import JobReads
 from core.jobs import JobError, JobRecord, JobStage, JobStatus, Transcript
+from core.quality_records import DEFAULT_QUALITY_RETENTION_SECONDS, QualityRecords, record_of
 from core.quota_store import QuotaEntries
 from core.redis_calls import as_bytes, as_hash, hash_fields, transact
 from core.webhook_store import CallbackSchedule
@@ -36,10 +37,11 @@ WORKER_CRASHED = JobError(
 )
 
 
-def default_participants() -> list[Participant]:
+def default_participants(quality_retention_seconds: int = DEFAULT_QUALITY_RETENTION_SECONDS) -> list[Participant]:
     """What changes with every job besides its audio: its key's quota entries, the job counters, its
-    key's history, its callback, its note's versions."""
-    return [QuotaEntries(), JobCounters(), HistoryIndex(), CallbackSchedule(), NoteVersions()]
+    key's history, its callback, its note's versions, its key's quality records."""
+    return [QuotaEntries(), JobCounters(), HistoryIndex(), CallbackSchedule(), NoteVersions(),
+            QualityRecords(quality_retention_seconds)]
 
 
 class JobTransactions(JobReads):
@@ -126,7 +128,7 @@ class JobTransactions(JobReads):
             job_id=job_id, status=status, tenant=snapshot.tenant, now=time.time(), callback=snapshot.webhook,
             error_code=error.code if isinstance(error, JobError) else None,
             audio_seconds=fields.get("audio_seconds", snapshot.audio_seconds), queue_wait=snapshot.queue_wait,
-            processing_seconds=fields.get("processing_seconds"))
+            processing_seconds=fields.get("processing_seconds"), quality=record_of(transcript))
         for participant in self.participants:
             participant.on_end(pipe, ending)
         ended.append(Transition.ENDED)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from core.vocabulary import VocabularyPhrase
+from findings.models import FindingsResult
 
 
 class JobStatus(StrEnum):
@@ -111,3 +112,6 @@ class Transcript(BaseModel):
     language: str
     duration: float
     segments: list[Segment]
+    findings: FindingsResult | None = None
+    """The structured findings read from the formatted text (`format=findings`), for a note type with a
+    findings model; absent otherwise, or when the extraction failed. Not part of the `json` format."""

@@ -20,6 +20,11 @@ def audio_key(job_id: str) -> str:
     return f"{PREFIX}:audio:{job_id}"
 
 
+def quality_key(tenant: str) -> str:
+    """Sorted set of a key's PHI-free quality records (JSON members), scored by the job's end time."""
+    return f"{PREFIX}:quality:{tenant}"
+
+
 def result_key(job_id: str) -> str:
     """The stored transcript (JSON), rendered to each format at fetch time."""
     return f"{PREFIX}:result:{job_id}"

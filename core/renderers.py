@@ -1,4 +1,4 @@
-"""Render the one stored transcript as json, txt, srt or vtt at fetch time.
+"""Render the one stored transcript as json, txt, srt, vtt or findings at fetch time.
 
 A new result format is one `Renderer` in `RENDERERS`: `GET /v1/jobs/{id}/result?format=` validates,
 documents and answers from this registry.
@@ -9,7 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydantic import BaseModel
+
+from core.errors import Conflict, ErrorCode
 from core.jobs import Transcript
+from findings.models import NOTE_TYPE_KINDS, FindingsResult
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,8 @@ class Renderer:
     name: str
     media_type: str
     render: Callable[[Transcript], bytes]
+    schema: type[BaseModel] | None = None
+    """The body's model, published in the OpenAPI document's components (None: not a JSON model)."""
 
 
 def _timestamp(seconds: float, decimal: str) -> str:
@@ -55,7 +61,17 @@ def render_vtt(transcript: Transcript) -> str:
 
 
 def render_json(transcript: Transcript) -> str:
-    return transcript.model_dump_json(exclude_none=True)
+    # The findings have their own format; `json` stays the transcript it always was.
+    return transcript.model_dump_json(exclude_none=True, exclude={"findings"})
+
+
+def render_findings(transcript: Transcript) -> str:
+    if transcript.findings is None:
+        kinds = ", ".join(NOTE_TYPE_KINDS)
+        raise Conflict(f"this job has no findings: only the note types {kinds} have a findings model (or the "
+                       "extraction failed, see the worker log); fetch format=json for the transcript",
+                       code=ErrorCode.FINDINGS_UNAVAILABLE)
+    return transcript.findings.model_dump_json()
 
 
 def _utf8(text: Callable[[Transcript], str]) -> Callable[[Transcript], bytes]:
@@ -67,6 +83,7 @@ RENDERERS: dict[str, Renderer] = {r.name: r for r in (
     Renderer("txt", "text/plain; charset=utf-8", _utf8(render_txt)),
     Renderer("srt", "application/x-subrip; charset=utf-8", _utf8(render_srt)),
     Renderer("vtt", "text/vtt; charset=utf-8", _utf8(render_vtt)),
+    Renderer("findings", "application/json", _utf8(render_findings), schema=FindingsResult),
 )}
 """Every result format, by name (tests add their own entries to this dict)."""
 

@@ -294,6 +294,9 @@ class Settings(BaseSettings):
     """Largest audio upload accepted, in MB."""
     retention_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     """How long job records and transcripts are kept after submission."""
+    quality_retention_seconds: int = Field(default=2 * 365 * 24 * 3600, ge=3600)
+    """How long a key's PHI-free quality records (`GET /v1/quality`) are kept after each job's end: longer
+    than the transcripts, so the quality numbers outlive them."""
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     """Transcription worker settings."""
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)

@@ -15,6 +15,7 @@ from typing import Any
 
 from core.jobs import JobRecord, Transcript
 from core.webhook_store import DEFAULT_CALLBACK_FORMAT, WebhookConfig
+from findings.fhir import fhir_report_bundle
 from webhooks.payloads import envelope, fhir_document_reference, thin_data
 
 
@@ -53,7 +54,7 @@ def thin_body(e: CallbackEvent) -> bytes:
 def full_body(e: CallbackEvent) -> bytes:
     data = thin_data(e.record, e.config.status_url, e.config.result_url)
     if e.transcript is not None:
-        data["transcript"] = e.transcript.model_dump(exclude_none=True)
+        data["transcript"] = e.transcript.model_dump(exclude_none=True, exclude={"findings"})
     return compact_json(envelope(e.event, e.when, data))
 
 
@@ -65,6 +66,15 @@ def fhir_body(e: CallbackEvent) -> bytes:
                                                 c.encounter_reference))
 
 
+def fhir_report_body(e: CallbackEvent) -> bytes:
+    # A transaction Bundle: the DocumentReference, a DiagnosticReport, one Observation per finding.
+    assert e.transcript is not None
+    c = e.config
+    findings = e.transcript.findings.findings if e.transcript.findings else None
+    return compact_json(fhir_report_bundle(e.record, e.transcript, c.note_type, findings, c.patient_reference,
+                                           c.encounter_reference))
+
+
 THIN = CallbackFormat(DEFAULT_CALLBACK_FORMAT, "application/json", thin_body,
                       description="ids and links (Standard Webhooks envelope)")
 CALLBACK_FORMATS: dict[str, CallbackFormat] = {f.name: f for f in (
@@ -73,6 +83,9 @@ CALLBACK_FORMATS: dict[str, CallbackFormat] = {f.name: f for f in (
                    description="the thin envelope with the transcript inline"),
     CallbackFormat("fhir", "application/fhir+json", fhir_body, wants_transcript=True,
                    description="a FHIR R4 DocumentReference holding the transcript"),
+    CallbackFormat("fhir-report", "application/fhir+json", fhir_report_body, wants_transcript=True,
+                   description="a FHIR R4 transaction Bundle: the DocumentReference, a DiagnosticReport and "
+                               "one Observation per finding"),
 )}
 """Every callback format, by name (tests add their own entries to this dict)."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Union
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.responses import JSONResponse
@@ -17,6 +17,8 @@ from core.renderers import RENDERERS
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 ResultFormat = Annotated[str, OneOf(RENDERERS)]
+# A format with a JSON model (findings) publishes it in the OpenAPI components, so clients can generate types.
+RESULT_MODELS = tuple(r.schema for r in RENDERERS.values() if r.schema is not None)
 
 
 @router.post("", status_code=202, response_model=JobCreated,
@@ -50,10 +52,13 @@ def read_job(job_id: str, jobs: JobServiceDep) -> JobPublic:
 
 
 @router.get("/{job_id}/result",
-            responses={200: {"content": {r.media_type: {} for r in RENDERERS.values()}},
+            responses={200: {"content": {r.media_type: {} for r in RENDERERS.values()},
+                             "model": Union[RESULT_MODELS],  # noqa: UP007 - a runtime tuple of models
+                             "description": "the result; the application/json schema is `format=findings`"},
                        **error_responses(401, 404, 409, 429)})
 def read_result(job_id: str, jobs: JobServiceDep, format: Annotated[ResultFormat, Query()] = "json") -> Response:
-    """The transcript as json, txt, srt or vtt; 409 until the job is completed."""
+    """The transcript as json, txt, srt or vtt, or its structured findings (`findings`, JSON); 409 until
+    the job is completed, and for `findings` when its note type has no findings model."""
     renderer = RENDERERS[format]
     return Response(renderer.render(jobs.result(job_id)), media_type=renderer.media_type)
 

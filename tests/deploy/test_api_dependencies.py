@@ -1,4 +1,5 @@
 """The API image's dependency set (the Makefile's UV_SYNC_API) runs the API and Flower without torch.
+Nor spaCy: findings are read in the worker; the API only renders what it stored.
 
 Builds a real virtualenv from uv.lock in a temporary folder, offline: `uv sync --frozen` only reads the
 lock, and uv's cache already holds every wheel `make test` installed, so this takes seconds.
@@ -13,7 +14,7 @@ from pathlib import Path
 from tests.deploy.infra import REPO
 
 LIGHT_IMPORT = (
-    "import api.main, worker.celery_app, sys; assert not any(m in sys.modules for m in ('torch', 'whisperx'))"
+    "import api.main, worker.celery_app, sys; assert not any(m in sys.modules for m in ('torch', 'whisperx', 'spacy'))"
 )
 
 

@@ -79,3 +79,21 @@ def test_a_note_without_findings_still_gives_a_valid_bundle() -> None:
     bundle = fhir_report_bundle(RECORD, TRANSCRIPT, "procedure", None)
     Bundle.model_validate(bundle)
     assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["DocumentReference", "DiagnosticReport"]
+
+
+def test_the_fhir_report_callback_format_is_the_bundle_of_the_stored_findings() -> None:
+    import json
+
+    from core.jobs import JobOptions
+    from core.webhook_store import WebhookConfig
+    from webhooks.formats import CALLBACK_FORMATS, CallbackEvent, build_callback_body
+    from worker.text.findings_reading import read_findings
+
+    stored = read_findings(TRANSCRIPT, JobOptions(note_type="colonoscopy"))
+    config = WebhookConfig(url="https://ehr.example.org/fhir", format="fhir-report", note_type="colonoscopy",
+                           patient_reference="Patient/p1", encounter_reference="Encounter/e1")
+    event = CallbackEvent(RECORD, config, "job.completed", FINISHED, stored)
+    body, media_type = build_callback_body(CALLBACK_FORMATS["fhir-report"], event)
+    assert media_type == "application/fhir+json"
+    assert json.loads(body) == _bundle()
+    Bundle.model_validate_json(body)

@@ -1,5 +1,10 @@
 """The result renderers: one stored transcript, four formats."""
 
+import json
+
+import pytest
+
+from core.errors import Conflict
 from core.jobs import Segment, Transcript
 from core.renderers import render
 
@@ -64,3 +69,24 @@ def test_a_formatted_note_renders_its_paragraphs_and_keeps_the_raw_text_in_json_
                                    "2\n00:00:02,000 --> 00:00:04,000\nPlan: repeat\n")
     assert json.loads(render(note, "json"))["raw_text"] == said.text
     assert "raw_text" not in json.loads(render(said, "json"))
+
+
+def test_findings_is_its_own_format_and_json_stays_the_transcript() -> None:
+    from core.jobs import JobOptions
+    from worker.text.findings_reading import read_findings
+
+    text = "The scope was advanced to the cecum. No polyps were seen."
+    stored = read_findings(TRANSCRIPT.model_copy(update={"text": text}), JobOptions(note_type="colonoscopy"))
+    body = json.loads(render(stored, "findings"))
+    assert body["note_type"] == "colonoscopy"
+    assert body["findings"]["kind"] == "colonoscopy"
+    assert body["findings"]["cecum_reached"]["value"] is True
+    assert body["findings"]["polyps_absent"]["value"] is True and body["findings"]["polyps"] == []
+    assert "findings" not in json.loads(render(stored, "json"))
+
+
+def test_a_transcript_without_findings_is_a_clear_conflict() -> None:
+    with pytest.raises(Conflict) as raised:
+        render(TRANSCRIPT, "findings")
+    assert raised.value.code == "findings_unavailable"
+    assert "format=json" in raised.value.message

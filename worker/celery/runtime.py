@@ -21,7 +21,7 @@ from celery import Celery
 from core import keys
 from core.audio_store import make_audio_store
 from core.errors import EndoScribeError
-from core.job_store import JobStore
+from core.job_store import JobStore, default_participants
 from core.redis_connection import connect_redis
 from core.redis_safety import EvictingRedis, check_no_eviction
 from core.settings import Settings
@@ -35,6 +35,7 @@ from worker.model.bundled_models import BundledModelUnavailable
 from worker.model.device import gpu_diagnostics, log_diagnostics
 from worker.model.model_manager import AlignmentUnavailable, ModelManager
 from worker.privacy import telemetry_state
+from worker.text import findings_reading
 
 log = logging.getLogger("endoscribe.worker")
 
@@ -58,7 +59,8 @@ class WorkerRuntime:
         self.models = ModelManager(settings.worker)
         self.redis = connect_redis(settings)
         # The store's own audio store: every transition deletes the audio where it is (a participant).
-        self.store = JobStore(self.redis, settings.retention_seconds, make_audio_store(settings.storage, self.redis))
+        self.store = JobStore(self.redis, settings.retention_seconds, make_audio_store(settings.storage, self.redis),
+                              default_participants(settings.quality_retention_seconds))
         self.audio = self.store.audio
         self.leases = LeaseRenewer(self.redis, settings.worker.lease_seconds)
         self.worker_name = "unnamed"
@@ -179,3 +181,6 @@ class WorkerRuntime:
                 raise SystemExit(1) from exc
         if self.settings.worker.tuning.warmup:
             self.models.warm_up()
+            # spaCy's import and rule pipeline take seconds: with the warm-up, paid here rather than by
+            # the first job with findings (without it, as every first use, by that job).
+            findings_reading.warm_up()

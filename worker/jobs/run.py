@@ -28,7 +28,7 @@ from worker.context import JobContext
 from worker.jobs.open_job import OpenJob
 from worker.model import decoding, pipeline
 from worker.model.transcriber import ModelInfo, Window
-from worker.text import formatting, lexicon
+from worker.text import findings_reading, formatting, lexicon
 
 if TYPE_CHECKING:
     import numpy as np
@@ -147,6 +147,7 @@ def complete(job: OpenJob, ctx: JobContext) -> RunOutcome:
         check_continue(job, ctx)
         transcript = lexicon.correct_job(transcript, job.options, ctx.settings.vocabulary)
         transcript = formatting.format_transcript(transcript, job.options)
+        transcript = findings_reading.read_findings(transcript, job.options, job.id)
         return _end(job.id, job.holder, ctx, job.started, JobStatus.COMPLETED, transcript, progress=100.0)
     except redis.RedisError:
         raise
