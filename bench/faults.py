@@ -59,6 +59,7 @@ from core import keys  # noqa: E402
 from core.job_codec import decode  # noqa: E402
 from core.jobs import JobRecord  # noqa: E402
 from tests.jobs import FIXTURES, long_recording  # noqa: E402
+from tests.polling import eventually  # noqa: E402
 from tests.receiver import Receiver  # noqa: E402
 from tests.services import (  # noqa: E402
     BIN,
@@ -68,7 +69,6 @@ from tests.services import (  # noqa: E402
     start_api,
     start_deliverer,
     start_redis,
-    wait_for,
 )
 
 SHORT_FILES = ["colonoscopy.wav", "egd.flac", "summary.mp3", "summary.ogg", "summary.m4a", "egd.wav", "summary.wav"]
@@ -529,7 +529,7 @@ def redis_kill_while_queued(stack: Stack, args: argparse.Namespace) -> dict[str,
     stack.kill_redis()
     log(f"2: {len(ids)} jobs queued, redis killed with SIGKILL ({before})")
     stack.restart_redis()
-    wait_for(lambda: stack.redis.info("persistence")["loading"] == 0, 30, "redis AOF load")
+    eventually(lambda: stack.redis.info("persistence")["loading"] == 0, 30, "redis AOF load")
     after = {"dbsize": stack.redis.dbsize(), "queue": stack.redis.llen(keys.TRANSCRIBE_QUEUE),
              "open": stack.redis.zcard(keys.OPEN_JOBS)}
     records = sum(1 for s in (stack.statuses(ids) or {}).values() if s is not None)

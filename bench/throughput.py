@@ -56,7 +56,7 @@ def service_transcribe(models: Any, audio: Any) -> None:
     prompt, hotwords = decoding_prompt(JobOptions(), vocabulary)
     vocabulary_guard.transcribe_guarded(models, audio, language=models.language, initial_prompt=prompt,
                                         hotwords=hotwords, progress_callback=lambda _: None,
-                                        enabled=vocabulary.truncation_guard)
+                                        enabled=vocabulary.tuning.truncation_guard)
 
 
 def in_process(files: list[tuple[str, bytes]]) -> tuple[float, float]:
