@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -81,13 +83,14 @@ def page(tmp_path: Path) -> Iterator[Page]:
         CHROMIUM, f"--remote-debugging-port={port}", f"--user-data-dir={tmp_path}", "--no-sandbox",
         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-audio-capture={FIXTURES / 'summary.wav'}%noloop", "about:blank",
-    ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         eventually(lambda: any(t["type"] == "page" for t in httpx.get(f"http://127.0.0.1:{port}/json").json()),
                    20, "chromium", ignoring=NOT_LISTENING)
         yield Page(port)
     finally:
-        browser.terminate()
+        # Its renderer and zygote processes outlive a terminated parent: end its whole process group.
+        os.killpg(browser.pid, signal.SIGTERM)
         browser.wait(10)
 
 
