@@ -7,36 +7,20 @@ it (`worker.schedule.batch_decoder`), and hands each source back the texts of it
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
 
 from worker.model.transcriber import DecodeRequest
+from worker.schedule.batching import Schedulable
 
 
-class WorkItem(Protocol):
-    """Something with speech windows for the model: an open file job, or a live unit (one window)."""
+class WorkItem(Schedulable, Protocol):
+    """Something with speech windows for the model: an open file job, or a live unit (one window).
+    What batching reads of it (lane, windows left, order, fairness) is `Schedulable`."""
 
     @property
     def id(self) -> str: ...
-
-    @property
-    def high(self) -> bool: ...
-
-    @property
-    def remaining(self) -> int: ...
-
-    @property
-    def seq(self) -> int: ...
-
-    @property
-    def sent(self) -> int: ...
-
-    @property
-    def key(self) -> Hashable: ...
-
-    @property
-    def passed_over(self) -> int: ...
 
     @property
     def paced(self) -> bool:
