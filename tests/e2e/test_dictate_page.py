@@ -92,6 +92,15 @@ def page(tmp_path: Path) -> Iterator[Page]:
         # Its renderer and zygote processes outlive a terminated parent: end its whole process group.
         os.killpg(browser.pid, signal.SIGTERM)
         browser.wait(10)
+        eventually(lambda: not _group_alive(browser.pid), 10, "every Chromium process gone")
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_the_page_streams_the_microphone_and_shows_the_final_text(
