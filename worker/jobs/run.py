@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from core import keys
-from core.errors import AudioError, EndoScribeError, JobCancelled, NotFound, StorageUnavailable
+from core.errors import AudioError, EndoScribeError, ErrorCode, JobCancelled, NotFound, StorageUnavailable
 from core.job_store import Claim
 from core.jobs import JobError, JobStage, JobStatus, Segment, Transcript
 from core.vocabulary import decoding_prompt
@@ -57,7 +57,7 @@ class RunOutcome(StrEnum):
 
 
 class JobTimedOut(EndoScribeError):
-    code = "job_timeout"
+    code = ErrorCode.JOB_TIMEOUT
 
 
 class LeaseLost(Exception):
@@ -90,7 +90,7 @@ def open_job(
     hard_deadline = time.monotonic() + ctx.settings.job_time_limit_seconds + HARD_DEADLINE_GRACE_SECONDS
 
     def expire() -> None:
-        error = JobError(code="job_timeout", message="the job ran far past its time limit and was stopped; "
+        error = JobError(code=ErrorCode.JOB_TIMEOUT, message="the job ran far past its time limit and was stopped; "
                          "split the audio or tell the operator")
         _end(job_id, holder, ctx, started, JobStatus.FAILED, error=error)
         ctx.on_wedged()
@@ -126,7 +126,7 @@ def open_job(
 def set_windows(job: OpenJob, windows: list[Window]) -> None:
     """The job's speech, as VAD found it: its windows go to the model from now on."""
     if not windows:
-        raise AudioError("no speech was found in the audio", code="no_speech")
+        raise AudioError("no speech was found in the audio", code=ErrorCode.NO_SPEECH)
     job.windows, job.texts = windows, [None] * len(windows)
     job.speech_found = True
 
@@ -137,7 +137,7 @@ def complete(job: OpenJob, ctx: JobContext) -> RunOutcome:
         segments = [Segment(start=round(w.start, 3), end=round(w.end, 3), text=t.strip())
                     for w, t in zip(job.windows, job.texts, strict=True) if t and t.strip()]
         if not segments:
-            raise AudioError("no speech was found in the audio", code="no_speech")
+            raise AudioError("no speech was found in the audio", code=ErrorCode.NO_SPEECH)
         transcript = Transcript(text=" ".join(s.text for s in segments), language=job.language,
                                 duration=round(job.audio.size / decoding.SAMPLE_RATE, 3), segments=segments)
         if ctx.settings.align:
@@ -195,7 +195,7 @@ def _stop(job_id: str, holder: str, ctx: JobContext, started: float, exc: Except
         return _end(job_id, holder, ctx, started, JobStatus.FAILED, error=JobError(code=exc.code, message=exc.message))
     # The traceback names code, not content: the audio and transcript never reach the log.
     log.error("job %s failed unexpectedly", job_id, exc_info=exc)
-    error = JobError(code="transcription_failed",
+    error = JobError(code=ErrorCode.TRANSCRIPTION_FAILED,
                      message="the transcription failed unexpectedly; submit the job again or tell the operator")
     return _end(job_id, holder, ctx, started, JobStatus.FAILED, error=error)
 
@@ -234,14 +234,14 @@ def _end(
 def _load_audio(job_id: str, ctx: JobContext) -> np.ndarray:
     data = ctx.audio.get(job_id)
     if data is None:
-        raise AudioError("the job's audio is gone (expired or erased); submit it again", code="audio_missing")
+        raise AudioError("the job's audio is gone (expired or erased); submit it again", code=ErrorCode.AUDIO_MISSING)
     return decoding.decode_audio(data, ctx.settings.max_audio_seconds, ctx.tmp_dir)
 
 
 def _language_for(requested: str | None, model_language: str | None) -> str | None:
     if requested and model_language and requested != model_language:
         raise AudioError(f"this worker's model only transcribes '{model_language}'; omit language or send "
-                         f"language={model_language}", code="language_unsupported")
+                         f"language={model_language}", code=ErrorCode.LANGUAGE_UNSUPPORTED)
     return requested or model_language
 
 

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from core.errors import AudioError
+from core.errors import AudioError, ErrorCode
 from core.jobs import Segment, Transcript, Word
 from worker.model.decoding import SAMPLE_RATE
 from worker.model.transcriber import DecodeRequest, ModelOutOfMemory, Window
@@ -26,7 +26,7 @@ def check_audio(audio: np.ndarray) -> float:
     import numpy as np
 
     if float(np.abs(audio).max()) < SILENCE_PEAK:
-        raise AudioError("the audio is silent; check the microphone and record again", code="audio_silent")
+        raise AudioError("the audio is silent; check the microphone and record again", code=ErrorCode.AUDIO_SILENT)
     return audio.size / SAMPLE_RATE
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from core.errors import EndoScribeError
+from core.errors import EndoScribeError, ErrorCode
 from worker import metrics as worker_metrics
 from worker.context import BatchLimit
 from worker.model.transcriber import DecodeRequest, ModelOutOfMemory, Transcriber
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 class OutOfMemory(EndoScribeError):
-    code = "gpu_out_of_memory"
+    code = ErrorCode.GPU_OUT_OF_MEMORY
 
 
 class BatchDecoder:
