@@ -141,8 +141,6 @@ class JobStore(JobRecovery):
 
         return self._transact(job_id, body)
 
-    finish = end
-    """The earlier name of `end`."""
 
     def cancel(self, job_id: str) -> JobStatus:
         """Cancel a job: a queued one ends at once (callback included), a running one is asked to stop."""
@@ -204,8 +202,3 @@ class JobStore(JobRecovery):
             return True
 
         return self._transact(job_id, body)
-
-    renew_lock = renew_lease
-    """The earlier name of `renew_lease`."""
-    release_lock = release_lease
-    """The earlier name of `release_lease`."""

@@ -36,10 +36,6 @@ def lease_key(job_id: str) -> str:
     return f"{PREFIX}:lock:{job_id}"
 
 
-lock_key = lease_key
-"""The earlier name of `lease_key`."""
-
-
 def worker_key(worker: str) -> str:
     """A worker's heartbeat (JSON), expiring when the worker stops writing it."""
     return f"{PREFIX}:worker:{worker}"
@@ -70,13 +66,9 @@ def ready_score(enqueued_at: float, priority: str) -> float:
 
 SWEEP_LEASE = f"{PREFIX}:sweep"
 """Leased (it lapses) by the one process running the recovery sweep this interval."""
-SWEEP_LOCK = SWEEP_LEASE
-"""The earlier name of `SWEEP_LEASE`."""
 
 AUDIO_SWEEP_LEASE = f"{PREFIX}:sweep:audio"
 """Leased by the one process deleting object-storage audio of ended jobs this interval."""
-AUDIO_SWEEP_LOCK = AUDIO_SWEEP_LEASE
-"""The earlier name of `AUDIO_SWEEP_LEASE`."""
 
 
 def owner_jobs_key(tenant: str) -> str:

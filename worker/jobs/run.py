@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from core import keys
-from core.errors import AudioError, EndoScribeError, ErrorCode, JobCancelled, NotFound, StorageUnavailable
+from core.errors import AudioError, EndoScribeError, ErrorCode, JobCancelled, StorageUnavailable
 from core.job_store import Claim
 from core.jobs import JobError, JobStage, JobStatus, Segment, Transcript
 from core.vocabulary import decoding_prompt
@@ -206,14 +206,7 @@ def _put_back(job_id: str, holder: str, ctx: JobContext) -> RunOutcome:
     untouched. Recovery sends it again once its grace period has passed, so a store that is down is
     tried every grace period, not in a loop."""
     log.warning("job %s: the audio store is unavailable; back in the queue for recovery to retry", job_id)
-    try:
-        attempts = max(0, ctx.store.get(job_id).attempts - 1)
-    except NotFound:
-        return RunOutcome.ABANDONED  # erased meanwhile
-    if ctx.store.update(job_id, holder, status=JobStatus.QUEUED, stage=JobStage.QUEUED, progress=0.0,
-                        worker=None, started_at=None, attempts=attempts):
-        ctx.store.mark_sent(job_id)
-        ctx.store.release_lock(job_id, holder)
+    ctx.store.give_back(job_id, holder)
     return RunOutcome.ABANDONED
 
 
@@ -223,7 +216,7 @@ def _end(
 ) -> RunOutcome:
     """Record the outcome: one transaction that also deletes the audio, frees the lease and schedules
     the callback. If this run no longer holds the job, nothing is written: the run is abandoned."""
-    ended = ctx.store.finish(job_id, holder, status, transcript, processing_seconds=round(
+    ended = ctx.store.end(job_id, holder, status, transcript, processing_seconds=round(
         time.perf_counter() - started, 3), **fields)
     if not ended:
         log.warning("job %s: this run no longer holds it; its outcome is dropped", job_id)

@@ -181,7 +181,7 @@ def _give_up(work: FileWork, exc: Exception) -> None:
     if job_run.await_redis(ctx.store.redis, ctx.settings.lease_seconds * 2):
         for job_id, holder in work.holders.items():
             try:
-                ctx.store.release_lock(job_id, holder)
+                ctx.store.release_lease(job_id, holder)
             except redis.RedisError:
                 pass  # the lease lapses by itself
     for job_id in work.holders:
