@@ -94,6 +94,9 @@ class Word(BaseModel):
     start: float | None = None
     end: float | None = None
     score: float | None = None
+    """The wav2vec2 alignment's confidence in the timing (only where that alignment ran)."""
+    probability: float | None = None
+    """The model's probability of the word as spoken here (its tokens' mean): low means doubtful."""
 
 
 class Segment(BaseModel):
@@ -101,6 +104,10 @@ class Segment(BaseModel):
     end: float
     text: str
     words: list[Word] | None = None
+    avg_logprob: float | None = None
+    """The decoded tokens' mean log-probability (Whisper's; below -1 the decode is doubtful)."""
+    no_speech_prob: float | None = None
+    """The model's probability that this stretch holds no speech (high, with text: likely invented)."""
 
 
 class Transcript(BaseModel):

@@ -61,6 +61,9 @@ class WorkerSettings(RenamedSettings):
     """Where to run: `auto` picks CUDA, then CPU (WhisperX has no MPS backend)."""
     cpu_threads: int = Field(default=0, ge=0)
     """CTranslate2 CPU threads in all; 0 uses every core."""
+    words: bool = True
+    """Time every word of a file job and give its probability, from the model's own cross-attention over the
+    encoder output its window was decoded from (CTranslate2's `align`); `align` then re-times them."""
     align: bool = False
     """Run wav2vec2 word alignment after transcription (needs the alignment model on disk)."""
     job_time_limit_seconds: int = Field(default=3600, ge=10)

@@ -22,12 +22,12 @@ import redis
 from core import keys
 from core.errors import AudioError, EndoScribeError, ErrorCode, JobCancelled, StorageUnavailable
 from core.job_store import Claim
-from core.jobs import JobError, JobStage, JobStatus, Segment, Transcript
+from core.jobs import JobError, JobStage, JobStatus, Segment, Transcript, Word
 from core.vocabulary import decoding_prompt
 from worker.context import JobContext
 from worker.jobs.open_job import OpenJob
 from worker.model import decoding, pipeline
-from worker.model.transcriber import ModelInfo, Window
+from worker.model.transcriber import ModelInfo, Window, WindowText
 from worker.text import findings_reading, formatting, lexicon
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def open_job(
         job = OpenJob(job_id, holder, options, language, audio, [], started, lease,
                       ctx.settings.job_time_limit_seconds, prompt, hotwords,
                       guarded=vocabulary.tuning.truncation_guard and bool(prompt or hotwords),
-                      key=ctx.models.batch_key(language, prompt, hotwords), seq=seq)
+                      key=ctx.models.batch_key(language, prompt, hotwords), seq=seq, words=ctx.settings.words)
         if seconds <= find_speech_inline_seconds:
             set_windows(job, ctx.models.speech_windows(audio))
         check_continue(job, ctx)
@@ -127,15 +127,14 @@ def set_windows(job: OpenJob, windows: list[Window]) -> None:
     """The job's speech, as VAD found it: its windows go to the model from now on."""
     if not windows:
         raise AudioError("no speech was found in the audio", code=ErrorCode.NO_SPEECH)
-    job.windows, job.texts = windows, [None] * len(windows)
+    job.windows, job.texts, job.decoded = windows, [None] * len(windows), [None] * len(windows)
     job.speech_found = True
 
 
 def complete(job: OpenJob, ctx: JobContext) -> RunOutcome:
     """Every window is decoded: assemble the transcript, align it if asked, and end the job."""
     try:
-        segments = [Segment(start=round(w.start, 3), end=round(w.end, 3), text=t.strip())
-                    for w, t in zip(job.windows, job.texts, strict=True) if t and t.strip()]
+        segments = [_segment(w, d) for w, d in zip(job.windows, job.decoded, strict=True) if d and d.text.strip()]
         if not segments:
             raise AudioError("no speech was found in the audio", code=ErrorCode.NO_SPEECH)
         transcript = Transcript(text=" ".join(s.text for s in segments), language=job.language,
@@ -155,6 +154,14 @@ def complete(job: OpenJob, ctx: JobContext) -> RunOutcome:
         return _stop(job.id, job.holder, ctx, job.started, exc)
     finally:
         ctx.leases.drop(job.lease)
+
+
+def _segment(window: Window, decoded: WindowText) -> Segment:
+    """A window's text as a segment of the transcript, its words (when timed) moved onto the recording's clock."""
+    words = [Word(word=w.word, start=round(window.start + w.start, 3), end=round(window.start + w.end, 3),
+                  probability=w.probability) for w in decoded.words] or None
+    return Segment(start=round(window.start, 3), end=round(window.end, 3), text=decoded.text.strip(), words=words,
+                   avg_logprob=decoded.avg_logprob, no_speech_prob=decoded.no_speech_prob)
 
 
 def stop(job: OpenJob, ctx: JobContext, exc: Exception) -> RunOutcome:
