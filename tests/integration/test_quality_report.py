@@ -198,3 +198,27 @@ def test_the_widest_windows_the_report_can_count_are_answered(api: LiveApi) -> N
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert answers[1].json()["periods"][-1] == {**answers[1].json()["periods"][-1], "start": "9999-12-27",
                                                 "end": "9999-12-30", "notes": 0}
+
+
+def test_a_live_session_that_ends_counts_in_its_keys_quality_numbers_like_any_job(clean_redis: redis.Redis) -> None:
+    from core.quality_records import read_records
+    from core.session_store import SessionStore
+    from findings.quality import QualityRecord
+    from tests.fakes import tone_pcm
+    from tests.integration.test_live_desk import context, drive, new_session, stream
+    from worker.live.desk import LiveDesk
+
+    harness = Harness(clean_redis, models=FakeTranscriber(text=REACHED, steps=1))
+    store = SessionStore(harness.client, 3600)
+    session_id = new_session(store, note_type="colonoscopy")  # owned by "owner-1", its key's tenant
+    desk = LiveDesk(context(harness), harness.models.info(), store)
+    stream(store, session_id, tone_pcm(1.0), desk, harness)
+    store.request_end(session_id, "end")
+    drive(desk, harness)
+    state = store.get(session_id)
+    assert state is not None and read_records(clean_redis, "owner-1", 0, 10**10) == []
+
+    assert run_job(state.meta.job_id, harness.context()) is RunOutcome.COMPLETED
+
+    assert read_records(clean_redis, "owner-1", 0, 10**10) == [QualityRecord(
+        indication="screening", cecum_reached=True, bbps=(3, 3, 2), withdrawal_minutes=8.0, polyps=1)]
