@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from findings.models import ColonoscopyFindings
 
@@ -56,28 +56,48 @@ def quality_record(findings: ColonoscopyFindings) -> QualityRecord:
     )
 
 
+# Field docstrings are the OpenAPI descriptions (docs/reference/api.md), for whoever reads the report.
+_DESCRIBED = ConfigDict(use_attribute_docstrings=True)
+
+
 class Rate(BaseModel):
+    """A share of the notes that state a field, with its counts."""
+
+    model_config = _DESCRIBED
     numerator: int
     denominator: int
+    """The notes that state the field (a note that does not is counted in `missing` instead)."""
     rate: float | None
     """numerator / denominator, rounded to 4 places; None with no denominator."""
 
 
 class WithdrawalTimes(BaseModel):
+    model_config = _DESCRIBED
     count: int
+    """Notes stating a withdrawal time."""
     mean_minutes: float | None
     median_minutes: float | None
     at_least_6_minutes: Rate
+    """Notes with a withdrawal time of 6 minutes or more, over notes stating one."""
 
 
 class QualityReport(BaseModel):
+    """ASGE/ACG colonoscopy quality measures over a set of notes (docs: Quality report)."""
+
+    model_config = _DESCRIBED
     notes: int
+    """Completed colonoscopy (and sigmoidoscopy) notes counted."""
     cecal_intubation: Rate
+    """Cecum or terminal ileum reached, over notes stating the extent either way."""
     withdrawal: WithdrawalTimes
     adequate_preparation: Rate
+    """BBPS of 2 or more in every segment, over notes stating all three segment scores."""
     polyp_detection: Rate
+    """Notes with at least one polyp, over notes stating polyps or their absence."""
     screening_polyp_detection: Rate
+    """The same, over screening notes."""
     complications: Rate
+    """Notes stating a complication, over notes stating one or none."""
     missing: dict[str, int]
     """Per field, the notes that did not state it."""
 

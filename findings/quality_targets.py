@@ -15,13 +15,15 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 SOURCES = Path(__file__).parent / "data" / "sources.json"
 
 
 class Target(BaseModel):
     """One published minimum (or maximum) for a measure of the quality report."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     measure: str
     """The report's field it is read against: `cecal_intubation`, `withdrawal.mean_minutes`, ..."""
