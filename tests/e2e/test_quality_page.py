@@ -147,3 +147,21 @@ def test_a_wrong_key_is_told_and_nothing_is_drawn(keyed_api: str, page: Page) ->
     assert page.evaluate("document.getElementById('report').hidden") is True
     assert page.evaluate("document.querySelectorAll('svg').length") == 0
     assert page.trouble() == {"refused": [], "errors": []}
+
+
+def test_a_link_with_a_window_and_bucket_fills_the_form_and_months_are_drawn_as_months(
+    keyed_api: str, page: Page,  # noqa: F811
+) -> None:
+    window = {"from": "2026-01-15", "to": "2026-04-02", "bucket": "month", "note_type": "sigmoidoscopy"}
+    page.open(f"{keyed_api}/quality?{httpx.QueryParams(window)}")
+    assert drawn(page, "['from', 'to', 'bucket', 'note_type'].map((id) => document.getElementById(id).value)") == \
+        list(window.values())
+    page.evaluate(f"document.getElementById('key').value = {json.dumps(KEY)}")
+    page.evaluate("document.getElementById('show').click()", gesture=True)
+    page.wait_until("document.body.dataset.shown || ''", 30)
+
+    labels = drawn(page, "[...document.querySelectorAll('svg[data-measure=notes] text.tick[text-anchor=middle]')]"
+                         ".map((t) => t.textContent)")
+    assert labels == ["Jan 2026", "Feb 2026", "Mar 2026", "Apr 2026"]
+    assert page.evaluate("document.getElementById('window').textContent") == "2026-01-15 to 2026-04-02, sigmoidoscopy"
+    assert page.trouble() == {"refused": [], "errors": []}
