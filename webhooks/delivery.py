@@ -84,7 +84,7 @@ def build_body(d: Deliverer, job_id: str, hook: WebhookRecord, now: datetime | N
     record = d.jobs.get(job_id)
     fmt = CALLBACK_FORMATS[hook.config.format]
     if hook.note is not None:
-        return _note_body(d, record, fmt, hook)
+        return _note_body(d, record, fmt, hook, now)
     completed = record.status.value == "completed"
     transcript = _transcript(d, job_id) if completed and fmt.wants_transcript else None
     document = _documents(d).get(job_id, record.owner) if completed and fmt.wants_document else None
@@ -95,7 +95,8 @@ def build_body(d: Deliverer, job_id: str, hook: WebhookRecord, now: datetime | N
     return build_callback_body(fmt, event)
 
 
-def _note_body(d: Deliverer, record: JobRecord, fmt: CallbackFormat, hook: WebhookRecord) -> tuple[bytes, str]:
+def _note_body(d: Deliverer, record: JobRecord, fmt: CallbackFormat, hook: WebhookRecord,
+               now: datetime | None) -> tuple[bytes, str]:
     assert hook.note is not None
     note = hook.note
     document = _documents(d).get(record.id, record.owner)
@@ -104,6 +105,8 @@ def _note_body(d: Deliverer, record: JobRecord, fmt: CallbackFormat, hook: Webho
     document = document.as_of(note.version, note.action)
     made = document.current
     when = made.signature.at if note.action == "signed" and made.signature is not None else made.at
+    if fmt.scheme == "mllp" and now is not None:
+        when = now
     transcript = _transcript(d, record.id) if fmt.wants_transcript else None
     event = NoteCallback(record, hook.config, note, when, document,
                          transcript.language if transcript is not None else "", hook.message_id)
