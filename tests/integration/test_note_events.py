@@ -243,3 +243,18 @@ def test_an_mllp_target_of_a_failed_job_is_sent_nothing(deliverer: Deliverer, li
     [attempt] = hook(deliverer, job_id).attempts
     assert attempt.error == "the job ended failed: there is no note to send as HL7 MDM"
     assert listener.received == []
+
+
+def test_an_mllp_message_without_an_ack_is_sent_again_with_the_same_control_id(
+    deliverer: Deliverer, listener: Listener,
+) -> None:
+    listener.mode = "close"
+    job_id = completed_job(deliverer, f"mllp://hl7.example.org:{listener.port}", fmt="hl7v2")
+    assert deliverer.webhooks.claim([job_id], time.time(), time.time() + 30)
+    assert attempt_delivery(deliverer, job_id, TENANT) == "retrying"
+    listener.mode = "AA"
+    assert deliver_due(deliverer, job_id) == ["delivered"]
+
+    first, second = (mdm(m) for m in listener.received)
+    assert first == second and first[0] == "T02"
+    assert [a.code for a in hook(deliverer, job_id).attempts] == ["mllp_no_ack", "hl7_accepted"]
