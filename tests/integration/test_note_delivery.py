@@ -90,7 +90,8 @@ def test_a_signed_then_amended_note_reaches_a_fhir_receiver_signed_with_each_sta
         complete(stack, job_id)
         review(stack.api, job_id)
         hook = delivered(stack.api, job_id, "document.amended v3")
-        requests = receiver.wait_for(4)
+        # One per event, as a receiver keeps them (by webhook-id: a retried one arrives twice).
+        requests = list({r.headers["webhook-id"]: r for r in receiver.wait_for(4)}.values())
 
     resources = [Webhook(TEST_WEBHOOK_SECRET).verify(r.body, r.headers) for r in requests]
     for resource in resources:
@@ -103,8 +104,8 @@ def test_a_signed_then_amended_note_reaches_a_fhir_receiver_signed_with_each_sta
     assert [r.get("authenticator") for r in resources] == [None, None] + [{"reference": "Practitioner/77"}] * 2
     assert {r["subject"]["reference"] for r in resources} == {"Patient/123"}
     assert {r.headers["content-type"] for r in requests} == {"application/fhir+json"}
-    assert len({r.headers["webhook-id"] for r in requests}) == 4
-    assert [(a["event"], a["status_code"]) for a in hook["attempts"]] == [
+    # (A loaded machine may time an attempt out against the services' 1-s deadline: that one is retried.)
+    assert [(a["event"], a["status_code"]) for a in hook["attempts"] if a["error"] is None] == [
         ("job.completed", 200), ("document.corrected v2", 200), ("document.signed v2", 200),
         ("document.amended v3", 200)]
     # Counted by the deliverer like every callback attempt.
@@ -121,7 +122,8 @@ def test_a_signed_then_amended_note_reaches_an_mllp_receiver_as_acknowledged_mdm
         complete(stack, job_id)
         review(stack.api, job_id)
         hook = delivered(stack.api, job_id, "document.amended v3")
-        received: list[hl7.Message] = list(listener.received)
+        # One per event, as an engine keeps them (by control id: a retried one arrives twice).
+        received: list[hl7.Message] = list({str(m.segment("MSH")(10)): m for m in listener.received}.values())
     finally:
         listener.stop()
 
@@ -133,7 +135,7 @@ def test_a_signed_then_amended_note_reaches_an_mllp_receiver_as_acknowledged_mdm
     assert str(received[3].segment("TXA")(13)(1)(1)) == f"{job_id}-1"
     assert [[str(o(5)) for o in m.segments("OBX")] for m in received][-1] == AMENDED.splitlines()
     assert {str(m.segment("PID")(3)) for m in received} == {"123^^^^PI"}
-    assert [(a["event"], a["code"]) for a in hook["attempts"]] == [
+    assert [(a["event"], a["code"]) for a in hook["attempts"] if a["error"] is None] == [
         ("job.completed", "hl7_accepted"), ("document.corrected v2", "hl7_accepted"),
         ("document.signed v2", "hl7_accepted"), ("document.amended v3", "hl7_accepted")]
 
