@@ -259,3 +259,17 @@ def test_an_mllp_message_without_an_ack_is_sent_again_with_the_same_control_id(
     first, second = (mdm(m) for m in listener.received)
     assert first == second and first[0] == "T02"
     assert [a.code for a in hook(deliverer, job_id).attempts] == ["mllp_no_ack", "hl7_accepted"]
+
+
+def test_a_redelivery_sends_the_latest_event_again_with_its_own_webhook_id(deliverer: Deliverer) -> None:
+    with Receiver() as receiver:
+        job_id = completed_job(deliverer, receiver.url)
+        DocumentStore(deliverer.jobs.redis).sign(job_id, TENANT, "Practitioner/9")
+        assert deliver_due(deliverer, job_id) == ["delivered"] * 2
+        assert deliverer.webhooks.redeliver(job_id, "job.completed") is not None
+        assert deliver_due(deliverer, job_id) == ["delivered"]
+        ids = [r.headers["webhook-id"] for r in receiver.requests]
+        statuses = [verified(r)["docStatus"] for r in receiver.requests]
+    base = f"msg_{job_id.replace('-', '')}"
+    assert ids == [base, f"{base}_signed_v1", f"{base}_signed_v1"]
+    assert statuses == ["preliminary", "final", "final"]
