@@ -52,6 +52,25 @@ class Attempt(BaseModel):
     status_code: int | None = None
     error: str | None = None
     duration_ms: int
+    event: str | None = None
+    """The event the attempt carried (`job.completed`, `document.signed`, ...)."""
+    code: str | None = None
+    """A stable code for how an MLLP attempt ended (`webhooks.mllp.MllpCode`); None over HTTP."""
+
+
+NoteAction = Literal["corrected", "signed", "amended"]
+
+
+class NoteEvent(BaseModel):
+    """A change of the job's note that the callback target is told of (`document.{action}`)."""
+
+    action: NoteAction
+    version: int
+    """The version the change made (or signed)."""
+
+    @property
+    def event(self) -> str:
+        return f"document.{self.action}"
 
 
 class WebhookConfig(BaseModel):
@@ -81,16 +100,38 @@ class WebhookRecord(BaseModel):
     next_attempt_at: datetime | None = None
     series_started_at: float | None = None
     series_attempts: int = 0
+    note: NoteEvent | None = None
+    """The note change the current series reports; None while it reports the job's end (`event`)."""
+    queued: list[NoteEvent] = Field(default_factory=list)
+    """Note changes waiting for the current series to end, oldest first: one job's events reach the
+    target one at a time and in order (an MLLP engine applies T08 after the T02 it edits)."""
+    undelivered: list[str] = Field(default_factory=list)
+    """Events given up on while later ones were queued (`document.signed v2`): the status is the
+    latest event's, so these are kept apart, never hidden."""
 
     @property
     def attempts_total(self) -> int:
         """Every attempt ever made, kept or dropped."""
         return len(self.attempts) + self.attempts_dropped
 
+    @property
+    def message_id(self) -> str:
+        """The webhook-id of the current series' event: the job's `msg_id` for its end, one of its own
+        for each note change (the same across retries and redeliveries of that event)."""
+        if self.note is None:
+            return self.msg_id
+        return f"{self.msg_id}_{self.note.action}_v{self.note.version}"
+
 
 def event_for(status: str) -> str:
     """The Standard Webhooks event type for a job that ended with `status`: `job.completed`, ..."""
     return f"job.{status}"
+
+
+def event_label(record: WebhookRecord) -> str:
+    """The current series' event as people read it: `job.completed`, `document.signed v2`."""
+    event = record.event or "job"
+    return f"{event} v{record.note.version}" if record.note is not None else event
 
 
 def record_attempt(record: WebhookRecord, attempt: Attempt, kept: int) -> None:
@@ -126,6 +167,30 @@ def _start_series(record: WebhookRecord, now: float) -> float:
 def new_record(job_id: str, config: WebhookConfig) -> WebhookRecord:
     """A job's callback as registered at submit: not yet scheduled."""
     return WebhookRecord(config=config, msg_id=f"msg_{job_id.replace('-', '')}")
+
+
+def _start_note(record: WebhookRecord, note: NoteEvent, now: float) -> float:
+    record.note = note
+    record.event = note.event
+    return _start_series(record, now)
+
+
+def stage_note_event(pipe: Pipeline, job_id: str, raw: bytes | None, note: NoteEvent, now: float) -> bool:
+    """Inside a note change's transaction (after MULTI): tell the job's callback target of `note`, now
+    if nothing is being sent to it, else after the events before it (see `WebhookStore.finish_attempt`).
+
+    `raw` is the webhook record read under the same WATCH; nothing is staged when the job has none.
+    """
+    if raw is None:
+        return False
+    record = WebhookRecord.model_validate_json(raw)
+    idle = record.event is not None and record.status in {"delivered", "failed"} and not record.queued
+    if idle:
+        pipe.zadd(keys.WEBHOOK_DUE, {job_id: _start_note(record, note, now)})
+    else:
+        record.queued.append(note)
+    pipe.set(keys.webhook_key(job_id), record.model_dump_json(), xx=True, keepttl=True)
+    return True
 
 
 def stage_schedule(pipe: Pipeline, job_id: str, raw: bytes | None, event: str, now: float) -> bool:
@@ -242,7 +307,8 @@ class WebhookStore:
         next_at: float | None,
         final: DeliveryStatus | None,
     ) -> None:
-        """Record an attempt of `series`; then either schedule the next at `next_at` or end with `final`.
+        """Record an attempt of `series`; then either schedule the next at `next_at` or end with `final`,
+        which starts the next queued note event's series at once, if there is one.
 
         If a redelivery started a new series while this attempt was in flight, the attempt only
         joins the history: the new series' status and schedule stand.
@@ -253,6 +319,11 @@ class WebhookStore:
             if record.series_started_at != series:
                 return KEEP
             record.series_attempts += 1
+            if final is not None and record.queued:
+                # This event is settled (delivered, or given up on and recorded): the next one goes now.
+                if final == "failed":
+                    record.undelivered.append(event_label(record))
+                return _start_note(record, record.queued.pop(0), time.time())
             if final is not None:
                 record.status = final
                 record.next_attempt_at = None

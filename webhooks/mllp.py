@@ -77,6 +77,11 @@ class MllpTarget:
     port: int
 
 
+def is_mllp(target: str) -> bool:
+    """Whether a callback target is an MLLP one (`mllp://...`), whatever else is wrong with it."""
+    return target.strip().lower().startswith("mllp://")
+
+
 def parse_mllp_target(target: str) -> MllpTarget:
     """`mllp://host[:port]`, syntax only; raises TargetRefused saying what is wrong."""
     try:
