@@ -215,7 +215,8 @@ def test_jobs_commands_list_show_cancel_and_fetch(
         assert re.search(r"^ status\s+completed\s*$", shown.stdout, re.M)
         result = run("jobs", "result", done, "--format", "srt")
         assert result.returncode == 0
-        assert result.stdout == "1\n00:00:00,000 --> 00:00:03,000\nGastroscopy to the second part of the duodenum.\n"
+        # One cue, two lines of at most 42 characters (the subtitle rules).
+        assert result.stdout == "1\n00:00:00,000 --> 00:00:03,000\nGastroscopy to the second\npart of the duodenum.\n"
         run("jobs", "result", done, "--out", str(tmp_path / "egd.txt"))
         assert (tmp_path / "egd.txt").read_text() == "Gastroscopy to the second part of the duodenum.\n"
 
