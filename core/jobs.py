@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from core.review_flags import ReviewFlag
 from core.vocabulary import VocabularyPhrase
 from findings.models import FindingsResult
 
@@ -119,6 +120,9 @@ class Transcript(BaseModel):
     language: str
     duration: float
     segments: list[Segment]
+    review: list[ReviewFlag] | None = None
+    """What a clinician must check before signing, and why (`core.review`): absent where nothing was
+    reviewed (a job from before flags were kept), empty where nothing needs a second look."""
     findings: FindingsResult | None = None
     """The structured findings read from the formatted text (`format=findings`), for a note type with a
     findings model; absent otherwise, or when the extraction failed. Not part of the `json` format."""

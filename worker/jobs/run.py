@@ -12,6 +12,7 @@ puts the job back in the queue with its attempt given back: an outage is never t
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from enum import StrEnum
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from core import keys
+from core import keys, review
 from core.errors import AudioError, EndoScribeError, ErrorCode, JobCancelled, StorageUnavailable
 from core.job_store import Claim
 from core.jobs import JobError, JobStage, JobStatus, Segment, Transcript, Word
@@ -144,8 +145,12 @@ def complete(job: OpenJob, ctx: JobContext) -> RunOutcome:
             update(ctx, job.id, job.holder, stage=JobStage.ALIGNING)
             transcript = ctx.models.align(transcript, job.audio)
         check_continue(job, ctx)
+        heard = transcript.segments
         transcript = lexicon.correct_job(transcript, job.options, ctx.settings.vocabulary)
+        corrected = transcript.segments
         transcript = formatting.format_transcript(transcript, job.options)
+        flags = review.review(transcript.segments, _loudness(job.audio), (heard, corrected))
+        transcript = transcript.model_copy(update={"review": flags})
         transcript = findings_reading.read_findings(transcript, job.options, job.id)
         return _end(job.id, job.holder, ctx, job.started, JobStatus.COMPLETED, transcript, progress=100.0)
     except redis.RedisError:
@@ -154,6 +159,19 @@ def complete(job: OpenJob, ctx: JobContext) -> RunOutcome:
         return _stop(job.id, job.holder, ctx, job.started, exc)
     finally:
         ctx.leases.drop(job.lease)
+
+
+def _loudness(audio: np.ndarray) -> review.Loudness:
+    """The recording's RMS level in dBFS between two times (-120 for nothing at all)."""
+    import numpy as np
+
+    def level(start: float, end: float) -> float:
+        first = int(start * decoding.SAMPLE_RATE)
+        clip = audio[first:max(int(end * decoding.SAMPLE_RATE), first + 1)]
+        rms = float(np.sqrt(np.mean(np.square(clip, dtype=np.float64)))) if clip.size else 0.0
+        return 20 * math.log10(rms) if rms > 1e-6 else -120.0
+
+    return level
 
 
 def _segment(window: Window, decoded: WindowText) -> Segment:
