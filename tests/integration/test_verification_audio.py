@@ -1,7 +1,8 @@
 """Verification mode through the served app (uvicorn on loopback) on a real redis-server, with the audio
 in Redis and in moto's S3: a job that asks to keep its audio serves it to its owner after it ends (whole,
 and a `Range` as 206), to nobody else, and not after its window; a default job has none after its end;
-erasing a kept job deletes its audio at once; the S3 sweep leaves kept audio until its window is over."""
+erasing a kept job deletes its audio at once; the S3 sweep leaves kept audio until its window is over; a
+live session's job keeps its audio as the session asked."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ from typing import Any
 import pytest
 import redis
 
+from core import keys
 from core.audio_store import make_audio_store
 from core.job_store import JobStore
 from core.jobs import JobStatus, Segment, Transcript
 from core.s3_audio_store import S3AudioStore
+from core.session_store import SessionStore
 from core.settings import S3StoreSettings, Settings, StorageSettings
+from tests.fakes import tone_pcm
+from tests.integration.test_live_desk import new_session
 from tests.integration.test_quotas import AUDIO, KEYS, LiveApi, auth, submit, submitted
 from tests.polling import eventually
 from tests.services import S3_ENV
@@ -145,3 +150,16 @@ def test_keeping_longer_than_the_deployment_allows_is_refused(api: LiveApi) -> N
     response = submit(api, KEYS[0], keep_audio_seconds="61")
     assert refused(response) == (422, "keep_audio_refused")
     assert "the limit is 60 s" in response.json()["error"]["message"]
+
+
+def test_a_live_sessions_job_keeps_its_audio_as_it_asked(clean_redis: redis.Redis) -> None:
+    sessions, jobs = SessionStore(clean_redis, 3600), JobStore(clean_redis, 3600)
+    session_id = new_session(sessions, keep_audio_seconds=30)
+    sessions.append(session_id, 0, tone_pcm(0.5), max_bytes=10**9)
+    sessions.request_end(session_id, "end")
+    job_id = sessions.end_as_job(session_id, jobs)
+    assert job_id is not None
+    jobs.claim(job_id, "run", "worker-1", 60, 3)
+    assert jobs.end(job_id, "run", JobStatus.COMPLETED, TRANSCRIPT)
+    assert (jobs.audio.get(job_id) or b"")[:4] == b"RIFF"
+    assert 0 < clean_redis.ttl(keys.audio_key(job_id)) <= 30
