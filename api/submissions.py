@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from api.callbacks import build_callback
 from api.choices import OneOf
@@ -56,6 +56,17 @@ class SubmissionOptions(BaseModel):
         "after the job ends, for a reviewer (GET /v1/jobs/{id}/audio), up to the deployment's limit; 0 deletes it "
         "at the end; empty: the key's default (0 unless the operator set one)")
 
+    from_form: ClassVar[bool] = False
+    """Its fields come as form text (`POST /v1/jobs`) rather than JSON."""
+
+    @field_validator("keep_audio_seconds", mode="before")
+    @classmethod
+    def _whole_seconds(cls, value: object) -> object:
+        # Lax validation would take JSON's `true` or "30" for a number; a form can only say text.
+        if value is None or type(value) is int or (cls.from_form and isinstance(value, str)):
+            return value
+        raise ValueError("keep_audio_seconds must be a whole number of seconds")
+
     def vocabulary_json(self) -> str | None:
         """The submission's own phrases as the JSON text a job's `vocabulary` field carries."""
         return None
@@ -66,6 +77,8 @@ class SubmissionOptions(BaseModel):
 
 class JobSubmission(SubmissionOptions):
     """A job's options and callback: the form fields of `POST /v1/jobs` beside its `file`."""
+
+    from_form: ClassVar[bool] = True
 
     priority: Priority = "normal"
     vocabulary: str | None = Field(default=None, max_length=VOCABULARY_MAX_CHARS, description='JSON list of '
