@@ -56,6 +56,9 @@ class JobOptions(BaseModel):
     """`dictation`: spoken punctuation and numbers with units written out; None: dictation for a note_type."""
     vocabulary: list[VocabularyPhrase] | None = None
     """The job's own phrases, merged with the built-in list."""
+    keep_audio_seconds: int = 0
+    """Verification mode: how long the audio is kept after the job ends, for a reviewer to listen to
+    (`GET /v1/jobs/{id}/audio`); 0 deletes it at the end."""
 
 
 class JobError(BaseModel):

@@ -20,6 +20,11 @@ def audio_key(job_id: str) -> str:
     return f"{PREFIX}:audio:{job_id}"
 
 
+def kept_audio_key(job_id: str) -> str:
+    """Set, with the job's verification window as its TTL, while an ended job's audio in object storage is kept."""
+    return f"{PREFIX}:audio-kept:{job_id}"
+
+
 def quality_key(tenant: str) -> str:
     """Sorted set of a key's PHI-free quality records (JSON members), scored by the job's end time."""
     return f"{PREFIX}:quality:{tenant}"
