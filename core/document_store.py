@@ -240,7 +240,7 @@ def _first_version(job_id: str, status: str, finished: str, owner: str, result: 
         raise Conflict(f"job {job_id} is {status}: only a completed job's transcript can be reviewed",
                        code=ErrorCode.of(f"job_{status}"))
     if result is None:
-        raise NotFound(f"the transcript of job {job_id} has expired or was erased", code="result_gone")
+        raise NotFound(f"the transcript of job {job_id} has expired or was erased", code=ErrorCode.RESULT_GONE)
     at = datetime.fromisoformat(finished) if finished else utcnow()
     return DocumentVersion(version=1, kind=VersionKind.TRANSCRIPT, text=Transcript.model_validate_json(result).text,
                            tenant=owner, author=MACHINE_AUTHOR, at=at)

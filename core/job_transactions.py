@@ -15,6 +15,7 @@ from redis.client import Pipeline
 from core import keys
 from core.audio_store import JobAudio, RedisAudioStore
 from core.document_store import NoteVersions
+from core.errors import ErrorCode
 from core.job_codec import decode, encode, utcnow
 from core.job_history import HistoryIndex
 from core.job_metrics import JobCounters
@@ -31,7 +32,7 @@ log = logging.getLogger("core.job_store")
 T = TypeVar("T")
 
 WORKER_CRASHED = JobError(
-    code="worker_crashed",
+    code=ErrorCode.WORKER_CRASHED,
     message="every attempt to transcribe this audio ended with its worker dying (out of memory, killed or "
             "lost); check the file, split it, or tell the operator",
 )
