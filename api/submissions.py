@@ -39,7 +39,10 @@ class SubmissionOptions(BaseModel):
     language: Language = None
     initial_prompt: Prompt = None
     hotwords: Prompt = None
-    callback_url: str | None = Field(default=None, max_length=2000, description="POSTed to when the job ends")
+    callback_url: str | None = Field(
+        default=None, max_length=2000,
+        description="Called when the job ends and when its note is corrected, signed or amended: an https URL "
+                    "(POSTed to), or mllp://host:port for HL7 v2 MDM messages")
     callback_format: CallbackFormatName = Field(default=DEFAULT_CALLBACK_FORMAT, description=_FORMATS)
     callback_auth_header_name: str | None = Field(default=None, max_length=64)
     callback_auth_header_value: str | None = Field(default=None, max_length=4096)
