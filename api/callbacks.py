@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from core.errors import ErrorCode, TooManyRequests, Unprocessable
 from core.note_types import DEFAULT_NOTE_TYPE
 from core.settings import WebhookSettings
-from core.webhook_store import DEFAULT_CALLBACK_FORMAT, WebhookConfig
+from core.webhook_records import DEFAULT_CALLBACK_FORMAT, WebhookConfig
 from webhooks.dns import Resolver, shared_pool
 from webhooks.formats import CALLBACK_FORMATS, HL7_FORMAT
 from webhooks.mllp import is_mllp, resolve_mllp_target

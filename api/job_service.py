@@ -17,7 +17,8 @@ from core.errors import Conflict, ErrorCode, NotFound, Unavailable
 from core.job_history import JobHistory, Page
 from core.job_store import JobStore, utcnow
 from core.jobs import JobOptions, JobRecord, JobStatus, Transcript
-from core.webhook_store import WebhookConfig, WebhookStore, event_for, event_label
+from core.webhook_records import WebhookConfig, event_for, event_label
+from core.webhook_store import WebhookStore
 from webhooks.targets import redact
 
 log = logging.getLogger("endoscribe.api")

@@ -19,7 +19,7 @@ from core.note_types import note_type_names
 from core.settings import KEEP_AUDIO_LIMIT_SECONDS, Settings, StorageSettings
 from core.vocabulary import PhraseText, VocabularyInvalid, VocabularyPhrase, check_note_type, parse_vocabulary
 from core.vocabulary_store import VocabularyStore
-from core.webhook_store import DEFAULT_CALLBACK_FORMAT, WebhookConfig
+from core.webhook_records import DEFAULT_CALLBACK_FORMAT, WebhookConfig
 from webhooks.formats import CALLBACK_FORMATS
 
 VOCABULARY_MAX_CHARS = 50_000

@@ -39,7 +39,8 @@ from core.job_codec import utcnow
 from core.job_participants import Erased, Participant
 from core.jobs import JobStatus, Transcript
 from core.redis_calls import as_bytes, as_hash, as_optional_bytes_list, as_texts, hash_fields, transact
-from core.webhook_store import NoteEvent, stage_note_event
+from core.webhook_records import NoteEvent
+from core.webhook_store import stage_note_event
 
 _JOB_FIELDS = ["owner", "status", "finished_at"]
 

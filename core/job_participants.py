@@ -23,7 +23,7 @@ from core.jobs import JobRecord, JobStatus
 from findings.quality import QualityRecord
 
 if TYPE_CHECKING:
-    from core.webhook_store import WebhookConfig
+    from core.webhook_records import WebhookConfig
 
 
 class Transition(StrEnum):

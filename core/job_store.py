@@ -29,7 +29,7 @@ from core.job_recovery import JobRecovery, Recovery
 from core.job_transactions import WORKER_CRASHED, default_participants
 from core.jobs import JobRecord, JobStage, JobStatus, Transcript
 from core.redis_calls import Lua, as_text, hash_fields
-from core.webhook_store import WebhookConfig
+from core.webhook_records import WebhookConfig
 
 __all__ = ["WORKER_CRASHED", "Claim", "JobStore", "Recovery", "default_participants", "utcnow"]
 

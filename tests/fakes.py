@@ -20,7 +20,7 @@ from core.audio_store import RedisAudioStore
 from core.job_store import JobStore, utcnow
 from core.jobs import JobOptions, JobRecord, Transcript
 from core.settings import WorkerSettings
-from core.webhook_store import WebhookConfig
+from core.webhook_records import WebhookConfig
 from worker.context import JobContext
 from worker.model.transcriber import DecodeRequest, ModelInfo, ModelOutOfMemory, Window, WindowText
 

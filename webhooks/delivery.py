@@ -26,7 +26,8 @@ from core.errors import EndoScribeError, ErrorCode
 from core.job_store import JobStore
 from core.jobs import JobRecord, Transcript
 from core.settings import WebhookSettings
-from core.webhook_store import Attempt, WebhookRecord, WebhookStore, event_for, event_label
+from core.webhook_records import Attempt, WebhookRecord, event_for, event_label
+from core.webhook_store import WebhookStore
 from webhooks import http, mllp
 from webhooks.dns import DnsPool, Resolver
 from webhooks.formats import (

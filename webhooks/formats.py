@@ -18,7 +18,7 @@ from typing import Any, Literal
 from core.documents import AuditAction, Document
 from core.errors import EndoScribeError
 from core.jobs import JobRecord, Transcript
-from core.webhook_store import DEFAULT_CALLBACK_FORMAT, NoteEvent, WebhookConfig
+from core.webhook_records import DEFAULT_CALLBACK_FORMAT, NoteEvent, WebhookConfig
 from findings.fhir import fhir_report_bundle
 from webhooks.hl7_messages import control_id_for, mdm_message
 from webhooks.hl7_notes import mdm_note

@@ -15,7 +15,7 @@ from core.audio_store import RedisAudioStore
 from core.job_store import Claim, JobStore, Recovery, utcnow
 from core.jobs import JobRecord, JobStatus, Segment, Transcript
 from core.queueing import broker_task_ids
-from core.webhook_store import WebhookConfig
+from core.webhook_records import WebhookConfig
 from tests.services import start_redis
 
 TRANSCRIPT = Transcript(text="x", language="en", duration=1, segments=[Segment(start=0, end=1, text="x")])

@@ -21,7 +21,8 @@ from core.document_store import DocumentStore
 from core.job_store import JobStore, utcnow
 from core.jobs import JobRecord, JobStatus, Segment, Transcript
 from core.settings import WebhookSettings
-from core.webhook_store import NoteEvent, WebhookConfig, WebhookRecord, WebhookStore
+from core.webhook_records import NoteEvent, WebhookConfig, WebhookRecord
+from core.webhook_store import WebhookStore
 from tests.integration.mllp_listener import Listener
 from tests.receiver import Receiver, Reply
 from tests.services import TEST_WEBHOOK_SECRET

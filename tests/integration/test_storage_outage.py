@@ -23,7 +23,7 @@ from core.errors import StorageUnavailable
 from core.job_store import JobStore, utcnow
 from core.jobs import JobOptions, JobRecord, JobStatus
 from core.s3_audio_store import S3AudioStore
-from core.webhook_store import WebhookConfig
+from core.webhook_records import WebhookConfig
 from tests.fakes import Harness, tone_wav
 from tests.jobs import FIXTURES, wait_for_status
 from tests.polling import eventually
