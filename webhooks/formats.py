@@ -22,6 +22,7 @@ from core.webhook_records import DEFAULT_CALLBACK_FORMAT, NoteEvent, WebhookConf
 from findings.fhir import fhir_report_bundle
 from webhooks.hl7_messages import control_id_for, mdm_message
 from webhooks.hl7_notes import mdm_note
+from webhooks.mllp import parse_mllp_target
 from webhooks.payloads import (
     envelope,
     fhir_document_reference,
@@ -157,7 +158,8 @@ def _mdm(record: JobRecord, c: WebhookConfig, document: Document, action: AuditA
          message_id: str, now: datetime) -> bytes:
     trigger, note = mdm_note(document, action, version, note_type=c.note_type, originated_at=record.created_at,
                              patient_reference=c.patient_reference, encounter_reference=c.encounter_reference)
-    return mdm_message(note, trigger, control_id_for(message_id), now).encode()
+    # The target was parsed at submit; its addressing (MSH-4/5/6/11) is what the engine routes on.
+    return mdm_message(note, trigger, control_id_for(message_id), now, parse_mllp_target(c.url).addressing).encode()
 
 
 THIN = CallbackFormat(DEFAULT_CALLBACK_FORMAT, "application/json", thin_body, thin_note_body,

@@ -223,6 +223,18 @@ def test_an_mllp_target_gets_t02_t08_t02_t10_in_order_and_an_ae_is_sent_again(
     assert record.status == "delivered" and record.undelivered == []
 
 
+def test_an_mllp_target_addresses_every_message_as_its_url_query_says(deliverer: Deliverer, listener: Listener) -> None:
+    target = (f"mllp://hl7.example.org:{listener.port}/?receiving_application=EPIC&receiving_facility=GI%20LAB"
+              "&sending_facility=ENDO&processing_id=T")
+    job_id = completed_job(deliverer, target, fmt="hl7v2")
+
+    assert deliver_due(deliverer, job_id) == ["delivered"]
+
+    [message] = listener.received
+    msh = message.segment("MSH")
+    assert [str(msh(n)) for n in (3, 4, 5, 6, 11)] == ["EndoScribe", "ENDO", "EPIC", "GI LAB", "T"]
+
+
 def test_an_mllp_rejection_stops_that_message_and_the_next_one_goes(deliverer: Deliverer, listener: Listener) -> None:
     listener.mode = "AR"
     job_id = completed_job(deliverer, f"mllp://hl7.example.org:{listener.port}", fmt="hl7v2")
