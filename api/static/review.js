@@ -129,6 +129,7 @@ function word(token, index, flagged) {
     node.dataset.flags = flagged.map(({ index: f }) => f).join(" ");
     node.dataset.meaning = meaning;
     node.title = meaning;
+    node.setAttribute("aria-description", meaning);  // what a screen reader says after the words
     node.classList.toggle("doubt", flagged.some(({ flag }) => reasonOf(flag).doubt));
     node.classList.toggle("check", flagged.some(({ flag }) => !reasonOf(flag).doubt));
     if (flagged.some(({ first }) => first)) node.tabIndex = 0;  // one stop per flagged stretch
