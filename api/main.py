@@ -32,6 +32,7 @@ from api.routes import (
     openai_audio,
     quality,
     quality_page,
+    review_page,
     sessions,
     system,
     vocabularies,
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vocabularies.router)
     app.include_router(quality.router)
     app.include_router(quality_page.router)
+    app.include_router(review_page.router)
     return app
 
 
