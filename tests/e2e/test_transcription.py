@@ -51,7 +51,7 @@ def test_a_recording_is_transcribed_close_to_what_was_said(client: httpx.Client,
     assert job["realtime_factor"] == pytest.approx(job["audio_seconds"] / job["processing_seconds"], rel=0.01)
     assert job["created_at"] <= job["started_at"] <= job["finished_at"]
     result = client.get(f"/v1/jobs/{created['id']}/result").json()
-    assert set(result) == {"text", "language", "duration", "segments"}
+    assert set(result) == {"text", "language", "duration", "segments", "review"}
     assert result["language"] == "en"
     assert result["duration"] == pytest.approx(job["audio_seconds"], abs=0.01)
     name = fixture.split(".")[0]
