@@ -97,7 +97,11 @@ class Editor:
             filling.text = filling.expansion.text()
             return
         state.filling = None
-        block = state.add(Kind.DICTATED, text.strip())
+        text = text.strip()
+        last = next((b for b in reversed(state.blocks) if b.text), None)
+        if last is not None and not last.is_text and text[:1].islower():
+            text = text[0].upper() + text[1:]  # a new paragraph or line starts a sentence
+        block = state.add(Kind.DICTATED, text)
         state.said.append((block.id, None))
 
     def _finals(self, before: list[tuple[str, Kind]]) -> list[Event]:

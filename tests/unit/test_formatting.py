@@ -70,6 +70,7 @@ def test_segments_and_text_are_both_formatted_and_the_raw_text_is_kept() -> None
         "language": "en", "duration": 9.0,
         "segments": [{"start": 0.0, "end": 4.0, "text": "Findings: a 5 mm polyp.", "words": None},
                      {"start": 4.5, "end": 9.0, "text": "Plan: repeat", "words": None}],
+        "commands": None, "unfilled_fields": None,  # formatting applies none: worker.text.dictating does
         "findings": None,  # formatting reads none; the worker's findings step does (after it)
     }
 

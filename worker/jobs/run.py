@@ -28,7 +28,7 @@ from worker.context import JobContext
 from worker.jobs.open_job import OpenJob
 from worker.model import decoding, pipeline
 from worker.model.transcriber import ModelInfo, Window
-from worker.text import findings_reading, formatting, lexicon
+from worker.text import dictating, findings_reading, lexicon
 
 if TYPE_CHECKING:
     import numpy as np
@@ -146,7 +146,8 @@ def complete(job: OpenJob, ctx: JobContext) -> RunOutcome:
             transcript = ctx.models.align(transcript, job.audio)
         check_continue(job, ctx)
         transcript = lexicon.correct_job(transcript, job.options, ctx.settings.vocabulary)
-        transcript = formatting.format_transcript(transcript, job.options)
+        owner = dictating.owner_templates(ctx.store.redis, lambda: ctx.store.get(job.id).owner)
+        transcript = dictating.dictate(transcript, job.options, owner)
         transcript = findings_reading.read_findings(transcript, job.options, job.id)
         return _end(job.id, job.holder, ctx, job.started, JobStatus.COMPLETED, transcript, progress=100.0)
     except redis.RedisError:
