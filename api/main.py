@@ -23,7 +23,18 @@ from api.guards import QuotaGuard, RequestGuard
 from api.job_watcher import JobWatcher
 from api.page_headers import PageHeaders
 from api.quotas import Quotas
-from api.routes import dictate, documents, events, jobs, openai_audio, quality, sessions, system, vocabularies
+from api.routes import (
+    dictate,
+    documents,
+    events,
+    jobs,
+    openai_audio,
+    quality,
+    sessions,
+    system,
+    templates,
+    vocabularies,
+)
 from api.urls import HostGuard, check_public_url
 from core.audio_store import make_audio_store
 from core.cluster_metrics import ClusterCollector
@@ -178,6 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(openai_audio.router)
     app.include_router(system.router)
     app.include_router(vocabularies.router)
+    app.include_router(templates.router)
     app.include_router(quality.router)
     return app
 
