@@ -104,12 +104,12 @@ def format_transcript(transcript: Transcript, options: JobOptions, layout: bool 
     })
 
 
-def format_text(text: str, options: JobOptions | None = None) -> str:
+def format_text(text: str, options: JobOptions | None = None, layout: bool = True) -> str:
     """`format_transcript` for plain text (one segment)."""
     from core.jobs import Segment
 
     transcript = Transcript(text=text, language="en", duration=0.0, segments=[Segment(start=0, end=0, text=text)])
-    return format_transcript(transcript, options or JobOptions(formatting="dictation")).text
+    return format_transcript(transcript, options or JobOptions(formatting="dictation"), layout).text
 
 
 @dataclass
