@@ -202,8 +202,11 @@ class LiveDesk:
                                             looked_at=state.committed_bytes,
                                             lease=self.leases.hold_session(session_id, self.holder),
                                             partial_at=state.committed_bytes)
-        self.held[session_id].dictation = LiveDictation.load(self.store.redis, session_id, options, meta.owner,
-                                                             state.segment, self.store.keep_ms)
+        held = self.held[session_id]
+        held.dictation = LiveDictation.load(self.store.redis, session_id, options, meta.owner, state.segment,
+                                            self.store.keep_ms, self.ctx.settings.vocabulary)
+        if held.dictation is not None:
+            held.initial_prompt = " ".join(p for p in (held.dictation.prompt, held.initial_prompt) if p)
         log.info("session %s: serving it", session_id)
 
     def _next(self, session: HeldSession) -> Future[Looked] | None:
