@@ -122,3 +122,12 @@ def test_undo_reverses_a_correction_and_scratch_removes_an_inserted_template() -
                     {COLONOSCOPY.name: COLONOSCOPY})
     assert inserted.text == "Findings normal."
     assert inserted.unfilled == []
+
+
+def test_select_finds_a_number_said_in_words_that_formatting_wrote_in_digits() -> None:
+    edited = edit([Utterance("A 22 gauge needle was used for 3 passes."), Utterance("Select three."),
+                   Utterance("Correct that to four.")])
+
+    assert edited.text == "A 22 gauge needle was used for four passes."
+    assert [(c["name"], c["applied_to"]) for c in edited.commands] == [
+        ("select", {"block": 0, "text": "3"}), ("correct_that", {"block": 0, "text": "3", "to": "four"})]
