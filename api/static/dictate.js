@@ -2,7 +2,7 @@
 // partial text in grey, final text in black, joined as sentences. With a note type, commands act on
 // the text: each final names its block (`segment`) and a block a command changed comes again with a
 // higher `revision`, so the page redraws it (what was scratched stays struck through; a template is
-// shaded). When the session ends the page shows the job's note, the authoritative text, with a link.
+// shaded, the field dictation fills next highlighted). When the session ends the page shows the job's note, the authoritative text, with a link.
 // Served as a file: the page's CSP runs no inline script.
 "use strict";
 const CHUNK = 3200;  // 200 ms at 16 kHz
@@ -18,7 +18,8 @@ function final(event) {
   if (event.revision !== undefined && !event.text && old && old.text) {
     blocks.set(event.segment, { text: old.text, kind: old.kind, struck: true });  // scratched: shown struck
   } else {
-    blocks.set(event.segment, { text: event.text, kind: event.kind || "dictated", struck: false });
+    blocks.set(event.segment, { text: event.text, kind: event.kind || "dictated", struck: false,
+                                field: event.field || null });
   }
   draw();
 }
@@ -47,7 +48,12 @@ function draw() {
       if (block.kind === "template") span.className = "template";
     }
     span.dataset.segment = String(segment);
-    span.textContent = (root.childNodes.length && root.lastChild.nodeName !== "BR" ? " " : "") + text;
+    const space = root.childNodes.length && root.lastChild.nodeName !== "BR" ? " " : "";
+    if (block.field && !block.struck) {  // the template's field dictation fills next, highlighted
+      const mark = document.createElement("mark");
+      mark.textContent = text.slice(block.field.start, block.field.end);
+      span.append(space + text.slice(0, block.field.start), mark, text.slice(block.field.end));
+    } else span.textContent = space + text;
     root.append(span);
     if (!block.struck) { last = span; ended = /[.?!]$/.test(text); }
   }

@@ -190,7 +190,11 @@ def test_with_a_note_type_the_page_shows_commands_as_they_apply_and_then_the_job
         tab.evaluate("document.getElementById('note_type').value = 'colonoscopy'")
         tab.evaluate("document.getElementById('start').click()", gesture=True)
         tab.wait_until("document.getElementById('status').textContent === 'Listening…'", 30)
-        time.sleep(len(pcm) / 32000 + 0.5)
+        listening = time.monotonic()
+        # Once the template is in, the field dictation fills next is highlighted.
+        tab.wait_until("document.querySelector('#finals .template mark') !== null", 60)
+        highlighted = tab.evaluate("document.querySelector('#finals .template mark').textContent")
+        time.sleep(max(0.0, listening + len(pcm) / 32000 + 0.5 - time.monotonic()))
         tab.evaluate("document.getElementById('stop').click()", gesture=True)
         tab.wait_until("document.body.dataset.result || ''", 120)
 
@@ -209,6 +213,7 @@ def test_with_a_note_type_the_page_shows_commands_as_they_apply_and_then_the_job
                                                    "accept defaults"], commands
     assert len(struck) == 1 and struck[0].strip().endswith("was reached."), struck  # scratched, shown struck
     assert templates == 1
+    assert highlighted in ("screening", "II"), highlighted  # the indication (or ASA class, once it was filled)
     assert is_meant(shown), shown
     assert is_meant(note), note
     assert link == f"{api_url}/v1/jobs/{job_id}/result"

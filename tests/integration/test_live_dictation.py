@@ -68,11 +68,14 @@ def test_commands_act_on_the_live_text_and_the_finals_they_change_carry_a_revisi
         {"type": "command", "name": "insert_template", "applied": True, "said": "Insert normal colonoscopy.",
          "applied_to": {"block": 1, "template": "normal-colonoscopy", "fields": 3}},
         {"type": "final", "segment": 1, "revision": 0, "kind": "template",
-         "text": "Indication: screening. Preparation: adequate. Findings: normal."},
+         "text": "Indication: screening. Preparation: adequate. Findings: normal.",
+         "field": {"index": 0, "start": 12, "end": 21}},
         {"type": "final", "segment": 1, "revision": 1, "kind": "template",
-         "text": "Indication: surveillance. Preparation: adequate. Findings: normal."},
+         "text": "Indication: surveillance. Preparation: adequate. Findings: normal.",
+         "field": {"index": 1, "start": 39, "end": 47}},
         {"type": "final", "segment": 1, "revision": 2, "kind": "template",
-         "text": "Indication: surveillance. Preparation: inadequate. Findings: normal."},
+         "text": "Indication: surveillance. Preparation: inadequate. Findings: normal.",
+         "field": {"index": 2, "start": 61, "end": 67}},
     ]
     said = harness.client.hgetall(keys.session_said_key(session_id))
     assert json.loads(said[b"0"]) == ["The cecum was reached.", 0.0, pytest.approx(1.2, abs=0.3)]
@@ -95,9 +98,11 @@ def test_a_worker_that_takes_the_session_over_goes_on_with_the_same_document(har
         {"type": "command", "name": "scratch_that", "applied": True, "said": "Scratch that.",
          "applied_to": {"block": 0, "field": 0}},
         {"type": "final", "segment": 0, "revision": 2, "kind": "template",
-         "text": "Indication: screening. Preparation: adequate. Findings: normal."},
+         "text": "Indication: screening. Preparation: adequate. Findings: normal.",
+         "field": {"index": 0, "start": 12, "end": 21}},
         {"type": "final", "segment": 0, "revision": 3, "kind": "template",
-         "text": "Indication: polyp surveillance. Preparation: adequate. Findings: normal."},
+         "text": "Indication: polyp surveillance. Preparation: adequate. Findings: normal.",
+         "field": {"index": 1, "start": 45, "end": 53}},
     ]
 
 

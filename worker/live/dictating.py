@@ -94,5 +94,8 @@ def _public(event: Event, start: float, end: float) -> Event:
         if not event["applied"]:
             told["reason"] = event["reason"]
         return told
-    return {"type": "final", "segment": event["id"], "revision": event["revision"], "text": event["text"],
-            "kind": event["kind"], "start": start, "end": end}
+    final = {"type": "final", "segment": event["id"], "revision": event["revision"], "text": event["text"],
+             "kind": event["kind"], "start": start, "end": end}
+    if "field" in event:
+        final["field"] = event["field"]  # the template's field dictation fills next: where it is in `text`
+    return final
