@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 from core.errors import ErrorCode, TooManyRequests, Unprocessable
 from core.note_types import DEFAULT_NOTE_TYPE
 from core.settings import WebhookSettings
-from core.webhook_store import WebhookConfig
-from webhooks.dns import shared_pool
+from core.webhook_records import DEFAULT_CALLBACK_FORMAT, WebhookConfig
+from webhooks.dns import Resolver, shared_pool
+from webhooks.formats import CALLBACK_FORMATS, HL7_FORMAT
+from webhooks.mllp import is_mllp, resolve_mllp_target
 from webhooks.targets import LookupsPending, resolve_target
 
 if TYPE_CHECKING:
@@ -34,6 +36,9 @@ def build_callback(settings: WebhookSettings, submission: SubmissionOptions, ten
     url, name, value = s.callback_url or "", s.callback_auth_header_name, s.callback_auth_header_value
     if not settings.secret:
         raise CallbackInvalid("callbacks are disabled: the operator has not set ENDOSCRIBE_WEBHOOK_SECRET")
+    callback_format = _format_for(url, s.callback_format)
+    if name and is_mllp(url):
+        raise CallbackInvalid("an mllp:// callback_url takes no auth header: MLLP has no headers")
     if bool(name) != bool(value):
         raise CallbackInvalid("send both callback_auth_header_name and callback_auth_header_value, or neither")
     if name and (not HEADER_NAME.match(name) or name.lower() in RESERVED_HEADERS):
@@ -47,12 +52,33 @@ def build_callback(settings: WebhookSettings, submission: SubmissionOptions, ten
     # few of them, and then hears 429 at once, while the other keys' submissions go on.
     lookups = shared_pool(settings.dns_lookups_per_key, settings.dns_timeout_seconds)
     try:
-        resolve_target(url, settings.allow_private, settings.allow_http, lookups.resolver(tenant))
+        _check_target(url, settings, lookups.resolver(tenant))
     except LookupsPending as exc:
         raise TooManyRequests(f"{exc.message}; retry in {settings.dns_timeout_seconds:g} s",
                               retry_after=settings.dns_timeout_seconds, code=exc.code) from None
     return WebhookConfig(
-        url=url.strip(), format=s.callback_format, auth_header_name=name or None, auth_header_value=value or None,
+        url=url.strip(), format=callback_format, auth_header_name=name or None, auth_header_value=value or None,
         note_type=s.note_type or DEFAULT_NOTE_TYPE,
         patient_reference=s.patient_reference, encounter_reference=s.encounter_reference,
     )
+
+
+def _format_for(url: str, asked: str) -> str:
+    """The format a target gets: an mllp:// target HL7 v2 (the one format MLLP carries), an http(s) one
+    the format asked for, which must travel over HTTP."""
+    if is_mllp(url):
+        if asked not in {DEFAULT_CALLBACK_FORMAT, HL7_FORMAT}:
+            raise CallbackInvalid(f"an mllp:// callback_url gets HL7 v2 MDM messages, not {asked!r}: "
+                                  f"leave callback_format out or send {HL7_FORMAT!r}")
+        return HL7_FORMAT
+    if CALLBACK_FORMATS[asked].scheme != "http":
+        raise CallbackInvalid(f"callback_format {asked!r} is sent over MLLP: give an mllp://host:port callback_url")
+    return asked
+
+
+def _check_target(url: str, settings: WebhookSettings, resolver: Resolver) -> None:
+    # The same guard for both schemes (an mllp:// host is checked as an https:// one would be).
+    if is_mllp(url):
+        resolve_mllp_target(url, settings.allow_private, resolver)
+    else:
+        resolve_target(url, settings.allow_private, settings.allow_http, resolver)

@@ -17,7 +17,8 @@ from core.errors import Conflict, ErrorCode, NotFound, Unavailable
 from core.job_history import JobHistory, Page
 from core.job_store import JobStore, utcnow
 from core.jobs import JobOptions, JobRecord, JobStatus, Transcript
-from core.webhook_store import WebhookConfig, WebhookStore, event_for
+from core.webhook_records import WebhookConfig, event_for, event_label
+from core.webhook_store import WebhookStore
 from webhooks.targets import redact
 
 log = logging.getLogger("endoscribe.api")
@@ -107,7 +108,8 @@ def webhook_view(webhooks: WebhookStore, job_id: str) -> WebhookPublic | None:
         url=redact(record.config.url), format=record.config.format, status=record.status,
         attempts=[WebhookAttemptPublic.model_validate(a.model_dump()) for a in record.attempts],
         attempts_total=record.attempts_total, attempts_dropped=record.attempts_dropped,
-        next_attempt_at=record.next_attempt_at,
+        next_attempt_at=record.next_attempt_at, event=event_label(record) if record.event else None,
+        events_queued=len(record.queued), undelivered=record.undelivered,
     )
 
 

@@ -24,12 +24,14 @@ from api.job_watcher import JobWatcher
 from api.page_headers import PageHeaders
 from api.quotas import Quotas
 from api.routes import (
+    audio,
     dictate,
     documents,
     events,
     jobs,
     openai_audio,
     quality,
+    quality_page,
     sessions,
     system,
     templates,
@@ -182,6 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(PageHeaders)  # outside the guards: their refusals get the headers too
     metrics.install(app)  # outermost: it counts the guards' refusals too
     app.include_router(jobs.router)
+    app.include_router(audio.router)
     app.include_router(documents.router)
     app.include_router(sessions.router)
     app.include_router(dictate.router)
@@ -191,6 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vocabularies.router)
     app.include_router(templates.router)
     app.include_router(quality.router)
+    app.include_router(quality_page.router)
     return app
 
 

@@ -26,6 +26,10 @@ class WebhookAttemptPublic(BaseModel):
     status_code: int | None
     error: str | None
     duration_ms: int
+    event: str | None = None
+    """What the attempt carried: `job.completed`, `document.signed v2`, ..."""
+    code: str | None = None
+    """How an MLLP attempt ended: `hl7_accepted`, `hl7_application_error`, `mllp_no_ack`, ..."""
 
 
 class WebhookPublic(BaseModel):
@@ -39,6 +43,12 @@ class WebhookPublic(BaseModel):
     attempts_total: int = 0
     attempts_dropped: int = 0
     next_attempt_at: datetime | None
+    event: str | None = None
+    """The event being sent (or last sent); `status` is its delivery's."""
+    events_queued: int = 0
+    """Changes of the note waiting for it, sent next in order."""
+    undelivered: list[str] = Field(default_factory=list)
+    """Earlier events given up on (`document.signed v2`)."""
 
 
 class JobPublic(BaseModel):

@@ -21,7 +21,7 @@ from core.job_store import JobStore
 from core.jobs import JobOptions
 from core.session_store import SessionMeta, SessionState, SessionStatus, SessionStore, new_session_id
 from core.settings import LiveSettings
-from core.webhook_store import WebhookConfig
+from core.webhook_records import WebhookConfig
 
 log = logging.getLogger("endoscribe.api")
 

@@ -7,17 +7,21 @@ Each store is the job store's audio participant (`core.job_participants`), so no
 job's audio itself:
 
 - `RedisAudioStore`: a Redis list of pieces under `keys.audio_key(job_id)`. The job's own transactions
-  give it the job's retention (create) and delete it with everything else (end, erase).
-- `S3AudioStore` (`core/s3_audio_store.py`): one object per job. Object storage cannot join a Redis
+  give it the job's retention (create) and delete it with everything else (end, erase); a job in
+  verification mode (`keep_audio_seconds`) has it expire that long after its end instead.
+- the `s3` backend's store: one object per job. Object storage cannot join a Redis
   transaction, so it deletes the object right after the end or erase commits; a periodic sweep
-  deletes what that missed (a failed delete, a process that died between the two).
+  deletes what that missed (a failed delete, a process that died between the two). A kept job's end
+  sets a marker in Redis with the window as its TTL instead, and the sweep leaves the object while it lives.
+
+Which store a deployment uses, and what each backend is, is declared once: `core.audio_backends`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import redis
 from redis.client import Pipeline
@@ -46,6 +50,10 @@ class AudioStore(Protocol):
 
     def delete(self, job_id: str) -> None:
         """Remove the audio; no error when it is already gone."""
+        ...
+
+    def copy_to(self, job_id: str, out: BinaryIO) -> bool:
+        """Write the audio into `out` a piece at a time (no whole copy in memory); False when it is gone."""
         ...
 
     def sweep(self, keep: Callable[[str], bool]) -> int:
@@ -88,6 +96,10 @@ class RedisAudioStore(Participant):
         self.piece_bytes = piece_bytes
         self.pending_seconds = pending_seconds
 
+    @classmethod
+    def from_settings(cls, settings: StorageSettings, client: redis.Redis) -> RedisAudioStore:
+        return cls(client, int(settings.tuning.piece_mb * MB), settings.pending_seconds)
+
     def put(self, job_id: str, chunks: Iterable[bytes]) -> int:
         key = keys.audio_key(job_id)
         total, first = 0, True
@@ -110,6 +122,20 @@ class RedisAudioStore(Participant):
     def get(self, job_id: str) -> bytes | None:
         return read_pieces(self.redis, keys.audio_key(job_id))
 
+    def copy_to(self, job_id: str, out: BinaryIO) -> bool:
+        key = keys.audio_key(job_id)
+        if self.redis.type(key) == b"string":
+            whole = as_bytes(self.redis.get(key))
+            out.write(whole or b"")
+            return whole is not None
+        count = as_int(self.redis.llen(key))
+        for index in range(count):
+            part = as_bytes(self.redis.lindex(key, index))
+            if part is None:
+                return False  # erased or expired while being read
+            out.write(part)
+        return count > 0
+
     def delete(self, job_id: str) -> None:
         self.redis.delete(keys.audio_key(job_id))
 
@@ -120,7 +146,10 @@ class RedisAudioStore(Participant):
         pipe.expire(keys.audio_key(created.job_id), created.ttl)  # it lives as long as its job
 
     def on_end(self, pipe: Pipeline, ended: Ended) -> None:
-        pipe.delete(keys.audio_key(ended.job_id))
+        if ended.keep_audio_seconds > 0:  # verification mode: kept for a reviewer, then it expires
+            pipe.expire(keys.audio_key(ended.job_id), ended.keep_audio_seconds)
+        else:
+            pipe.delete(keys.audio_key(ended.job_id))
 
     def on_erase(self, pipe: Pipeline, erased: Erased) -> None:
         pipe.delete(keys.audio_key(erased.job_id))
@@ -146,9 +175,7 @@ def read_pieces(client: redis.Redis, key: str) -> bytes | None:
 
 
 def make_audio_store(settings: StorageSettings, client: redis.Redis) -> JobAudio:
-    """The store `settings.url` names: empty for Redis, `s3://bucket/prefix` for object storage."""
-    if not settings.url:
-        return RedisAudioStore(client, int(settings.tuning.piece_mb * MB), settings.pending_seconds)
-    from core.s3_audio_store import S3AudioStore  # boto3 is imported only where it is used
+    """The store of the backend `settings.url` names (`core.audio_backends`)."""
+    from core.audio_backends import checked_backend  # it names this module's class
 
-    return S3AudioStore.from_settings(settings)
+    return checked_backend(settings.url).load().from_settings(settings, client)

@@ -5,8 +5,10 @@ Layout: one hash per job (`v:{n}` each version's JSON, written once; `sig:{n}` a
 written once; `current` the newest version) and one list, the audit trail. Both expire with the job
 record (its remaining lifetime, read in the same transaction), and the job's erase deletes them
 through `NoteVersions`, one of the job's default participants (`core.job_participants`). Each change is
-one optimistic transaction over the job record and the document, so an erase, an expiry or a
-concurrent reviewer makes it run again and see that.
+one optimistic transaction over the job record, the document and the job's callback record, so an
+erase, an expiry or a concurrent reviewer makes it run again and see that; the same transaction queues
+the change's callback event (`document.corrected`, `.signed`, `.amended`) when the job has a callback,
+so no version is stored without its event, nor an event sent for a version never stored.
 
 Version 1 (the machine transcript) is stored by the first change; until then reads derive it from the
 job's transcript, so a job nobody reviews costs no more keys.
@@ -37,6 +39,8 @@ from core.job_codec import utcnow
 from core.job_participants import Erased, Participant
 from core.jobs import JobStatus, Transcript
 from core.redis_calls import as_bytes, as_hash, as_optional_bytes_list, as_texts, hash_fields, transact
+from core.webhook_records import NoteEvent
+from core.webhook_store import stage_note_event
 
 _JOB_FIELDS = ["owner", "status", "finished_at"]
 
@@ -120,7 +124,7 @@ class DocumentStore:
                    AuditEntry(action="signed", version=current.version, tenant=tenant, author=author, at=now))
             return current.model_copy(update={"signature": signature})
 
-        return transact(self.redis, body, keys.job_key(job_id), document_key(job_id))
+        return transact(self.redis, body, *_watched(job_id))
 
     # ---- the transactions ----------------------------------------------------------------------
 
@@ -163,7 +167,7 @@ class DocumentStore:
                 words_changed=words_changed(diff)))
             return version
 
-        return transact(self.redis, body, keys.job_key(job_id), document_key(job_id))
+        return transact(self.redis, body, *_watched(job_id))
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,12 @@ class _Read:
     """Version 1 is not stored yet (derived from the transcript)."""
     ttl_ms: int
     """The job record's remaining lifetime."""
+    callback: bytes | None
+    """The job's callback record (None: it has no callback)."""
+
+
+def _watched(job_id: str) -> tuple[str, ...]:
+    return keys.job_key(job_id), document_key(job_id), keys.webhook_key(job_id)
 
 
 def _read(pipe: Pipeline, job_id: str, tenant: str) -> _Read:
@@ -183,11 +193,13 @@ def _read(pipe: Pipeline, job_id: str, tenant: str) -> _Read:
     result = None if stored else as_bytes(pipe.get(keys.result_key(job_id)))
     audit = as_texts(pipe.lrange(document_audit_key(job_id), 0, -1))
     document = _document(job_id, tenant, job, result, stored, audit)
-    return _Read(job_id, document, not stored, int(pipe.pttl(keys.job_key(job_id))))
+    return _Read(job_id, document, not stored, int(pipe.pttl(keys.job_key(job_id))),
+                 as_bytes(pipe.get(keys.webhook_key(job_id))))
 
 
 def _stage(pipe: Pipeline, read: _Read, fields: dict[str, str], entry: AuditEntry) -> None:
-    """After MULTI: version 1 if it is not stored yet, the change, its audit entry, the job's expiry."""
+    """After MULTI: version 1 if it is not stored yet, the change, its audit entry, the job's expiry,
+    and the change's callback event."""
     doc, audit = document_key(read.job_id), document_audit_key(read.job_id)
     if read.fresh:
         first = read.document.versions[0]
@@ -198,6 +210,9 @@ def _stage(pipe: Pipeline, read: _Read, fields: dict[str, str], entry: AuditEntr
     if read.ttl_ms > 0:  # the job's remaining retention: the note goes when the job does
         pipe.pexpire(doc, read.ttl_ms)
         pipe.pexpire(audit, read.ttl_ms)
+    if entry.action != "transcribed":  # version 1 is the job's own event (`job.completed`)
+        stage_note_event(pipe, read.job_id, read.callback, NoteEvent(action=entry.action, version=entry.version),
+                         entry.at.timestamp())
 
 
 def _document(job_id: str, tenant: str, job: list[bytes | None], result: bytes | None,
@@ -226,7 +241,7 @@ def _first_version(job_id: str, status: str, finished: str, owner: str, result: 
         raise Conflict(f"job {job_id} is {status}: only a completed job's transcript can be reviewed",
                        code=ErrorCode.of(f"job_{status}"))
     if result is None:
-        raise NotFound(f"the transcript of job {job_id} has expired or was erased", code="result_gone")
+        raise NotFound(f"the transcript of job {job_id} has expired or was erased", code=ErrorCode.RESULT_GONE)
     at = datetime.fromisoformat(finished) if finished else utcnow()
     return DocumentVersion(version=1, kind=VersionKind.TRANSCRIPT, text=Transcript.model_validate_json(result).text,
                            tenant=owner, author=MACHINE_AUTHOR, at=at)

@@ -110,6 +110,17 @@ class Document(BaseModel):
     def signed(self) -> bool:
         return any(v.signature is not None for v in self.versions)
 
+    def as_of(self, version: int, action: AuditAction) -> Document:
+        """The document as it stood right after `action` made `version`: later versions left out, and
+        `version` unsigned unless the change was its signature (or an amendment, signed as it is made).
+        What a queued event reports, whatever happened to the note since."""
+        versions = [v.model_copy() for v in self.versions[:version]]
+        if action not in {"signed", "amended"}:
+            versions[-1].signature = None
+        made = next((i for i, e in enumerate(self.audit) if (e.action, e.version) == (action, version)),
+                    len(self.audit) - 1)
+        return Document(job_id=self.job_id, versions=versions, audit=self.audit[:made + 1])
+
     def lineage_start(self, version: int) -> int:
         """The version that started the document `version` belongs to: 1, or the amendment it is (an
         amendment is a new document in HL7 terms, TXA-12; corrections and signatures keep the number)."""

@@ -80,6 +80,10 @@ class ErrorCode(StrEnum):
     RESULT_GONE = "result_gone", "the transcript has expired or was erased"
     FINDINGS_UNAVAILABLE = "findings_unavailable", "the job has no findings (its note type has no findings model)"
     NO_WEBHOOK = "no_webhook", "the job has no callback_url"
+    # A job's audio, kept for a reviewer (verification mode).
+    KEEP_AUDIO_REFUSED = "keep_audio_refused", "keep_audio_seconds is over the deployment's limit (or it keeps none)"
+    AUDIO_NOT_KEPT = "audio_not_kept", "the job kept no audio (no keep_audio_seconds): it was deleted at the end"
+    AUDIO_EXPIRED = "audio_expired", "the job's verification window is over, or its audio was erased"
     # A job's note document.
     STALE_VERSION = "stale_version", "the note has a newer version than the one the change was based on"
     DOCUMENT_SIGNED = "document_signed", "the note is signed: it is amended (a new version), not corrected or signed"

@@ -23,7 +23,7 @@ from core.jobs import JobRecord, JobStatus
 from findings.quality import QualityRecord
 
 if TYPE_CHECKING:
-    from core.webhook_store import WebhookConfig
+    from core.webhook_records import WebhookConfig
 
 
 class Transition(StrEnum):
@@ -69,6 +69,9 @@ class Ended:
     processing_seconds: float | None = None
     quality: tuple[str, QualityRecord] | None = None
     """A completed colonoscopy job's note type and PHI-free quality record (`core.quality_records`)."""
+    keep_audio_seconds: int = 0
+    """Verification mode: the audio store keeps the audio this long instead of deleting it (0: delete);
+    never longer than the job's record lives."""
 
 
 @dataclass(frozen=True)

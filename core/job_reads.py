@@ -58,9 +58,6 @@ class JobReads:
             pipe.hget(keys.job_key(job_id), "owner")
         return {job_id: as_text(t) for job_id, t in zip(job_ids, pipe.execute(), strict=True)}
 
-    owners = tenants
-    """The earlier name of `tenants`."""
-
     def is_cancel_requested(self, job_id: str) -> bool:
         return self.redis.hget(keys.job_key(job_id), "cancel_requested") == b"1"
 

@@ -29,7 +29,7 @@ from core.job_recovery import JobRecovery, Recovery
 from core.job_transactions import WORKER_CRASHED, default_participants
 from core.jobs import JobRecord, JobStage, JobStatus, Transcript
 from core.redis_calls import Lua, as_text, hash_fields
-from core.webhook_store import WebhookConfig
+from core.webhook_records import WebhookConfig
 
 __all__ = ["WORKER_CRASHED", "Claim", "JobStore", "Recovery", "default_participants", "utcnow"]
 
@@ -141,8 +141,6 @@ class JobStore(JobRecovery):
 
         return self._transact(job_id, body)
 
-    finish = end
-    """The earlier name of `end`."""
 
     def cancel(self, job_id: str) -> JobStatus:
         """Cancel a job: a queued one ends at once (callback included), a running one is asked to stop."""
@@ -204,8 +202,3 @@ class JobStore(JobRecovery):
             return True
 
         return self._transact(job_id, body)
-
-    renew_lock = renew_lease
-    """The earlier name of `renew_lease`."""
-    release_lock = release_lease
-    """The earlier name of `release_lease`."""

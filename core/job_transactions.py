@@ -15,6 +15,7 @@ from redis.client import Pipeline
 from core import keys
 from core.audio_store import JobAudio, RedisAudioStore
 from core.document_store import NoteVersions
+from core.errors import ErrorCode
 from core.job_codec import decode, encode, utcnow
 from core.job_history import HistoryIndex
 from core.job_metrics import JobCounters
@@ -31,7 +32,7 @@ log = logging.getLogger("core.job_store")
 T = TypeVar("T")
 
 WORKER_CRASHED = JobError(
-    code="worker_crashed",
+    code=ErrorCode.WORKER_CRASHED,
     message="every attempt to transcribe this audio ended with its worker dying (out of memory, killed or "
             "lost); check the file, split it, or tell the operator",
 )
@@ -92,7 +93,7 @@ class JobTransactions(JobReads):
         record = decode(raw) if raw else None
         snapshot = _Snapshot(as_bytes(pipe.get(keys.webhook_key(job_id))), int(pipe.pttl(keys.job_key(job_id))),
                              record.owner if record else "", record.audio_seconds if record else None,
-                             _queue_wait(record))
+                             _queue_wait(record), record.options.keep_audio_seconds if record else 0)
         return record, snapshot
 
     def _stage_end_if_spent(
@@ -128,7 +129,8 @@ class JobTransactions(JobReads):
             job_id=job_id, status=status, tenant=snapshot.tenant, now=time.time(), callback=snapshot.webhook,
             error_code=error.code if isinstance(error, JobError) else None,
             audio_seconds=fields.get("audio_seconds", snapshot.audio_seconds), queue_wait=snapshot.queue_wait,
-            processing_seconds=fields.get("processing_seconds"), quality=record_of(transcript))
+            processing_seconds=fields.get("processing_seconds"), quality=record_of(transcript),
+            keep_audio_seconds=_kept_for(snapshot))
         for participant in self.participants:
             participant.on_end(pipe, ending)
         ended.append(Transition.ENDED)
@@ -139,6 +141,15 @@ def _queue_wait(record: JobRecord | None) -> float | None:
     if record is None or record.started_at is None:
         return None
     return (record.started_at - record.created_at).total_seconds()
+
+
+def _kept_for(snapshot: _Snapshot) -> int:
+    """How long the audio of a job ending now is kept: what the job asked for, but never past its record
+    (whose owner check guards the audio), so no kept audio outlives its job."""
+    if snapshot.keep_audio_seconds <= 0:
+        return 0
+    left = snapshot.ttl_ms // 1000 if snapshot.ttl_ms > 0 else snapshot.keep_audio_seconds
+    return max(0, min(snapshot.keep_audio_seconds, left))
 
 
 @dataclass(frozen=True)
@@ -153,3 +164,5 @@ class _Snapshot:
     """The decoded duration, once a worker learnt it: charged to the key's daily audio."""
     queue_wait: float | None = None
     """Seconds the job waited before its current run started (None: no run started it)."""
+    keep_audio_seconds: int = 0
+    """What the job asked: its audio kept this long after its end (verification mode)."""

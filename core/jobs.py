@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from core.review_flags import ReviewFlag
 from core.vocabulary import VocabularyPhrase
 from findings.models import FindingsResult
 
@@ -55,6 +56,9 @@ class JobOptions(BaseModel):
     """`dictation`: spoken punctuation and numbers with units written out; None: dictation for a note_type."""
     vocabulary: list[VocabularyPhrase] | None = None
     """The job's own phrases, merged with the built-in list."""
+    keep_audio_seconds: int = 0
+    """Verification mode: how long the audio is kept after the job ends, for a reviewer to listen to
+    (`GET /v1/jobs/{id}/audio`); 0 deletes it at the end."""
 
 
 class JobError(BaseModel):
@@ -94,6 +98,9 @@ class Word(BaseModel):
     start: float | None = None
     end: float | None = None
     score: float | None = None
+    """The wav2vec2 alignment's confidence in the timing (only where that alignment ran)."""
+    probability: float | None = None
+    """The model's probability of the word as spoken here (its tokens' mean): low means doubtful."""
 
 
 class Segment(BaseModel):
@@ -101,6 +108,10 @@ class Segment(BaseModel):
     end: float
     text: str
     words: list[Word] | None = None
+    avg_logprob: float | None = None
+    """The decoded tokens' mean log-probability (Whisper's; below -1 the decode is doubtful)."""
+    no_speech_prob: float | None = None
+    """The model's probability that this stretch holds no speech (high, with text: likely invented)."""
 
 
 class AppliedCommand(BaseModel):
@@ -146,6 +157,9 @@ class Transcript(BaseModel):
     was said); `segments` stay what was said."""
     unfilled_fields: list[UnfilledField] | None = None
     """Fields of inserted templates still at their defaults (present when a template was inserted)."""
+    review: list[ReviewFlag] | None = None
+    """What a clinician must check before signing, and why (`core.review`): absent where nothing was
+    reviewed (a job from before flags were kept), empty where nothing needs a second look."""
     findings: FindingsResult | None = None
     """The structured findings read from the formatted text (`format=findings`), for a note type with a
     findings model; absent otherwise, or when the extraction failed. Not part of the `json` format."""

@@ -20,6 +20,11 @@ def audio_key(job_id: str) -> str:
     return f"{PREFIX}:audio:{job_id}"
 
 
+def kept_audio_key(job_id: str) -> str:
+    """Set, with the job's verification window as its TTL, while an ended job's audio in object storage is kept."""
+    return f"{PREFIX}:audio-kept:{job_id}"
+
+
 def quality_key(tenant: str) -> str:
     """Sorted set of a key's PHI-free quality records (JSON members), scored by the job's end time."""
     return f"{PREFIX}:quality:{tenant}"
@@ -34,10 +39,6 @@ def lease_key(job_id: str) -> str:
     """The lease of the worker running a job, so a redelivered copy does not run beside it (stored under
     `lock:` for the keys already in Redis)."""
     return f"{PREFIX}:lock:{job_id}"
-
-
-lock_key = lease_key
-"""The earlier name of `lease_key`."""
 
 
 def worker_key(worker: str) -> str:
@@ -70,13 +71,9 @@ def ready_score(enqueued_at: float, priority: str) -> float:
 
 SWEEP_LEASE = f"{PREFIX}:sweep"
 """Leased (it lapses) by the one process running the recovery sweep this interval."""
-SWEEP_LOCK = SWEEP_LEASE
-"""The earlier name of `SWEEP_LEASE`."""
 
 AUDIO_SWEEP_LEASE = f"{PREFIX}:sweep:audio"
 """Leased by the one process deleting object-storage audio of ended jobs this interval."""
-AUDIO_SWEEP_LOCK = AUDIO_SWEEP_LEASE
-"""The earlier name of `AUDIO_SWEEP_LEASE`."""
 
 
 def owner_jobs_key(tenant: str) -> str:

@@ -62,13 +62,22 @@ class QualityRecords:
         pipe.expire(key, self.retention_seconds)
 
 
+def read_dated_records(client: redis.Redis, tenant: str, start: float, end: float,
+                       note_types: tuple[str, ...] = QUALITY_NOTE_TYPES) -> list[tuple[float, QualityRecord]]:
+    """The key's records of jobs that ended in [start, end) (epoch seconds), of these note types, each
+    with its job's end time, oldest first."""
+    raw: list[tuple[bytes, float]] = client.zrangebyscore(  # type: ignore[assignment]
+        keys.quality_key(tenant), start, f"({end}", withscores=True)
+    dated = []
+    for member, ended in raw:
+        entry = json.loads(member)
+        if entry["note_type"] in note_types:
+            dated.append((ended, QualityRecord.model_validate(entry["record"])))
+    return dated
+
+
 def read_records(client: redis.Redis, tenant: str, start: float, end: float,
                  note_type: str | None = None) -> list[QualityRecord]:
     """The key's records of jobs that ended in [start, end) (epoch seconds), of one note type or all."""
-    raw: list[bytes] = client.zrangebyscore(keys.quality_key(tenant), start, f"({end}")  # type: ignore[assignment]
-    records = []
-    for member in raw:
-        entry = json.loads(member)
-        if note_type is None or entry["note_type"] == note_type:
-            records.append(QualityRecord.model_validate(entry["record"]))
-    return records
+    kinds = QUALITY_NOTE_TYPES if note_type is None else (note_type,)
+    return [record for _, record in read_dated_records(client, tenant, start, end, kinds)]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from core import subtitles
 from core.errors import Conflict, ErrorCode
 from core.jobs import Transcript
 from findings.models import NOTE_TYPE_KINDS, FindingsResult
@@ -44,20 +45,15 @@ def render_txt(transcript: Transcript) -> str:
 
 
 def render_srt(transcript: Transcript) -> str:
-    cues = [
-        f"{i}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n{_cue_text(s.text)}\n"
-        for i, s in enumerate((s for s in transcript.segments if s.text.strip()), start=1)
-    ]
-    return "\n".join(cues)
+    blocks = [f"{i}\n{_timestamp(c.start, ',')} --> {_timestamp(c.end, ',')}\n{_cue_text(c.text)}\n"
+              for i, c in enumerate(subtitles.cues(transcript), start=1)]
+    return "\n".join(blocks)
 
 
 def render_vtt(transcript: Transcript) -> str:
-    cues = [
-        f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{_cue_text(s.text)}\n"
-        for s in transcript.segments
-        if s.text.strip()
-    ]
-    return "WEBVTT\n\n" + "\n".join(cues)
+    blocks = [f"{_timestamp(c.start, '.')} --> {_timestamp(c.end, '.')}\n{_cue_text(c.text)}\n"
+              for c in subtitles.cues(transcript)]
+    return "WEBVTT\n\n" + "\n".join(blocks)
 
 
 def render_json(transcript: Transcript) -> str:

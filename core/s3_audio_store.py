@@ -16,17 +16,20 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 import boto3
+import redis
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from redis.client import Pipeline
 
+from core import keys
 from core.audio_store import MB, pieces
 from core.errors import StorageUnavailable
-from core.job_participants import Participant, Transition
+from core.job_participants import Ended, Erased, Participant, Transition
 from core.settings import StorageSettings
 
 log = logging.getLogger(__name__)
@@ -49,20 +52,22 @@ class S3AudioStore(Participant):
     store calls `after_commit`), and by `sweep` when that failed."""
 
     def __init__(self, client: Any, bucket: str, prefix: str, part_bytes: int = 8 * MB,
-                 pending_seconds: int = 3600) -> None:
+                 pending_seconds: int = 3600, redis: redis.Redis | None = None) -> None:
         self.s3 = client
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.part_bytes = part_bytes
         self.pending_seconds = pending_seconds
+        self.redis = redis
+        """Where the kept-audio markers are read by the sweep (the job store's Redis)."""
+        self._kept: set[str] = set()
+        """Jobs whose end, staged in this process, keeps the audio: `after_commit` leaves them."""
 
     @classmethod
-    def from_settings(cls, settings: StorageSettings) -> S3AudioStore:
+    def from_settings(cls, settings: StorageSettings, client: redis.Redis) -> S3AudioStore:
         url = urlparse(settings.url)
-        if url.scheme != "s3" or not url.netloc:
-            raise ValueError("ENDOSCRIBE_AUDIO_STORE_URL must be empty (Redis) or s3://bucket/prefix")
-        client = boto3.client(
-            "s3", endpoint_url=settings.s3_endpoint_url or None, region_name=settings.s3_region or None,
+        s3 = boto3.client(
+            "s3", endpoint_url=settings.s3.endpoint_url or None, region_name=settings.s3.region or None,
             # Checksums only where S3 requires them: botocore's default (CRC32 on every upload, since
             # 1.36) is refused by some S3-compatible stores, and buffers each part once more.
             config=Config(retries={"max_attempts": 5, "mode": "standard"},
@@ -70,7 +75,7 @@ class S3AudioStore(Participant):
                           request_checksum_calculation="when_required",
                           response_checksum_validation="when_required"),
         )
-        return cls(client, url.netloc, url.path, int(settings.tuning.part_mb * MB), settings.pending_seconds)
+        return cls(s3, url.netloc, url.path, int(settings.tuning.part_mb * MB), settings.pending_seconds, client)
 
     def key(self, job_id: str) -> str:
         return f"{self.prefix}{job_id}"
@@ -117,9 +122,35 @@ class S3AudioStore(Participant):
         with _outage_passes():
             self.s3.delete_object(Bucket=self.bucket, Key=self.key(job_id))
 
+    def copy_to(self, job_id: str, out: BinaryIO) -> bool:
+        with _outage_passes():
+            try:
+                response = self.s3.get_object(Bucket=self.bucket, Key=self.key(job_id))
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    return False
+                raise
+            for chunk in response["Body"].iter_chunks(MB):
+                out.write(chunk)
+            return True
+
+    def on_end(self, pipe: Pipeline, ended: Ended) -> None:
+        if ended.keep_audio_seconds > 0:  # verification mode: the marker's TTL is the window
+            pipe.set(keys.kept_audio_key(ended.job_id), "1", ex=ended.keep_audio_seconds)
+            self._kept.add(ended.job_id)
+        else:
+            self._kept.discard(ended.job_id)
+
+    def on_erase(self, pipe: Pipeline, erased: Erased) -> None:
+        pipe.delete(keys.kept_audio_key(erased.job_id))
+        self._kept.discard(erased.job_id)
+
     def after_commit(self, transition: Transition, job_id: str) -> None:
         if transition == Transition.CREATED:
             return
+        if transition == Transition.ENDED and job_id in self._kept:
+            self._kept.discard(job_id)
+            return  # kept for its window; the sweep deletes it after
         try:
             self.delete(job_id)
         except Exception as exc:  # noqa: BLE001 - the outcome is recorded already: the sweep deletes it later
@@ -140,7 +171,7 @@ class S3AudioStore(Participant):
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
             for item in page.get("Contents", []):
                 job_id = item["Key"][len(self.prefix):]
-                if item["LastModified"].timestamp() < cutoff and not keep(job_id):
+                if item["LastModified"].timestamp() < cutoff and not keep(job_id) and not self._is_kept(job_id):
                     self.s3.delete_object(Bucket=self.bucket, Key=item["Key"])
                     deleted += 1
         listed = self.s3.list_multipart_uploads(Bucket=self.bucket, Prefix=self.prefix)
@@ -148,6 +179,10 @@ class S3AudioStore(Participant):
             if upload["Initiated"].timestamp() < cutoff:
                 self.s3.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
         return deleted
+
+    def _is_kept(self, job_id: str) -> bool:
+        """The job ended in verification mode and its window is not over (its marker lives)."""
+        return self.redis is not None and bool(self.redis.exists(keys.kept_audio_key(job_id)))
 
     def _abort_quietly(self, job_id: str, upload: str) -> None:
         try:

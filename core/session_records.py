@@ -21,7 +21,7 @@ from core import keys
 from core.job_codec import text
 from core.jobs import JobOptions
 from core.redis_calls import as_bytes, as_optional_bytes_list, as_texts
-from core.webhook_store import WebhookConfig
+from core.webhook_records import WebhookConfig
 
 SAMPLE_RATE = 16000
 BYTES_PER_SECOND = SAMPLE_RATE * 2

@@ -25,6 +25,9 @@ from core.tuning import group_config as _config
 
 Device = Literal["auto", "cuda", "mps", "cpu"]
 
+KEEP_AUDIO_LIMIT_SECONDS = 30 * 24 * 3600
+"""The most `keep_audio_max_seconds` may be set to (a job's `keep_audio_seconds` is checked against the setting)."""
+
 
 class VocabularySettings(BaseSettings):
     """Endoscopy vocabularies, correction and dictation formatting (`ENDOSCRIBE_VOCABULARY_*`).
@@ -61,6 +64,9 @@ class WorkerSettings(RenamedSettings):
     """Where to run: `auto` picks CUDA, then CPU (WhisperX has no MPS backend)."""
     cpu_threads: int = Field(default=0, ge=0)
     """CTranslate2 CPU threads in all; 0 uses every core."""
+    words: bool = True
+    """Time every word of a file job and give its probability, from the model's own cross-attention over the
+    encoder output its window was decoded from (CTranslate2's `align`); `align` then re-times them."""
     align: bool = False
     """Run wav2vec2 word alignment after transcription (needs the alignment model on disk)."""
     job_time_limit_seconds: int = Field(default=3600, ge=10)
@@ -148,23 +154,57 @@ class RedisTlsSettings(BaseSettings):
     """Start even if Redis may evict keys (any `maxmemory-policy` but `noeviction`), with a loud warning."""
 
 
+class S3StoreSettings(BaseSettings):
+    """The `s3` audio store backend's connection (`ENDOSCRIBE_AUDIO_STORE_S3_*`); credentials are boto3's own."""
+
+    model_config = _config("ENDOSCRIBE_AUDIO_STORE_S3_")
+
+    endpoint_url: str = ""
+    """S3 API endpoint (MinIO, Tigris); empty leaves it to boto3 (`AWS_ENDPOINT_URL_S3`, else AWS)."""
+    region: str = ""
+    """S3 region; empty leaves it to boto3 (`AWS_REGION`)."""
+
+
 class StorageSettings(BaseSettings):
-    """Where uploaded audio waits for its worker (`ENDOSCRIBE_AUDIO_STORE_*`)."""
+    """Where uploaded audio waits for its worker, and how long a job may keep it (`ENDOSCRIBE_AUDIO_STORE_*`)."""
 
     model_config = _config("ENDOSCRIBE_AUDIO_STORE_")
 
     url: str = ""
-    """Empty: Redis (a list of pieces beside the job). `s3://bucket/prefix`: S3-compatible object storage."""
-    s3_endpoint_url: str = ""
-    """S3 API endpoint (MinIO, Tigris); empty leaves it to boto3 (`AWS_ENDPOINT_URL_S3`, else AWS)."""
-    s3_region: str = ""
-    """S3 region; empty leaves it to boto3 (`AWS_REGION`)."""
+    """Which audio store backend keeps the audio, by its URL (the backends are listed below the settings
+    tables): empty for Redis."""
     pending_seconds: int = Field(default=3600, ge=60)
     """How long audio may exist without its job (an upload cut off mid-way) before it is removed."""
     sweep_seconds: float = Field(default=600.0, gt=0)
     """How often one worker deletes object-storage audio of jobs that are over (S3 only)."""
+    keep_audio_max_seconds: int = Field(default=72 * 3600, ge=0, le=KEEP_AUDIO_LIMIT_SECONDS)
+    """Longest a job may keep its audio after it ends for a reviewer to listen to (verification mode,
+    `keep_audio_seconds`); 0 turns verification mode off."""
+    keep_audio_seconds_by_key: dict[str, int] = Field(default_factory=dict)
+    """Verification mode per API key: how long each key's jobs keep their audio after they end when the job
+    does not say (`keep_audio_seconds`), by tenant id (the first 32 hex digits of the key's SHA-256;
+    `""` without keys). Keys not listed: 0, deleted at the end."""
+    s3: S3StoreSettings = Field(default_factory=S3StoreSettings)
+    """The `s3` backend's settings."""
     tuning: StorageTuning = Field(default_factory=StorageTuning)
     """Piece and part sizes: measured defaults."""
+
+    @field_validator("url")
+    @classmethod
+    def _url_names_a_backend(cls, value: str) -> str:
+        # Caught at start-up of every process, with the URLs there are, not at the first upload.
+        from core.audio_backends import checked_backend  # the registry imports the settings it reads
+
+        checked_backend(value)
+        return value
+
+    @model_validator(mode="after")
+    def _key_defaults_within_max(self) -> StorageSettings:
+        over = {k: v for k, v in self.keep_audio_seconds_by_key.items() if not 0 <= v <= self.keep_audio_max_seconds}
+        if over:
+            raise ValueError(f"ENDOSCRIBE_AUDIO_STORE_KEEP_AUDIO_SECONDS_BY_KEY holds {len(over)} value(s) outside "
+                             f"0..{self.keep_audio_max_seconds} (ENDOSCRIBE_AUDIO_STORE_KEEP_AUDIO_MAX_SECONDS)")
+        return self
 
 
 class QuotaSettings(BaseSettings):

@@ -10,21 +10,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Literal
 
 import redis
-from pydantic import BaseModel, Field
 from redis.client import Pipeline
 
 from core import keys
 from core.job_participants import Created, Ended, Erased, Participant
-from core.note_types import DEFAULT_NOTE_TYPE
 from core.redis_calls import Lua, as_bytes, as_texts, transact
-
-DEFAULT_CALLBACK_FORMAT = "thin"
-"""A callback's format when the client names none (the formats themselves: `webhooks.formats`)."""
-DeliveryStatus = Literal["pending", "retrying", "delivered", "failed"]
+from core.webhook_records import (
+    Attempt,
+    DeliveryStatus,
+    NoteEvent,
+    WebhookRecord,
+    event_for,
+    event_label,
+    moment,
+    new_record,
+    record_attempt,
+    start_note,
+    start_series,
+)
 
 # Atomically take due ids and push each one's score out by the lease.
 _CLAIM = Lua("""
@@ -47,66 +52,6 @@ return taken
 """)
 
 
-class Attempt(BaseModel):
-    at: datetime
-    status_code: int | None = None
-    error: str | None = None
-    duration_ms: int
-
-
-class WebhookConfig(BaseModel):
-    """What the client asked for at submit; the auth header value is never shown back."""
-
-    url: str
-    format: str = DEFAULT_CALLBACK_FORMAT
-    """A name in `webhooks.formats.CALLBACK_FORMATS`, checked at submit."""
-    auth_header_name: str | None = None
-    auth_header_value: str | None = None
-    note_type: str = DEFAULT_NOTE_TYPE
-    patient_reference: str | None = None
-    encounter_reference: str | None = None
-    status_url: str = ""
-    result_url: str = ""
-
-
-class WebhookRecord(BaseModel):
-    config: WebhookConfig
-    msg_id: str
-    event: str | None = None
-    status: DeliveryStatus = "pending"
-    attempts: list[Attempt] = Field(default_factory=list)
-    """The first and the last attempts (see `record_attempt`), oldest first."""
-    attempts_dropped: int = 0
-    """Attempts made between the kept first and last ones, counted but no longer stored."""
-    next_attempt_at: datetime | None = None
-    series_started_at: float | None = None
-    series_attempts: int = 0
-
-    @property
-    def attempts_total(self) -> int:
-        """Every attempt ever made, kept or dropped."""
-        return len(self.attempts) + self.attempts_dropped
-
-
-def event_for(status: str) -> str:
-    """The Standard Webhooks event type for a job that ended with `status`: `job.completed`, ..."""
-    return f"job.{status}"
-
-
-def record_attempt(record: WebhookRecord, attempt: Attempt, kept: int) -> None:
-    """Add `attempt` to the history, keeping the first `kept` attempts (how delivery began) and the last
-    `kept` (how it is going); those between are only counted, so redeliveries can't grow it without end."""
-    record.attempts.append(attempt)
-    excess = len(record.attempts) - 2 * kept
-    if excess > 0:
-        del record.attempts[kept:kept + excess]
-        record.attempts_dropped += excess
-
-
-def _dt(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
-
-
 KEEP = object()
 """Returned by a `_mutate` change: leave the record's place in the schedule as it is."""
 
@@ -115,17 +60,22 @@ class Unchanged(Exception):
     """Raised by a `_mutate` change: write nothing."""
 
 
-def _start_series(record: WebhookRecord, now: float) -> float:
-    record.status = "pending"
-    record.series_started_at = now
-    record.series_attempts = 0
-    record.next_attempt_at = _dt(now)
-    return now
+def stage_note_event(pipe: Pipeline, job_id: str, raw: bytes | None, note: NoteEvent, now: float) -> bool:
+    """Inside a note change's transaction (after MULTI): tell the job's callback target of `note`, now
+    if nothing is being sent to it, else after the events before it (see `WebhookStore.finish_attempt`).
 
-
-def new_record(job_id: str, config: WebhookConfig) -> WebhookRecord:
-    """A job's callback as registered at submit: not yet scheduled."""
-    return WebhookRecord(config=config, msg_id=f"msg_{job_id.replace('-', '')}")
+    `raw` is the webhook record read under the same WATCH; nothing is staged when the job has none.
+    """
+    if raw is None:
+        return False
+    record = WebhookRecord.model_validate_json(raw)
+    idle = record.event is not None and record.status in {"delivered", "failed"} and not record.queued
+    if idle:
+        pipe.zadd(keys.WEBHOOK_DUE, {job_id: start_note(record, note, now)})
+    else:
+        record.queued.append(note)
+    pipe.set(keys.webhook_key(job_id), record.model_dump_json(), xx=True, keepttl=True)
+    return True
 
 
 def stage_schedule(pipe: Pipeline, job_id: str, raw: bytes | None, event: str, now: float) -> bool:
@@ -140,7 +90,7 @@ def stage_schedule(pipe: Pipeline, job_id: str, raw: bytes | None, event: str, n
     if record.event is not None:
         return False
     record.event = event
-    due = _start_series(record, now)
+    due = start_series(record, now)
     pipe.set(keys.webhook_key(job_id), record.model_dump_json(), xx=True, keepttl=True)
     pipe.zadd(keys.WEBHOOK_DUE, {job_id: due})
     return True
@@ -216,7 +166,7 @@ class WebhookStore:
 
         def change(record: WebhookRecord) -> float:
             record.event = record.event or event
-            return _start_series(record, at)
+            return start_series(record, at)
 
         return self._mutate(job_id, change)
 
@@ -242,7 +192,8 @@ class WebhookStore:
         next_at: float | None,
         final: DeliveryStatus | None,
     ) -> None:
-        """Record an attempt of `series`; then either schedule the next at `next_at` or end with `final`.
+        """Record an attempt of `series`; then either schedule the next at `next_at` or end with `final`,
+        which starts the next queued note event's series at once, if there is one.
 
         If a redelivery started a new series while this attempt was in flight, the attempt only
         joins the history: the new series' status and schedule stand.
@@ -253,13 +204,18 @@ class WebhookStore:
             if record.series_started_at != series:
                 return KEEP
             record.series_attempts += 1
+            if final is not None and record.queued:
+                # This event is settled (delivered, or given up on and recorded): the next one goes now.
+                if final == "failed":
+                    record.undelivered.append(event_label(record))
+                return start_note(record, record.queued.pop(0), time.time())
             if final is not None:
                 record.status = final
                 record.next_attempt_at = None
                 return None
             assert next_at is not None
             record.status = "retrying"
-            record.next_attempt_at = _dt(next_at)
+            record.next_attempt_at = moment(next_at)
             return next_at
 
         if self._mutate(job_id, change) is None:

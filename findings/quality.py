@@ -13,9 +13,11 @@ from __future__ import annotations
 import csv
 import io
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from datetime import date, timedelta
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from findings.models import ColonoscopyFindings
 
@@ -54,28 +56,48 @@ def quality_record(findings: ColonoscopyFindings) -> QualityRecord:
     )
 
 
+# Field docstrings are the OpenAPI descriptions (docs/reference/api.md), for whoever reads the report.
+_DESCRIBED = ConfigDict(use_attribute_docstrings=True)
+
+
 class Rate(BaseModel):
+    """A share of the notes that state a field, with its counts."""
+
+    model_config = _DESCRIBED
     numerator: int
     denominator: int
+    """The notes that state the field (a note that does not is counted in `missing` instead)."""
     rate: float | None
     """numerator / denominator, rounded to 4 places; None with no denominator."""
 
 
 class WithdrawalTimes(BaseModel):
+    model_config = _DESCRIBED
     count: int
+    """Notes stating a withdrawal time."""
     mean_minutes: float | None
     median_minutes: float | None
     at_least_6_minutes: Rate
+    """Notes with a withdrawal time of 6 minutes or more, over notes stating one."""
 
 
 class QualityReport(BaseModel):
+    """ASGE/ACG colonoscopy quality measures over a set of notes (docs: Quality report)."""
+
+    model_config = _DESCRIBED
     notes: int
+    """Completed colonoscopy (and sigmoidoscopy) notes counted."""
     cecal_intubation: Rate
+    """Cecum or terminal ileum reached, over notes stating the extent either way."""
     withdrawal: WithdrawalTimes
     adequate_preparation: Rate
+    """BBPS of 2 or more in every segment, over notes stating all three segment scores."""
     polyp_detection: Rate
+    """Notes with at least one polyp, over notes stating polyps or their absence."""
     screening_polyp_detection: Rate
+    """The same, over screening notes."""
     complications: Rate
+    """Notes stating a complication, over notes stating one or none."""
     missing: dict[str, int]
     """Per field, the notes that did not state it."""
 
@@ -119,22 +141,56 @@ def quality_report(notes: Iterable[QualityRecord | ColonoscopyFindings]) -> Qual
     )
 
 
-def quality_csv(report: QualityReport) -> str:
-    """One row per measure: measure, value, numerator, denominator (spreadsheet-ready)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["measure", "value", "numerator", "denominator"])
-    writer.writerow(["notes", report.notes, "", ""])
+def _rows(report: QualityReport) -> list[list[object]]:
+    rows: list[list[object]] = [["notes", report.notes, "", ""]]
     for name in ("cecal_intubation", "adequate_preparation", "polyp_detection", "screening_polyp_detection",
                  "complications"):
         rate: Rate = getattr(report, name)
-        writer.writerow([f"{name}_rate", "" if rate.rate is None else rate.rate, rate.numerator, rate.denominator])
+        rows.append([f"{name}_rate", "" if rate.rate is None else rate.rate, rate.numerator, rate.denominator])
     w = report.withdrawal
-    writer.writerow(["withdrawal_mean_minutes", "" if w.mean_minutes is None else w.mean_minutes, "", w.count])
-    writer.writerow(["withdrawal_median_minutes", "" if w.median_minutes is None else w.median_minutes, "", w.count])
+    rows.append(["withdrawal_mean_minutes", "" if w.mean_minutes is None else w.mean_minutes, "", w.count])
+    rows.append(["withdrawal_median_minutes", "" if w.median_minutes is None else w.median_minutes, "", w.count])
     share = w.at_least_6_minutes
-    writer.writerow(["withdrawal_at_least_6_minutes_rate", "" if share.rate is None else share.rate,
-                     share.numerator, share.denominator])
-    for field, count in report.missing.items():
-        writer.writerow([f"missing_{field}", count, count, report.notes])
+    rows.append(["withdrawal_at_least_6_minutes_rate", "" if share.rate is None else share.rate,
+                 share.numerator, share.denominator])
+    rows.extend([f"missing_{field}", count, count, report.notes] for field, count in report.missing.items())
+    return rows
+
+
+def quality_csv(report: QualityReport, periods: Iterable[tuple[date, date, QualityReport]] = ()) -> str:
+    """One row per measure: measure, value, numerator, denominator (spreadsheet-ready). With `periods`
+    (first day, last day, report), each row starts with its period's days, the whole window's first."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    header = ["measure", "value", "numerator", "denominator"]
+    parts = list(periods)
+    if not parts:
+        writer.writerows([header, *_rows(report)])
+        return out.getvalue()
+    writer.writerow(["from", "to", *header])
+    first, last = parts[0][0], parts[-1][1]
+    for start, end, part in ((first, last, report), *parts):
+        writer.writerows([start.isoformat(), end.isoformat(), *row] for row in _rows(part))
     return out.getvalue()
+
+
+Bucket = Literal["week", "month"]
+DAY = timedelta(days=1)
+
+
+def period_bounds(first: date, last: date, bucket: Bucket) -> Iterator[tuple[date, date]]:
+    """The calendar weeks (Monday to Sunday) or months that meet [first, last], each clipped to it,
+    lazily (a caller can stop at a limit before a long window's are all made)."""
+    start = first
+    while True:
+        if bucket == "week":
+            days_left = 6 - start.weekday()
+        else:
+            month_end = date(start.year, 12, 31) if start.month == 12 else date(start.year, start.month + 1, 1) - DAY
+            days_left = (month_end - start).days
+        # Counted from `start`, clipped to `last`: the last period never reaches past date.max.
+        end = start + timedelta(days=min(days_left, (last - start).days))
+        yield start, end
+        if end == last:
+            return
+        start = end + DAY

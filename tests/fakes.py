@@ -20,9 +20,9 @@ from core.audio_store import RedisAudioStore
 from core.job_store import JobStore, utcnow
 from core.jobs import JobOptions, JobRecord, Transcript
 from core.settings import WorkerSettings
-from core.webhook_store import WebhookConfig
+from core.webhook_records import WebhookConfig
 from worker.context import JobContext
-from worker.model.transcriber import DecodeRequest, ModelInfo, ModelOutOfMemory, Window
+from worker.model.transcriber import DecodeRequest, ModelInfo, ModelOutOfMemory, Window, WindowText
 
 
 @dataclass
@@ -80,7 +80,7 @@ class FakeTranscriber:
         # A prompt cut to a token count puts SOT at that count, whatever its words (as in the model).
         return (language, initial_prompt if prompt_tokens is None else prompt_tokens, hotwords)
 
-    def decode(self, batch: Sequence[DecodeRequest]) -> list[str]:
+    def decode(self, batch: Sequence[DecodeRequest]) -> list[WindowText]:
         step = self.calls
         self.calls += 1
         if self.during is not None:
@@ -92,7 +92,7 @@ class FakeTranscriber:
                     for r in batch}) == 1, batch
         self.batches.append([(r.initial_prompt, round(r.audio.size / 16000, 3)) for r in batch])
         self.prompts.extend(r.initial_prompt for r in batch)
-        return [self.reply(r) if self.reply else self.text for r in batch]
+        return [WindowText(self.reply(r) if self.reply else self.text) for r in batch]
 
     def align(self, transcript: Transcript, audio: Any) -> Transcript:
         return transcript

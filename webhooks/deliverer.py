@@ -72,7 +72,7 @@ def run(settings: Settings, stop: threading.Event, deliverer: Deliverer | None =
     def send(item: Due) -> None:
         try:
             started = time.perf_counter()
-            outcome = attempt_delivery(deliverer, item.job_id, item.owner)
+            outcome = attempt_delivery(deliverer, item.job_id, item.tenant)
             metrics.observe_attempt(outcome, time.perf_counter() - started)
         except Exception:
             log.exception("webhook attempt for job %s crashed; it comes due again after its lease", item.job_id)

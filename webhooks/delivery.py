@@ -1,4 +1,10 @@
-"""One delivery attempt: build the payload, sign it, POST it to the checked address, decide what next."""
+"""One delivery attempt: build the payload, send it to the checked address, decide what next.
+
+Over HTTP the body is signed (Standard Webhooks) and POSTed; to an `mllp://` target it is an HL7 MDM
+message framed over MLLP and judged by its ACK (`webhooks.mllp`). Both record the same attempts on the
+same retry schedule. An attempt carries the callback's current event: the job's end, or one change of
+its note (`WebhookRecord.note`), built from the note as it stood right after that change.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +21,24 @@ import httpx
 import redis
 from standardwebhooks.webhooks import Webhook
 
+from core.document_store import DocumentStore
 from core.errors import EndoScribeError, ErrorCode
 from core.job_store import JobStore
+from core.jobs import JobRecord, Transcript
 from core.settings import WebhookSettings
-from core.webhook_store import Attempt, WebhookRecord, WebhookStore, event_for
-from webhooks import http
+from core.webhook_records import Attempt, WebhookRecord, event_for, event_label
+from core.webhook_store import WebhookStore
+from webhooks import http, mllp
 from webhooks.dns import DnsPool, Resolver
-from webhooks.formats import CALLBACK_FORMATS, CallbackEvent, build_callback_body
+from webhooks.formats import (
+    CALLBACK_FORMATS,
+    CallbackEvent,
+    CallbackFormat,
+    NoteCallback,
+    build_callback_body,
+    build_note_body,
+)
+from webhooks.hl7_messages import control_id_for
 from webhooks.targets import (
     ResolutionFailed,
     TargetRefused,
@@ -46,8 +63,12 @@ class Deliverer:
     resolver: Resolver | None = None
     """Answers every lookup when set; otherwise `dns` does, each key within its share."""
     dns: DnsPool | None = None
+    documents: DocumentStore | None = None
+    """The jobs' notes; made on the job store's Redis when not given."""
 
     def __post_init__(self) -> None:
+        if self.documents is None:
+            self.documents = DocumentStore(self.jobs.redis)
         if self.dns is None:
             self.dns = DnsPool(per_owner=self.settings.dns_lookups_per_key, timeout=self.settings.dns_timeout_seconds)
 
@@ -59,18 +80,50 @@ class Deliverer:
         return self.dns.resolver(tenant)
 
 
-def build_body(d: Deliverer, job_id: str, hook: WebhookRecord) -> tuple[bytes, str]:
-    """The payload and its content type, as the callback's format builds them."""
+def build_body(d: Deliverer, job_id: str, hook: WebhookRecord, now: datetime | None = None) -> tuple[bytes, str]:
+    """The payload of the callback's current event and its content type, as its format builds them."""
     record = d.jobs.get(job_id)
     fmt = CALLBACK_FORMATS[hook.config.format]
-    transcript = None
-    if record.status.value == "completed" and fmt.wants_transcript:
-        transcript = d.jobs.get_result(job_id)
-        if transcript is None:
-            raise EndoScribeError("the transcript is gone (erased or expired)", code=ErrorCode.RESULT_GONE)
-    event = CallbackEvent(record, hook.config, hook.event or event_for(record.status.value),
-                          record.finished_at or datetime.now(UTC), transcript)
+    if hook.note is not None:
+        return _note_body(d, record, fmt, hook, now)
+    completed = record.status.value == "completed"
+    transcript = _transcript(d, job_id) if completed and fmt.wants_transcript else None
+    document = _documents(d).get(job_id, record.owner) if completed and fmt.wants_document else None
+    # An HL7 message is stamped when it is sent (MSH-7); a JSON event with the time of what it reports.
+    when = now if fmt.scheme == "mllp" and now is not None else record.finished_at or datetime.now(UTC)
+    event = CallbackEvent(record, hook.config, hook.event or event_for(record.status.value), when, transcript,
+                          document, hook.message_id)
     return build_callback_body(fmt, event)
+
+
+def _note_body(d: Deliverer, record: JobRecord, fmt: CallbackFormat, hook: WebhookRecord,
+               now: datetime | None) -> tuple[bytes, str]:
+    assert hook.note is not None
+    note = hook.note
+    document = _documents(d).get(record.id, record.owner)
+    if note.version > len(document.versions):
+        raise EndoScribeError(f"version {note.version} of the note is gone", code=ErrorCode.RESULT_GONE)
+    document = document.as_of(note.version, note.action)
+    made = document.current
+    when = made.signature.at if note.action == "signed" and made.signature is not None else made.at
+    if fmt.scheme == "mllp" and now is not None:
+        when = now
+    transcript = _transcript(d, record.id) if fmt.wants_transcript else None
+    event = NoteCallback(record, hook.config, note, when, document,
+                         transcript.language if transcript is not None else "", hook.message_id)
+    return build_note_body(fmt, event)
+
+
+def _documents(d: Deliverer) -> DocumentStore:
+    assert d.documents is not None
+    return d.documents
+
+
+def _transcript(d: Deliverer, job_id: str) -> Transcript:
+    transcript = d.jobs.get_result(job_id)
+    if transcript is None:
+        raise EndoScribeError("the transcript is gone (erased or expired)", code=ErrorCode.RESULT_GONE)
+    return transcript
 
 
 def pinned_request(url: str, address: str) -> tuple[str, str, str | None]:
@@ -109,17 +162,34 @@ class Outcome:
     error: str | None = None
     retryable: bool = False
     retry_after: float | None = None
+    code: str | None = None
+    """How an MLLP attempt ended (`webhooks.mllp.MllpCode`)."""
 
 
 def _send(d: Deliverer, job_id: str, tenant: str, hook: WebhookRecord, now: datetime) -> Outcome:
+    if CALLBACK_FORMATS[hook.config.format].scheme == "mllp":
+        return _send_mllp(d, job_id, tenant, hook, now)
+    return _send_http(d, job_id, tenant, hook, now)
+
+
+def _send_mllp(d: Deliverer, job_id: str, tenant: str, hook: WebhookRecord, now: datetime) -> Outcome:
+    body, _ = build_body(d, job_id, hook, now)
+    # Retries of one event send the same control id: an engine that keeps them drops a duplicate.
+    sent = mllp.send(hook.config.url, body.decode(), control_id_for(hook.message_id),
+                     allow_private=d.settings.allow_private, timeout=d.settings.timeout_seconds,
+                     resolver=d.resolver_for(tenant))
+    return Outcome(error=sent.error, retryable=sent.retryable, code=sent.code.value)
+
+
+def _send_http(d: Deliverer, job_id: str, tenant: str, hook: WebhookRecord, now: datetime) -> Outcome:
     body, content_type = build_body(d, job_id, hook)
     addresses = resolve_target(hook.config.url, d.settings.allow_private, d.settings.allow_http,
                                d.resolver_for(tenant))
     headers = {
         "content-type": content_type,
-        "webhook-id": hook.msg_id,
+        "webhook-id": hook.message_id,
         "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": Webhook(d.settings.secret).sign(hook.msg_id, now, body.decode()),
+        "webhook-signature": Webhook(d.settings.secret).sign(hook.message_id, now, body.decode()),
     }
     if hook.config.auth_header_name and hook.config.auth_header_value:
         headers[hook.config.auth_header_name] = hook.config.auth_header_value
@@ -175,16 +245,18 @@ def attempt_delivery(d: Deliverer, job_id: str, tenant: str = "") -> str:
         log.exception("webhook attempt for job %s failed unexpectedly", job_id)
         outcome = Outcome(error=f"internal error: {exc.__class__.__name__}")
     attempt = Attempt(at=now, status_code=outcome.status_code, error=outcome.error,
-                      duration_ms=round((time.perf_counter() - started) * 1000))
+                      duration_ms=round((time.perf_counter() - started) * 1000), event=event_label(hook),
+                      code=outcome.code)
     return _conclude(d, job_id, hook, attempt, outcome.retryable, outcome.retry_after)
 
 
 def _conclude(d: Deliverer, job_id: str, hook: WebhookRecord, attempt: Attempt, retryable: bool,
               retry_after: float | None) -> str:
-    target = redact(hook.config.url)
+    target, what = redact(hook.config.url), event_label(hook)
     if attempt.error is None:
         d.webhooks.finish_attempt(job_id, hook.series_started_at, attempt, None, "delivered")
-        log.info("webhook for job %s delivered to %s (HTTP %s)", job_id, target, attempt.status_code)
+        answer = f"HTTP {attempt.status_code}" if attempt.code is None else attempt.code
+        log.info("webhook %s for job %s delivered to %s (%s)", what, job_id, target, answer)
         return "delivered"
     if retryable:
         delay = backoff_seconds(d.settings.retry_base_seconds, hook.series_attempts + 1)
@@ -194,8 +266,9 @@ def _conclude(d: Deliverer, job_id: str, hook: WebhookRecord, attempt: Attempt, 
         deadline = (hook.series_started_at or time.time()) + d.settings.retry_hours * 3600
         if next_at <= deadline:
             d.webhooks.finish_attempt(job_id, hook.series_started_at, attempt, next_at, None)
-            log.info("webhook for job %s to %s failed (%s); retry in %.1fs", job_id, target, attempt.error, delay)
+            log.info("webhook %s for job %s to %s failed (%s); retry in %.1fs", what, job_id, target, attempt.error,
+                     delay)
             return "retrying"
     d.webhooks.finish_attempt(job_id, hook.series_started_at, attempt, None, "failed")
-    log.warning("webhook for job %s to %s failed for good: %s", job_id, target, attempt.error)
+    log.warning("webhook %s for job %s to %s failed for good: %s", what, job_id, target, attempt.error)
     return "failed"

@@ -47,37 +47,37 @@ class DnsPool:
         self._running: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def resolver(self, owner: str) -> Resolver:
-        """A Resolver whose lookups count against `owner`'s share."""
-        return partial(self.resolve, owner)
+    def resolver(self, tenant: str) -> Resolver:
+        """A Resolver whose lookups count against `tenant`'s share."""
+        return partial(self.resolve, tenant)
 
-    def running(self, owner: str) -> int:
-        """`owner`'s lookups started and not yet returned (including those no one waits for any more)."""
+    def running(self, tenant: str) -> int:
+        """`tenant`'s lookups started and not yet returned (including those no one waits for any more)."""
         with self._lock:
-            return self._running.get(owner, 0)
+            return self._running.get(tenant, 0)
 
-    def resolve(self, owner: str, host: str, port: int) -> list[str]:
+    def resolve(self, tenant: str, host: str, port: int) -> list[str]:
         with self._lock:
-            if self._running.get(owner, 0) >= self.per_owner:
+            if self._running.get(tenant, 0) >= self.per_owner:
                 raise LookupsBusy(f"{self.per_owner} lookups for this key are still unanswered")
-            self._running[owner] = self._running.get(owner, 0) + 1
+            self._running[tenant] = self._running.get(tenant, 0) + 1
         future = self._pool.submit(self._lookup, host, port)
         # Released when the lookup really ends (or is cancelled before it started), not when we stop
         # waiting: a hanging lookup keeps counting against its key for as long as it holds a thread.
-        future.add_done_callback(partial(self._release, owner))
+        future.add_done_callback(partial(self._release, tenant))
         try:
             return future.result(timeout=self.timeout)
         except FutureTimeout:
             future.cancel()
             raise OSError(f"resolving {host} took over {self.timeout:g} s") from None
 
-    def _release(self, owner: str, _: Future[list[str]]) -> None:
+    def _release(self, tenant: str, _: Future[list[str]]) -> None:
         with self._lock:
-            left = self._running.get(owner, 0) - 1
+            left = self._running.get(tenant, 0) - 1
             if left > 0:
-                self._running[owner] = left
+                self._running[tenant] = left
             else:
-                self._running.pop(owner, None)
+                self._running.pop(tenant, None)
 
 
 _shared: DnsPool | None = None

@@ -13,6 +13,7 @@ is a new document whose parent (TXA-13) is the one it replaces. TXA-16 names the
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -112,6 +113,12 @@ class Addressing:
 def new_control_id() -> str:
     """A fresh MSH-10: python-hl7's 20 characters (the field's v2.5.1 length), unique for years."""
     return str(hl7.generate_message_control_id())
+
+
+def control_id_for(message_id: str) -> str:
+    """MSH-10 of the message for one event (its webhook-id): 20 characters (the field's v2.5.1 length),
+    the same on every retry of it, so an engine that keeps control ids drops a resent duplicate."""
+    return hashlib.sha256(message_id.encode()).hexdigest()[:20].upper()
 
 
 def document_number(job_id: str, version: int) -> str:

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import hl7
 
 from webhooks.dns import Resolver, system_resolver
-from webhooks.hl7_messages import ack_code
+from webhooks.hl7_messages import Addressing, ack_code
 from webhooks.targets import TargetRefused, ascii_host, resolve_target
 
 START_BLOCK = b"\x0b"
@@ -75,6 +75,20 @@ class MllpTarget:
     host: str
     """As sent to the resolver (IDNA for international names)."""
     port: int
+    addressing: Addressing = field(default_factory=Addressing)
+    """MSH-4, -5, -6 and -11 of every message to it, from the URL's query (see `parse_mllp_target`)."""
+
+
+# The query names an interface engine's addressing takes, and the MSH field each fills.
+ADDRESSING_FIELDS = {"sending_facility": "MSH-4", "receiving_application": "MSH-5",
+                     "receiving_facility": "MSH-6", "processing_id": "MSH-11"}
+_PROCESSING_IDS = {"P", "T", "D"}
+_HD_LENGTH = 227  # an HD field's length in v2.5.1
+
+
+def is_mllp(target: str) -> bool:
+    """Whether a callback target is an MLLP one (`mllp://...`), whatever else is wrong with it."""
+    return target.strip().lower().startswith("mllp://")
 
 
 def parse_mllp_target(target: str) -> MllpTarget:
@@ -88,11 +102,31 @@ def parse_mllp_target(target: str) -> MllpTarget:
         raise TargetRefused("an HL7 callback_url must be mllp://host:port, e.g. mllp://hl7.example.org:2575")
     if parts.username or parts.password:
         raise TargetRefused("an mllp:// callback_url must not carry credentials")
-    if parts.path not in {"", "/"} or parts.query or parts.fragment:
-        raise TargetRefused("an mllp:// callback_url is a host and a port only: no path, query or fragment")
+    if parts.path not in {"", "/"} or parts.fragment:
+        raise TargetRefused("an mllp:// callback_url is a host, a port and its addressing only: no path or fragment")
     if port == 0:
         raise TargetRefused("callback_url has port 0")
-    return MllpTarget(ascii_host(parts.hostname), port or DEFAULT_PORT)
+    return MllpTarget(ascii_host(parts.hostname), port or DEFAULT_PORT, _addressing(parts.query))
+
+
+def _addressing(query: str) -> Addressing:
+    """`?receiving_application=EPIC&receiving_facility=GI&sending_facility=ENDO&processing_id=T`: what the
+    engine routes on. Each at most once, in plain text without HL7's delimiters."""
+    pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=False)
+    names = [name for name, _ in pairs]
+    if unknown := sorted(set(names) - set(ADDRESSING_FIELDS)):
+        raise TargetRefused(f"an mllp:// callback_url takes {', '.join(ADDRESSING_FIELDS)} in its query, "
+                            f"not {', '.join(unknown)}")
+    if len(names) != len(set(names)):
+        raise TargetRefused("an mllp:// callback_url names each addressing field once")
+    values = dict(pairs)
+    for name, value in values.items():
+        if len(value) > _HD_LENGTH or any(c in value for c in "|^~\\&\r\n"):
+            raise TargetRefused(f"{name} ({ADDRESSING_FIELDS[name]}) must be at most {_HD_LENGTH} characters "
+                                "without HL7's delimiters (| ^ ~ \\ &)")
+    if values.get("processing_id", "P") not in _PROCESSING_IDS:
+        raise TargetRefused("processing_id (MSH-11) is P (production), T (training) or D (debugging)")
+    return Addressing(**values)
 
 
 def resolve_mllp_target(target: str, allow_private: bool, resolver: Resolver = system_resolver) -> list[str]:

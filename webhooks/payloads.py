@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,40 @@ def thin_data(record: JobRecord, status_url: str, result_url: str) -> dict[str, 
     if record.error is not None:
         data["error"] = record.error.model_dump()
     return data
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def note_data(record: JobRecord, document: Document, version: int, status_url: str, result_url: str,
+              text: bool = False) -> dict[str, Any]:
+    """The thin data of a note change's event: the job's ids and links, the note's link, and the
+    version the change made (its text too when `text`)."""
+    note = document.versions[version - 1]
+    data = thin_data(record, status_url, result_url)
+    data["document_url"] = f"{status_url}/document" if status_url else ""
+    summary: dict[str, Any] = {
+        "version": note.version, "kind": note.kind.value, "status": note.status.value, "author": note.author,
+        "at": _iso(note.at), "replaces": note.replaces, "reason": note.reason,
+        "signature": None if note.signature is None else {
+            "author": note.signature.author, "at": _iso(note.signature.at)},
+    }
+    if text:
+        summary["text"] = note.text
+    data["document"] = summary
+    return data
+
+
+def fhir_note_bundle(resource: dict[str, Any]) -> dict[str, Any]:
+    """A transaction Bundle creating one version's DocumentReference once (conditional on its version
+    identifier, so a redelivery creates nothing new)."""
+    system, value = resource["identifier"][-1]["system"], resource["identifier"][-1]["value"]
+    return {"resourceType": "Bundle", "type": "transaction", "entry": [{
+        "fullUrl": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{system}:{value}')}",
+        "resource": resource,
+        "request": {"method": "POST", "url": "DocumentReference", "ifNoneExist": f"identifier={system}|{value}"},
+    }]}
 
 
 def envelope(event: str, when: datetime, data: dict[str, Any]) -> dict[str, Any]:

@@ -18,14 +18,14 @@ from core.webhook_store import WebhookStore
 
 SCAN = 500
 """Due callbacks read per poll."""
-OWNER_CACHE = 50_000
+TENANT_CACHE = 50_000
 """Job -> key answers remembered (a job's key never changes); the cache is emptied when this full."""
 
 
 @dataclass(frozen=True)
 class Due:
     job_id: str
-    owner: str
+    tenant: str
 
 
 def pick_fair(due: Sequence[Due], busy: Mapping[str, int], free: int, per_key: int) -> list[Due]:
@@ -33,17 +33,17 @@ def pick_fair(due: Sequence[Due], busy: Mapping[str, int], free: int, per_key: i
     counting its `busy` senders."""
     queues: dict[str, list[Due]] = {}
     for item in due:
-        queues.setdefault(item.owner, []).append(item)
+        queues.setdefault(item.tenant, []).append(item)
     taken: dict[str, int] = dict(busy)
     picked: list[Due] = []
     while len(picked) < free:
         progressed = False
-        for owner, queue in queues.items():
+        for tenant, queue in queues.items():
             if len(picked) >= free:
                 break
-            if queue and taken.get(owner, 0) < per_key:
+            if queue and taken.get(tenant, 0) < per_key:
                 picked.append(queue.pop(0))
-                taken[owner] = taken.get(owner, 0) + 1
+                taken[tenant] = taken.get(tenant, 0) + 1
                 progressed = True
         if not progressed:
             break
@@ -59,15 +59,15 @@ class Dispatcher:
         self.senders, self.per_key = senders, per_key
         self.lease_seconds, self.defer_seconds = lease_seconds, defer_seconds
         self._sending: dict[str, str] = {}  # job id -> its key
-        self._owners: dict[str, str] = {}
+        self._tenants: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def busy(self) -> dict[str, int]:
         """Senders in use, per key."""
         with self._lock:
             counts: dict[str, int] = {}
-            for owner in self._sending.values():
-                counts[owner] = counts.get(owner, 0) + 1
+            for tenant in self._sending.values():
+                counts[tenant] = counts.get(tenant, 0) + 1
             return counts
 
     def next_batch(self, now: float) -> list[Due]:
@@ -82,14 +82,14 @@ class Dispatcher:
         # Still being sent here while its lease ran out: only its lease is renewed, so no other
         # deliverer takes it meanwhile.
         renew = [i for i in ids if i in sending]
-        owners = self._owners_of([i for i in ids if i not in sending])
-        candidates = [Due(i, owners.get(i) or "") for i in ids if i not in sending]
+        tenants = self._tenants_of([i for i in ids if i not in sending])
+        candidates = [Due(i, tenants.get(i) or "") for i in ids if i not in sending]
         picked = pick_fair(candidates, busy, free, self.per_key)
         claimed = set(self.webhooks.claim([d.job_id for d in picked] + renew, now, now + self.lease_seconds))
         batch = [d for d in picked if d.job_id in claimed]
         with self._lock:
             for d in batch:
-                self._sending[d.job_id] = d.owner
+                self._sending[d.job_id] = d.tenant
         if len(ids) == SCAN:
             self._step_past_full_keys(candidates, busy, batch, now)
         return batch
@@ -99,10 +99,10 @@ class Dispatcher:
         # so the next read reaches the keys behind them instead of finding the same ones again.
         taken = dict(busy)
         for d in batch:
-            taken[d.owner] = taken.get(d.owner, 0) + 1
-        full = {owner for owner, n in taken.items() if n >= self.per_key}
+            taken[d.tenant] = taken.get(d.tenant, 0) + 1
+        full = {tenant for tenant, n in taken.items() if n >= self.per_key}
         sent = {d.job_id for d in batch}
-        held = [d.job_id for d in candidates if d.owner in full and d.job_id not in sent]
+        held = [d.job_id for d in candidates if d.tenant in full and d.job_id not in sent]
         try:
             self.webhooks.claim(held, now, now + self.defer_seconds)
         except redis.RedisError:
@@ -112,13 +112,13 @@ class Dispatcher:
         with self._lock:
             self._sending.pop(item.job_id, None)
 
-    def _owners_of(self, job_ids: list[str]) -> dict[str, str]:
-        unknown = [i for i in job_ids if i not in self._owners]
+    def _tenants_of(self, job_ids: list[str]) -> dict[str, str]:
+        unknown = [i for i in job_ids if i not in self._tenants]
         if unknown:
-            if len(self._owners) + len(unknown) > OWNER_CACHE:
-                self._owners.clear()
-            for job_id, owner in self.jobs.owners(unknown).items():
+            if len(self._tenants) + len(unknown) > TENANT_CACHE:
+                self._tenants.clear()
+            for job_id, tenant in self.jobs.tenants(unknown).items():
                 # An erased job has no key: it goes out under "" and its attempt unschedules it.
-                if owner is not None:
-                    self._owners[job_id] = owner
-        return {i: self._owners[i] for i in job_ids if i in self._owners}
+                if tenant is not None:
+                    self._tenants[job_id] = tenant
+        return {i: self._tenants[i] for i in job_ids if i in self._tenants}

@@ -96,7 +96,7 @@ class LeaseRenewer:
         # The stores' own renew calls, bound to the pipeline: they queue, and `execute` answers them all.
         jobs, sessions = JobStore(pipe, 0), SessionStore(pipe, 0)
         for lease in leases:
-            renew = jobs.renew_lock if lease.kind is LeaseKind.JOB else sessions.renew
+            renew = jobs.renew_lease if lease.kind is LeaseKind.JOB else sessions.renew
             renew(lease.id, lease.holder, self.lease_seconds)
         try:
             renewed = pipe.execute()

@@ -137,9 +137,11 @@ def _transcript(jobs: JobService, job_id: str, state: JobState | None) -> Transc
 
 
 def _verbose(transcript: Transcript, usage: dict[str, Any]) -> dict[str, Any]:
-    """OpenAI's verbose_json, without the decoder statistics (log-probabilities, compression ratio) that
-    the pipeline does not keep: it says nothing rather than invent them."""
-    segments = [{"id": i, "seek": 0, "start": s.start, "end": s.end, "text": s.text, "tokens": []}
+    """OpenAI's verbose_json, with the decoder statistics the job kept (a segment decoded before they
+    were kept, or a live one, has none: it says nothing rather than invent them)."""
+    segments = [{"id": i, "seek": 0, "start": s.start, "end": s.end, "text": s.text, "tokens": [],
+                 **{k: v for k, v in (("avg_logprob", s.avg_logprob), ("no_speech_prob", s.no_speech_prob))
+                    if v is not None}}
                 for i, s in enumerate(transcript.segments)]
     body: dict[str, Any] = {"task": "transcribe", "language": transcript.language, "duration": transcript.duration,
                             "text": transcript.text, "segments": segments, "usage": usage}

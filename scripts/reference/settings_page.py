@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic_settings import BaseSettings
 
-from core.settings import Settings
+from core.audio_backends import AUDIO_BACKENDS
+from core.settings import Settings, StorageSettings
 from core.tuning import RenamedSettings, TuningSettings
 from scripts.reference.markdown import HEADER, cell
 
@@ -117,6 +118,21 @@ def _settings_tables(settings: list[Setting]) -> Iterator[str]:
         yield "\n"
 
 
+def _backends_table() -> Iterator[str]:
+    """`core.audio_backends`: which `ENDOSCRIBE_AUDIO_STORE_URL` picks which store, its settings, its needs."""
+    yield ("## Audio store backends\n\n`ENDOSCRIBE_AUDIO_STORE_URL` picks one, by its scheme; each is one entry "
+           "of `AUDIO_BACKENDS` in `core/audio_backends.py`.\n\n")
+    yield "| Backend | `ENDOSCRIBE_AUDIO_STORE_URL` | Its settings | Needs installed | What it is |\n"
+    yield "|---|---|---|---|---|\n"
+    for b in AUDIO_BACKENDS.values():
+        group = StorageSettings.model_fields[b.settings_group].annotation if b.settings_group else None
+        prefix = getattr(group, "model_config", {}).get("env_prefix", "")
+        settings = f"`{prefix}*`" if prefix else "none"
+        needs = ", ".join(f"`{m}`" for m in b.requires) or "nothing more"
+        yield f"| `{b.name}` | `{b.url_form}` | {settings} | {needs} | {cell(b.description)} |\n"
+    yield "\n"
+
+
 def settings_page() -> str:
     settings = collect_settings()
     operator = [s for s in settings if not is_tuning(s)]
@@ -131,6 +147,7 @@ def settings_page() -> str:
         "which ones a deployment needs, is in [Configuration](../operations/configuration.md).\n\n",
         f"## Operator settings\n\nWhat a deployment configures: {len(operator)} settings.\n\n",
         *_settings_tables(operator),
+        *_backends_table(),
         f"## Tuning knobs\n\n{len(tuning)} settings whose defaults were measured (endpointing, prompt lengths, "
         "batching, polling): change one only with a measurement to show for it (the "
         "[benchmarks](../benchmarks/index.md) say how each was taken). Each area's knobs are a group, "

@@ -132,7 +132,7 @@ def test_a_job_bar_follows_the_jobs_progress_as_it_happens(
         for progress in (25, 60):
             assert store.update(job["id"], "run", stage=JobStage.TRANSCRIBING, progress=float(progress))
             terminal.wait_for(rf"egd\.flac\s+[━╸╺]+\s+{progress}%\s+transcribing")
-        assert store.finish(job["id"], "run", JobStatus.COMPLETED, TRANSCRIPT, progress=100.0)
+        assert store.end(job["id"], "run", JobStatus.COMPLETED, TRANSCRIPT, progress=100.0)
         found, screens = terminal.wait_for(rf"{marker}=(\d+)")
     finally:
         api.close()
@@ -199,7 +199,7 @@ def test_jobs_commands_list_show_cancel_and_fetch(
         api.headers.update(auth("person-key"))
         done, queued = (submit(api, FIXTURES / "egd.flac")["id"] for _ in range(2))
         assert store.claim(done, "run", "worker-1", 60, 3) is Claim.CLAIMED
-        assert store.finish(done, "run", JobStatus.COMPLETED, TRANSCRIPT, progress=100.0, audio_seconds=12.7)
+        assert store.end(done, "run", JobStatus.COMPLETED, TRANSCRIPT, progress=100.0, audio_seconds=12.7)
 
         listed = run("jobs", "list")
         assert listed.returncode == 0, listed.stderr
@@ -215,7 +215,8 @@ def test_jobs_commands_list_show_cancel_and_fetch(
         assert re.search(r"^ status\s+completed\s*$", shown.stdout, re.M)
         result = run("jobs", "result", done, "--format", "srt")
         assert result.returncode == 0
-        assert result.stdout == "1\n00:00:00,000 --> 00:00:03,000\nGastroscopy to the second part of the duodenum.\n"
+        # One cue, two lines of at most 42 characters (the subtitle rules).
+        assert result.stdout == "1\n00:00:00,000 --> 00:00:03,000\nGastroscopy to the second\npart of the duodenum.\n"
         run("jobs", "result", done, "--out", str(tmp_path / "egd.txt"))
         assert (tmp_path / "egd.txt").read_text() == "Gastroscopy to the second part of the duodenum.\n"
 

@@ -119,11 +119,11 @@ def test_the_s3_sweep_deletes_audio_of_jobs_that_are_over_and_spares_the_rest(s3
 
 def test_the_store_is_chosen_by_one_url(tmp_path: Path, small_requests_redis: redis.Redis) -> None:
     from core.audio_store import make_audio_store
-    from core.settings import StorageSettings
+    from core.settings import S3StoreSettings, StorageSettings
 
     assert isinstance(make_audio_store(StorageSettings(), small_requests_redis), RedisAudioStore)
-    chosen = make_audio_store(StorageSettings(url="s3://bucket/audio/", s3_endpoint_url="http://127.0.0.1:1",
-                                              s3_region="auto"), small_requests_redis)
+    s3 = S3StoreSettings(endpoint_url="http://127.0.0.1:1", region="auto")
+    chosen = make_audio_store(StorageSettings(url="s3://bucket/audio/", s3=s3), small_requests_redis)
     assert isinstance(chosen, S3AudioStore) and (chosen.bucket, chosen.key("j")) == ("bucket", "audio/j")
     with pytest.raises(ValueError, match="s3://bucket/prefix"):
         make_audio_store(StorageSettings(url="https://bucket"), small_requests_redis)

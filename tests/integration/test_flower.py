@@ -89,7 +89,9 @@ def test_flower_shows_the_worker_and_a_finished_task_without_patient_data(
     info = eventually(succeeded, 20, "the task's SUCCESS in Flower").json()
     assert info["name"] == "endoscribe.transcribe"
     assert info["args"] == f"['{job_id}']"
-    assert info["result"] == "'completed'"
+    # A round seeded by one job also claims whatever else is ready: when the previous test's round was
+    # still winding down, it ran this job, and this job's own task found it done ("skipped").
+    assert info["result"] in {"'completed'", "'skipped'"}, info["result"]
     shown = httpx.get(f"{flower}/api/tasks", auth=AUTH).text
     assert "dr-smith" not in shown
     for word in transcript.split():

@@ -68,7 +68,7 @@ def test_events_follow_a_job_from_queued_to_completed_and_then_end(api: LiveApi,
     for progress in (30.0, 70.0):
         assert store.update(job_id, "run", stage=JobStage.TRANSCRIBING, progress=progress)
         eventually(lambda p=progress: stream.events[-1][1]["progress"] == p, 5, "progress event", interval=0.01)
-    assert store.finish(job_id, "run", JobStatus.COMPLETED, TRANSCRIPT, progress=100.0)
+    assert store.end(job_id, "run", JobStatus.COMPLETED, TRANSCRIPT, progress=100.0)
 
     events = stream.ended()
     assert events == [("job", {"id": job_id, **s}) for s in (

@@ -41,18 +41,18 @@ def test_every_way_a_job_ends_is_counted_once_with_its_timings(clean_redis: redi
     store = JobStore(clean_redis, 3600)
     # A worker completes one (12 s of audio in 3 s: a realtime factor of 4) and fails another.
     done = claimed(store)
-    assert store.finish(done, "run", JobStatus.COMPLETED, TRANSCRIPT, audio_seconds=12.0, processing_seconds=3.0)
+    assert store.end(done, "run", JobStatus.COMPLETED, TRANSCRIPT, audio_seconds=12.0, processing_seconds=3.0)
     bad = claimed(store)
-    assert store.finish(bad, "run", JobStatus.FAILED, error=JobError(code="audio_silent", message="silent"),
+    assert store.end(bad, "run", JobStatus.FAILED, error=JobError(code="audio_silent", message="silent"),
                         processing_seconds=0.2)
     # The API cancels a queued one; recovery fails one whose worker died on its last attempt.
     queued = stored(store, "mp3")
     assert store.cancel(queued) is JobStatus.CANCELLED
     lost = claimed(store, attempts=1)
-    clean_redis.delete(keys.lock_key(lost))
+    clean_redis.delete(keys.lease_key(lost))
     store.recover(lost, max_attempts=1, sent_before=time.time() + 1)
     # Ending twice counts once: the second finish no longer holds the job.
-    assert not store.finish(done, "run", JobStatus.COMPLETED, TRANSCRIPT, processing_seconds=3.0)
+    assert not store.end(done, "run", JobStatus.COMPLETED, TRANSCRIPT, processing_seconds=3.0)
     open_job = stored(store, "flac")
 
     samples = collected(clean_redis)

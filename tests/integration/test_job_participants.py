@@ -19,7 +19,7 @@ from core.job_participants import Created, Ended, Erased, Participant, Transitio
 from core.job_store import Claim, JobStore, utcnow
 from core.jobs import JobError, JobRecord, JobStatus
 from core.s3_audio_store import S3AudioStore
-from core.webhook_store import WebhookConfig
+from core.webhook_records import WebhookConfig
 
 NOTES = "endoscribe:test:participant"
 

@@ -30,7 +30,7 @@ def harness(clean_redis: redis.Redis) -> Harness:
 def ended_cleanly(h: Harness, job_id: str, event: str) -> None:
     """What every ended job looks like: no audio, no lease, not open, callback due with its event."""
     assert h.store.get_audio(job_id) is None
-    assert h.client.exists(keys.lock_key(job_id)) == 0
+    assert h.client.exists(keys.lease_key(job_id)) == 0
     assert h.client.zscore(keys.OPEN_JOBS, job_id) is None
     hook = h.client.get(keys.webhook_key(job_id))
     assert hook is not None and f'"event":"{event}"' in hook.decode()
@@ -76,7 +76,7 @@ def test_cancel_mid_run_ends_the_job_cancelled(harness: Harness) -> None:
 
 def test_a_run_that_lost_its_lease_writes_nothing_and_keeps_the_audio(harness: Harness) -> None:
     job_id = harness.submit()
-    harness.models.during = lambda step: harness.client.set(keys.lock_key(job_id), "someone-else") if step == 1 \
+    harness.models.during = lambda step: harness.client.set(keys.lease_key(job_id), "someone-else") if step == 1 \
         else None
 
     assert run_job(job_id, harness.context()) is RunOutcome.ABANDONED
@@ -84,7 +84,7 @@ def test_a_run_that_lost_its_lease_writes_nothing_and_keeps_the_audio(harness: H
     record = harness.store.get(job_id)
     assert record.status == JobStatus.PROCESSING and record.progress < 100
     assert harness.store.get_audio(job_id) is not None and harness.store.get_result(job_id) is None
-    assert harness.client.get(keys.lock_key(job_id)) == b"someone-else"
+    assert harness.client.get(keys.lease_key(job_id)) == b"someone-else"
     assert harness.client.zscore(keys.WEBHOOK_DUE, job_id) is None
 
 
@@ -118,7 +118,7 @@ def test_a_poison_job_costs_max_attempts_worker_lives_then_fails_worker_crashed(
     for life in range(harness.settings.max_attempts):
         # A worker claims it and dies (OOM kill): its lease lapses, recovery requeues the job.
         assert store.claim(job_id, f"w{life}/run", f"w{life}", 30, harness.settings.max_attempts) is Claim.CLAIMED
-        harness.client.delete(keys.lock_key(job_id))
+        harness.client.delete(keys.lease_key(job_id))
         report = sweep(store, lambda _: None, set, harness.settings.max_attempts, grace_seconds=0,
                        now=time.time() + 1)
         expected = "ended" if life + 1 == harness.settings.max_attempts else "requeued"
@@ -181,7 +181,7 @@ def test_redis_killed_mid_job_leaves_the_job_to_recovery_and_it_completes_once(f
 
     # Redis came back with the job (AOF): the run gave it up, so recovery requeues it at once.
     record = harness.store.get(job_id)
-    assert record.status == JobStatus.PROCESSING and harness.client.exists(keys.lock_key(job_id)) == 0
+    assert record.status == JobStatus.PROCESSING and harness.client.exists(keys.lease_key(job_id)) == 0
     sent: list[str] = []
     report = sweep(harness.store, sent.append, set, 3, grace_seconds=0, now=time.time() + 1)
     assert report.requeued == [job_id] and sent == [job_id]

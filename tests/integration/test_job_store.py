@@ -15,7 +15,7 @@ from core.audio_store import RedisAudioStore
 from core.job_store import Claim, JobStore, Recovery, utcnow
 from core.jobs import JobRecord, JobStatus, Segment, Transcript
 from core.queueing import broker_task_ids
-from core.webhook_store import WebhookConfig
+from core.webhook_records import WebhookConfig
 from tests.services import start_redis
 
 TRANSCRIPT = Transcript(text="x", language="en", duration=1, segments=[Segment(start=0, end=1, text="x")])
@@ -51,10 +51,10 @@ def test_a_claim_takes_the_lease_counts_the_attempt_and_excludes_others(redis_cl
     record = store.get(job_id)
     assert (record.status, record.attempts, record.worker) == (JobStatus.PROCESSING, 1, "run-a")
     assert store.claim(job_id, "run-b", "run-b", 60, 3) is Claim.HELD
-    assert not store.renew_lock(job_id, "run-b", 60)
-    store.release_lock(job_id, "run-b")
-    assert redis_client.get(keys.lock_key(job_id)) == b"run-a"
-    assert store.renew_lock(job_id, "run-a", 120) and redis_client.pttl(keys.lock_key(job_id)) > 60_000
+    assert not store.renew_lease(job_id, "run-b", 60)
+    store.release_lease(job_id, "run-b")
+    assert redis_client.get(keys.lease_key(job_id)) == b"run-a"
+    assert store.renew_lease(job_id, "run-a", 120) and redis_client.pttl(keys.lease_key(job_id)) > 60_000
 
 
 def test_only_the_lease_holder_writes_to_a_running_job(redis_client: redis.Redis) -> None:
@@ -71,12 +71,12 @@ def test_ending_needs_the_lease_and_does_everything_in_one_step(redis_client: re
     redis_client.expire(keys.job_key(job_id), 120)
 
     # Another run (its lease lapsed and the job moved on) cannot end it, and leaves the audio alone.
-    assert not store.finish(job_id, "run-b", JobStatus.FAILED)
+    assert not store.end(job_id, "run-b", JobStatus.FAILED)
     assert store.get(job_id).status == JobStatus.PROCESSING and store.get_audio(job_id) is not None
 
-    assert store.finish(job_id, "run-a", JobStatus.COMPLETED, TRANSCRIPT, progress=100.0)
+    assert store.end(job_id, "run-a", JobStatus.COMPLETED, TRANSCRIPT, progress=100.0)
     assert store.get(job_id).status == JobStatus.COMPLETED and store.get_result(job_id) == TRANSCRIPT
-    assert store.get_audio(job_id) is None and redis_client.exists(keys.lock_key(job_id)) == 0
+    assert store.get_audio(job_id) is None and redis_client.exists(keys.lease_key(job_id)) == 0
     assert redis_client.zscore(keys.OPEN_JOBS, job_id) is None
     # The transcript expires with its job; the callback became due in the same transaction.
     assert 100 < redis_client.ttl(keys.result_key(job_id)) <= 120
@@ -84,7 +84,7 @@ def test_ending_needs_the_lease_and_does_everything_in_one_step(redis_client: re
     assert (hook["event"], hook["status"]) == ("job.completed", "pending")
     assert redis_client.zscore(keys.WEBHOOK_DUE, job_id) is not None
     # Ended once: a second finish (a duplicate run) changes nothing.
-    assert not store.finish(job_id, "run-a", JobStatus.FAILED)
+    assert not store.end(job_id, "run-a", JobStatus.FAILED)
     assert store.get(job_id).status == JobStatus.COMPLETED
 
 
@@ -93,7 +93,7 @@ def test_writes_never_resurrect_an_erased_job(redis_client: redis.Redis) -> None
     job_id = claimed(store)
     store.erase(job_id)
     assert not store.update(job_id, "run-a", progress=50.0)
-    assert not store.finish(job_id, "run-a", JobStatus.COMPLETED, TRANSCRIPT)
+    assert not store.end(job_id, "run-a", JobStatus.COMPLETED, TRANSCRIPT)
     assert store.recover(job_id, 3, time.time()) is Recovery.FORGOTTEN
     assert list(redis_client.scan_iter(match=f"*{job_id}*")) == []
     assert redis_client.zscore(keys.OPEN_JOBS, job_id) is None

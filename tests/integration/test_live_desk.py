@@ -64,7 +64,7 @@ def stream(store: SessionStore, session_id: str, pcm: bytes, desk: LiveDesk, h: 
 def drive(desk: LiveDesk, h: Harness) -> None:
     while units := desk.poll(admit=True):
         for unit in units:
-            desk.deliver(unit, h.models.decode([unit.request(0)])[0])
+            desk.deliver(unit, h.models.decode([unit.request(0)])[0].text)
 
 
 def long_job_beside_a_session(harness: Harness) -> tuple[str, SessionStore, str]:

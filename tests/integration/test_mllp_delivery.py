@@ -12,7 +12,7 @@ import pytest
 
 from tests.integration.mllp_listener import Listener
 from tests.services import free_port
-from webhooks.hl7_messages import NoteDocument, TriggerEvent, document_number, mdm_message
+from webhooks.hl7_messages import Addressing, NoteDocument, TriggerEvent, document_number, mdm_message
 from webhooks.mllp import (
     Delivery,
     MllpCode,
@@ -130,6 +130,8 @@ def test_a_framed_message_is_vt_text_fs_cr() -> None:
     ("mllp://hl7.example.org", MllpTarget("hl7.example.org", 2575)),
     ("mllp://[2001:db8::1]:2575/", MllpTarget("2001:db8::1", 2575)),
     ("mllp://bücher.example:2575", MllpTarget("xn--bcher-kva.example", 2575)),
+    ("mllp://hl7.example.org?receiving_application=EPIC&receiving_facility=GI",
+     MllpTarget("hl7.example.org", 2575, Addressing(receiving_application="EPIC", receiving_facility="GI"))),
 ])
 def test_mllp_targets_parse_to_a_host_and_a_port(target: str, parsed: MllpTarget) -> None:
     assert parse_mllp_target(target) == parsed
@@ -139,8 +141,11 @@ def test_mllp_targets_parse_to_a_host_and_a_port(target: str, parsed: MllpTarget
     ("https://hl7.example.org:2575", "must be mllp://host:port"),
     ("mllp://:2575", "must be mllp://host:port"),
     ("mllp://user:pw@hl7.example.org:2575", "must not carry credentials"),
-    ("mllp://hl7.example.org:2575/inbound", "no path, query or fragment"),
-    ("mllp://hl7.example.org:2575?token=1", "no path, query or fragment"),
+    ("mllp://hl7.example.org:2575/inbound", "no path or fragment"),
+    ("mllp://hl7.example.org:2575?token=1", "not token"),
+    ("mllp://hl7.example.org:2575?receiving_application=A&receiving_application=B", "each addressing field once"),
+    ("mllp://hl7.example.org:2575?receiving_facility=A%7CB", "without HL7's delimiters"),
+    ("mllp://hl7.example.org:2575?processing_id=X", "P \\(production\\)"),
     ("mllp://hl7.example.org:0", "port 0"),
     ("mllp://hl7.example.org:99999", "malformed"),
 ])

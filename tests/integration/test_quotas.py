@@ -103,7 +103,7 @@ def run_to_end(store: JobStore, job_id: str, status: JobStatus, audio_seconds: f
     assert store.claim(job_id, "run", "worker-1", 60, 3) is Claim.CLAIMED
     if audio_seconds is not None:
         assert store.update(job_id, "run", audio_seconds=audio_seconds)
-    assert store.finish(job_id, "run", status)
+    assert store.end(job_id, "run", status)
 
 
 # ---- jobs in flight ----------------------------------------------------------------------------

@@ -98,7 +98,7 @@ def test_a_fake_note_type_format_and_renderer_flow_from_submission_to_delivery_a
     assert prompt is not None and prompt.startswith("dermatoscope, seborrheic keratosis, ")
 
     assert store.claim(job_id, "run", "worker-1", 60, 3) is Claim.CLAIMED
-    assert store.finish(job_id, "run", JobStatus.COMPLETED, TRANSCRIPT)
+    assert store.end(job_id, "run", JobStatus.COMPLETED, TRANSCRIPT)
 
     # The callback's body is the format's, with its media type.
     hook = webhooks.get(job_id)

@@ -217,13 +217,13 @@ def test_admission_is_bounded_and_the_rest_waits_in_the_ready_set(harness: Harne
 def test_jobs_in_a_round_each_count_their_own_attempt_and_lease(harness: Harness) -> None:
     jobs = [harness.submit(tone_wav(1.0)) for _ in range(3)]
     seen: list[set[str]] = []
-    harness.models.during = lambda step: seen.append({j for j in jobs if harness.client.exists(keys.lock_key(j))})
+    harness.models.during = lambda step: seen.append({j for j in jobs if harness.client.exists(keys.lease_key(j))})
 
     run_round(jobs[0], harness.context())
 
     assert seen == [set(jobs)]
     assert [harness.store.get(j).attempts for j in jobs] == [1, 1, 1]
-    assert not any(harness.client.exists(keys.lock_key(j)) for j in jobs)
+    assert not any(harness.client.exists(keys.lease_key(j)) for j in jobs)
 
 
 def test_a_round_holds_only_what_its_next_batches_need_and_leaves_the_rest_to_other_workers(
@@ -231,7 +231,7 @@ def test_a_round_holds_only_what_its_next_batches_need_and_leaves_the_rest_to_ot
     harness.models.batch_size, harness.models.steps = 2, 3
     jobs = [harness.submit(tone_wav(3.0)) for _ in range(6)]
     held: list[int] = []
-    harness.models.during = lambda step: held.append(sum(harness.client.exists(keys.lock_key(j)) for j in jobs))
+    harness.models.during = lambda step: held.append(sum(harness.client.exists(keys.lease_key(j)) for j in jobs))
 
     outcomes = run_round(jobs[0], harness.context())
 

@@ -23,7 +23,7 @@ from core.errors import StorageUnavailable
 from core.job_store import JobStore, utcnow
 from core.jobs import JobOptions, JobRecord, JobStatus
 from core.s3_audio_store import S3AudioStore
-from core.webhook_store import WebhookConfig
+from core.webhook_records import WebhookConfig
 from tests.fakes import Harness, tone_wav
 from tests.jobs import FIXTURES, wait_for_status
 from tests.polling import eventually
@@ -84,7 +84,7 @@ def test_a_job_whose_audio_store_is_down_goes_back_to_the_queue_with_its_audio(
     record = harness.store.get(job_id)
     assert (record.status, record.stage, record.attempts, record.error, record.worker) == (
         JobStatus.QUEUED, "queued", 0, None, None)
-    assert clean_redis.exists(keys.lock_key(job_id)) == 0
+    assert clean_redis.exists(keys.lease_key(job_id)) == 0
     assert clean_redis.zscore(keys.WEBHOOK_DUE, job_id) is None  # no callback: nothing ended
     assert clean_redis.zscore(keys.OPEN_JOBS, job_id) is not None
     # Its audio is kept, and the audio sweep (whatever the object's age) leaves it alone.
@@ -137,7 +137,7 @@ def test_a_store_outage_outside_a_jobs_run_gives_the_round_up(
     assert run_job(job_id, harness.context()) is RunOutcome.ABANDONED
     record = harness.store.get(job_id)
     assert (record.status, record.error) == (JobStatus.PROCESSING, None)
-    assert clean_redis.exists(keys.lock_key(job_id)) == 0  # released: recovery requeues it at once
+    assert clean_redis.exists(keys.lease_key(job_id)) == 0  # released: recovery requeues it at once
     assert clean_redis.zscore(keys.WEBHOOK_DUE, job_id) is None
 
 

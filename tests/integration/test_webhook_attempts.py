@@ -11,7 +11,8 @@ from core import keys
 from core.job_store import JobStore, utcnow
 from core.jobs import JobRecord, JobStatus
 from core.settings import WebhookSettings
-from core.webhook_store import WebhookConfig, WebhookStore
+from core.webhook_records import WebhookConfig
+from core.webhook_store import WebhookStore
 from tests.services import TEST_WEBHOOK_SECRET, free_port
 from webhooks.delivery import Deliverer, attempt_delivery
 

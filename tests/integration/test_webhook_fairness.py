@@ -18,7 +18,8 @@ from core.job_store import JobStore, utcnow
 from core.jobs import JobRecord
 from core.settings import Settings, WebhookSettings
 from core.tuning import WebhookTuning
-from core.webhook_store import WebhookConfig, WebhookStore
+from core.webhook_records import WebhookConfig
+from core.webhook_store import WebhookStore
 from tests.receiver import Receiver, Reply
 from tests.services import TEST_WEBHOOK_SECRET, start_deliverer
 from webhooks import deliverer, scheduler
@@ -127,7 +128,7 @@ def test_a_backlog_longer_than_one_read_does_not_hide_other_tenants(
                                       per_key=2, lease_seconds=30, defer_seconds=5)
     now = time.time()
 
-    batches = [[d.owner for d in dispatcher.next_batch(now)] for _ in range(4)]
+    batches = [[d.tenant for d in dispatcher.next_batch(now)] for _ in range(4)]
 
     # Two of tenant-a's (its share), then reads step past the rest of its backlog to tenant-b's.
     assert batches == [["tenant-a", "tenant-a"], [], ["tenant-b"], []]

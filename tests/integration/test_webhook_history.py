@@ -10,7 +10,8 @@ import redis
 from api.job_service import webhook_view
 from core.job_store import JobStore, utcnow
 from core.jobs import JobRecord
-from core.webhook_store import Attempt, WebhookConfig, WebhookStore
+from core.webhook_records import Attempt, WebhookConfig
+from core.webhook_store import WebhookStore
 
 
 def fail_attempts(hooks: WebhookStore, job_id: str, codes: range) -> None:

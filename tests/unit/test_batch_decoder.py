@@ -44,12 +44,18 @@ def slots(*items: Item, windows: int = 1) -> list[Slot]:
     return [(item, n) for item in items for n in range(windows)]
 
 
+def decoded(decoder: BatchDecoder, batch: list[Slot]) -> tuple[list[str | None], dict[str, Exception]]:
+    """The batch's texts (None where its item failed), and the failures."""
+    texts, failed = decoder.decode(batch)
+    return [t.text if t else None for t in texts], failed
+
+
 def test_a_batch_that_runs_out_of_memory_is_halved_and_stays_halved() -> None:
     models = FakeTranscriber(oom_above=2)
     limit = BatchLimit(size=8)
     decoder = BatchDecoder(models, limit)
 
-    texts, failed = decoder.decode(slots(Item("a"), Item("b"), windows=4))
+    texts, failed = decoded(decoder, slots(Item("a"), Item("b"), windows=4))
 
     assert (texts, failed) == ([models.text] * 8, {})
     assert (limit.size, limit.oom_halvings) == (2, 2)
@@ -62,7 +68,7 @@ def test_a_batch_that_runs_out_of_memory_is_halved_and_stays_halved() -> None:
 def test_one_window_that_does_not_fit_fails_its_item_as_out_of_memory() -> None:
     decoder = BatchDecoder(FakeTranscriber(oom_above=0), BatchLimit(size=4))
 
-    texts, failed = decoder.decode(slots(Item("a")))
+    texts, failed = decoded(decoder, slots(Item("a")))
 
     assert texts == [None]
     assert [(item_id, error.code) for item_id, error in failed.items()] == [("a", "gpu_out_of_memory")]  # type: ignore[attr-defined]
@@ -77,7 +83,7 @@ def test_an_item_that_makes_the_model_fail_fails_alone_and_its_batch_mates_get_t
     models = FakeTranscriber(reply=reply)
     decoder = BatchDecoder(models, BatchLimit(size=8))
 
-    texts, failed = decoder.decode(slots(Item("a"), Item("bad", seconds=2.0), Item("c", seconds=3.0), windows=2))
+    texts, failed = decoded(decoder, slots(Item("a"), Item("bad", seconds=2.0), Item("c", seconds=3.0), windows=2))
 
     assert texts == ["1 s", "1 s", None, None, "3 s", "3 s"]
     assert list(failed) == ["bad"] and isinstance(failed["bad"], ValueError)
@@ -90,7 +96,7 @@ def test_windows_a_prompt_cut_short_are_decoded_again_without_it_in_one_batch() 
     decoder = BatchDecoder(models, BatchLimit(size=8))
     items = Item("guarded", prompt="cecum", guarded=True), Item("plain", prompt="cecum")
 
-    texts, failed = decoder.decode(slots(*items, windows=2))
+    texts, failed = decoded(decoder, slots(*items, windows=2))
 
     assert failed == {}
     assert texts == ["the whole sentence"] * 2 + ["cut"] * 2
@@ -106,6 +112,6 @@ def test_when_the_redo_fails_the_prompted_texts_stand() -> None:
     models = FakeTranscriber(reply=lambda r: "cut", during=during)
     decoder = BatchDecoder(models, BatchLimit(size=8))
 
-    texts, failed = decoder.decode(slots(Item("a", guarded=True, prompt="p")))
+    texts, failed = decoded(decoder, slots(Item("a", guarded=True, prompt="p")))
 
     assert (texts, failed) == (["cut"], {})

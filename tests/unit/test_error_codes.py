@@ -43,12 +43,12 @@ def spelled_codes(tree: ast.AST) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def test_every_code_spelled_at_a_raise_site_is_an_error_code() -> None:
-    known = {c.value for c in ErrorCode}
-    unknown = [f"{path.relative_to(ROOT)}:{line}: {code!r}"
+def test_every_raise_site_names_its_code_as_an_error_code_member_not_a_string() -> None:
+    # A literal that happens to be catalogued still spells the code twice; `ErrorCode.X` is checked by mypy.
+    spelled = [f"{path.relative_to(ROOT)}:{line}: {code!r}"
                for folder in SCANNED for path in sorted((ROOT / folder).rglob("*.py"))
-               for line, code in spelled_codes(ast.parse(path.read_text())) if code not in known]
-    assert unknown == []
+               for line, code in spelled_codes(ast.parse(path.read_text()))]
+    assert spelled == []
 
 
 def test_the_scan_finds_a_code_that_is_not_in_the_catalogue() -> None:

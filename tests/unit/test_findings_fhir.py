@@ -85,7 +85,7 @@ def test_the_fhir_report_callback_format_is_the_bundle_of_the_stored_findings() 
     import json
 
     from core.jobs import JobOptions
-    from core.webhook_store import WebhookConfig
+    from core.webhook_records import WebhookConfig
     from webhooks.formats import CALLBACK_FORMATS, CallbackEvent, build_callback_body
     from worker.text.findings_reading import read_findings
 

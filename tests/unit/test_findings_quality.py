@@ -67,3 +67,27 @@ def test_the_csv_has_one_row_per_measure() -> None:
 def test_the_quality_module_does_not_import_spacy() -> None:
     code = "import sys, findings.quality; assert 'spacy' not in sys.modules, 'spacy imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_periods_are_calendar_weeks_or_months_clipped_to_the_window() -> None:
+    from datetime import date
+
+    from findings.quality import period_bounds
+
+    weeks = list(period_bounds(date(2026, 11, 4), date(2026, 11, 17), "week"))  # a Wednesday to a Tuesday
+    months = list(period_bounds(date(2026, 12, 15), date(2027, 2, 2), "month"))
+    assert [(a.isoformat(), b.isoformat()) for a, b in weeks] == [
+        ("2026-11-04", "2026-11-08"), ("2026-11-09", "2026-11-15"), ("2026-11-16", "2026-11-17")]
+    assert [(a.isoformat(), b.isoformat()) for a, b in months] == [
+        ("2026-12-15", "2026-12-31"), ("2027-01-01", "2027-01-31"), ("2027-02-01", "2027-02-02")]
+    assert list(period_bounds(date(2026, 11, 4), date(2026, 11, 4), "month")) == [(date(2026, 11, 4),) * 2]
+
+
+def test_every_target_cites_a_source_of_the_findings_sources_file() -> None:
+    import json
+
+    from findings.quality_targets import SOURCES, quality_targets
+
+    cited = set(json.loads(SOURCES.read_text())["sources"].values())
+    report_fields = set(quality_report([]).model_dump()) | {"withdrawal.mean_minutes"}
+    assert all(t.source in cited and t.measure in report_fields for t in quality_targets())

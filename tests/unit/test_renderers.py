@@ -43,7 +43,8 @@ def test_vtt_has_a_header_and_dots_in_timestamps() -> None:
 
 def test_cue_text_cannot_break_the_cue_structure() -> None:
     tricky = Transcript(text="a", language="en", duration=1, segments=[Segment(start=0, end=1, text="a\n\nb --> c")])
-    assert render(tricky, "srt") == "1\n00:00:00,000 --> 00:00:01,000\na\nb -> c\n"
+    # A paragraph break is a space on screen; an arrow is not a timing line.
+    assert render(tricky, "srt") == "1\n00:00:00,000 --> 00:00:01,000\na b -> c\n"
 
 
 def test_json_round_trips_and_leaves_out_missing_words() -> None:

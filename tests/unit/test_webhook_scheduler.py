@@ -4,7 +4,7 @@ from webhooks.scheduler import Due, pick_fair
 
 
 def due(*pairs: str) -> list[Due]:
-    return [Due(job_id=p, owner=p[0]) for p in pairs]
+    return [Due(job_id=p, tenant=p[0]) for p in pairs]
 
 
 def ids(items: list[Due]) -> list[str]:

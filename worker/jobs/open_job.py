@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from core.jobs import JobOptions
 from worker.leases import Lease
 from worker.model import decoding
-from worker.model.transcriber import DecodeRequest, Window
+from worker.model.transcriber import DecodeRequest, Window, WindowText
 from worker.text import vocabulary_guard
 
 if TYPE_CHECKING:
@@ -39,7 +39,11 @@ class OpenJob:
     """A window that comes out truncated (`vocabulary_guard.is_truncated`) is decoded again without the prompt."""
     key: Hashable = 0
     """Windows of jobs with different keys cannot share a batch (`Transcriber.batch_key`)."""
+    words: bool = False
+    """Its windows come back with their words timed (`DecodeRequest.words`)."""
     texts: list[str | None] = field(default_factory=list)
+    decoded: list[WindowText | None] = field(default_factory=list)
+    """What the model gave for each window (its text is `texts`'), with its words and decoder statistics."""
     sent: int = 0
     """Windows handed to the model so far (they go in order)."""
     seq: int = 0
@@ -76,14 +80,17 @@ class OpenJob:
 
     def request(self, index: int) -> DecodeRequest:
         """Window `index` as the model takes it, with this job's own decoding options."""
-        return DecodeRequest(self.clip(index), self.language, self.prompt, self.hotwords)
+        return DecodeRequest(self.clip(index), self.language, self.prompt, self.hotwords, words=self.words)
+
+    def land(self, index: int, decoded: WindowText) -> None:
+        self.texts[index], self.decoded[index] = decoded.text, decoded
 
     def redo(self, index: int, text: str) -> DecodeRequest | None:
         """Window `index` again without the prompt, when the prompt made Whisper cut it short or loop."""
         window = self.windows[index]
         if not self.guarded or not vocabulary_guard.is_truncated(text, window.end - window.start):
             return None
-        return DecodeRequest(self.clip(index), self.language)
+        return DecodeRequest(self.clip(index), self.language, words=self.words)
 
     def clip(self, index: int) -> np.ndarray:
         window = self.windows[index]

@@ -12,6 +12,7 @@ puts the job back in the queue with its attempt given back: an outage is never t
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from enum import StrEnum
@@ -19,15 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from core import keys
-from core.errors import AudioError, EndoScribeError, JobCancelled, NotFound, StorageUnavailable
+from core import keys, review
+from core.errors import AudioError, EndoScribeError, ErrorCode, JobCancelled, StorageUnavailable
 from core.job_store import Claim
-from core.jobs import JobError, JobStage, JobStatus, Segment, Transcript
+from core.jobs import JobError, JobStage, JobStatus, Segment, Transcript, Word
 from core.vocabulary import decoding_prompt
 from worker.context import JobContext
 from worker.jobs.open_job import OpenJob
 from worker.model import decoding, pipeline
-from worker.model.transcriber import ModelInfo, Window
+from worker.model.transcriber import ModelInfo, Window, WindowText
 from worker.text import dictating, findings_reading, lexicon
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class RunOutcome(StrEnum):
 
 
 class JobTimedOut(EndoScribeError):
-    code = "job_timeout"
+    code = ErrorCode.JOB_TIMEOUT
 
 
 class LeaseLost(Exception):
@@ -90,7 +91,7 @@ def open_job(
     hard_deadline = time.monotonic() + ctx.settings.job_time_limit_seconds + HARD_DEADLINE_GRACE_SECONDS
 
     def expire() -> None:
-        error = JobError(code="job_timeout", message="the job ran far past its time limit and was stopped; "
+        error = JobError(code=ErrorCode.JOB_TIMEOUT, message="the job ran far past its time limit and was stopped; "
                          "split the audio or tell the operator")
         _end(job_id, holder, ctx, started, JobStatus.FAILED, error=error)
         ctx.on_wedged()
@@ -109,7 +110,7 @@ def open_job(
         job = OpenJob(job_id, holder, options, language, audio, [], started, lease,
                       ctx.settings.job_time_limit_seconds, prompt, hotwords,
                       guarded=vocabulary.tuning.truncation_guard and bool(prompt or hotwords),
-                      key=ctx.models.batch_key(language, prompt, hotwords), seq=seq)
+                      key=ctx.models.batch_key(language, prompt, hotwords), seq=seq, words=ctx.settings.words)
         if seconds <= find_speech_inline_seconds:
             set_windows(job, ctx.models.speech_windows(audio))
         check_continue(job, ctx)
@@ -126,18 +127,17 @@ def open_job(
 def set_windows(job: OpenJob, windows: list[Window]) -> None:
     """The job's speech, as VAD found it: its windows go to the model from now on."""
     if not windows:
-        raise AudioError("no speech was found in the audio", code="no_speech")
-    job.windows, job.texts = windows, [None] * len(windows)
+        raise AudioError("no speech was found in the audio", code=ErrorCode.NO_SPEECH)
+    job.windows, job.texts, job.decoded = windows, [None] * len(windows), [None] * len(windows)
     job.speech_found = True
 
 
 def complete(job: OpenJob, ctx: JobContext) -> RunOutcome:
     """Every window is decoded: assemble the transcript, align it if asked, and end the job."""
     try:
-        segments = [Segment(start=round(w.start, 3), end=round(w.end, 3), text=t.strip())
-                    for w, t in zip(job.windows, job.texts, strict=True) if t and t.strip()]
+        segments = [_segment(w, d) for w, d in zip(job.windows, job.decoded, strict=True) if d and d.text.strip()]
         if not segments:
-            raise AudioError("no speech was found in the audio", code="no_speech")
+            raise AudioError("no speech was found in the audio", code=ErrorCode.NO_SPEECH)
         transcript = Transcript(text=" ".join(s.text for s in segments), language=job.language,
                                 duration=round(job.audio.size / decoding.SAMPLE_RATE, 3), segments=segments)
         if ctx.settings.align:
@@ -145,9 +145,13 @@ def complete(job: OpenJob, ctx: JobContext) -> RunOutcome:
             update(ctx, job.id, job.holder, stage=JobStage.ALIGNING)
             transcript = ctx.models.align(transcript, job.audio)
         check_continue(job, ctx)
+        heard = transcript.segments
         transcript = lexicon.correct_job(transcript, job.options, ctx.settings.vocabulary)
+        corrected = transcript.segments
         owner = dictating.owner_templates(ctx.store.redis, lambda: ctx.store.get(job.id).owner)
         transcript = dictating.dictate(transcript, job.options, owner)
+        flags = review.review(transcript.segments, _loudness(job.audio), (heard, corrected))
+        transcript = transcript.model_copy(update={"review": flags})
         transcript = findings_reading.read_findings(transcript, job.options, job.id)
         return _end(job.id, job.holder, ctx, job.started, JobStatus.COMPLETED, transcript, progress=100.0)
     except redis.RedisError:
@@ -156,6 +160,27 @@ def complete(job: OpenJob, ctx: JobContext) -> RunOutcome:
         return _stop(job.id, job.holder, ctx, job.started, exc)
     finally:
         ctx.leases.drop(job.lease)
+
+
+def _loudness(audio: np.ndarray) -> review.Loudness:
+    """The recording's RMS level in dBFS between two times (-120 for nothing at all)."""
+    import numpy as np
+
+    def level(start: float, end: float) -> float:
+        first = int(start * decoding.SAMPLE_RATE)
+        clip = audio[first:max(int(end * decoding.SAMPLE_RATE), first + 1)]
+        rms = float(np.sqrt(np.mean(np.square(clip, dtype=np.float64)))) if clip.size else 0.0
+        return 20 * math.log10(rms) if rms > 1e-6 else -120.0
+
+    return level
+
+
+def _segment(window: Window, decoded: WindowText) -> Segment:
+    """A window's text as a segment of the transcript, its words (when timed) moved onto the recording's clock."""
+    words = [Word(word=w.word, start=round(window.start + w.start, 3), end=round(window.start + w.end, 3),
+                  probability=w.probability) for w in decoded.words] or None
+    return Segment(start=round(window.start, 3), end=round(window.end, 3), text=decoded.text.strip(), words=words,
+                   avg_logprob=decoded.avg_logprob, no_speech_prob=decoded.no_speech_prob)
 
 
 def stop(job: OpenJob, ctx: JobContext, exc: Exception) -> RunOutcome:
@@ -196,7 +221,7 @@ def _stop(job_id: str, holder: str, ctx: JobContext, started: float, exc: Except
         return _end(job_id, holder, ctx, started, JobStatus.FAILED, error=JobError(code=exc.code, message=exc.message))
     # The traceback names code, not content: the audio and transcript never reach the log.
     log.error("job %s failed unexpectedly", job_id, exc_info=exc)
-    error = JobError(code="transcription_failed",
+    error = JobError(code=ErrorCode.TRANSCRIPTION_FAILED,
                      message="the transcription failed unexpectedly; submit the job again or tell the operator")
     return _end(job_id, holder, ctx, started, JobStatus.FAILED, error=error)
 
@@ -207,14 +232,7 @@ def _put_back(job_id: str, holder: str, ctx: JobContext) -> RunOutcome:
     untouched. Recovery sends it again once its grace period has passed, so a store that is down is
     tried every grace period, not in a loop."""
     log.warning("job %s: the audio store is unavailable; back in the queue for recovery to retry", job_id)
-    try:
-        attempts = max(0, ctx.store.get(job_id).attempts - 1)
-    except NotFound:
-        return RunOutcome.ABANDONED  # erased meanwhile
-    if ctx.store.update(job_id, holder, status=JobStatus.QUEUED, stage=JobStage.QUEUED, progress=0.0,
-                        worker=None, started_at=None, attempts=attempts):
-        ctx.store.mark_sent(job_id)
-        ctx.store.release_lock(job_id, holder)
+    ctx.store.give_back(job_id, holder)
     return RunOutcome.ABANDONED
 
 
@@ -224,7 +242,7 @@ def _end(
 ) -> RunOutcome:
     """Record the outcome: one transaction that also deletes the audio, frees the lease and schedules
     the callback. If this run no longer holds the job, nothing is written: the run is abandoned."""
-    ended = ctx.store.finish(job_id, holder, status, transcript, processing_seconds=round(
+    ended = ctx.store.end(job_id, holder, status, transcript, processing_seconds=round(
         time.perf_counter() - started, 3), **fields)
     if not ended:
         log.warning("job %s: this run no longer holds it; its outcome is dropped", job_id)
@@ -235,14 +253,14 @@ def _end(
 def _load_audio(job_id: str, ctx: JobContext) -> np.ndarray:
     data = ctx.audio.get(job_id)
     if data is None:
-        raise AudioError("the job's audio is gone (expired or erased); submit it again", code="audio_missing")
+        raise AudioError("the job's audio is gone (expired or erased); submit it again", code=ErrorCode.AUDIO_MISSING)
     return decoding.decode_audio(data, ctx.settings.max_audio_seconds, ctx.tmp_dir)
 
 
 def _language_for(requested: str | None, model_language: str | None) -> str | None:
     if requested and model_language and requested != model_language:
         raise AudioError(f"this worker's model only transcribes '{model_language}'; omit language or send "
-                         f"language={model_language}", code="language_unsupported")
+                         f"language={model_language}", code=ErrorCode.LANGUAGE_UNSUPPORTED)
     return requested or model_language
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from core.audio_format import DEMUXERS, detect_tagged_format
-from core.errors import AudioError, InvalidInput, UnsupportedMedia
+from core.errors import AudioError, ErrorCode, InvalidInput, UnsupportedMedia
 
 if TYPE_CHECKING:  # numpy comes with the worker set; the light image imports worker modules without it
     import numpy as np
@@ -76,9 +76,9 @@ def decode_audio(data: bytes, max_seconds: float, tmp_dir: Path, timeout: float 
                         max_seconds)
     if returncode != 0:
         # ffmpeg's stderr can quote tags from the file (titles, names): it is never read.
-        raise AudioError(_UNDECODABLE, code="audio_undecodable")
+        raise AudioError(_UNDECODABLE, code=ErrorCode.AUDIO_UNDECODABLE)
     if audio.size == 0:
-        raise AudioError(_EMPTY, code="audio_empty")
+        raise AudioError(_EMPTY, code=ErrorCode.AUDIO_EMPTY)
     return audio
 
 
@@ -112,7 +112,7 @@ def _plain_wav(data: bytes, max_seconds: float) -> np.ndarray | None:
         length = f"over {max_seconds:.0f} s" if audio.size >= cap else _seconds(audio.size / SAMPLE_RATE, max_seconds)
         raise _too_long(length, max_seconds)
     if audio.size == 0:
-        raise AudioError(_EMPTY, code="audio_empty")
+        raise AudioError(_EMPTY, code=ErrorCode.AUDIO_EMPTY)
     return audio
 
 
@@ -121,7 +121,7 @@ def _demuxer(data: bytes) -> str:
     try:
         return DEMUXERS[detect_tagged_format(data)]
     except (InvalidInput, UnsupportedMedia):
-        raise AudioError(_UNDECODABLE, code="audio_undecodable") from None
+        raise AudioError(_UNDECODABLE, code=ErrorCode.AUDIO_UNDECODABLE) from None
 
 
 def _input_args(path: Path, demuxer: str) -> list[str]:
@@ -142,7 +142,7 @@ def _probe_seconds(path: Path, demuxer: str, deadline: float) -> float | None:
         out = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, check=False,
                              timeout=max(deadline - time.monotonic(), 0.001))
     except subprocess.TimeoutExpired as exc:
-        raise AudioError(_TOO_SLOW, code="audio_undecodable") from exc
+        raise AudioError(_TOO_SLOW, code=ErrorCode.AUDIO_UNDECODABLE) from exc
     # A length guessed from file size and bitrate can be far off (VBR MP3 without a header):
     # such files are measured by decoding, under the same cap as files that declare nothing.
     if out.returncode != 0 or _ESTIMATED in out.stderr:
@@ -204,7 +204,7 @@ def _run_ffmpeg(path: Path, demuxer: str, max_seconds: float, declared: float | 
             return audio, 0
         returncode = proc.wait(timeout=max(deadline - time.monotonic(), 0.001))
     except subprocess.TimeoutExpired as exc:
-        raise AudioError(_TOO_SLOW, code="audio_undecodable") from exc
+        raise AudioError(_TOO_SLOW, code=ErrorCode.AUDIO_UNDECODABLE) from exc
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -228,7 +228,7 @@ def _read_samples(stream: IO[bytes], capacity: int, cap: int, deadline: float) -
         while size < cap:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not selector.select(remaining):
-                raise AudioError(_TOO_SLOW, code="audio_undecodable")
+                raise AudioError(_TOO_SLOW, code=ErrorCode.AUDIO_UNDECODABLE)
             got = os.readv(stream.fileno(), [view[odd:]])
             if not got:
                 break
@@ -248,7 +248,7 @@ def _read_samples(stream: IO[bytes], capacity: int, cap: int, deadline: float) -
 
 def _too_long(length: str, max_seconds: float) -> AudioError:
     return AudioError(f"the audio is {length} long; the limit is {max_seconds:.0f} s — split it",
-                      code="audio_too_long")
+                      code=ErrorCode.AUDIO_TOO_LONG)
 
 
 def _seconds(seconds: float, max_seconds: float) -> str:

@@ -15,7 +15,7 @@ from core.settings import WorkerSettings
 from worker import metrics as worker_metrics
 from worker.model import bundled_models
 from worker.model.device import Runtime, detect_runtime
-from worker.model.transcriber import DecodeRequest, ModelInfo, Window
+from worker.model.transcriber import DecodeRequest, ModelInfo, Window, WindowText
 
 if TYPE_CHECKING:
     import numpy as np
@@ -127,7 +127,7 @@ class ModelManager:
         prompt = pipeline.prompt_tokens(self.load(), tokenizer, initial_prompt, hotwords, prompt_tokens)
         return prompt.index(tokenizer.sot)
 
-    def decode(self, batch: Sequence[DecodeRequest]) -> list[str]:
+    def decode(self, batch: Sequence[DecodeRequest]) -> list[WindowText]:
         """Safe from `lanes` threads at once: it only reads the pipeline (CTranslate2 runs each call on a
         free replica); `transcribe`, which changes the pipeline's options, takes `lock`."""
         from worker.model import pipeline

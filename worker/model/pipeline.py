@@ -6,10 +6,10 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from core.errors import AudioError
+from core.errors import AudioError, ErrorCode
 from core.jobs import Segment, Transcript, Word
 from worker.model.decoding import SAMPLE_RATE
-from worker.model.transcriber import DecodeRequest, ModelOutOfMemory, Window
+from worker.model.transcriber import DecodeRequest, ModelOutOfMemory, TimedWord, Window, WindowText
 
 if TYPE_CHECKING:  # numpy comes with the worker set; Flower imports this module in the light image
     import numpy as np
@@ -26,7 +26,7 @@ def check_audio(audio: np.ndarray) -> float:
     import numpy as np
 
     if float(np.abs(audio).max()) < SILENCE_PEAK:
-        raise AudioError("the audio is silent; check the microphone and record again", code="audio_silent")
+        raise AudioError("the audio is silent; check the microphone and record again", code=ErrorCode.AUDIO_SILENT)
     return audio.size / SAMPLE_RATE
 
 
@@ -88,30 +88,39 @@ def prompt_tokens(pipeline: Any, tokenizer: Any, initial_prompt: str | None, hot
                                           prefix=options.prefix, hotwords=hotwords))
 
 
-def decode_batch(pipeline: Any, batch: Sequence[DecodeRequest], tokenizer_for: Callable[[str], Any]) -> list[str]:
+def decode_batch(pipeline: Any, batch: Sequence[DecodeRequest],
+                 tokenizer_for: Callable[[str], Any]) -> list[WindowText]:
     """Encode + generate over windows of any jobs, each with its own language, prompt and hotwords.
 
     WhisperX's `generate_segment_batched` gives the whole batch one prompt; CTranslate2's `generate`
     takes one per item, as long as the start-of-transcript token sits at the same position in each
     (its own check): windows are run in one pass per such position, so the scheduler, which groups
     them by that position (`batch_key`), gets one pass per batch. Every other decoding option is the
-    pipeline's, so a job's text is what WhisperX alone gives it.
+    pipeline's, so a job's text is what WhisperX alone gives it. (A pass also keeps to one language,
+    whose tokenizer splits its words.)
     """
     prompts = [prompt_tokens(pipeline, tokenizer_for(r.language), r.initial_prompt, r.hotwords, r.prompt_tokens)
                for r in batch]
-    groups: dict[tuple[int, float], list[int]] = {}
+    groups: dict[tuple[int, float, str], list[int]] = {}
     for n, prompt in enumerate(prompts):
-        groups.setdefault((prompt.index(tokenizer_for(batch[n].language).sot), batch[n].window_seconds), []).append(n)
-    texts: list[str] = [""] * len(batch)
+        request = batch[n]
+        key = (prompt.index(tokenizer_for(request.language).sot), request.window_seconds, request.language)
+        groups.setdefault(key, []).append(n)
+    decoded: list[WindowText] = [WindowText("")] * len(batch)
     for members in groups.values():
-        decoded = _generate(pipeline, [batch[n] for n in members], [prompts[n] for n in members], tokenizer_for)
-        for n, text in zip(members, decoded, strict=True):
-            texts[n] = text
-    return texts
+        for n, text in zip(members, _generate(pipeline, [batch[n] for n in members], [prompts[n] for n in members],
+                                              tokenizer_for(batch[members[0]].language)), strict=True):
+            decoded[n] = text
+    return decoded
+
+
+# faster-whisper's defaults for word timestamps: punctuation is glued to the word it belongs to.
+_PREPEND_PUNCTUATION = "\"'“¿([{-"
+_APPEND_PUNCTUATION = "\"'.。,，!！?？:：”)]}、"
 
 
 def _generate(pipeline: Any, batch: Sequence[DecodeRequest], prompts: list[list[int]],
-              tokenizer_for: Callable[[str], Any]) -> list[str]:
+              tokenizer: Any) -> list[WindowText]:
     import numpy as np
     from whisperx.audio import N_SAMPLES, log_mel_spectrogram
 
@@ -132,21 +141,48 @@ def _generate(pipeline: Any, batch: Sequence[DecodeRequest], prompts: list[list[
                                                  for p, r in zip(prompts, batch, strict=True))),
             suppress_blank=options.suppress_blank, suppress_tokens=options.suppress_tokens,
             no_repeat_ngram_size=options.no_repeat_ngram_size, repetition_penalty=options.repetition_penalty,
+            return_scores=True, return_no_speech_prob=True,
         )
+        tokens = [[t for t in result.sequences_ids[0] if t < tokenizer.eot] for result in results]
+        words = _words(model, tokenizer, batch, tokens, encoded, frames)
     except RuntimeError as exc:
         # CTranslate2 says "CUDA failed with error out of memory"; torch raises its OutOfMemoryError.
         if "out of memory" in str(exc).lower():
             raise ModelOutOfMemory(str(exc)) from exc
         raise
-    texts = []
-    for request, result in zip(batch, results, strict=True):
-        tokenizer = tokenizer_for(request.language)
-        texts.append(tokenizer.decode([t for t in result.sequences_ids[0] if t < tokenizer.eot]))
-    return texts
+    # faster-whisper's mean log-probability: the score is length-normalised, the mean counts the end token.
+    penalty = options.length_penalty or 1.0
+    return [WindowText(tokenizer.decode(ids), words[n],
+                       avg_logprob=round(result.scores[0] * len(ids) ** penalty / (len(ids) + 1), 4),
+                       no_speech_prob=round(result.no_speech_prob, 4))
+            for n, (ids, result) in enumerate(zip(tokens, results, strict=True))]
+
+
+def _words(model: Any, tokenizer: Any, batch: Sequence[DecodeRequest], tokens: list[list[int]],
+           encoded: Any, frames: int) -> list[tuple[TimedWord, ...]]:
+    """Each window's words, timed by the model's cross-attention over the encoder output the text was
+    decoded from: what faster-whisper's `word_timestamps=True` does (CTranslate2's `align`, then dynamic
+    time warping, in `WhisperModel.find_alignment`), without a second model or a second encoder pass.
+    Computed for the whole pass when any window asked (the cost is one forced decoder pass)."""
+    if not any(r.words for r in batch):
+        return [()] * len(batch)
+    from faster_whisper.transcribe import merge_punctuations
+
+    content = [min(frames, -(-r.audio.shape[0] * 100 // SAMPLE_RATE)) for r in batch]
+    found = model.find_alignment(tokenizer, tokens, encoded, content)
+    words: list[tuple[TimedWord, ...]] = []
+    for request, alignment in zip(batch, found, strict=True):
+        merge_punctuations(alignment, _PREPEND_PUNCTUATION, _APPEND_PUNCTUATION)
+        words.append(tuple(TimedWord(w["word"].strip(), round(float(w["start"]), 3), round(float(w["end"]), 3),
+                                     round(float(w["probability"]), 4))
+                           for w in alignment if request.words and w["word"].strip()))
+    return words
 
 
 def align(transcript: Transcript, audio: np.ndarray, model: Any, metadata: Any, device: str) -> Transcript:
-    """Add word timings with a wav2vec2 alignment model."""
+    """Re-time the words with a wav2vec2 alignment model. WhisperX splits segments at sentences; each
+    keeps the decoder statistics of the window it came from, and each word the model's probability
+    where the words are the same ones."""
     import whisperx
 
     raw = [{"start": s.start, "end": s.end, "text": s.text} for s in transcript.segments]
@@ -161,4 +197,21 @@ def align(transcript: Transcript, audio: np.ndarray, model: Any, metadata: Any, 
         )
         for s in aligned["segments"]
     ]
-    return transcript.model_copy(update={"segments": segments})
+    return transcript.model_copy(update={"segments": _keep_confidences(transcript.segments, segments)})
+
+
+def _keep_confidences(before: list[Segment], after: list[Segment]) -> list[Segment]:
+    kept = []
+    for segment in after:
+        middle = (segment.start + segment.end) / 2
+        source = next((s for s in before if s.start <= middle <= s.end), None)
+        if source is not None:
+            segment = segment.model_copy(update={"avg_logprob": source.avg_logprob,
+                                                 "no_speech_prob": source.no_speech_prob})
+        kept.append(segment)
+    old = [w for s in before for w in s.words or []]
+    new = [w for s in kept for w in s.words or []]
+    if old and [w.word for w in old] == [w.word for w in new]:
+        for was, now in zip(old, new, strict=True):
+            now.probability = was.probability
+    return kept

@@ -54,6 +54,32 @@ class DecodeRequest:
     max_tokens: int | None = None
     """At most this many tokens of text (None: the model's 448). A live unit caps it by its length, so a
     decode that loops (tiny.en on a word cut in half) stops within a second instead of running for 448."""
+    words: bool = False
+    """Time every word and give its probability (`WindowText.words`): file jobs ask, live units do not."""
+
+
+@dataclass(frozen=True)
+class TimedWord:
+    """A word as the model's cross-attention places it (seconds from the start of its window)."""
+
+    word: str
+    start: float
+    end: float
+    probability: float
+    """The mean probability of the word's tokens."""
+
+
+@dataclass(frozen=True)
+class WindowText:
+    """One window's text as the model decoded it, with what says how sure it was."""
+
+    text: str
+    words: tuple[TimedWord, ...] = ()
+    """Only where the request asked for them."""
+    avg_logprob: float | None = None
+    """The decoded tokens' mean log-probability (Whisper's own: below -1 is a doubtful decode)."""
+    no_speech_prob: float | None = None
+    """The model's probability that the window holds no speech at all."""
 
 
 class ModelOutOfMemory(RuntimeError):
@@ -84,9 +110,9 @@ class Transcriber(Protocol):
         """Windows decoded with options whose keys are equal may share one forward pass."""
         ...
 
-    def decode(self, batch: Sequence[DecodeRequest]) -> list[str]:
-        """The text of each window, in order, in as few forward passes as the keys allow. Raises
-        ModelOutOfMemory."""
+    def decode(self, batch: Sequence[DecodeRequest]) -> list[WindowText]:
+        """The text of each window, in order, in as few forward passes as the keys allow (and its words,
+        where asked for, from the same encoder output). Raises ModelOutOfMemory."""
         ...
 
     def align(self, transcript: Transcript, audio: np.ndarray) -> Transcript:

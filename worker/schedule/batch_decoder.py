@@ -10,17 +10,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from core.errors import EndoScribeError
+from core.errors import EndoScribeError, ErrorCode
 from worker import metrics as worker_metrics
 from worker.context import BatchLimit
-from worker.model.transcriber import DecodeRequest, ModelOutOfMemory, Transcriber
+from worker.model.transcriber import DecodeRequest, ModelOutOfMemory, Transcriber, WindowText
 from worker.schedule.work import Decoded, Slot
 
 log = logging.getLogger(__name__)
 
+_EMPTY = WindowText("")
+
 
 class OutOfMemory(EndoScribeError):
-    code = "gpu_out_of_memory"
+    code = ErrorCode.GPU_OUT_OF_MEMORY
 
 
 class BatchDecoder:
@@ -46,7 +48,7 @@ class BatchDecoder:
                 return [None] * len(slots), {slots[0][0].id: _item_error(exc)}
             first_error = exc
         log.warning("a batch failed (%s); retrying its jobs one by one", first_error.__class__.__name__)
-        texts: list[str | None] = [None] * len(slots)
+        texts: list[WindowText | None] = [None] * len(slots)
         failed: dict[str, Exception] = {}
         for item_id in dict.fromkeys(item.id for item, _ in slots):
             mine = [n for n, (item, _) in enumerate(slots) if item.id == item_id]
@@ -57,10 +59,11 @@ class BatchDecoder:
                 failed[item_id] = _item_error(exc)
         return texts, failed
 
-    def _redo_truncated(self, slots: Sequence[Slot], texts: list[str | None], failed: dict[str, Exception]) -> None:
+    def _redo_truncated(self, slots: Sequence[Slot], texts: list[WindowText | None],
+                        failed: dict[str, Exception]) -> None:
         """Decode again, without the prompt, the windows a prompt made Whisper cut short or loop on."""
         lost = [(n, again) for n, (item, i) in enumerate(slots)
-                if item.id not in failed and (again := item.redo(i, texts[n] or "")) is not None]
+                if item.id not in failed and (again := item.redo(i, (texts[n] or _EMPTY).text)) is not None]
         if not lost:
             return
         try:
@@ -71,7 +74,7 @@ class BatchDecoder:
         for (n, _), text in zip(lost, redone, strict=True):
             texts[n] = text
 
-    def _halving(self, requests: Sequence[DecodeRequest]) -> list[str]:
+    def _halving(self, requests: Sequence[DecodeRequest]) -> list[WindowText]:
         """Decode; when the accelerator runs out of memory, halve the batch (down to 1) and go on."""
         limit = self.limit
         if len(requests) > (size := limit.size):  # halved meanwhile: no need to run out of memory again

@@ -24,9 +24,11 @@ from worker.jobs.open_job import OpenJob
 from worker.jobs.run import LeaseLost, RunOutcome
 from worker.model.decoding import SAMPLE_RATE
 from worker.model.pipeline import CHUNK_SECONDS
-from worker.model.transcriber import ModelInfo, Window
+from worker.model.transcriber import ModelInfo, Window, WindowText
 
 log = logging.getLogger(__name__)
+
+_EMPTY = WindowText("")
 
 # A recording up to one window long has its speech found at once (tens of milliseconds); a longer one
 # in a thread, while the model decodes other jobs' batches: VAD over minutes of audio takes seconds
@@ -128,12 +130,12 @@ class FileWork:
         for item, _ in slots:
             item.sent += 1
 
-    def land(self, slots: Sequence[tuple[OpenJob, int]], texts: Sequence[str | None],
+    def land(self, slots: Sequence[tuple[OpenJob, int]], texts: Sequence[WindowText | None],
              failed: dict[str, Exception]) -> None:
         touched: dict[str, OpenJob] = {}
         for (item, index), text in zip(slots, texts, strict=True):
             if item.id not in failed and item in self.jobs:  # not dropped while it decoded
-                item.texts[index] = text or ""
+                item.land(index, text or _EMPTY)
                 touched[item.id] = item
         for job_id, error in failed.items():
             if (dropped := next((j for j in self.jobs if j.id == job_id), None)) is not None:
@@ -181,7 +183,7 @@ def _give_up(work: FileWork, exc: Exception) -> None:
     if job_run.await_redis(ctx.store.redis, ctx.settings.lease_seconds * 2):
         for job_id, holder in work.holders.items():
             try:
-                ctx.store.release_lock(job_id, holder)
+                ctx.store.release_lease(job_id, holder)
             except redis.RedisError:
                 pass  # the lease lapses by itself
     for job_id in work.holders:

@@ -19,7 +19,7 @@ from worker import metrics as worker_metrics
 from worker.context import JobContext
 from worker.live.desk import LiveDesk
 from worker.live.session import LiveUnit
-from worker.model.transcriber import ModelInfo
+from worker.model.transcriber import ModelInfo, WindowText
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class LiveWork:
             unit.launched_at = now
             worker_metrics.observe_live_unit(unit.cut.kind, "wait", now - unit.made_at)
 
-    def land(self, slots: Sequence[tuple[LiveUnit, int]], texts: Sequence[str | None],
+    def land(self, slots: Sequence[tuple[LiveUnit, int]], texts: Sequence[WindowText | None],
              failed: dict[str, Exception]) -> None:
         now = time.monotonic()
         for (unit, _), text in zip(slots, texts, strict=True):
@@ -90,7 +90,7 @@ class LiveWork:
             if unit.id in failed:
                 self.desk.fail(unit, failed[unit.id])
             else:
-                self.desk.deliver(unit, text or "")
+                self.desk.deliver(unit, text.text if text else "")
 
     def waits(self) -> list[Future[Any]]:
         return list(self.desk.looks())

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
 
-from worker.model.transcriber import DecodeRequest
+from worker.model.transcriber import DecodeRequest, WindowText
 from worker.schedule.batching import Schedulable
 
 
@@ -39,7 +39,7 @@ class WorkItem(Schedulable, Protocol):
 
 Slot = tuple[WorkItem, int]
 """One window of a batch: an item and the index of its window."""
-Decoded = tuple[list[str | None], dict[str, Exception]]
+Decoded = tuple[list[WindowText | None], dict[str, Exception]]
 """A batch's texts, slot by slot, and the items the model failed on, by id."""
 
 
@@ -77,7 +77,7 @@ class WorkSource(Protocol[ItemT]):
     def launched(self, slots: Sequence[tuple[ItemT, int]], now: float) -> None:
         """A batch went to the model with these of this source's windows (maybe none)."""
 
-    def land(self, slots: Sequence[tuple[ItemT, int]], texts: Sequence[str | None],
+    def land(self, slots: Sequence[tuple[ItemT, int]], texts: Sequence[WindowText | None],
              failed: dict[str, Exception]) -> None:
         """The texts of this source's windows in a batch that finished (and the items it failed on)."""
 
