@@ -15,6 +15,7 @@ from core.errors import (
     Conflict,
     EndoScribeError,
     ErrorCode,
+    Forbidden,
     InvalidInput,
     JobCancelled,
     NotFound,
@@ -49,6 +50,7 @@ _STATUS: dict[type[EndoScribeError], int] = {
     InvalidInput: 400,
     Unprocessable: 422,
     Unauthorized: 401,
+    Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
     PayloadTooLarge: 413,
@@ -67,6 +69,7 @@ _STATUS: dict[type[EndoScribeError], int] = {
 ERROR_DESCRIPTIONS = {
     400: "empty file or invalid input",
     401: "missing or invalid API key",
+    403: "the key may not do this (an organisation's templates take an admin key)",
     404: "no such job, note or vocabulary (or not yours), or its transcript is gone",
     409: "the job or its note is not in a state that allows this (not finished, failed, cancelled; the note "
          "changed since `base_version`, or is signed)",

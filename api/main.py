@@ -35,6 +35,7 @@ from api.routes import (
     review_page,
     sessions,
     system,
+    templates,
     vocabularies,
 )
 from api.urls import HostGuard, check_public_url
@@ -192,6 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(openai_audio.router)
     app.include_router(system.router)
     app.include_router(vocabularies.router)
+    app.include_router(templates.router)
     app.include_router(quality.router)
     app.include_router(quality_page.router)
     app.include_router(review_page.router)

@@ -3,6 +3,7 @@
     .venv/bin/python bench/commands.py            # on the reference text (what was said, with its pauses)
     .venv/bin/python bench/commands.py --json     # the same figures as JSON
     .venv/bin/python bench/commands.py --audio    # end to end: the voiced clips through the bundled model
+    .venv/bin/python bench/commands.py --audio --formatted  # as a file job hears them: formatted first
 
 The dev set is bench/devset/commands.yaml (dictations with commands, and near misses that must stay
 text), plus every sentence of the transcription dev set (bench/devset/dictations.yaml, as written), each
@@ -91,14 +92,30 @@ Heard = tuple[list[Utterance], list[Span]]
 """What was heard in a dictation (utterances), and where each of its phrases lies."""
 
 
-def score(cases: list[tuple[CommandDictation, Heard]], ordinary: list[list[Utterance]]) -> Score:
-    """Score the commands dictations, and the ordinary dictations (each a list of utterances)."""
+def formatted(utterances: list[Utterance], note_type: str | None) -> list[Utterance]:
+    """The utterances as a file job's editor hears them (`worker.text.dictating`): dictation formatting
+    first (spoken punctuation, numbers; layout left to the grammar), word times dropped."""
+    from core.jobs import JobOptions
+    from worker.text.formatting import format_text
+
+    options = JobOptions(note_type=note_type, formatting="dictation")
+    return [Utterance(format_text(u.text, options, layout=False), u.start, u.end) for u in utterances]
+
+
+def score(cases: list[tuple[CommandDictation, Heard]], ordinary: list[list[Utterance]],
+          format_first: bool = False) -> Score:
+    """Score the commands dictations, and the ordinary dictations (each a list of utterances); with
+    `format_first`, as a file job hears them (the notes are then not compared: they are written unformatted)."""
     templates = {t.name: t for t in starter_templates()}
     result = Score()
     for d, (utterances, spans) in cases:
         editor = Editor(templates=templates)
+        if format_first:
+            utterances = formatted(utterances, d.note_type)
         calls = [e for u in utterances for e in editor.hear(u) if e["type"] == "command"]
         _match(d, spans, calls, result)
+        if format_first:
+            continue
         result.notes += 1
         if editor.text == d.written:
             result.notes_right += 1
@@ -106,7 +123,7 @@ def score(cases: list[tuple[CommandDictation, Heard]], ordinary: list[list[Utter
             result.wrong_notes.append(f"{d.id}: {editor.text!r}")
     for utterances in ordinary:
         editor = Editor(templates=templates)
-        for utterance in utterances:
+        for utterance in formatted(utterances, None) if format_first else utterances:
             result.sentences += len([s for s in _SENTENCES.split(utterance.text.strip()) if s])
             hits = [e for e in editor.hear(utterance) if e["type"] == "command"]
             result.taken += len(hits)
@@ -229,6 +246,8 @@ def main() -> None:
     parser.add_argument("--audio", action="store_true", help="end to end through the bundled model")
     parser.add_argument("--prompt-commands", action="store_true",
                         help="with --audio: also prompt the model with the command phrases")
+    parser.add_argument("--formatted", action="store_true",
+                        help="format each utterance before the editor, as a file job does")
     parser.add_argument("--fresh", action="store_true", help="with --audio: decode again, not from bench/.cache")
     parser.add_argument("--verbose", action="store_true", help="list misses, false hits and wrong notes")
     args = parser.parse_args()
@@ -236,8 +255,9 @@ def main() -> None:
     heard = ROOT / "bench" / ".cache" / f"commands-heard{'-prompted' if args.prompt_commands else ''}.json"
     if args.audio and heard.exists() and not args.fresh:
         _LOADED["cache"] = json.loads(heard.read_text())
-    result = score(*(audio_cases() if args.audio else reference_cases()))
+    result = score(*(audio_cases() if args.audio else reference_cases()), format_first=args.formatted)
     mode = ("audio, command phrases prompted" if args.prompt_commands else "audio") if args.audio else "reference text"
+    mode += ", formatted first" if args.formatted else ""
     figures = {"mode": mode, **result.figures()}
     if args.json:
         print(json.dumps(figures, indent=1))

@@ -32,6 +32,7 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error", "the server failed unexpectedly; retry, or tell the operator"
     INVALID_INPUT = "invalid_input", "the request is malformed"
     UNAUTHORIZED = "unauthorized", "no valid API key was sent"
+    FORBIDDEN = "forbidden", "the key may not do this (the organisation's templates take an admin key)"
     NOT_FOUND = "not_found", "no such job or resource (or not yours)"
     CONFLICT = "conflict", "the resource is not in a state that allows this"
     FILE_TOO_LARGE = "file_too_large", "the upload is over the size limit"
@@ -144,6 +145,10 @@ class Unprocessable(InvalidInput):
 
 class Unauthorized(EndoScribeError):
     code = ErrorCode.UNAUTHORIZED
+
+
+class Forbidden(EndoScribeError):
+    code = ErrorCode.FORBIDDEN
 
 
 class NotFound(EndoScribeError):

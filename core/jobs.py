@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -114,6 +114,35 @@ class Segment(BaseModel):
     """The model's probability that this stretch holds no speech (high, with text: likely invented)."""
 
 
+class AppliedCommand(BaseModel):
+    """A dictation command found in what was said (`dictation.grammar`), and what it did."""
+
+    name: str
+    """The command (`scratch_that`, `insert_template`, ...): the list is docs/guides/commands.md."""
+    said: str
+    """The words that were taken for it."""
+    start: float
+    """Where it was said in the audio (seconds; a segment's edges when the model gave no word times)."""
+    end: float
+    applied: bool = True
+    """False: it could not apply (`reason` says why); it wrote nothing, and its words are not text."""
+    applied_to: dict[str, Any] | None = None
+    """What it acted on: the text it removed or selected, the template it inserted, the fields it left."""
+    reason: str | None = None
+
+
+class UnfilledField(BaseModel):
+    """A field of an inserted template that nothing filled: it keeps its default, for the review to see."""
+
+    template: str
+    field: int
+    """Its place in the template's body (0: the first field)."""
+    label: str
+    """The field as the body writes it (`adequate|inadequate`)."""
+    default: str
+    """What the text has in its place ("" writes `[ ]`)."""
+
+
 class Transcript(BaseModel):
     """The one stored result of a job; every output format is rendered from it."""
 
@@ -123,6 +152,11 @@ class Transcript(BaseModel):
     language: str
     duration: float
     segments: list[Segment]
+    commands: list[AppliedCommand] | None = None
+    """The dictation commands applied to `text`, in the order said (with dictation formatting on, when any
+    was said); `segments` stay what was said."""
+    unfilled_fields: list[UnfilledField] | None = None
+    """Fields of inserted templates still at their defaults (present when a template was inserted)."""
     review: list[ReviewFlag] | None = None
     """What a clinician must check before signing, and why (`core.review`): absent where nothing was
     reviewed (a job from before flags were kept), empty where nothing needs a second look."""

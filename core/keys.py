@@ -167,6 +167,12 @@ def session_events_key(session_id: str) -> str:
     return f"{PREFIX}:session:{session_id}:events"
 
 
+def session_said_key(session_id: str) -> str:
+    """Hash of a dictating session's finals (final number -> its formatted text and times), so a worker
+    that takes the session over rebuilds its document (`worker.live.dictating`); expires with the session."""
+    return f"{PREFIX}:session:{session_id}:said"
+
+
 def session_lease_key(session_id: str) -> str:
     """Held by the worker serving a session, so two workers never decode it at once."""
     return f"{PREFIX}:session:{session_id}:lease"

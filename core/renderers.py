@@ -75,7 +75,7 @@ def _utf8(text: Callable[[Transcript], str]) -> Callable[[Transcript], bytes]:
 
 
 RENDERERS: dict[str, Renderer] = {r.name: r for r in (
-    Renderer("json", "application/json", _utf8(render_json)),
+    Renderer("json", "application/json", _utf8(render_json), schema=Transcript),
     Renderer("txt", "text/plain; charset=utf-8", _utf8(render_txt)),
     Renderer("srt", "application/x-subrip; charset=utf-8", _utf8(render_srt)),
     Renderer("vtt", "text/vtt; charset=utf-8", _utf8(render_vtt)),

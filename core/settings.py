@@ -330,6 +330,9 @@ class Settings(BaseSettings):
     `Host`, once checked against the allowed hosts."""
     api_keys: list[str] = Field(default_factory=list)
     """Bearer tokens allowed to use the API (JSON list); empty disables auth (development only)."""
+    template_admin_keys: list[str] = Field(default_factory=list)
+    """Keys of `api_keys` (JSON list) that may write the organisation's dictation templates, which every key
+    inherits (`POST /v1/templates?scope=organisation`); with auth off, any caller may."""
     max_upload_mb: float = Field(default=500.0, gt=0)
     """Largest audio upload accepted, in MB."""
     retention_seconds: int = Field(default=7 * 24 * 3600, ge=60)

@@ -59,7 +59,7 @@ class Editor:
         return events
 
     def apply(self, piece: Piece) -> list[Event]:
-        before = [(b.text, b.kind) for b in self.state.blocks]
+        before = [(b.text, b.kind, self._current(b.id)) for b in self.state.blocks]
         if isinstance(piece, Text):
             self.history.append(copy.deepcopy(self.state))
             self._dictate(piece.text)
@@ -97,14 +97,25 @@ class Editor:
             filling.text = filling.expansion.text()
             return
         state.filling = None
-        block = state.add(Kind.DICTATED, text.strip())
+        text = text.strip()
+        last = next((b for b in reversed(state.blocks) if b.text), None)
+        if last is not None and not last.is_text and text[:1].islower():
+            text = text[0].upper() + text[1:]  # a new paragraph or line starts a sentence
+        block = state.add(Kind.DICTATED, text)
         state.said.append((block.id, None))
 
-    def _finals(self, before: list[tuple[str, Kind]]) -> list[Event]:
+    def _current(self, block_id: int) -> int | None:
+        """The field dictation fills next, when it is in this block."""
+        block = self.state.blocks[block_id]
+        if self.state.filling != block_id or block.expansion is None or not block.expansion.open:
+            return None
+        return block.expansion.current
+
+    def _finals(self, before: list[tuple[str, Kind, int | None]]) -> list[Event]:
         events = []
         for block in self.state.blocks:
             old = before[block.id] if block.id < len(before) else None
-            if old is not None and old == (block.text, block.kind):
+            if old is not None and old == (block.text, block.kind, self._current(block.id)):
                 continue
             if old is not None:
                 self.revisions[block.id] = self.revisions.get(block.id, 0) + 1
@@ -116,8 +127,14 @@ class Editor:
         return events
 
     def _final(self, block: int, text: str, kind: Kind) -> Event:
-        return {"type": "final", "id": block, "revision": self.revisions.get(block, 0), "text": text,
-                "kind": str(kind)}
+        event: Event = {"type": "final", "id": block, "revision": self.revisions.get(block, 0), "text": text,
+                        "kind": str(kind)}
+        current = self._current(block) if block < len(self.state.blocks) else None
+        expansion = self.state.blocks[block].expansion if current is not None else None
+        if current is not None and expansion is not None:
+            start, end = expansion.field_span(current)
+            event["field"] = {"index": current, "start": start, "end": end}
+        return event
 
 
 def edit(utterances: Iterable[Utterance], templates: Mapping[str, Template] | None = None) -> Edited:

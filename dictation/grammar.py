@@ -218,6 +218,12 @@ def _alone(words: Sequence[Word], context: Context) -> Call | None:
     return Call(name, " ".join(w.text for w in words), words[0].start, words[-1].end, argument or None)
 
 
+_DIGITS = {w: str(n) for n, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+"""Numbers formatting writes in digits before a unit or a counted word ("three passes" -> "3 passes")."""
+
+
 def _exact(said: str, context: Context) -> tuple[str, str] | None:
     for spec in COMMANDS:
         for phrase in spec.phrases:
@@ -254,7 +260,12 @@ def _argument(spec: CommandSpec, phrase: str, said: str, context: Context) -> st
         return None
     rest = said[len(phrase) + 1:]
     if spec.argument is Argument.WORDS:
-        return rest if re.search(rf"\b{re.escape(rest)}\b", normalise(context.document)) else None
+        document = normalise(context.document)
+        # "select three" after formatting wrote "3 passes": the words as said, else as written in digits
+        for words in dict.fromkeys((rest, " ".join(_DIGITS.get(w, w) for w in rest.split()))):
+            if re.search(rf"\b{re.escape(words)}\b", document):
+                return words
+        return None
     if spec.argument is Argument.TEMPLATE:
         return context.templates.get(rest)
     return rest

@@ -2,10 +2,14 @@
 
 What a key may insert is, by name, its own templates over its organisation's over the built-in
 starters (those only when the key enabled them): a key inherits its organisation's set and overrides a
-template by storing its own under the same name. Keys never see each other's templates.
+template by storing its own under the same name. Keys never see each other's templates. Every key is in
+the deployment's organisation (`DEFAULT_ORGANISATION`, written by the admin keys through
+`POST /v1/templates?scope=organisation`) unless `join` put it in another.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 import redis
 from redis.client import Pipeline
@@ -18,8 +22,18 @@ from dictation.templates import Template
 
 MAX_TEMPLATES = 200
 """Templates one key (or one organisation) may store."""
+DEFAULT_ORGANISATION = "default"
+"""The organisation every key inherits from unless it joined another: the deployment's own."""
 _ORGANISATION = "organisation"
 _BUILTIN = "builtin"
+
+
+class Source(StrEnum):
+    """Where a key's template comes from."""
+
+    OWN = "own"
+    ORGANISATION = "organisation"
+    BUILTIN = "builtin"
 
 
 def templates_key(tenant: str) -> str:
@@ -60,7 +74,7 @@ class TemplateStore:
             raise NotFound(f"organisation {organisation!r} has no template {name!r}")
 
     def join(self, tenant: str, organisation: str | None) -> None:
-        """Make a key inherit an organisation's templates (None: none)."""
+        """Make a key inherit an organisation's templates (None: the deployment's, `DEFAULT_ORGANISATION`)."""
         key = template_settings_key(tenant)
         if organisation is None:
             self.client.hdel(key, _ORGANISATION)
@@ -71,28 +85,33 @@ class TemplateStore:
         """Let a key insert the built-in starter templates (off by default)."""
         self.client.hset(template_settings_key(tenant), _BUILTIN, "1" if enabled else "0")
 
+    def builtin_enabled(self, tenant: str) -> bool:
+        return self.client.hget(template_settings_key(tenant), _BUILTIN) == b"1"
+
     def templates(self, tenant: str) -> dict[str, Template]:
         """Every template the key may insert, by name: its own over its organisation's over the starters."""
+        return {name: template for name, (template, _) in self.sourced(tenant).items()}
+
+    def sourced(self, tenant: str) -> dict[str, tuple[Template, Source]]:
+        """`templates`, each with where it comes from."""
         settings_key, own_key = template_settings_key(tenant), templates_key(tenant)
 
         def read(pipe: Pipeline) -> tuple[dict[bytes, bytes], dict[bytes, bytes], dict[bytes, bytes]]:
             settings = as_hash(pipe.hgetall(settings_key))
-            organisation = settings.get(_ORGANISATION.encode())
-            shared: dict[bytes, bytes] = {}
-            if organisation:
-                org_key = organisation_templates_key(organisation.decode())
-                pipe.watch(settings_key, own_key, org_key)
-                shared = as_hash(pipe.hgetall(org_key))
+            organisation = settings.get(_ORGANISATION.encode(), DEFAULT_ORGANISATION.encode())
+            org_key = organisation_templates_key(organisation.decode())
+            pipe.watch(settings_key, own_key, org_key)
+            shared = as_hash(pipe.hgetall(org_key))
             own = as_hash(pipe.hgetall(own_key))
             pipe.multi()  # nothing queued: EXEC only proves the three reads saw one state
             return settings, shared, own
 
         settings, shared, own = transact(self.client, read, settings_key, own_key)
-        found: dict[str, Template] = {}
+        found: dict[str, tuple[Template, Source]] = {}
         if settings.get(_BUILTIN.encode()) == b"1":
-            found.update((t.name, t) for t in starter_templates())
-        for stored in (shared, own):
-            found.update((name.decode(), Template.model_validate_json(raw)) for name, raw in stored.items())
+            found.update((t.name, (t, Source.BUILTIN)) for t in starter_templates())
+        for stored, source in ((shared, Source.ORGANISATION), (own, Source.OWN)):
+            found.update((name.decode(), (Template.model_validate_json(raw), source)) for name, raw in stored.items())
         return found
 
     def _put(self, key: str, template: Template) -> None:

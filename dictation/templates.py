@@ -161,6 +161,21 @@ class Expansion:
             n += 1
         return "".join(out).strip()
 
+    def field_span(self, index: int) -> tuple[int, int]:
+        """Where field `index` lies in `text()` (start, end offsets)."""
+        out, n = "", 0
+        for part in self.parts:
+            if isinstance(part, str):
+                out += part
+                continue
+            value = self.values.get(n) or part.default or BLANK
+            if n == index:
+                lead = len(out) - len(out.lstrip())
+                return len(out) - lead, len(out) - lead + len(value)
+            out += value
+            n += 1
+        raise IndexError(index)
+
     def unfilled(self) -> list[dict[str, object]]:
         """The fields nobody filled: they keep their defaults, and the review should see them."""
         return [{"template": self.template.name, "field": i, "label": spec.label, "default": spec.default}

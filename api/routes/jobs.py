@@ -54,7 +54,7 @@ def read_job(job_id: str, jobs: JobServiceDep) -> JobPublic:
 @router.get("/{job_id}/result",
             responses={200: {"content": {r.media_type: {} for r in RENDERERS.values()},
                              "model": Union[RESULT_MODELS],  # noqa: UP007 - a runtime tuple of models
-                             "description": "the result; the application/json schema is `format=findings`"},
+                             "description": "the result: `Transcript` (json) or `FindingsResult` (findings)"},
                        **error_responses(401, 404, 409, 429)})
 def read_result(job_id: str, jobs: JobServiceDep, format: Annotated[ResultFormat, Query()] = "json") -> Response:
     """The transcript as json, txt, srt or vtt, or its structured findings (`findings`, JSON); 409 until

@@ -1,23 +1,101 @@
 // The /dictate page: the microphone at 16 kHz, 200 ms s16le chunks over the session's WebSocket,
-// partial text in grey, final text in black. Served as a file: the page's CSP runs no inline script.
+// partial text in grey, final text in black, joined as sentences. With a note type, commands act on
+// the text: each final names its block (`segment`) and a block a command changed comes again with a
+// higher `revision`, so the page redraws it (what was scratched stays struck through; a template is
+// shaded, the field dictation fills next highlighted). When the session ends the page shows the job's note, the authoritative text, with a link.
+// Served as a file: the page's CSP runs no inline script.
 "use strict";
 const CHUNK = 3200;  // 200 ms at 16 kHz
 const KEY = "endoscribe-key";
 const $ = (id) => document.getElementById(id);
-let ws = null, context = null, stream = null, pending = [], pendingLength = 0;
+let ws = null, context = null, stream = null, pending = [], pendingLength = 0, headers = {};
+let blocks = new Map();  // segment -> {text, kind, struck}
 
 function status(text) { $("status").textContent = text; }
 
+function final(event) {
+  const old = blocks.get(event.segment);
+  if (event.revision !== undefined && !event.text && old && old.text) {
+    blocks.set(event.segment, { text: old.text, kind: old.kind, struck: true });  // scratched: shown struck
+  } else {
+    blocks.set(event.segment, { text: event.text, kind: event.kind || "dictated", struck: false,
+                                field: event.field || null });
+  }
+  draw();
+}
+
+// Finals joined as sentences: one that follows text without an end gets a full stop before it, and
+// one that starts a sentence starts with a capital.
+function draw() {
+  const root = $("finals");
+  root.replaceChildren();
+  let last = null;  // the last text span drawn, and whether a sentence has ended since
+  let ended = true;
+  for (const [segment, block] of [...blocks.entries()].sort((a, b) => a[0] - b[0])) {
+    if (block.kind === "paragraph" || block.kind === "line") {
+      root.append(document.createElement("br"));
+      if (block.kind === "paragraph") root.append(document.createElement("br"));
+      ended = true; last = null;
+      continue;
+    }
+    if (!block.text) continue;
+    const span = document.createElement("span");
+    let text = block.text;
+    if (block.struck) span.className = "struck";
+    else {
+      if (last && !/[.?!:;,]$/.test(last.textContent)) { last.textContent += "."; ended = true; }
+      if (ended) text = text.charAt(0).toUpperCase() + text.slice(1);
+      if (block.kind === "template") span.className = "template";
+    }
+    span.dataset.segment = String(segment);
+    const space = root.childNodes.length && root.lastChild.nodeName !== "BR" ? " " : "";
+    if (block.field && !block.struck) {  // the template's field dictation fills next, highlighted
+      const mark = document.createElement("mark");
+      mark.textContent = text.slice(block.field.start, block.field.end);
+      span.append(space + text.slice(0, block.field.start), mark, text.slice(block.field.end));
+    } else span.textContent = space + text;
+    root.append(span);
+    if (!block.struck) { last = span; ended = /[.?!]$/.test(text); }
+  }
+}
+
+function command(event) {
+  const item = document.createElement("li");
+  item.textContent = event.applied ? `${event.name.replaceAll("_", " ")}: “${event.said}”`
+    : `${event.name.replaceAll("_", " ")} did not apply: ${event.reason}`;
+  if (!event.applied) item.className = "refused";
+  $("commands").append(item);
+}
+
+// The job's note, once its worker has transcribed the whole session.
+async function result(jobId, url) {
+  $("result-link").href = url;
+  $("result").hidden = false;
+  for (;;) {
+    const job = await (await fetch(`/v1/jobs/${jobId}`, { headers })).json();
+    if (job.status === "completed") break;
+    if (job.status === "failed" || job.status === "cancelled" || job.error) {
+      $("result-text").textContent = `The job ${job.status}: ${job.error ? job.error.message : ""}`;
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  const note = await (await fetch(`/v1/jobs/${jobId}/result?format=json`, { headers })).json();
+  $("result-text").textContent = note.text;
+  document.body.dataset.result = jobId;
+  status(`Done: job ${jobId}.`);
+}
+
 function show(event) {
   if (event.type === "partial") $("partial").textContent = event.text;
-  else if (event.type === "final") {
-    $("finals").textContent += ($("finals").textContent ? " " : "") + event.text;
-    $("partial").textContent = "";
-  } else if (event.type === "lagging") status(`The transcription is ${event.delay} s behind.`);
+  else if (event.type === "final") { final(event); $("partial").textContent = ""; }
+  else if (event.type === "command") command(event);
+  else if (event.type === "lagging") status(`The transcription is ${event.delay} s behind.`);
   else if (event.type === "error") status(`${event.code}: ${event.message}`);
   else if (event.type === "ended") {
-    status(`Ended. The whole dictation is job ${event.job_id}: ${event.result_url}`);
+    status(`Ended. The whole dictation is job ${event.job_id}; transcribing it…`);
     document.body.dataset.ended = event.job_id;
+    result(event.job_id, event.result_url);
   }
 }
 
@@ -47,12 +125,16 @@ function keep(key) {
 async function start() {
   $("start").disabled = true;
   $("finals").textContent = ""; $("partial").textContent = "";
-  const headers = { "Content-Type": "application/json" };
+  $("commands").replaceChildren(); $("result").hidden = true; $("result-text").textContent = "";
+  blocks = new Map();
+  headers = {};
   const key = $("key").value.trim();
   if (key) { headers.Authorization = `Bearer ${key}`; keep(key); }
   const options = {};
   if ($("hotwords").value.trim()) options.hotwords = $("hotwords").value.trim();
-  const response = await fetch("/v1/sessions", { method: "POST", headers, body: JSON.stringify(options) });
+  if ($("note_type").value) options.note_type = $("note_type").value;
+  const response = await fetch("/v1/sessions", {
+    method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body: JSON.stringify(options) });
   const session = await response.json();
   if (!response.ok) { status(`${session.error.code}: ${session.error.message}`); $("start").disabled = false; return; }
   ws = new WebSocket(session.stream_url);

@@ -7,11 +7,14 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import time
+import wave
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,14 +78,15 @@ class Page:
         return {"refused": self.evaluate("window.__refused"), "errors": self.evaluate("window.__errors")}
 
 
-@pytest.fixture()
-def page(tmp_path: Path) -> Iterator[Page]:
+@contextmanager
+def browser(profile: Path, microphone: Path) -> Iterator[Page]:
+    """A headless Chromium whose fake microphone plays `microphone` once, and its one tab."""
     port = free_port()
     assert CHROMIUM is not None
-    browser = subprocess.Popen([
-        CHROMIUM, f"--remote-debugging-port={port}", f"--user-data-dir={tmp_path}", "--no-sandbox",
+    process = subprocess.Popen([
+        CHROMIUM, f"--remote-debugging-port={port}", f"--user-data-dir={profile}", "--no-sandbox",
         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={FIXTURES / 'summary.wav'}%noloop", "about:blank",
+        f"--use-file-for-fake-audio-capture={microphone}%noloop", "about:blank",
     ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         eventually(lambda: any(t["type"] == "page" for t in httpx.get(f"http://127.0.0.1:{port}/json").json()),
@@ -90,9 +94,15 @@ def page(tmp_path: Path) -> Iterator[Page]:
         yield Page(port)
     finally:
         # Its renderer and zygote processes outlive a terminated parent: end its whole process group.
-        os.killpg(browser.pid, signal.SIGTERM)
-        browser.wait(10)
-        eventually(lambda: not _group_alive(browser.pid), 10, "every Chromium process gone")
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(10)
+        eventually(lambda: not _group_alive(process.pid), 10, "every Chromium process gone")
+
+
+@pytest.fixture()
+def page(tmp_path: Path) -> Iterator[Page]:
+    with browser(tmp_path / "profile", FIXTURES / "summary.wav") as tab:
+        yield tab
 
 
 def _group_alive(group: int) -> bool:
@@ -123,6 +133,7 @@ def test_the_page_streams_the_microphone_and_shows_the_final_text(
     assert page.trouble() == {"refused": [], "errors": []}
     assert stored == ["typed-key", None]  # kept for this tab only: "remember" was not ticked
     assert word_error_rate(reference("summary"), shown) <= 0.45, shown
+    assert not re.search(r"[.?!] [a-z]", shown), shown  # finals joined as sentences: a capital after a stop
     assert wait_for_status(client, job_id)["status"] == "completed"
 
 
@@ -161,3 +172,48 @@ def test_the_docs_pages_render_under_their_policy(
     time.sleep(1)  # what a page loads after it first paints
 
     assert page.trouble() == {"refused": refused, "errors": []}
+
+
+def test_with_a_note_type_the_page_shows_commands_as_they_apply_and_then_the_jobs_note(
+    api_url: str, client: httpx.Client, tmp_path: Path
+) -> None:
+    from tests.e2e.test_live_commands import COLONOSCOPY, dictation_pcm, is_meant
+
+    assert client.post("/v1/templates", json=COLONOSCOPY).status_code == 201
+    pcm = dictation_pcm()
+    microphone = tmp_path / "dictation.wav"
+    with wave.open(str(microphone), "wb") as wav:
+        wav.setnchannels(1), wav.setsampwidth(2), wav.setframerate(16000), wav.writeframes(pcm)
+
+    with browser(tmp_path / "profile", microphone) as tab:
+        tab.open(f"{api_url}/dictate")
+        tab.evaluate("document.getElementById('note_type').value = 'colonoscopy'")
+        tab.evaluate("document.getElementById('start').click()", gesture=True)
+        tab.wait_until("document.getElementById('status').textContent === 'Listening…'", 30)
+        listening = time.monotonic()
+        # Once the template is in, the field dictation fills next is highlighted.
+        tab.wait_until("document.querySelector('#finals .template mark') !== null", 60)
+        highlighted = tab.evaluate("document.querySelector('#finals .template mark').textContent")
+        time.sleep(max(0.0, listening + len(pcm) / 32000 + 0.5 - time.monotonic()))
+        tab.evaluate("document.getElementById('stop').click()", gesture=True)
+        tab.wait_until("document.body.dataset.result || ''", 120)
+
+        commands = tab.evaluate("[...document.querySelectorAll('#commands li')].map((li) => li.textContent)")
+        struck = tab.evaluate("[...document.querySelectorAll('#finals .struck')].map((s) => s.textContent)")
+        templates = tab.evaluate("document.querySelectorAll('#finals .template').length")
+        shown = tab.evaluate("[...document.querySelectorAll('#finals span:not(.struck)')]"
+                             ".map((s) => s.textContent).join('').trim()")
+        note = tab.evaluate("document.getElementById('result-text').textContent")
+        link = tab.evaluate("document.getElementById('result-link').href")
+        job_id = tab.evaluate("document.body.dataset.result")
+        (tmp_path / "dictate-commands.png").write_bytes(base64.b64decode(tab.call("Page.captureScreenshot")["data"]))
+        assert tab.trouble() == {"refused": [], "errors": []}
+
+    assert [c.split(":")[0] for c in commands] == ["scratch that", "insert template", "next field",
+                                                   "accept defaults"], commands
+    assert len(struck) == 1 and struck[0].strip().endswith("was reached."), struck  # scratched, shown struck
+    assert templates == 1
+    assert highlighted in ("screening", "II"), highlighted  # the indication (or ASA class, once it was filled)
+    assert is_meant(shown), shown
+    assert is_meant(note), note
+    assert link == f"{api_url}/v1/jobs/{job_id}/result"

@@ -47,7 +47,9 @@ def test_a_dictated_colonoscopy_arrives_formatted_in_the_result_and_the_fhir_cal
     text = result["text"]
 
     assert job["status"] == "completed" and job["options"]["note_type"] == "colonoscopy"
-    assert set(result) == {"text", "raw_text", "language", "duration", "segments"}
+    assert set(result) == {"text", "raw_text", "language", "duration", "segments", "review", "commands"}
+    # Its paragraph breaks were said: the command grammar wrote them, and the result lists them.
+    assert [(c["name"], c["applied"]) for c in result["commands"]] == [("new_paragraph", True)] * 2, result
     assert re.search(r"\b(period|comma|new paragraph)\b", result["raw_text"], re.IGNORECASE)
     assert not re.search(r"\b(period|comma|new paragraph)\b", text, re.IGNORECASE), text
     assert text.count("\n\n") == 2 and "Findings:" in text and "12 mm" in text and "25 cm" in text, text

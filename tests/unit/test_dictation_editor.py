@@ -122,3 +122,26 @@ def test_undo_reverses_a_correction_and_scratch_removes_an_inserted_template() -
                     {COLONOSCOPY.name: COLONOSCOPY})
     assert inserted.text == "Findings normal."
     assert inserted.unfilled == []
+
+
+def test_select_finds_a_number_said_in_words_that_formatting_wrote_in_digits() -> None:
+    edited = edit([Utterance("A 22 gauge needle was used for 3 passes."), Utterance("Select three."),
+                   Utterance("Correct that to four.")])
+
+    assert edited.text == "A 22 gauge needle was used for four passes."
+    assert [(c["name"], c["applied_to"]) for c in edited.commands] == [
+        ("select", {"block": 0, "text": "3"}), ("correct_that", {"block": 0, "text": "3", "to": "four"})]
+
+
+def test_a_template_final_says_where_the_field_dictation_fills_next_is_and_moves_with_it() -> None:
+    editor = Editor(templates={"egd": Template(name="egd", triggers=["normal egd"],
+                                               body="Esophagus: [normal]. ASA class [II|I|III].")})
+
+    inserted = editor.hear(Utterance("Insert normal egd."))[-1]
+    moved = editor.hear(Utterance("Next field."))[-1]
+    done = editor.hear(Utterance("Accept defaults."))
+
+    assert (inserted["text"], inserted["field"]) == ("Esophagus: normal. ASA class II.",
+                                                     {"index": 0, "start": 11, "end": 17})
+    assert (moved["type"], moved["revision"], moved["field"]) == ("final", 1, {"index": 1, "start": 29, "end": 31})
+    assert [(e["type"], "field" in e) for e in done] == [("command", False), ("final", False)]

@@ -72,6 +72,7 @@ def test_segments_and_text_are_both_formatted_and_the_raw_text_is_kept() -> None
         "segments": [{"start": 0.0, "end": 4.0, "text": "Findings: a 5 mm polyp.", **untimed},
                      {"start": 4.5, "end": 9.0, "text": "Plan: repeat", **untimed}],
         "review": None,  # the worker reviews the formatted text (after formatting)
+        "commands": None, "unfilled_fields": None,  # formatting applies none: worker.text.dictating does
         "findings": None,  # formatting reads none; the worker's findings step does (after it)
     }
 

@@ -29,7 +29,7 @@ from worker.context import JobContext
 from worker.jobs.open_job import OpenJob
 from worker.model import decoding, pipeline
 from worker.model.transcriber import ModelInfo, Window, WindowText
-from worker.text import findings_reading, formatting, lexicon
+from worker.text import dictating, findings_reading, lexicon
 
 if TYPE_CHECKING:
     import numpy as np
@@ -148,7 +148,8 @@ def complete(job: OpenJob, ctx: JobContext) -> RunOutcome:
         heard = transcript.segments
         transcript = lexicon.correct_job(transcript, job.options, ctx.settings.vocabulary)
         corrected = transcript.segments
-        transcript = formatting.format_transcript(transcript, job.options)
+        owner = dictating.owner_templates(ctx.store.redis, lambda: ctx.store.get(job.id).owner)
+        transcript = dictating.dictate(transcript, job.options, owner)
         flags = review.review(transcript.segments, _loudness(job.audio), (heard, corrected))
         transcript = transcript.model_copy(update={"review": flags})
         transcript = findings_reading.read_findings(transcript, job.options, job.id)

@@ -28,6 +28,7 @@ from core.settings import LiveSettings
 from core.vocabulary import decoding_prompt
 from worker.context import JobContext
 from worker.live import limits
+from worker.live.dictating import LiveDictation
 from worker.live.endpointing import CutKind
 from worker.live.look import Look, Looked, look
 from worker.live.session import HeldSession, LiveUnit, make_unit
@@ -114,15 +115,22 @@ class LiveDesk:
                 self.store.emit(session.id, {"type": "partial", "text": stable, "start": start})
             return
         text = text.strip()
-        event = ({"type": "final", "segment": session.segment, "text": text, "start": start,
-                  "end": round(unit.offset + unit.cut.end, 3)} if text else None)
+        end = round(unit.offset + unit.cut.end, 3)
+        told = [{"type": "final", "segment": session.segment, "text": text, "start": start, "end": end}] if text else []
+        if text and session.dictation is not None:
+            told = session.dictation.hear(session.segment, text, start, end)
         segment = session.segment + (1 if text else 0)
         prompt = text or session.prompt
-        if not self.store.commit_final(session.id, self.holder, unit.end_byte, segment, prompt, event):
+        if not self.store.commit_final(session.id, self.holder, unit.end_byte, segment, prompt,
+                                       told[0] if told else None):
             log.warning("session %s: lost its lease before a final was committed; leaving it", session.id)
             self.held.pop(session.id, None)
             self.leases.drop(session.lease)
             return
+        for event in told[1:]:  # a command's finals, after it (the final's own commit holds the first)
+            self.store.emit(session.id, event)
+        if session.dictation is not None and session.dictation.stopped:
+            self.store.request_end(session.id, "stop_dictation")
         session.restart(unit.end_byte)
         session.segment, session.prompt = segment, prompt
         session.agreement.reset()
@@ -194,6 +202,11 @@ class LiveDesk:
                                             looked_at=state.committed_bytes,
                                             lease=self.leases.hold_session(session_id, self.holder),
                                             partial_at=state.committed_bytes)
+        held = self.held[session_id]
+        held.dictation = LiveDictation.load(self.store.redis, session_id, options, meta.owner, state.segment,
+                                            self.store.keep_ms, self.ctx.settings.vocabulary)
+        if held.dictation is not None:
+            held.initial_prompt = " ".join(p for p in (held.dictation.prompt, held.initial_prompt) if p)
         log.info("session %s: serving it", session_id)
 
     def _next(self, session: HeldSession) -> Future[Looked] | None:

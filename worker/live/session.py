@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from core.session_store import BYTES_PER_SECOND
 from core.settings import LiveSettings
 from worker.leases import Lease
+from worker.live.dictating import LiveDictation
 from worker.live.endpointing import Cut, CutKind, LocalAgreement
 from worker.live.look import Look, Looked
 from worker.model.transcriber import DecodeRequest, Transcriber, Window
@@ -80,6 +81,8 @@ class HeldSession:
     that sends empty chunks (or anything else that refreshes `last_audio_at`) does not keep it open."""
     looking: tuple[Look, Future[Looked]] | None = None
     """A look at it running off the scheduler's thread (see `LiveDesk.poll`)."""
+    dictation: LiveDictation | None = None
+    """Its document, where its finals go through the command grammar (dictation formatting on)."""
 
     def restart(self, committed: int) -> None:
         """The next utterance starts at byte `committed`."""

@@ -81,15 +81,17 @@ def dictation_enabled(options: JobOptions) -> bool:
     return options.note_type is not None
 
 
-def format_transcript(transcript: Transcript, options: JobOptions) -> Transcript:
+def format_transcript(transcript: Transcript, options: JobOptions, layout: bool = True) -> Transcript:
     """The transcript with dictation formatting applied to its segments and text, when the job wants it.
 
     Word timings (alignment) keep the words as spoken. The text before formatting stays in `raw_text`.
+    `layout=False` leaves "new paragraph" and "new line" as said, for the command grammar
+    (`dictation.grammar`, through `worker.text.dictating`), which owns them when commands are on.
     """
     if not dictation_enabled(options) or not transcript.segments:
         return transcript
     tokens = [_Token(word, i) for i, segment in enumerate(transcript.segments) for word in segment.text.split()]
-    tokens = _numbers(_commands(tokens))
+    tokens = _numbers(_commands(tokens, layout))
     texts = ["" for _ in transcript.segments]
     for i in range(len(texts)):
         texts[i] = " ".join(t.text for t in tokens if t.segment == i and t.text)
@@ -102,12 +104,12 @@ def format_transcript(transcript: Transcript, options: JobOptions) -> Transcript
     })
 
 
-def format_text(text: str, options: JobOptions | None = None) -> str:
+def format_text(text: str, options: JobOptions | None = None, layout: bool = True) -> str:
     """`format_transcript` for plain text (one segment)."""
     from core.jobs import Segment
 
     transcript = Transcript(text=text, language="en", duration=0.0, segments=[Segment(start=0, end=0, text=text)])
-    return format_transcript(transcript, options or JobOptions(formatting="dictation")).text
+    return format_transcript(transcript, options or JobOptions(formatting="dictation"), layout).text
 
 
 @dataclass
@@ -122,13 +124,15 @@ class _Token:
         return self.text.strip(_PUNCT + "\"'()").lower()
 
 
-def _commands(tokens: list[_Token]) -> list[_Token]:
+def _commands(tokens: list[_Token], layout: bool = True) -> list[_Token]:
     out: list[_Token] = []
     capitalise = True
     lower_next = False
     i = 0
     while i < len(tokens):
         matched = _command_at(tokens, i, out)
+        if matched is not None and not layout and matched[1] in (PARAGRAPH, LINE):
+            matched = None
         if matched is None:
             token = tokens[i]
             if capitalise and token.text[:1].islower():
