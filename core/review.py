@@ -3,7 +3,9 @@
 Whisper invents text now and then (over silence, noise, music), and mishears terms and numbers. The
 worker keeps what says how sure the model was (each word's probability, each window's mean
 log-probability and no-speech probability) and what the audio was like under the text; this module
-turns them into flags. Nothing is hidden: a flag marks text, it never removes it.
+turns them into flags. A flag marks text, it never removes it; the one exception is
+`remove_silent_text`, which drops words over digital silence that the model itself doubted (nothing can
+have been said there), before the transcript is formatted and flagged.
 
 The thresholds are measured by `bench/review.py` on the hallucination-bait dev set
 (`bench/devset/make_bait.py`); the figures are on the review benchmark's dated docs page. Where
@@ -154,3 +156,32 @@ def _corrected(n: int, before: Segment, after: Segment) -> list[ReviewFlag]:
     return [ReviewFlag(reason=ReviewReason.VOCABULARY_CORRECTED, segment=n, start=after.start, end=after.end,
                        text=" ".join(now[j1:j2]))
             for op, _, _, j1, j2 in matcher.get_opcodes() if op in {"replace", "insert"} and now[j1:j2]]
+
+
+
+SILENT_DBFS = -90.0
+"""Digital silence: no microphone's noise floor is this low (a quiet room through a headset is -70 to -60
+dBFS); a muted input, a paused recorder or a spliced gap is (-112 dBFS after Opus)."""
+
+
+def remove_silent_text(segments: Sequence[Segment], loudness: Loudness | None, silent_dbfs: float = SILENT_DBFS,
+                       no_speech_prob: float = 0.5) -> list[Segment]:
+    """The segments without the words the model wrote over digital silence, where nothing can have been said.
+
+    A word goes when the audio under it is below `silent_dbfs` and its segment's no-speech probability is
+    at least `no_speech_prob` (the model itself doubted there was speech): cross-attention timing can
+    squeeze a spoken word onto the edge of a silent gap, and the decoder's doubt is what tells the two
+    apart. A segment left without words goes too. Untimed words, and everything without `loudness`, stay."""
+    if loudness is None:
+        return list(segments)
+    kept: list[Segment] = []
+    for segment in segments:
+        words = segment.words or []
+        doubted = segment.no_speech_prob is not None and segment.no_speech_prob >= no_speech_prob
+        keep = [w for w in words if not doubted or w.start is None or w.end is None
+                or loudness(w.start, w.end) >= silent_dbfs]
+        if len(keep) == len(words):
+            kept.append(segment)
+        elif keep:
+            kept.append(segment.model_copy(update={"text": " ".join(w.word for w in keep), "words": keep}))
+    return kept

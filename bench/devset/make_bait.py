@@ -17,6 +17,10 @@ the second too. The bait, at levels a dictation microphone meets:
   -24 dBFS RMS.
 - `hum`: mains hum, 50 or 60 Hz with its harmonics, at -46 to -36 dBFS RMS.
 
+Clips 37-48 (`loud`) take the same bait but no silence, 12 dB louder (room noise -50 to -40 dBFS), 10-25 s
+long and always after the second phrase as well: the recorder left running on hold music, a cough into
+the microphone, a fan next to it.
+
 Everything is seeded (clip n draws from `numpy.random.default_rng(n)`), so the same command makes the
 same clips. Output: bench/devset/audio/bait*.ogg (16 kHz mono Ogg/Opus at 16 kbit/s) and
 bench/devset/manifest.bait.json: per clip its file, `split` (`tune` or `heldout`: every fourth clip is
@@ -39,6 +43,9 @@ from commands_script import AUDIO, COMMANDS_MANIFEST, HERE, load_commands
 SAMPLE_RATE = 16000
 BAIT_MANIFEST = HERE / "manifest.bait.json"
 CLIPS = 36
+LOUD = 12
+"""Clips after the first `CLIPS`: the same bait 12 dB louder and longer (a loud line, a close cough)."""
+LOUD_DB = 12.0
 KINDS = ("silence", "room", "breath", "cough", "music", "hum")
 
 
@@ -51,7 +58,8 @@ def decode(path: Path) -> np.ndarray:
 def encode_opus(audio: np.ndarray, out: Path) -> None:
     pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", "-",
-                    "-c:a", "libopus", "-b:a", "16k", "-application", "voip", str(out)], input=pcm, check=True)
+                    "-c:a", "libopus", "-b:a", "16k", "-application", "voip", "-fflags", "+bitexact", str(out)],
+                   input=pcm, check=True)
 
 
 def at_level(signal: np.ndarray, dbfs: float) -> np.ndarray:
@@ -142,8 +150,15 @@ def hum(rng: np.random.Generator, seconds: float) -> np.ndarray:
     return at_level(np.asarray(tone, np.float32), float(rng.uniform(-46, -36))) + room(rng, seconds, -64)
 
 
-def bait(kind: str, rng: np.random.Generator, where: str) -> np.ndarray:
-    """One stretch of bait of `kind`; `where` (lead, mid, tail) only sets how long."""
+def bait(kind: str, rng: np.random.Generator, where: str, loud: bool = False) -> np.ndarray:
+    """One stretch of bait of `kind`; `where` (lead, mid, tail) only sets how long; `loud`: 12 dB up, 10-25 s."""
+    if loud:
+        seconds = float(rng.uniform(10, 25))
+        made = {"room": lambda: room(rng, seconds, float(rng.uniform(-50, -40))),
+                "breath": lambda: breaths(rng, seconds),
+                "cough": lambda: coughs(rng, float(rng.uniform(2.5, 4.0))), "music": lambda: music(rng, seconds),
+                "hum": lambda: hum(rng, seconds)}[kind]()
+        return made if kind == "room" else np.clip(made * 10 ** (LOUD_DB / 20), -1.0, 1.0).astype(np.float32)
     if kind == "cough":
         return coughs(rng, float(rng.uniform(1.5, 3.5)))
     seconds = float(rng.uniform(6, 22) if kind == "silence" else rng.uniform(4, 15) if where == "mid"
@@ -159,25 +174,29 @@ def main() -> None:
     sources = json.loads(COMMANDS_MANIFEST.read_text())
     said = {d.id: " ".join(p.text for p in d.said) for d in load_commands()}
     manifest = []
-    for n in range(CLIPS):
+    for n in range(CLIPS + LOUD):
         rng = np.random.default_rng(n)
         first, second = sources[n % len(sources)], sources[(n * 7 + 5) % len(sources)]
         mid = KINDS[n % len(KINDS)]
         edge = KINDS[(n // len(KINDS) + n + 2) % len(KINDS)]
         lead, tail = n % 3 in {0, 2}, n % 3 in {1, 2}
+        loud = n >= CLIPS
+        if loud:  # no silence to make louder: music, breaths, coughs, hum and noise, always after the speech too
+            mid, edge = KINDS[1 + n % 5], KINDS[1 + (n + 2) % 5]
+            lead, tail = n % 2 == 0, True
         parts: list[tuple[str, np.ndarray, dict[str, str]]] = []
         if lead:
-            parts.append(("bait", bait(edge, rng, "lead"), {"kind": edge}))
+            parts.append(("bait", bait(edge, rng, "lead", loud), {"kind": edge}))
         parts.append(("speech", decode(HERE / first["file"]), {"text": said[first["id"]],
                                                                 "source": first["file"]}))
-        parts.append(("bait", bait(mid, rng, "mid"), {"kind": mid}))
+        parts.append(("bait", bait(mid, rng, "mid", loud), {"kind": mid}))
         parts.append(("speech", decode(HERE / second["file"]), {"text": said[second["id"]],
                                                                  "source": second["file"]}))
         if tail:
-            parts.append(("bait", bait(edge, rng, "tail"), {"kind": edge}))
+            parts.append(("bait", bait(edge, rng, "tail", loud), {"kind": edge}))
         clip: dict[str, object] = {"id": f"bait{n + 1:02d}", "file": f"audio/bait{n + 1:02d}.ogg",
                                    "split": "heldout" if n % 4 == 3 else "tune",
-                                   "note_type": first["note_type"], "speech": [], "bait": []}
+                                   "note_type": first["note_type"], "loud": loud, "speech": [], "bait": []}
         at = 0
         for what, audio, about in parts:
             span = [round(at / SAMPLE_RATE, 3), round((at + audio.size) / SAMPLE_RATE, 3)]
