@@ -8,7 +8,8 @@ music on hold and hum spliced between and around them; `make_bait.py`) and clean
 (every third clip of manifest.json, and manifest.heldout.json: for false flags) runs as a file job does
 in the worker, in this process with the bundled model: VAD speech windows (`ModelManager.speech_windows`),
 each decoded with the job's vocabulary prompt and words (`DecodeRequest(words=True)`, again without the
-prompt where the truncation guard says so), segments as `worker.jobs.run._segment` builds them, the lexicon and dictation
+prompt where the truncation guard says so), segments as `worker.jobs.run._segment` builds them, the lexicon
+and dictation
 formatting as `complete()` applies them, `core.review.remove_silent_text` and then `core.review.review`
 with the recording's loudness.
 
