@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/review.py            # decode (cached in bench/.cache/review.json), measure, sweep
     .venv/bin/python bench/review.py --fresh    # decode again
+    .venv/bin/python bench/review.py --no-vad   # plain 30-s windows, no VAD: the model meets the bait
 
 Every clip of bench/devset/manifest.bait.json (dictated phrases with silence, room noise, breaths, coughs,
 music on hold and hum spliced between and around them; `make_bait.py`) and clean dev-set dictations
@@ -110,9 +111,13 @@ def audio_of(clip: Clip) -> np.ndarray:
 # --- decoding, as the worker does it -------------------------------------------------------------------
 
 
-def decode_all(todo: list[Clip], fresh: bool) -> dict[str, list[dict[str, Any]]]:
-    """Each clip's windows and what the model decoded in each, cached by file."""
-    cache: dict[str, list[dict[str, Any]]] = {} if fresh or not CACHE.exists() else json.loads(CACHE.read_text())
+def decode_all(todo: list[Clip], fresh: bool, vad: bool = True) -> dict[str, list[dict[str, Any]]]:
+    """Each clip's windows and what the model decoded in each, cached by file. `vad=False`: plain 30-s
+    windows over the whole recording, as Whisper without VAD cuts it (not the worker's path: a stress test
+    that lets the model meet the bait)."""
+    cache_file = CACHE if vad else CACHE.with_name("review-novad.json")
+    cache: dict[str, list[dict[str, Any]]] = {} if fresh or not cache_file.exists() \
+        else json.loads(cache_file.read_text())
     missing = [c for c in todo if c.file not in cache]
     if not missing:
         return cache
@@ -132,7 +137,9 @@ def decode_all(todo: list[Clip], fresh: bool) -> dict[str, list[dict[str, Any]]]
     for n, clip in enumerate(missing):
         audio = audio_of(clip)
         seconds += audio.size / SAMPLE_RATE
-        windows = models.speech_windows(audio)
+        length = audio.size / SAMPLE_RATE
+        windows = models.speech_windows(audio) if vad else \
+            [Window(t, min(t + 30.0, length)) for t in np.arange(0.0, length, 30.0) if length - t > 0.5]
         prompt, hotwords = decoding_prompt(JobOptions(note_type=clip.note_type), settings.vocabulary)
         guarded = settings.vocabulary.tuning.truncation_guard and bool(prompt or hotwords)
 
@@ -147,8 +154,8 @@ def decode_all(todo: list[Clip], fresh: bool) -> dict[str, list[dict[str, Any]]]
                              "no_speech_prob": d.no_speech_prob, "words": [list(vars(t).values()) for t in d.words]}
                             for w, d in zip(windows, decoded, strict=True)]
         print(f"  [{n + 1}/{len(missing)}] {clip.file}  {len(windows)} windows", file=sys.stderr, flush=True)
-        CACHE.parent.mkdir(exist_ok=True)
-        CACHE.write_text(json.dumps(cache))
+        cache_file.parent.mkdir(exist_ok=True)
+        cache_file.write_text(json.dumps(cache))
     spent = time.perf_counter() - started
     print(f"decoded {seconds:.0f} s of audio in {spent:.0f} s ({seconds / spent:.1f}x realtime)", file=sys.stderr)
     return cache
@@ -432,12 +439,14 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="decode again instead of using bench/.cache")
     parser.add_argument("--no-sweep", action="store_true", help="measure the current defaults only")
     parser.add_argument("--cached", action="store_true", help="only the clips already decoded (a partial look)")
+    parser.add_argument("--no-vad", action="store_true", help="plain 30-s windows instead of VAD's (a stress test)")
     args = parser.parse_args()
     every = clips()
     if args.cached:
-        done = json.loads(CACHE.read_text()) if CACHE.exists() else {}
+        done_file = CACHE if not args.no_vad else CACHE.with_name("review-novad.json")
+        done = json.loads(done_file.read_text()) if done_file.exists() else {}
         every = [c for c in every if c.file in done]
-    cache = decode_all(every, args.fresh)
+    cache = decode_all(every, args.fresh, vad=not args.no_vad)
     rows = []
     removed = removed_spoken = 0
     for clip in every:
