@@ -1,11 +1,14 @@
-"""Review flags: each reason trips on what it names and stays quiet on clean text, and nothing is removed."""
+"""Review flags: each reason trips on what it names and stays quiet on clean text; only text over digital silence
+that the model itself doubted is removed."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pytest
 
 from core.jobs import Segment, Word
-from core.review import ReviewThresholds, compression_ratio, review
+from core.review import ReviewThresholds, compression_ratio, remove_silent_text, review
 from core.review_flags import ReviewReason
 
 
@@ -104,3 +107,44 @@ def test_thresholds_are_the_measured_ones_and_can_be_moved() -> None:
 @pytest.mark.parametrize("reason", list(ReviewReason))
 def test_every_reason_tells_the_reviewer_what_it_means(reason: ReviewReason) -> None:
     assert reason.meaning and "\n" not in reason.meaning
+
+
+def silent_after(seconds: float) -> Callable[[float, float], float]:
+    """A recording that is digital silence (-120 dBFS) from `seconds` on, speech before."""
+    def level(start: float, _end: float) -> float:
+        return -120.0 if start >= seconds else -20.0
+
+    return level
+
+
+def test_words_over_digital_silence_that_the_model_doubted_are_removed() -> None:
+    spoken = segment("The procedure was well tolerated. Thank you.", no_speech_prob=0.7)
+
+    [kept] = remove_silent_text([spoken], silent_after(2.0))
+
+    assert kept.text == "The procedure was well tolerated."
+    assert [w.word for w in kept.words or []] == ["The", "procedure", "was", "well", "tolerated."]
+    assert (kept.start, kept.avg_logprob, kept.no_speech_prob) == (spoken.start, spoken.avg_logprob, 0.7)
+
+
+def test_a_segment_of_nothing_but_text_over_digital_silence_goes() -> None:
+    invented = segment("Thank you for watching.", start=10.0, no_speech_prob=0.9)
+
+    assert remove_silent_text([segment("The cecum was reached."), invented], silent_after(10.0)) == [
+        segment("The cecum was reached.")]
+
+
+def test_words_the_model_was_sure_of_stay_even_where_their_timing_lands_in_silence() -> None:
+    # Cross-attention timing squeezes the last words of a phrase onto the edge of a pause.
+    confident = segment("in the sigmoid colon.", no_speech_prob=0.01)
+
+    assert remove_silent_text([confident], silent_after(0.0)) == [confident]
+
+
+@pytest.mark.parametrize("level", [-85.0, -60.0])
+def test_quiet_but_not_digitally_silent_audio_keeps_its_words(level: float) -> None:
+    # A soft voice or a quiet room is never removed: it is flagged (quiet_audio) for the reviewer instead.
+    doubted = segment("The patient tolerated the procedure well.", no_speech_prob=0.9)
+
+    assert remove_silent_text([doubted], lambda _s, _e: level) == [doubted]
+    assert remove_silent_text([doubted], None) == [doubted]

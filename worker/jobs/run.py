@@ -136,6 +136,8 @@ def complete(job: OpenJob, ctx: JobContext) -> RunOutcome:
     """Every window is decoded: assemble the transcript, align it if asked, and end the job."""
     try:
         segments = [_segment(w, d) for w, d in zip(job.windows, job.decoded, strict=True) if d and d.text.strip()]
+        # Text over digital silence, which nobody said, is not delivered (bench/review.py measures it).
+        segments = review.remove_silent_text(segments, _loudness(job.audio))
         if not segments:
             raise AudioError("no speech was found in the audio", code=ErrorCode.NO_SPEECH)
         transcript = Transcript(text=" ".join(s.text for s in segments), language=job.language,
