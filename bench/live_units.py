@@ -62,7 +62,14 @@ def split_lines(before: Units, after: Units) -> list[str]:
             h = after.get((kind, stage), Histogram()).minus(before.get((kind, stage), Histogram()))
             if h.count <= 0:
                 continue
-            tails = ", ".join(f"{name} ≤ {h.bound(q):g} s" for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)))
+            tails = ", ".join(f"{name} {_bound(h, q)}" for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)))
             rows.append(f"    {kind:<7} {stage:<6} {h.count:4d} units, mean {h.total / h.count:.3f} s, {tails}, "
-                        f"max ≤ {h.bound(1.0):g} s")
+                        f"max {_bound(h, 1.0)}")
     return rows
+
+
+def _bound(h: Histogram, q: float) -> str:
+    bound = h.bound(q)
+    if math.isinf(bound):
+        return f"> {max((le for le in h.buckets if not math.isinf(le)), default=0):g} s"
+    return f"≤ {bound:g} s"

@@ -11,6 +11,7 @@ sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))
 from live_clips import Clip
 from live_figures import Final, finals_of, quantiles, sent_at, speech_end, unheard
 from live_sessions import Run, Streamed, offsets
+from live_units import Histogram, split_lines
 
 SPEECH = ((0.5, 2.0), (2.3, 4.0), (5.0, 9.0))
 
@@ -61,3 +62,10 @@ def test_each_final_has_both_latencies_on_the_run_clock() -> None:
     assert rounded(second) == Final(0, "held01.joe", 0, 4.2, 9.0, 9.0, 10.0, 10.0, 10.5, "c")
     assert (round(second.latency or 0, 6), round(second.sent_latency, 6)) == (0.5, 0.5)
     assert unheard(session) == 0
+
+
+def test_the_workers_unit_split_is_the_runs_share_of_its_histograms() -> None:
+    before = {("final", "wait"): Histogram(0.5, 2, {0.25: 2, 1.0: 2, 10.0: 2, float("inf"): 2})}
+    after = {("final", "wait"): Histogram(12.5, 6, {0.25: 3, 1.0: 4, 10.0: 5, float("inf"): 6})}
+    assert split_lines(before, after) == [
+        "    final   wait      4 units, mean 3.000 s, p50 ≤ 1 s, p95 > 10 s, p99 > 10 s, max > 10 s"]
