@@ -32,7 +32,7 @@ sys.path.append(str(DEVSET))
 from script import DICTATIONS, HELDOUT, HELDOUT_MANIFEST, MANIFEST, load  # noqa: E402
 
 SPLITS = {"dev": (MANIFEST, DICTATIONS), "heldout": (HELDOUT_MANIFEST, HELDOUT)}
-REUSE_PACES = (1.08, 0.93, 1.15, 0.87, 1.04, 0.96)
+REUSE_PACES = (1.08, 0.93, 1.15, 0.87, 1.04, 0.96, 1.12, 0.9)
 """The pace of a clip's first, second, ... reuse (a resampling factor: 1.08 is 8 % faster)."""
 REFERENCE_VAD = {"min_silence_duration_ms": 100, "speech_pad_ms": 0, "min_speech_duration_ms": 100}
 """Silero's options for where speech is (faster-whisper's defaults otherwise: threshold 0.5): no padding,

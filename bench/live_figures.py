@@ -116,7 +116,7 @@ def tail(finals: list[Final], run: Run, share: float = 0.05, least: int = 3) -> 
                     f"{f.speech_end:6.2f}, said at {f.said_at:7.2f}, end sent {f.sent_at:7.2f} "
                     f"(+{f.sent_latency:.2f} s), "
                     f"arrived {f.arrived:7.2f}; {len(before)} other finals in the 3 s before, "
-                    f"{decoding} file jobs decoding; {len(f.text.split())} words")
+                    f"{decoding} file-work jobs processing; {len(f.text.split())} words")
     return rows
 
 
