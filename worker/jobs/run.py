@@ -136,8 +136,9 @@ def complete(job: OpenJob, ctx: JobContext) -> RunOutcome:
     """Every window is decoded: assemble the transcript, align it if asked, and end the job."""
     try:
         segments = [_segment(w, d) for w, d in zip(job.windows, job.decoded, strict=True) if d and d.text.strip()]
+        loudness = _loudness(job.audio)
         # Text over digital silence, which nobody said, is not delivered (bench/review.py measures it).
-        segments = review.remove_silent_text(segments, _loudness(job.audio))
+        segments = review.remove_silent_text(segments, loudness)
         if not segments:
             raise AudioError("no speech was found in the audio", code=ErrorCode.NO_SPEECH)
         transcript = Transcript(text=" ".join(s.text for s in segments), language=job.language,
@@ -152,7 +153,7 @@ def complete(job: OpenJob, ctx: JobContext) -> RunOutcome:
         corrected = transcript.segments
         owner = dictating.owner_templates(ctx.store.redis, lambda: ctx.store.get(job.id).owner)
         transcript = dictating.dictate(transcript, job.options, owner)
-        flags = review.review(transcript.segments, _loudness(job.audio), (heard, corrected))
+        flags = review.review(transcript.segments, loudness, (heard, corrected))
         transcript = transcript.model_copy(update={"review": flags})
         transcript = findings_reading.read_findings(transcript, job.options, job.id)
         return _end(job.id, job.holder, ctx, job.started, JobStatus.COMPLETED, transcript, progress=100.0)
