@@ -46,7 +46,7 @@ def submit_job(
     If this process dies between the two, recovery finds the job queued without a message and sends it.
     """
     record = JobRecord(
-        id=job_id, owner=tenant, options=options, upload_bytes=upload.size,
+        id=job_id, tenant=tenant, options=options, upload_bytes=upload.size,
         audio_format=upload.audio_format, created_at=utcnow(),
     )
     if callback is not None:
@@ -87,7 +87,7 @@ def get_job(store: JobStore, job_id: str, tenant: str) -> JobRecord:
     except ValueError:
         raise NotFound(f"no job with id {job_id}") from None
     record = store.get(job_id)
-    if record.owner != tenant:
+    if record.tenant != tenant:
         raise NotFound(f"no job with id {job_id}")
     return record
 

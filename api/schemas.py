@@ -80,7 +80,7 @@ class JobPublic(BaseModel):
         rtf = None
         if record.audio_seconds and record.processing_seconds:
             rtf = round(record.audio_seconds / record.processing_seconds, 2)
-        fields = record.model_dump(exclude={"owner", "upload_bytes", "audio_format", "cancel_requested"})
+        fields = record.model_dump(exclude={"tenant", "upload_bytes", "audio_format", "cancel_requested"})
         return cls(**fields, realtime_factor=rtf, result_url=result_url, **extra)
 
 

@@ -40,7 +40,7 @@ def create_session(
 ) -> SessionMeta:
     """Open a session for `tenant` (its job quotas apply, and its open-session limit), and wake a worker."""
     quotas.check_submission(tenant)
-    meta = SessionMeta(id=new_session_id(), owner=tenant, options=options, callback=callback,
+    meta = SessionMeta(id=new_session_id(), tenant=tenant, options=options, callback=callback,
                        job_id=new_session_id(), created_at=time.time(), base_url=base_url)
     open_now = sessions.create(meta, settings.max_sessions_per_key)
     if open_now is not None:
@@ -54,7 +54,7 @@ def create_session(
 
 def get_session(sessions: SessionStore, session_id: str, tenant: str) -> SessionState:
     state = sessions.get(session_id)
-    if state is None or state.meta.owner != tenant:
+    if state is None or state.meta.tenant != tenant:
         raise NotFound(f"no live session with id {session_id}")
     return state
 

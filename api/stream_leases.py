@@ -78,7 +78,7 @@ class StreamLease:
     def look(self) -> Look:
         """Renew the lease; whether the session is still there and this stream still its writer."""
         found = self.client.eval(  # type: ignore[no-untyped-call]
-            _LOOK, 2 + self.writer, keys.owner_streams_key(self.tenant), keys.session_key(self.session_id),
+            _LOOK, 2 + self.writer, keys.tenant_streams_key(self.tenant), keys.session_key(self.session_id),
             *([keys.session_writer_key(self.session_id)] if self.writer else []), self.id, self._ms())
         return Look(found.decode() if isinstance(found, bytes) else str(found))
 
@@ -89,12 +89,12 @@ class StreamLease:
 
     def give_back(self) -> None:
         writer = [keys.session_writer_key(self.session_id)] if self.writer else []
-        self.client.eval(_GIVE_BACK, 1 + len(writer), keys.owner_streams_key(self.tenant),  # type: ignore[no-untyped-call]
+        self.client.eval(_GIVE_BACK, 1 + len(writer), keys.tenant_streams_key(self.tenant),  # type: ignore[no-untyped-call]
                          *writer, self.id)
 
     def _keys(self) -> list[str]:
         # KEYS[2] is unused by _TAKE; it keeps the writer key at KEYS[3] in both scripts.
-        names = [keys.owner_streams_key(self.tenant), keys.session_key(self.session_id)]
+        names = [keys.tenant_streams_key(self.tenant), keys.session_key(self.session_id)]
         return [*names, keys.session_writer_key(self.session_id)] if self.writer else names
 
     def _ms(self) -> int:

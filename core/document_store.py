@@ -42,7 +42,7 @@ from core.redis_calls import as_bytes, as_hash, as_optional_bytes_list, as_texts
 from core.webhook_records import NoteEvent
 from core.webhook_store import stage_note_event
 
-_JOB_FIELDS = ["owner", "status", "finished_at"]
+_JOB_FIELDS = [keys.TENANT_FIELD, "status", "finished_at"]
 
 MAX_TEXT_CHARS = 200_000
 """A note's text limit: ten times the longest dictated report we have seen."""

@@ -1,6 +1,6 @@
 """Every job of an API key, newest first: the per-tenant index `GET /v1/jobs` pages through.
 
-`keys.owner_jobs_key` holds only a key's open jobs (for its quota); this index holds all of them, scored
+`keys.tenant_jobs_key` holds only a key's open jobs (for its quota); this index holds all of them, scored
 by creation time. The job store's participant `HistoryIndex` writes it in the job's creation transaction
 and removes it in the erase transaction (`stage_add`, `stage_remove`). Job records also leave by TTL,
 which no code sees, so an add and a read drop every entry older than the retention, and a read any id
@@ -35,7 +35,7 @@ def stage_add(pipe: Pipeline, tenant: str, job_id: str, created: float, ttl: int
     """In the job's creation transaction: index it, and drop entries past the retention (their records
     have expired), so a key that submits for months and never lists its jobs keeps a bounded index;
     the index lives as long as its newest job."""
-    key = keys.owner_history_key(tenant)
+    key = keys.tenant_history_key(tenant)
     pipe.zadd(key, {job_id: created})
     # O(log n + removed): each entry is removed once, by the next add after it expires.
     pipe.zremrangebyscore(key, "-inf", f"({time.time() - ttl}")
@@ -44,14 +44,14 @@ def stage_add(pipe: Pipeline, tenant: str, job_id: str, created: float, ttl: int
 
 def stage_remove(pipe: Pipeline, tenant: str, job_id: str) -> None:
     """In the job's erase transaction."""
-    pipe.zrem(keys.owner_history_key(tenant), job_id)
+    pipe.zrem(keys.tenant_history_key(tenant), job_id)
 
 
 class HistoryIndex(Participant):
     """The job store's participant for the per-key job history."""
 
     def on_create(self, pipe: Pipeline, created: Created) -> None:
-        stage_add(pipe, created.record.owner, created.job_id, created.record.created_at.timestamp(), created.ttl)
+        stage_add(pipe, created.record.tenant, created.job_id, created.record.created_at.timestamp(), created.ttl)
 
     def on_erase(self, pipe: Pipeline, erased: Erased) -> None:
         if erased.tenant is not None:
@@ -90,7 +90,7 @@ class JobHistory:
              statuses: frozenset[JobStatus] | None = None) -> Page:
         """Up to `limit` jobs created before `cursor` (exclusive). With a status filter a page may be
         short (at most SCAN_BUDGET ids are examined); follow `next_cursor` until it is None."""
-        key = keys.owner_history_key(tenant)
+        key = keys.tenant_history_key(tenant)
         self.redis.zremrangebyscore(key, "-inf", f"({time.time() - self.retention_seconds}")
         position = decode_cursor(cursor) if cursor is not None else None
         found: list[JobRecord] = []
@@ -123,16 +123,16 @@ class JobHistory:
     def index_stored_jobs(self) -> int:
         """Add every stored job to its key's index once, for jobs stored before the index existed (an
         upgrade in place); later calls do nothing. Returns how many were added."""
-        if not self.redis.set(keys.OWNER_HISTORY_INDEXED, "1", nx=True):
+        if not self.redis.set(keys.TENANT_HISTORY_INDEXED, "1", nx=True):
             return 0
         added = 0
         for key in self.redis.scan_iter(match=keys.job_key("*"), count=500):
-            tenant, created = as_optional_bytes_list(self.redis.hmget(key, ["owner", "created_at"]))
+            tenant, created = as_optional_bytes_list(self.redis.hmget(key, [keys.TENANT_FIELD, "created_at"]))
             if created is None:
                 continue
             job_id = text(key).rsplit(":", 1)[1]
             score = datetime.fromisoformat(text(created)).timestamp()
-            history = keys.owner_history_key(text(tenant or b""))
+            history = keys.tenant_history_key(text(tenant or b""))
             added += int(self.redis.zadd(history, {job_id: score}, nx=True) or 0)
             self.redis.expire(history, self.retention_seconds)
         return added
@@ -151,7 +151,7 @@ class JobHistory:
                 records.append(None)
                 continue
             record = decode(as_hash(raw))
-            records.append(record if record.owner == tenant else None)
+            records.append(record if record.tenant == tenant else None)
         if gone:
-            self.redis.zrem(keys.owner_history_key(tenant), *gone)
+            self.redis.zrem(keys.tenant_history_key(tenant), *gone)
         return records

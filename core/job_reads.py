@@ -55,7 +55,7 @@ class JobReads:
         """Each job's tenant (its record's `owner`: the API key's identity); None for a job erased or expired."""
         pipe = self.redis.pipeline(transaction=False)
         for job_id in job_ids:
-            pipe.hget(keys.job_key(job_id), "owner")
+            pipe.hget(keys.job_key(job_id), keys.TENANT_FIELD)
         return {job_id: as_text(t) for job_id, t in zip(job_ids, pipe.execute(), strict=True)}
 
     def is_cancel_requested(self, job_id: str) -> bool:

@@ -162,7 +162,7 @@ class JobStore(JobRecovery):
 
     def erase(self, job_id: str) -> None:
         """Remove every trace of a job: record, audio, transcript, lease, callback, index entries."""
-        tenant = as_text(self.redis.hget(keys.job_key(job_id), "owner"))
+        tenant = as_text(self.redis.hget(keys.job_key(job_id), keys.TENANT_FIELD))
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(keys.job_key(job_id), keys.result_key(job_id), keys.lease_key(job_id))
         pipe.zrem(keys.OPEN_JOBS, job_id)

@@ -92,7 +92,7 @@ class JobTransactions(JobReads):
         raw = as_hash(pipe.hgetall(keys.job_key(job_id)))
         record = decode(raw) if raw else None
         snapshot = _Snapshot(as_bytes(pipe.get(keys.webhook_key(job_id))), int(pipe.pttl(keys.job_key(job_id))),
-                             record.owner if record else "", record.audio_seconds if record else None,
+                             record.tenant if record else "", record.audio_seconds if record else None,
                              _queue_wait(record), record.options.keep_audio_seconds if record else 0)
         return record, snapshot
 

@@ -70,7 +70,8 @@ class JobRecord(BaseModel):
     """A job as stored in Redis (one hash field per attribute, so writers never clobber each other)."""
 
     id: str
-    owner: str = ""
+    tenant: str = ""
+    """The API key's identity the job belongs to (stored as `keys.TENANT_FIELD`, by the codec)."""
     status: JobStatus = JobStatus.QUEUED
     stage: JobStage = JobStage.QUEUED
     progress: float = 0.0

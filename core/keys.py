@@ -1,10 +1,14 @@
 """Every Redis key, queue and task name EndoScribe uses, in one place.
 
 A tenant (an API key's identity) is stored as `owner` in keys and fields alike, for the data already in
-Redis: hence the `owner_*_key` names.
+Redis: the key strings say `owner`, the code says `tenant`.
 """
 
 PREFIX = "endoscribe"
+
+TENANT_FIELD = "owner"
+"""The field of a job's or a session's hash (and of a session's stored meta) that holds its tenant: named
+`owner` as earlier versions stored it; the codecs map it to and from `tenant`."""
 
 TRANSCRIBE_QUEUE = "transcribe"
 TRANSCRIBE_TASK = "endoscribe.transcribe"
@@ -76,25 +80,25 @@ AUDIO_SWEEP_LEASE = f"{PREFIX}:sweep:audio"
 """Leased by the one process deleting object-storage audio of ended jobs this interval."""
 
 
-def owner_jobs_key(tenant: str) -> str:
+def tenant_jobs_key(tenant: str) -> str:
     """Sorted set of an API key's open jobs (queued or processing), scored by when each was admitted."""
     return f"{PREFIX}:owner:{tenant or 'anonymous'}:open"
 
 
-OWNER_JOBS_INDEXED = f"{PREFIX}:owner:indexed"
+TENANT_JOBS_INDEXED = f"{PREFIX}:owner:indexed"
 """Set once the open jobs stored before the per-key sets existed have been added to their key's set."""
 
 
-def owner_history_key(tenant: str) -> str:
+def tenant_history_key(tenant: str) -> str:
     """Sorted set of every stored job of an API key, scored by its creation epoch: what `GET /v1/jobs` pages."""
     return f"{PREFIX}:owner:{tenant or 'anonymous'}:jobs"
 
 
-OWNER_HISTORY_INDEXED = f"{PREFIX}:owner:jobs:indexed"
+TENANT_HISTORY_INDEXED = f"{PREFIX}:owner:jobs:indexed"
 """Set once the jobs stored before the per-key history index existed have been added to it."""
 
 
-def owner_audio_key(tenant: str, day: str) -> str:
+def tenant_audio_key(tenant: str, day: str) -> str:
     """Seconds of audio charged to an API key on one UTC day (`YYYY-MM-DD`)."""
     return f"{PREFIX}:owner:{tenant or 'anonymous'}:audio:{day}"
 
@@ -178,12 +182,12 @@ def session_lease_key(session_id: str) -> str:
     return f"{PREFIX}:session:{session_id}:lease"
 
 
-def owner_sessions_key(tenant: str) -> str:
+def tenant_sessions_key(tenant: str) -> str:
     """Sorted set of an API key's open sessions, scored by creation epoch."""
     return f"{PREFIX}:owner:{tenant or 'anonymous'}:sessions"
 
 
-def owner_streams_key(tenant: str) -> str:
+def tenant_streams_key(tenant: str) -> str:
     """Sorted set of an API key's open session streams (WebSocket and SSE, every API replica): lease id
     -> the epoch its lease lapses, so the streams of a process that died stop counting."""
     return f"{PREFIX}:owner:{tenant or 'anonymous'}:streams"

@@ -45,15 +45,15 @@ def seconds_to_next_day(epoch: float) -> float:
 
 def stage_open(pipe: Pipeline, tenant: str, job_id: str, now: float) -> None:
     """Inside the job's create transaction: count it as in flight for its key."""
-    pipe.zadd(keys.owner_jobs_key(tenant), {job_id: now})
+    pipe.zadd(keys.tenant_jobs_key(tenant), {job_id: now})
 
 
 def stage_end(pipe: Pipeline, tenant: str, job_id: str, audio_seconds: float | None, now: float) -> None:
     """Inside the transaction that ends a job: no longer in flight; its decoded duration (if the worker
     got that far, whatever the outcome) charged to its key for today."""
-    pipe.zrem(keys.owner_jobs_key(tenant), job_id)
+    pipe.zrem(keys.tenant_jobs_key(tenant), job_id)
     if audio_seconds:
-        key = keys.owner_audio_key(tenant, utc_day(now))
+        key = keys.tenant_audio_key(tenant, utc_day(now))
         pipe.incrbyfloat(key, audio_seconds)
         # Read only on its own day; kept a day longer so an operator can look back at yesterday.
         pipe.expire(key, 2 * DAY_SECONDS)
@@ -61,14 +61,14 @@ def stage_end(pipe: Pipeline, tenant: str, job_id: str, audio_seconds: float | N
 
 def stage_erase(pipe: Pipeline, tenant: str, job_id: str) -> None:
     """Inside the erase transaction: an erased job is no longer in flight (nothing is charged)."""
-    pipe.zrem(keys.owner_jobs_key(tenant), job_id)
+    pipe.zrem(keys.tenant_jobs_key(tenant), job_id)
 
 
 class QuotaEntries(Participant):
     """The job store's participant for the per-key quota state."""
 
     def on_create(self, pipe: Pipeline, created: Created) -> None:
-        stage_open(pipe, created.record.owner, created.job_id, created.now)
+        stage_open(pipe, created.record.tenant, created.job_id, created.now)
 
     def on_end(self, pipe: Pipeline, ended: Ended) -> None:
         stage_end(pipe, ended.tenant, ended.job_id, ended.audio_seconds, ended.now)
@@ -101,22 +101,22 @@ class QuotaStore:
         self.redis = client
 
     def jobs_in_flight(self, tenant: str) -> int:
-        return int(self.redis.zcard(keys.owner_jobs_key(tenant)))
+        return int(self.redis.zcard(keys.tenant_jobs_key(tenant)))
 
     def reserve(self, tenant: str, job_id: str, limit: int) -> int | None:
         """Count `job_id` as in flight for `tenant` if fewer than `limit` are; else how many are."""
-        open_jobs = as_int(_RESERVE(self.redis, [keys.owner_jobs_key(tenant)], job_id, time.time(), limit))
+        open_jobs = as_int(_RESERVE(self.redis, [keys.tenant_jobs_key(tenant)], job_id, time.time(), limit))
         return None if open_jobs < 0 else open_jobs
 
     def release(self, tenant: str, job_id: str) -> None:
         """Undo a reservation whose job was never stored."""
-        self.redis.zrem(keys.owner_jobs_key(tenant), job_id)
+        self.redis.zrem(keys.tenant_jobs_key(tenant), job_id)
 
     def prune(self, tenant: str, older_than: float) -> int:
         """Drop entries, counted before `older_than` (epoch), whose job has ended or no longer exists:
         jobs that expired while open, or a reservation whose submitting process died before storing
         the job. Younger entries may be reservations whose job is being stored right now."""
-        key = keys.owner_jobs_key(tenant)
+        key = keys.tenant_jobs_key(tenant)
         ids = as_texts(self.redis.zrangebyscore(key, "-inf", older_than))
         if not ids:
             return 0
@@ -137,7 +137,7 @@ class QuotaStore:
         between the read and the add leaves an entry scored 0 that `prune` drops as soon as the key is
         at its limit. The flag is set only after a complete pass, so a pass cut short runs again.
         """
-        if self.redis.exists(keys.OWNER_JOBS_INDEXED):
+        if self.redis.exists(keys.TENANT_JOBS_INDEXED):
             return 0
         added = 0
         job_keys: list[bytes] = []
@@ -147,7 +147,7 @@ class QuotaStore:
                 added += self._index(job_keys)
                 job_keys = []
         added += self._index(job_keys)
-        self.redis.set(keys.OWNER_JOBS_INDEXED, "1")
+        self.redis.set(keys.TENANT_JOBS_INDEXED, "1")
         return added
 
     def _index(self, job_keys: list[bytes]) -> int:
@@ -155,19 +155,19 @@ class QuotaStore:
             return 0
         pipe = self.redis.pipeline(transaction=False)
         for key in job_keys:
-            pipe.hmget(key, "status", "owner")
+            pipe.hmget(key, "status", keys.TENANT_FIELD)
         found = pipe.execute()
         for key, (status, tenant) in zip(job_keys, found, strict=True):
             if status is not None and not JobStatus(status.decode()).is_final:
-                pipe.zadd(keys.owner_jobs_key((tenant or b"").decode()), {key.decode().rsplit(":", 1)[1]: 0}, nx=True)
+                pipe.zadd(keys.tenant_jobs_key((tenant or b"").decode()), {key.decode().rsplit(":", 1)[1]: 0}, nx=True)
         return sum(int(n) for n in pipe.execute())
 
     def usage(self, tenant: str, now: float, memory: bool) -> Usage:
         """The queue's depth, `tenant`'s open jobs and audio today and, if asked, Redis's memory."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.zcard(keys.OPEN_JOBS)
-        pipe.zcard(keys.owner_jobs_key(tenant))
-        pipe.get(keys.owner_audio_key(tenant, utc_day(now)))
+        pipe.zcard(keys.tenant_jobs_key(tenant))
+        pipe.get(keys.tenant_audio_key(tenant, utc_day(now)))
         if memory:
             pipe.info("memory")
         open_jobs, in_flight, audio, *info = pipe.execute(raise_on_error=False)

@@ -110,7 +110,7 @@ class SessionEnding(SessionReads):
                 return _Commit.ENDED
             if state.audio_bytes != put.audio_bytes:
                 return _Commit.CHANGED  # an open session took a chunk after its audio was put: put again
-            record = JobRecord(id=meta.job_id, owner=meta.owner, options=meta.options, upload_bytes=size,
+            record = JobRecord(id=meta.job_id, tenant=meta.tenant, options=meta.options, upload_bytes=size,
                                audio_format="wav", created_at=utcnow())
             base = meta.base_url.rstrip("/")
             callback = meta.callback
@@ -123,7 +123,7 @@ class SessionEnding(SessionReads):
             pipe.delete(audio_key, keys.session_lease_key(session_id), keys.session_meta_key(session_id))
             pipe.zrem(keys.LIVE_SESSIONS, session_id)
             pipe.zrem(keys.ENDING_SESSIONS, session_id)
-            pipe.zrem(keys.owner_sessions_key(meta.owner), session_id)
+            pipe.zrem(keys.tenant_sessions_key(meta.tenant), session_id)
             pipe.xadd(keys.session_events_key(session_id), {"e": encode_event({
                 "type": "ended", "job_id": meta.job_id, "result_url": f"{base}/v1/jobs/{meta.job_id}/result",
                 "reason": state.reason or "end"})}, maxlen=EVENTS_KEPT, approximate=True)

@@ -14,7 +14,7 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 import redis
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel, Field
 from redis.client import Pipeline
 
 from core import keys
@@ -61,7 +61,9 @@ class SessionMeta(BaseModel):
     """What a session is created with and never changes."""
 
     id: str
-    owner: str = ""
+    tenant: str = Field("", validation_alias=AliasChoices("tenant", keys.TENANT_FIELD),
+                        serialization_alias=keys.TENANT_FIELD)
+    """The API key's identity the session belongs to (stored as `keys.TENANT_FIELD`)."""
     options: JobOptions = JobOptions()
     callback: WebhookConfig | None = None
     job_id: str
@@ -70,13 +72,8 @@ class SessionMeta(BaseModel):
     base_url: str = ""
 
     @property
-    def tenant(self) -> str:
-        """The API key's identity the session belongs to (stored as `owner`)."""
-        return self.owner
-
-    @property
     def head(self) -> SessionHead:
-        return SessionHead(self.id, self.owner, self.job_id, self.created_at)
+        return SessionHead(self.id, self.tenant, self.job_id, self.created_at)
 
 
 @dataclass(frozen=True)
@@ -84,8 +81,8 @@ class SessionHead:
     """What every look at a session needs of what it was made with (the rest: `SessionStore.meta`)."""
 
     id: str
-    owner: str
-    """The session's tenant (the API key's identity), named as stored."""
+    tenant: str
+    """The session's tenant (the API key's identity)."""
     job_id: str
     created_at: float
 
@@ -115,8 +112,8 @@ class SessionState:
 
 
 FIELDS = ("status", "next_seq", "audio_bytes", "last_audio_at", "committed_bytes", "segment", "prompt", "reason",
-          "ending_at", "owner", "job_id", "created_at")
-"""The hash's fields a look reads (`owner`: the session's tenant, named as stored)."""
+          "ending_at", keys.TENANT_FIELD, "job_id", "created_at")
+"""The hash's fields a look reads."""
 
 
 def read_state(client: redis.Redis | Pipeline, session_id: str, values: list[bytes | None]) -> SessionState | None:
@@ -124,13 +121,13 @@ def read_state(client: redis.Redis | Pipeline, session_id: str, values: list[byt
     fields = {name: text(v) for name, v in zip(FIELDS, values, strict=True) if v is not None}
     if "status" not in fields or "next_seq" not in fields:
         return None
-    if "owner" not in fields:  # stored by an earlier version: who owns it is in its options' JSON
+    if keys.TENANT_FIELD not in fields:  # stored by an earlier version: who owns it is in its options' JSON
         raw = as_bytes(client.hget(keys.session_key(session_id), "meta"))
         if raw is None:
             return None
         head = SessionMeta.model_validate_json(raw).head
     else:
-        head = SessionHead(session_id, fields["owner"], fields["job_id"], float(fields["created_at"]))
+        head = SessionHead(session_id, fields[keys.TENANT_FIELD], fields["job_id"], float(fields["created_at"]))
     return SessionState(
         meta=head, status=SessionStatus(fields["status"]), next_seq=int(fields["next_seq"]),
         audio_bytes=int(fields["audio_bytes"]), last_audio_at=float(fields["last_audio_at"]),

@@ -102,28 +102,29 @@ class SessionStore(SessionLeases, SessionEnding):
 
     # ---- the API's side ------------------------------------------------------------------------
 
-    def create(self, meta: SessionMeta, max_per_owner: int) -> int | None:
-        """Store a new open session; None, or its tenant's open count when it is at `max_per_owner` (0: off)."""
-        owned = keys.owner_sessions_key(meta.owner)
+    def create(self, meta: SessionMeta, max_per_tenant: int) -> int | None:
+        """Store a new open session; None, or its tenant's open count when it is at `max_per_tenant` (0: off)."""
+        owned = keys.tenant_sessions_key(meta.tenant)
 
         def body(pipe: Pipeline) -> int | None:
-            if max_per_owner:
+            if max_per_tenant:
                 members = as_texts(pipe.zrange(owned, 0, -1))
                 # Only open sessions count: an ending one is the client's past, whoever makes it a job.
                 stale = [m for m in members
                          if pipe.hget(keys.session_key(m), "status") != SessionStatus.OPEN.value.encode()]
-                if len(members) - len(stale) >= max_per_owner:
+                if len(members) - len(stale) >= max_per_tenant:
                     return len(members) - len(stale)
             pipe.multi()
-            if max_per_owner and stale:
+            if max_per_tenant and stale:
                 pipe.zrem(owned, *stale)
             key = keys.session_key(meta.id)
-            pipe.hset(key, mapping={"owner": meta.owner, "job_id": meta.job_id, "created_at": meta.created_at,
+            pipe.hset(key, mapping={keys.TENANT_FIELD: meta.tenant, "job_id": meta.job_id,
+                                    "created_at": meta.created_at,
                                     "status": SessionStatus.OPEN.value, "next_seq": 0, "audio_bytes": 0,
                                     "last_audio_at": meta.created_at, "committed_bytes": 0, "segment": 0,
                                     "prompt": "", "reason": ""})
             pipe.pexpire(key, self.keep_ms)
-            pipe.set(keys.session_meta_key(meta.id), meta.model_dump_json(), px=self.keep_ms)
+            pipe.set(keys.session_meta_key(meta.id), meta.model_dump_json(by_alias=True), px=self.keep_ms)
             pipe.zadd(keys.LIVE_SESSIONS, {meta.id: meta.created_at})
             pipe.zadd(owned, {meta.id: meta.created_at})
             return None
@@ -148,7 +149,7 @@ class SessionStore(SessionLeases, SessionEnding):
         session_key = keys.session_key(session_id)
 
         def body(pipe: Pipeline) -> bool:
-            tenant = as_text(pipe.hget(session_key, "owner"))
+            tenant = as_text(pipe.hget(session_key, keys.TENANT_FIELD))
             if pipe.hget(session_key, "status") != SessionStatus.OPEN.value.encode():
                 return False
             now = time.time()
@@ -160,7 +161,7 @@ class SessionStore(SessionLeases, SessionEnding):
                 pipe.pexpire(key, self.ending_ms)
             pipe.zadd(keys.ENDING_SESSIONS, {session_id: now})
             if tenant is not None:
-                pipe.zrem(keys.owner_sessions_key(tenant), session_id)
+                pipe.zrem(keys.tenant_sessions_key(tenant), session_id)
             return True
 
         return transact(self.redis, body, session_key)

@@ -88,7 +88,7 @@ def build_body(d: Deliverer, job_id: str, hook: WebhookRecord, now: datetime | N
         return _note_body(d, record, fmt, hook, now)
     completed = record.status.value == "completed"
     transcript = _transcript(d, job_id) if completed and fmt.wants_transcript else None
-    document = _documents(d).get(job_id, record.owner) if completed and fmt.wants_document else None
+    document = _documents(d).get(job_id, record.tenant) if completed and fmt.wants_document else None
     # An HL7 message is stamped when it is sent (MSH-7); a JSON event with the time of what it reports.
     when = now if fmt.scheme == "mllp" and now is not None else record.finished_at or datetime.now(UTC)
     event = CallbackEvent(record, hook.config, hook.event or event_for(record.status.value), when, transcript,
@@ -100,7 +100,7 @@ def _note_body(d: Deliverer, record: JobRecord, fmt: CallbackFormat, hook: Webho
                now: datetime | None) -> tuple[bytes, str]:
     assert hook.note is not None
     note = hook.note
-    document = _documents(d).get(record.id, record.owner)
+    document = _documents(d).get(record.id, record.tenant)
     if note.version > len(document.versions):
         raise EndoScribeError(f"version {note.version} of the note is gone", code=ErrorCode.RESULT_GONE)
     document = document.as_of(note.version, note.action)

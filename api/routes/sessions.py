@@ -174,7 +174,7 @@ async def _open_session(sessions: SessionStore, session_id: str) -> SessionState
 
 
 async def _take_lease(client: redis.Redis, live: LiveSettings, state: SessionState, writer: bool) -> StreamLease:
-    lease = StreamLease(client, state.meta.owner, state.meta.id, live.stream_lease_seconds, writer=writer)
+    lease = StreamLease(client, state.meta.tenant, state.meta.id, live.stream_lease_seconds, writer=writer)
     held = await run_in_threadpool(lease.take, live.max_streams_per_key)
     if held is not None:
         raise TooManyRequests(f"this key has {held} session streams open; the limit is {live.max_streams_per_key} "
@@ -189,6 +189,6 @@ async def _authorize(request: Request, settings: Settings, session_id: str, toke
         return await _open_session(_sessions(request), session_id)
     tenant = tenant_for(request.headers.get("authorization"), settings.api_keys)
     state = await run_in_threadpool(_sessions(request).get, session_id)
-    if state is None or state.meta.owner != tenant:
+    if state is None or state.meta.tenant != tenant:
         raise NotFound(f"no live session with id {session_id}")
     return state

@@ -28,7 +28,7 @@ EGD = Template(name="normal-egd", triggers=["normal egd"],
 def submit(harness: Harness, owner: str, **options: object) -> str:
     job_id = str(uuid.uuid4())
     RedisAudioStore(harness.client).put(job_id, [tone_wav()])
-    harness.store.create(JobRecord(id=job_id, owner=owner, created_at=utcnow(), options=JobOptions(**options)))
+    harness.store.create(JobRecord(id=job_id, tenant=owner, created_at=utcnow(), options=JobOptions(**options)))
     return job_id
 
 

@@ -23,7 +23,7 @@ TEXT = "Cecum reached. Polyp 5 mm removed with cold snare."
 
 def completed_job(store: JobStore, text: str = TEXT, tenant: str = "tenant-1") -> str:
     job_id = str(uuid.uuid4())
-    store.create(JobRecord(id=job_id, owner=tenant, created_at=utcnow()))
+    store.create(JobRecord(id=job_id, tenant=tenant, created_at=utcnow()))
     store.claim(job_id, "run", "worker", 60, 3)
     transcript = Transcript(text=text, language="en", duration=4.0, segments=[Segment(start=0, end=4, text=text)])
     assert store.end(job_id, "run", JobStatus.COMPLETED, transcript)
@@ -144,7 +144,7 @@ def test_another_keys_job_an_unfinished_job_and_bad_text_are_refused(stores: tup
     jobs, documents = stores
     job_id = completed_job(jobs)
     queued = str(uuid.uuid4())
-    jobs.create(JobRecord(id=queued, owner="tenant-1", created_at=utcnow()))
+    jobs.create(JobRecord(id=queued, tenant="tenant-1", created_at=utcnow()))
 
     with pytest.raises(NotFound):
         documents.get(job_id, "tenant-2")

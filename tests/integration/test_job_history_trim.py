@@ -22,10 +22,10 @@ def test_adding_a_job_drops_entries_older_than_the_retention(clean_redis: redis.
     for i in range(50):  # a key that submits for hours and never calls GET /v1/jobs
         add(clean_redis, "t", f"old-{i}", now - RETENTION - 60 - i)
     add(clean_redis, "t", "recent", now - RETENTION + 60)
-    clean_redis.zadd(keys.owner_history_key("u"), {"other-key": now - RETENTION - 60})
+    clean_redis.zadd(keys.tenant_history_key("u"), {"other-key": now - RETENTION - 60})
 
     add(clean_redis, "t", "new", now)
 
-    assert clean_redis.zrange(keys.owner_history_key("t"), 0, -1) == [b"recent", b"new"]
+    assert clean_redis.zrange(keys.tenant_history_key("t"), 0, -1) == [b"recent", b"new"]
     # Another key's index is trimmed when that key adds, not by this one.
-    assert clean_redis.zrange(keys.owner_history_key("u"), 0, -1) == [b"other-key"]
+    assert clean_redis.zrange(keys.tenant_history_key("u"), 0, -1) == [b"other-key"]

@@ -76,12 +76,12 @@ def test_erased_and_expired_jobs_leave_the_list_and_its_index(api: LiveApi, clea
     api.delete(f"/v1/jobs/{erased}", headers=auth(KEYS[0]))  # cancelled, then erased
     assert api.delete(f"/v1/jobs/{erased}", headers=auth(KEYS[0])).status_code == 204
     clean_redis.delete(keys.job_key(expired))  # what its TTL does: nothing is told
-    owner = JobStore(clean_redis, 3600).get(kept).owner
+    owner = JobStore(clean_redis, 3600).get(kept).tenant
 
-    assert clean_redis.zscore(keys.owner_history_key(owner), erased) is None
+    assert clean_redis.zscore(keys.tenant_history_key(owner), erased) is None
     assert listed(api, KEYS[0]) == [kept]
-    assert clean_redis.zrange(keys.owner_history_key(owner), 0, -1) == [kept.encode()]
-    assert 0 < clean_redis.ttl(keys.owner_history_key(owner)) <= Settings().retention_seconds
+    assert clean_redis.zrange(keys.tenant_history_key(owner), 0, -1) == [kept.encode()]
+    assert 0 < clean_redis.ttl(keys.tenant_history_key(owner)) <= Settings().retention_seconds
 
 
 def test_a_cursor_that_was_not_given_out_is_refused(api: LiveApi) -> None:
@@ -96,9 +96,9 @@ def test_jobs_created_at_the_same_instant_are_each_listed_once(clean_redis: redi
     now = utcnow()
     same = [f"00000000-0000-0000-0000-00000000000{i}" for i in range(5)]
     for job_id in same:
-        store.create(JobRecord(id=job_id, owner="tenant", created_at=now))
+        store.create(JobRecord(id=job_id, tenant="tenant", created_at=now))
     older = "00000000-0000-0000-0000-0000000000ff"
-    store.create(JobRecord(id=older, owner="tenant", created_at=now - timedelta(seconds=1)))
+    store.create(JobRecord(id=older, tenant="tenant", created_at=now - timedelta(seconds=1)))
 
     seen: list[str] = []
     cursor = None
@@ -113,25 +113,26 @@ def test_jobs_created_at_the_same_instant_are_each_listed_once(clean_redis: redi
 
 def test_entries_older_than_the_retention_are_dropped_on_read(clean_redis: redis.Redis) -> None:
     store = JobStore(clean_redis, 3600)
-    old = JobRecord(id="00000000-0000-0000-0000-000000000001", owner="t", created_at=utcnow() - timedelta(hours=2))
-    new = JobRecord(id="00000000-0000-0000-0000-000000000002", owner="t", created_at=utcnow())
+    old = JobRecord(id="00000000-0000-0000-0000-000000000001", tenant="t", created_at=utcnow() - timedelta(hours=2))
+    new = JobRecord(id="00000000-0000-0000-0000-000000000002", tenant="t", created_at=utcnow())
     store.create(old)
     store.create(new)
 
     page = JobHistory(clean_redis, 3600).page("t", limit=10)
 
     assert [r.id for r in page.jobs] == [new.id] and page.next_cursor is None
-    assert clean_redis.zrange(keys.owner_history_key("t"), 0, -1) == [new.id.encode()]
+    assert clean_redis.zrange(keys.tenant_history_key("t"), 0, -1) == [new.id.encode()]
 
 
 def test_jobs_stored_before_the_index_existed_are_indexed_once(clean_redis: redis.Redis) -> None:
     store, history = JobStore(clean_redis, 3600), JobHistory(clean_redis, 3600)
-    older = JobRecord(id="00000000-0000-0000-0000-000000000001", owner="t", created_at=utcnow() - timedelta(minutes=30))
-    newer = JobRecord(id="00000000-0000-0000-0000-000000000002", owner="t", created_at=utcnow())
-    other = JobRecord(id="00000000-0000-0000-0000-000000000003", owner="u", created_at=utcnow())
+    older = JobRecord(id="00000000-0000-0000-0000-000000000001", tenant="t",
+                      created_at=utcnow() - timedelta(minutes=30))
+    newer = JobRecord(id="00000000-0000-0000-0000-000000000002", tenant="t", created_at=utcnow())
+    other = JobRecord(id="00000000-0000-0000-0000-000000000003", tenant="u", created_at=utcnow())
     for record in (older, newer, other):
         store.create(record)
-    clean_redis.delete(keys.owner_history_key("t"), keys.owner_history_key("u"))  # as before the upgrade
+    clean_redis.delete(keys.tenant_history_key("t"), keys.tenant_history_key("u"))  # as before the upgrade
 
     assert history.index_stored_jobs() == 3
     assert history.index_stored_jobs() == 0
@@ -146,7 +147,7 @@ def test_an_expired_job_at_the_end_of_a_batch_hides_no_other(
     store, now = JobStore(clean_redis, 3600), utcnow()
     ids = [f"00000000-0000-0000-0000-00000000000{i}" for i in range(5)]
     for age, job_id in enumerate(ids):
-        store.create(JobRecord(id=job_id, owner="t", created_at=now - timedelta(seconds=age)))
+        store.create(JobRecord(id=job_id, tenant="t", created_at=now - timedelta(seconds=age)))
     clean_redis.delete(keys.job_key(ids[1]))  # its record expired: the index does not know yet
 
     page = JobHistory(clean_redis, 3600).page("t", limit=10)

@@ -48,7 +48,7 @@ class Recorder(Participant):
 
 def new_job(store: JobStore) -> str:
     job_id = str(uuid.uuid4())
-    store.create(JobRecord(id=job_id, owner="tenant-1", created_at=utcnow()),
+    store.create(JobRecord(id=job_id, tenant="tenant-1", created_at=utcnow()),
                  WebhookConfig(url="https://ehr.example.org/hook"))
     return job_id
 

@@ -118,8 +118,8 @@ def test_a_session_fed_only_empty_chunks_ends_at_its_idle_timeout(harness: Harne
 
 def test_a_session_open_past_its_wall_clock_cap_is_ended_by_its_worker(harness: Harness) -> None:
     store = SessionStore(harness.client, 3600)
-    meta = SessionMeta(id="s-old", owner="owner-1", job_id="j-old", created_at=time.time() - 61, base_url="http://api")
-    assert store.create(meta, max_per_owner=4) is None
+    meta = SessionMeta(id="s-old", tenant="owner-1", job_id="j-old", created_at=time.time() - 61, base_url="http://api")
+    assert store.create(meta, max_per_tenant=4) is None
     ctx = context(harness)
     ctx.live = LiveSettings(max_session_wall_seconds=60)
     desk = LiveDesk(ctx, harness.models.info(), store)
@@ -147,8 +147,8 @@ def test_a_new_desk_serves_sessions_behind_hundreds_held_by_other_workers(harnes
     store = SessionStore(harness.client, 3600)
     ids = []
     for n in range(300):
-        meta = SessionMeta(id=f"s-{n:03}", owner=f"owner-{n}", job_id=f"j-{n:03}", created_at=time.time() + n)
-        assert store.create(meta, max_per_owner=0) is None
+        meta = SessionMeta(id=f"s-{n:03}", tenant=f"owner-{n}", job_id=f"j-{n:03}", created_at=time.time() + n)
+        assert store.create(meta, max_per_tenant=0) is None
         ids.append(meta.id)
     middle, newest = ids[170], ids[-1]
     for session_id in ids:

@@ -46,9 +46,9 @@ def context(h: Harness, worker: str = "test-worker") -> JobContext:
 
 
 def new_session(store: SessionStore, **options: Any) -> str:
-    meta = SessionMeta(id=f"s-{time.monotonic_ns()}", owner="owner-1", options=JobOptions(**options),
+    meta = SessionMeta(id=f"s-{time.monotonic_ns()}", tenant="owner-1", options=JobOptions(**options),
                        job_id=f"j-{time.monotonic_ns()}", created_at=time.time(), base_url="http://api")
-    assert store.create(meta, max_per_owner=4) is None
+    assert store.create(meta, max_per_tenant=4) is None
     return meta.id
 
 
@@ -202,7 +202,7 @@ def test_ending_makes_the_rest_a_final_and_the_whole_session_a_queued_job_with_i
          "reason": "end"},
     ]
     job = harness.store.get(state.meta.job_id)
-    assert (job.status, job.owner, job.options.hotwords) == (JobStatus.QUEUED, "owner-1", "cecum")
+    assert (job.status, job.tenant, job.options.hotwords) == (JobStatus.QUEUED, "owner-1", "cecum")
     assert len(harness.store.get_audio(state.meta.job_id) or b"") == 44 + 32000
     assert not harness.client.exists(keys.session_audio_key(session_id))
     assert harness.client.zscore(keys.READY, state.meta.job_id) is not None
@@ -268,10 +268,10 @@ def test_a_key_may_hold_only_so_many_open_sessions_and_an_ended_one_frees_its_pl
     for _ in range(3):
         new_session(store)
 
-    refused = SessionMeta(id="s-5", owner="owner-1", job_id="j-5", created_at=time.time())
-    assert store.create(refused, max_per_owner=4) == 4
+    refused = SessionMeta(id="s-5", tenant="owner-1", job_id="j-5", created_at=time.time())
+    assert store.create(refused, max_per_tenant=4) == 4
     store.end_as_job(first, harness.store, RedisAudioStore(harness.client))
-    assert store.create(refused, max_per_owner=4) is None
+    assert store.create(refused, max_per_tenant=4) is None
 
 
 def test_a_waiting_final_is_decoded_before_any_partial(harness: Harness) -> None:

@@ -33,7 +33,7 @@ def test_a_corrected_signed_then_amended_note_reaches_the_receiver_as_t02_t08_t0
 ) -> None:
     jobs, documents = JobStore(clean_redis, 3600), DocumentStore(clean_redis)
     job_id = str(uuid.uuid4())
-    jobs.create(JobRecord(id=job_id, owner="tenant-1", created_at=utcnow()))
+    jobs.create(JobRecord(id=job_id, tenant="tenant-1", created_at=utcnow()))
     jobs.claim(job_id, "run", "worker", 60, 3)
     text = "Cecum reached.\nPolyp 5 mm removed."
     assert jobs.end(job_id, "run", JobStatus.COMPLETED, Transcript(text=text, language="en", duration=3, segments=[]))

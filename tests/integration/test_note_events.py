@@ -61,7 +61,7 @@ def completed_job(d: Deliverer, url: str | None, fmt: str = "fhir", status: JobS
         url=url, format=fmt, note_type="colonoscopy", patient_reference="Patient/123",
         encounter_reference="Encounter/E9", status_url=f"https://api.example.org/v1/jobs/{job_id}",
         result_url=f"https://api.example.org/v1/jobs/{job_id}/result")
-    d.jobs.create(JobRecord(id=job_id, owner=TENANT, created_at=utcnow()), callback)
+    d.jobs.create(JobRecord(id=job_id, tenant=TENANT, created_at=utcnow()), callback)
     d.jobs.claim(job_id, "run", "worker-1", 60, 3)
     transcript = Transcript(text=TEXT, language="en", duration=3.0, segments=[Segment(start=0, end=3, text=TEXT)])
     assert d.jobs.end(job_id, "run", status, transcript if status is JobStatus.COMPLETED else None)

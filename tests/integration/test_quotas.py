@@ -158,7 +158,7 @@ def test_a_job_that_vanished_while_open_stops_counting(make_api: MakeApi, clean_
     # Its record expired while it was still queued (or the submitting process died before storing it):
     # nothing will ever end it. Once the entry is older than a submission could take, it is not counted.
     clean_redis.delete(keys.job_key(job_id))
-    clean_redis.zadd(keys.owner_jobs_key(""), {job_id: time.time() - 120})
+    clean_redis.zadd(keys.tenant_jobs_key(""), {job_id: time.time() - 120})
 
     assert submit(api).status_code == 202
 
@@ -169,20 +169,20 @@ def test_jobs_stored_before_the_per_key_sets_count_against_their_key_once_the_ap
     store, owner = JobStore(clean_redis, 3600), tenant_for(f"Bearer {KEYS[0]}", KEYS)
     queued = [str(uuid.uuid4()) for _ in range(3)]
     for job_id in queued:
-        store.create(JobRecord(id=job_id, created_at=utcnow(), owner=owner))
+        store.create(JobRecord(id=job_id, created_at=utcnow(), tenant=owner))
     store.cancel(queued[2])
     # What an earlier version left: the jobs, and no per-key set.
-    clean_redis.delete(keys.owner_jobs_key(owner))
+    clean_redis.delete(keys.tenant_jobs_key(owner))
 
     api = make_api(api_keys=KEYS, max_jobs_in_flight=2)
 
-    assert clean_redis.zrange(keys.owner_jobs_key(owner), 0, -1) == sorted(q.encode() for q in queued[:2])
+    assert clean_redis.zrange(keys.tenant_jobs_key(owner), 0, -1) == sorted(q.encode() for q in queued[:2])
     assert refusal(submit(api, KEYS[0]))[2]["error"]["code"] == "too_many_jobs_in_flight"
     assert submit(api, KEYS[1]).status_code == 202
     # Once per Redis: a later start leaves the sets to the job store.
-    clean_redis.delete(keys.owner_jobs_key(owner))
+    clean_redis.delete(keys.tenant_jobs_key(owner))
     make_api(api_keys=KEYS, max_jobs_in_flight=2)
-    assert clean_redis.exists(keys.owner_jobs_key(owner)) == 0
+    assert clean_redis.exists(keys.tenant_jobs_key(owner)) == 0
 
 
 def test_concurrent_submissions_of_one_key_cannot_pass_its_limit_together(clean_redis: redis.Redis) -> None:
@@ -206,7 +206,7 @@ def test_concurrent_submissions_of_one_key_cannot_pass_its_limit_together(clean_
         thread.join()
 
     assert len(admitted) == 3
-    assert clean_redis.zcard(keys.owner_jobs_key("clinic-a")) == 3
+    assert clean_redis.zcard(keys.tenant_jobs_key("clinic-a")) == 3
 
 
 def test_a_submission_that_is_not_stored_or_not_sent_gives_its_place_back(
@@ -221,7 +221,7 @@ def test_a_submission_that_is_not_stored_or_not_sent_gives_its_place_back(
         with monkeypatch.context() as patch:
             patch.setattr(component, method, fail)
             assert submit(api).status_code == 503
-        assert clean_redis.zcard(keys.owner_jobs_key("")) == 0, method
+        assert clean_redis.zcard(keys.tenant_jobs_key("")) == 0, method
     assert submit(api).status_code == 202
 
 

@@ -152,12 +152,12 @@ def test_only_open_sessions_count_against_the_key_limit(harness: Harness) -> Non
     first = new_session(store)
     for _ in range(3):
         new_session(store)
-    fifth = SessionMeta(id="s-5", owner="owner-1", job_id="j-5", created_at=time.time())
-    assert store.create(fifth, max_per_owner=4) == 4
+    fifth = SessionMeta(id="s-5", tenant="owner-1", job_id="j-5", created_at=time.time())
+    assert store.create(fifth, max_per_tenant=4) == 4
 
     store.request_end(first, "end")  # no worker has made it a job yet
 
-    assert store.create(fifth, max_per_owner=4) is None
+    assert store.create(fifth, max_per_tenant=4) is None
 
 
 def strict() -> LiveSettings:
@@ -179,7 +179,7 @@ def test_an_ending_session_no_worker_takes_becomes_a_queued_job_with_its_audio_a
 
     assert ended == [job_id]
     job = jobs.get(job_id)
-    assert (job.status, job.owner, job.options.hotwords) == (JobStatus.QUEUED, "owner-1", "cecum")
+    assert (job.status, job.tenant, job.options.hotwords) == (JobStatus.QUEUED, "owner-1", "cecum")
     assert len(s3_audio.get(job_id) or b"") == 44 + 16000
     assert harness.client.zscore(keys.READY, job_id) is not None
     assert store.get(session_id).status.value == "ended"  # type: ignore[union-attr]
@@ -225,7 +225,7 @@ def test_a_sessions_options_are_kept_apart_from_the_hash_each_look_reads(harness
     meta = store.meta(session_id)
 
     assert b"meta" not in polled and sum(len(v) for v in polled.values()) < 200
-    assert state is not None and (state.meta.owner, state.meta.id) == ("owner-1", session_id)
+    assert state is not None and (state.meta.tenant, state.meta.id) == ("owner-1", session_id)
     assert meta is not None and meta.options.hotwords == "cecum" and len(meta.options.vocabulary) == 200
 
 
@@ -263,7 +263,7 @@ def test_an_empty_or_sub_20_ms_chunk_is_not_stored_and_leaves_the_idle_clock(har
 
 
 def test_a_session_stored_by_the_earlier_version_is_still_read_and_ended(harness: Harness) -> None:
-    meta = SessionMeta(id="s-old", owner="owner-1", options=JobOptions(hotwords="cecum"), job_id="j-old",
+    meta = SessionMeta(id="s-old", tenant="owner-1", options=JobOptions(hotwords="cecum"), job_id="j-old",
                        created_at=time.time(), base_url="http://api")
     harness.client.hset(keys.session_key(meta.id), mapping={
         "meta": meta.model_dump_json(), "status": "open", "next_seq": 1, "audio_bytes": 16000,
@@ -273,7 +273,7 @@ def test_a_session_stored_by_the_earlier_version_is_still_read_and_ended(harness
     store = SessionStore(harness.client, 3600)
 
     state = store.get(meta.id)
-    assert state is not None and (state.meta.owner, state.meta.job_id) == ("owner-1", "j-old")
+    assert state is not None and (state.meta.tenant, state.meta.job_id) == ("owner-1", "j-old")
     assert store.request_end(meta.id, "end")
     assert store.end_as_job(meta.id, harness.store, RedisAudioStore(harness.client)) == "j-old"
 

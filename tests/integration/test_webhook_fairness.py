@@ -32,7 +32,7 @@ def ended_jobs_with_callbacks(client: redis.Redis, owner: str, url: str, count: 
     store = JobStore(client, 3600)
     ids = [str(uuid.uuid4()) for _ in range(count)]
     for job_id in ids:
-        store.create(JobRecord(id=job_id, created_at=utcnow(), owner=owner), WebhookConfig(url=url))
+        store.create(JobRecord(id=job_id, created_at=utcnow(), tenant=owner), WebhookConfig(url=url))
         store.cancel(job_id)
     return ids
 

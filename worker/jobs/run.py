@@ -151,7 +151,7 @@ def complete(job: OpenJob, ctx: JobContext) -> RunOutcome:
         heard = transcript.segments
         transcript = lexicon.correct_job(transcript, job.options, ctx.settings.vocabulary)
         corrected = transcript.segments
-        owner = dictating.owner_templates(ctx.store.redis, lambda: ctx.store.get(job.id).owner)
+        owner = dictating.owner_templates(ctx.store.redis, lambda: ctx.store.get(job.id).tenant)
         transcript = dictating.dictate(transcript, job.options, owner)
         flags = review.review(transcript.segments, loudness, (heard, corrected))
         transcript = transcript.model_copy(update={"review": flags})

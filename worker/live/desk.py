@@ -203,7 +203,7 @@ class LiveDesk:
                                             lease=self.leases.hold_session(session_id, self.holder),
                                             partial_at=state.committed_bytes)
         held = self.held[session_id]
-        held.dictation = LiveDictation.load(self.store.redis, session_id, options, meta.owner, state.segment,
+        held.dictation = LiveDictation.load(self.store.redis, session_id, options, meta.tenant, state.segment,
                                             self.store.keep_ms, self.ctx.settings.vocabulary)
         if held.dictation is not None:
             held.initial_prompt = " ".join(p for p in (held.dictation.prompt, held.initial_prompt) if p)
