@@ -12,10 +12,12 @@ from api.guards import tenant_for
 from api.job_api import JobService
 from api.job_watcher import JobWatcher
 from api.quotas import Quotas
+from api.session_api import SessionService
 from api.urls import base_url
 from core.audio_store import AudioStore
 from core.document_store import DocumentStore
 from core.job_store import JobStore
+from core.session_store import SessionStore
 from core.settings import Settings
 from core.vocabulary_store import VocabularyStore
 from core.webhook_store import WebhookStore
@@ -97,3 +99,19 @@ def _jobs(request: Request, settings: SettingsDep, store: JobStoreDep, audio: Au
 
 JobServiceDep = Annotated[JobService, Depends(_jobs)]
 """The job routes' one dependency (the caller's key is checked on the way)."""
+
+
+def _session_store(request: Request) -> SessionStore:
+    sessions: SessionStore = request.app.state.sessions
+    return sessions
+
+
+def _session_service(request: Request, settings: SettingsDep, celery: CeleryDep, quotas: QuotasDep,
+                     vocabularies: VocabulariesDep, tenant: TenantDep) -> SessionService:
+    return SessionService(settings, _session_store(request), celery, quotas, vocabularies, request.app.state.token_key,
+                          tenant, base_url(request, settings))
+
+
+SessionServiceDep = Annotated[SessionService, Depends(_session_service)]
+"""The session routes' one dependency where the caller uses its API key (the caller's key is checked on the way);
+the stream and events routes take a session token instead."""

@@ -6,7 +6,6 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import redis
@@ -14,8 +13,8 @@ from fastapi import APIRouter, Header, Query, Request, WebSocket
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from api import session_service, session_tokens, submissions
-from api.deps import CeleryDep, QuotasDep, SettingsDep, TenantDep, VocabulariesDep
+from api import session_tokens
+from api.deps import SessionServiceDep, SettingsDep
 from api.errors import SessionEnded, error_responses
 from api.guards import tenant_for
 from api.schemas import SessionPublic
@@ -23,7 +22,6 @@ from api.session_relay import GONE, UNAVAILABLE, closing, event_id, look_every, 
 from api.session_stream import SessionSocket
 from api.stream_leases import Look, StreamLease
 from api.submissions import SessionCreate
-from api.urls import base_url, job_urls, session_urls
 from core.errors import EndoScribeError, ErrorCode, NotFound, TooManyRequests, Unauthorized
 from core.session_store import SessionState, SessionStatus, SessionStore
 from core.settings import LiveSettings, Settings
@@ -48,39 +46,17 @@ def _sessions(request: Request | WebSocket) -> SessionStore:
     return store
 
 
-def _public(request: Request, settings: Settings, state: SessionState) -> SessionPublic:
-    base = base_url(request, settings)
-    seconds = settings.live.token_seconds
-    key = request.app.state.token_key
-    token = session_tokens.issue(key, state.meta.id, seconds, scope=session_tokens.WRITE)
-    read_token = session_tokens.issue(key, state.meta.id, seconds, scope=session_tokens.READ)
-    stream_url, events_url = session_urls(base, state.meta.id, token, read_token)
-    return SessionPublic(id=state.meta.id, status=state.status.value, job_id=state.meta.job_id,
-                         stream_url=stream_url, events_url=events_url,
-                         result_url=job_urls(base, state.meta.job_id)[1],
-                         token_expires_at=datetime.fromtimestamp(int(token.split(".")[0]), UTC),
-                         audio_seconds=round(state.audio_seconds, 3))
-
-
 @router.post("", status_code=201, response_model=SessionPublic,
              responses=error_responses(400, 401, 422, 429, 503))
-async def create_session(
-    request: Request, body: SessionCreate, settings: SettingsDep, celery: CeleryDep, quotas: QuotasDep,
-    tenant: TenantDep, vocabularies: VocabulariesDep,
-) -> SessionPublic:
+async def create_session(body: SessionCreate, sessions: SessionServiceDep) -> SessionPublic:
     """Open a live dictation session: connect to `stream_url` (a WebSocket) and send audio; it ends as a job."""
-    accepted = await run_in_threadpool(submissions.accept, body, settings, vocabularies, tenant)
-    sessions = _sessions(request)
-    meta = await run_in_threadpool(session_service.create_session, sessions, quotas, settings.live, celery, tenant,
-                                   accepted.options, accepted.callback, base_url(request, settings))
-    state = await run_in_threadpool(session_service.get_session, sessions, meta.id, tenant)
-    return _public(request, settings, state)
+    return await sessions.open(body)
 
 
 @router.get("/{session_id}", response_model=SessionPublic, responses=error_responses(401, 404, 429))
-def read_session(session_id: str, request: Request, settings: SettingsDep, tenant: TenantDep) -> SessionPublic:
+def read_session(session_id: str, sessions: SessionServiceDep) -> SessionPublic:
     """A session's status, with a fresh stream token (for a reconnect after the first one expired)."""
-    return _public(request, settings, session_service.get_session(_sessions(request), session_id, tenant))
+    return sessions.public(sessions.get(session_id))
 
 
 @router.get("/{session_id}/events", response_class=EventSourceResponse,
