@@ -141,7 +141,8 @@ def settings_page() -> str:
         HEADER,
         "# Settings\n\n",
         f"Every setting EndoScribe reads from the environment: {len(settings)} in all, from `core/settings.py` "
-        "and `core/tuning.py` (one settings object, read once per process). Each row is the field's own "
+        "(its groups in `core/work_settings.py` and `core/service_settings.py`) and `core/tuning.py` "
+        "(one settings object, read once per process). Each row is the field's own "
         "docstring. Lists are "
         'JSON (`ENDOSCRIBE_API_KEYS=\'["key1"]\'`); booleans are `true` or `false`. How to set them, and '
         "which ones a deployment needs, is in [Configuration](../operations/configuration.md).\n\n",
