@@ -41,11 +41,11 @@ def test_alignment_gives_every_word_a_time_without_touching_the_network(tmp_path
     os.environ["HF_HUB_OFFLINE"] = "1"
     models = ModelManager(WorkerSettings(align=True))
     pipe = models.load()
-    models.prepare_alignment()
+    models.alignment.prepare()
     assert models.runtime is not None
     audio = decode_audio((FIXTURES / "colonoscopy.wav").read_bytes(), 3600, tmp_path)
     transcript = transcribe(pipe, audio, language="en", batch_size=models.runtime.batch_size)
-    model, metadata = models.aligner("en")
+    model, metadata = models.alignment.model("en")
     aligned = align(transcript, audio, model, metadata, models.runtime.whisperx_device)
     words = [w for s in aligned.segments for w in (s.words or [])]
     assert len(words) >= 20

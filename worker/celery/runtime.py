@@ -31,9 +31,10 @@ from worker.celery.upkeep import Upkeep
 from worker.context import BatchLimit, JobContext
 from worker.leases import LeaseRenewer
 from worker.model import decoding
+from worker.model.alignment import AlignmentUnavailable
 from worker.model.bundled_models import BundledModelUnavailable
 from worker.model.device import gpu_diagnostics, log_diagnostics
-from worker.model.model_manager import AlignmentUnavailable, ModelManager
+from worker.model.model_manager import ModelManager
 from worker.privacy import telemetry_state
 from worker.text import findings_reading
 
@@ -174,7 +175,7 @@ class WorkerRuntime:
         log_diagnostics(gpu_diagnostics(self.models.runtime), self.settings.worker.device)
         if self.settings.worker.align:
             try:
-                self.models.prepare_alignment()
+                self.models.alignment.prepare()
             except AlignmentUnavailable as exc:
                 log.critical("%s", exc)
                 # SystemExit passes through Celery's signal dispatch: the worker stops before consuming.

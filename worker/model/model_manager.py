@@ -14,6 +14,7 @@ from core.jobs import Transcript
 from core.settings import WorkerSettings
 from worker import metrics as worker_metrics
 from worker.model import bundled_models
+from worker.model.alignment import Alignment
 from worker.model.device import Runtime, detect_runtime
 from worker.model.transcriber import DecodeRequest, ModelInfo, Window, WindowText
 
@@ -30,10 +31,6 @@ def _live_vad() -> Any:
 
     # No padding and short minimum silences: the endpointer itself decides which pause ends an utterance.
     return VadOptions(min_silence_duration_ms=100, speech_pad_ms=0, min_speech_duration_ms=100)
-
-
-class AlignmentUnavailable(RuntimeError):
-    """Word alignment is switched on but what it needs is not on this machine."""
 
 
 class ModelManager:
@@ -54,7 +51,8 @@ class ModelManager:
         self.model_name = bundled_models.display_name(settings.model)
         self.language: str | None = None
         self._pipeline: Any = None
-        self._aligners: dict[str, tuple[Any, Any]] = {}
+        self.alignment = Alignment(self._device, self.lock)
+        """wav2vec2 word alignment, where it is switched on."""
         self._tokenizers: dict[str, Any] = {}
         self.lanes = 1
 
@@ -91,6 +89,10 @@ class ModelManager:
         log.info("model %s loaded on %s/%s in %.1fs (%d decode lanes)", self.model_name, runtime.whisperx_device,
                  runtime.compute_type, seconds, self.lanes)
         return self._pipeline
+
+    def _device(self) -> str:
+        assert self.runtime is not None, "the model is loaded before anything runs on its device"
+        return self.runtime.whisperx_device
 
     def info(self) -> ModelInfo:
         self.load()
@@ -159,39 +161,7 @@ class ModelManager:
                                        progress_callback=progress_callback)
 
     def align(self, transcript: Transcript, audio: np.ndarray) -> Transcript:
-        from worker.model import pipeline
-
-        assert self.runtime is not None
-        model, metadata = self.aligner(transcript.language)
-        with self.lock:
-            return pipeline.align(transcript, audio, model, metadata, self.runtime.whisperx_device)
-
-    def aligner(self, language: str) -> tuple[Any, Any]:
-        """The wav2vec2 alignment model for a language, loaded on first use and kept."""
-        if language not in self._aligners:
-            import whisperx
-
-            assert self.runtime is not None
-            self._aligners[language] = whisperx.load_align_model(language, self.runtime.whisperx_device)
-        return self._aligners[language]
-
-    def prepare_alignment(self) -> None:
-        """Load what word alignment needs, from disk, now: a missing piece stops the worker at start-up.
-
-        WhisperX's alignment splits sentences with NLTK's punkt_tab and, when it is missing, calls
-        `nltk.download` in the middle of a job: offline that is a LookupError, online a download by
-        every new container. The worker image bakes it (NLTK_DATA); elsewhere it must be installed.
-        """
-        import nltk
-
-        try:
-            nltk.data.find("tokenizers/punkt_tab/english/")
-        except LookupError:
-            raise AlignmentUnavailable(
-                "ENDOSCRIBE_WORKER_ALIGN=true needs NLTK's punkt_tab on disk: run `python -m nltk.downloader -d <dir> "
-                "punkt_tab` and set NLTK_DATA=<dir> (the worker image has it), or set ENDOSCRIBE_WORKER_ALIGN=false"
-            ) from None
-        self.aligner("en")
+        return self.alignment.align(transcript, audio)
 
     def warm_up(self) -> None:
         """Run the bundled clip through the pipeline so CUDA kernels and caches are ready for job one."""
@@ -213,7 +183,7 @@ class ModelManager:
 
     def unload(self) -> None:
         self._pipeline = None
-        self._aligners.clear()
+        self.alignment.unload()
         self._tokenizers.clear()
         try:
             import torch
