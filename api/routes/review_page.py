@@ -11,18 +11,15 @@ from __future__ import annotations
 from html import escape
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse
 
-from api.routes.dictate import PAGE_POLICY, STATIC
+from api.pages import PAGE_POLICY, page, serve_files
 from core.review_flags import ReviewReason
 
 router = APIRouter(tags=["documents"])
 # The audio is fetched with the key (a media element cannot send one) and played from a blob: URL the
 # page makes of it; nothing else is widened.
 REVIEW_POLICY = f"{PAGE_POLICY}; media-src 'self' blob:"
-# The page holds an API key and PHI: browsers must revalidate, never reuse a stale copy.
-_FRESH = {"Cache-Control": "no-cache"}
-_FILES = {"review.js": "text/javascript; charset=utf-8", "review.css": "text/css; charset=utf-8"}
 _LEGEND = "<!-- the reasons -->"
 
 
@@ -46,19 +43,7 @@ def legend() -> str:
 def review_page(job_id: str) -> HTMLResponse:
     """A job's note with its review flags and audio, to correct, sign and amend (the key is typed in).
     The page is the same for every job: it reads the id from its own address."""
-    page = (STATIC / "review.html").read_text().replace(_LEGEND, legend())
-    return HTMLResponse(page, headers={**_FRESH, "Content-Security-Policy": REVIEW_POLICY})
+    return page("review.html", REVIEW_POLICY, fill={_LEGEND: legend()})
 
 
-def _serve(name: str) -> Response:
-    return Response((STATIC / name).read_bytes(), headers=_FRESH, media_type=_FILES[name])
-
-
-@router.get("/review.js", include_in_schema=False)
-def review_script() -> Response:
-    return _serve("review.js")
-
-
-@router.get("/review.css", include_in_schema=False)
-def review_style() -> Response:
-    return _serve("review.css")
+serve_files(router, "review.js", "review.css")

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.routes.dictate import PAGE_POLICY
+from api.pages import PAGE_POLICY
 from core.settings import Settings
 
 

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.routes.dictate import PAGE_POLICY
+from api.pages import PAGE_POLICY
 from api.routes.review_page import reason_label
 from core.review_flags import ReviewReason
 from core.settings import Settings
