@@ -44,8 +44,9 @@ def tenant_for(authorization: str | None, api_keys: list[str]) -> str:
     return hashlib.sha256(given).hexdigest()[:32]
 
 
-class RequestGuard:
-    """ASGI middleware: refuse unauthenticated or oversized `/v1` requests before their body."""
+class _V1Guard:
+    """ASGI middleware that judges each `/v1` request (but a session's SSE asked for with its token) before
+    its body is read: `judge` raises to refuse it, with the error's envelope and status."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -54,11 +55,21 @@ class RequestGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1/") and not carries_stream_token(scope):
             try:
-                self.check(scope)
+                await self.judge(scope)
             except EndoScribeError as exc:
                 await reply_error(send, exc)
                 return
         await self.app(scope, receive, send)
+
+    async def judge(self, scope: Scope) -> None:
+        raise NotImplementedError
+
+
+class RequestGuard(_V1Guard):
+    """Refuse unauthenticated or oversized `/v1` requests before their body."""
+
+    async def judge(self, scope: Scope) -> None:
+        self.check(scope)
 
     def check(self, scope: Scope) -> None:
         headers = _headers(scope)
@@ -76,27 +87,17 @@ class RequestGuard:
                 raise PayloadTooLarge(f"the upload is {int(declared) / 1e6:.1f} MB; the limit is {limit / 1e6:g} MB")
 
 
-class QuotaGuard:
-    """ASGI middleware, inside RequestGuard (so the key is valid): count each `/v1` request against its
-    key's rate, and refuse a submission that capacity or the key's quotas refuse before its body is read.
-    The exact in-flight check is the reservation made as the job is stored (`job_service.submit_job`)."""
+class QuotaGuard(_V1Guard):
+    """Inside RequestGuard (so the key is valid): count each `/v1` request against its key's rate, and refuse
+    a submission that capacity or the key's quotas refuse before its body is read. The exact in-flight check
+    is the reservation made as the job is stored (`job_service.submit_job`)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
-        self.settings = settings
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/") and not carries_stream_token(scope):
-            try:
-                # Redis calls block: off the event loop, as the routes do.
-                await run_in_threadpool(self.check, scope["app"].state.quotas, scope)
-            except EndoScribeError as exc:
-                await reply_error(send, exc)
-                return
-            except redis.RedisError:
-                await reply_error(send, Unavailable("the job store is unreachable; retry in a moment"))
-                return
-        await self.app(scope, receive, send)
+    async def judge(self, scope: Scope) -> None:
+        try:
+            # Redis calls block: off the event loop, as the routes do.
+            await run_in_threadpool(self.check, scope["app"].state.quotas, scope)
+        except redis.RedisError:
+            raise Unavailable("the job store is unreachable; retry in a moment") from None
 
     def check(self, quotas: Quotas, scope: Scope) -> None:
         headers = _headers(scope)
