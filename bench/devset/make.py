@@ -84,16 +84,16 @@ def clips(dictations: list[Dictation]) -> list[dict[str, object]]:
     return plan
 
 
-def main() -> None:
-    # `--heldout`: the held-out dictations only (their own manifest), leaving the dev set's audio as it is.
-    heldout = "--heldout" in sys.argv
-    dictations = {d.id: d for d in load(HELDOUT if heldout else DICTATIONS)}
+def voice_all(dictations: list[Dictation], manifest_path: Path, first_seed: int = 0) -> None:
+    """Voice each dictation's clips (its voices, paces and noise), encode them under `AUDIO`, and write their
+    manifest. Clip n's noise is seeded `first_seed + n`, so a set voiced again comes out the same."""
+    by_id = {d.id: d for d in dictations}
     AUDIO.mkdir(exist_ok=True)
     voice = piper_voice()
     manifest = []
     with tempfile.TemporaryDirectory() as tmp:
-        for n, clip in enumerate(clips(list(dictations.values()))):
-            d = dictations[str(clip["id"])]
+        for n, clip in enumerate(clips(dictations)):
+            d = by_id[str(clip["id"])]
             raw = Path(tmp) / f"{n}.wav"
             if clip["voice"] == "joe":
                 speak_piper(voice, d.spoken, float(clip["pace"]), raw)  # type: ignore[arg-type]
@@ -101,15 +101,21 @@ def main() -> None:
                 speak_espeak(d.spoken, int(clip["wpm"]), raw)  # type: ignore[call-overload]
             audio = to_16k(raw)
             if clip["noise_snr_db"] is not None:
-                audio = add_noise(audio, float(clip["noise_snr_db"]), seed=n)  # type: ignore[arg-type]
+                audio = add_noise(audio, float(clip["noise_snr_db"]), seed=first_seed + n)  # type: ignore[arg-type]
             name = f"{d.id}.{clip['voice']}.ogg"
             encode_opus(audio, AUDIO / name)
             manifest.append({**clip, "file": f"audio/{name}", "note_type": d.note_type, "commands": d.commands,
                              "seconds": round(audio.size / SAMPLE_RATE, 2)})
             print(f"{name:<24} {audio.size / SAMPLE_RATE:6.1f} s", flush=True)
-    (HELDOUT_MANIFEST if heldout else MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-    total = sum(float(c["seconds"]) for c in manifest)  # type: ignore[arg-type]
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    total = sum(float(str(c["seconds"])) for c in manifest)
     print(f"{len(manifest)} clips, {total / 60:.1f} min")
+
+
+def main() -> None:
+    # `--heldout`: the held-out dictations only (their own manifest), leaving the dev set's audio as it is.
+    heldout = "--heldout" in sys.argv
+    voice_all(list(load(HELDOUT if heldout else DICTATIONS)), HELDOUT_MANIFEST if heldout else MANIFEST)
 
 
 if __name__ == "__main__":
