@@ -11,15 +11,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import cast
 
 import redis
 
 from core import keys
+from core.redis_calls import Lua, as_int
 
 # Redis's clock, not each replica's, judges when a lease lapses.
 _NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)"
-_TAKE = _NOW + """
+_TAKE = Lua(_NOW + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local held = redis.call('ZCARD', KEYS[1])
 local limit = tonumber(ARGV[3])
@@ -28,9 +28,9 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 if KEYS[3] then redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2]) end
 return -1
-"""
+""")
 # Renew the lease (and the writer key, unless a newer connection holds it); say what ends the stream.
-_LOOK = _NOW + """
+_LOOK = Lua(_NOW + """
 if redis.call('EXISTS', KEYS[2]) == 0 then return 'gone' end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -40,12 +40,12 @@ if KEYS[3] then
   redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
 end
 return 'ok'
-"""
-_GIVE_BACK = """
+""")
+_GIVE_BACK = Lua("""
 redis.call('ZREM', KEYS[1], ARGV[1])
 if KEYS[2] and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 1
-"""
+""")
 
 
 class Look(StrEnum):
@@ -71,15 +71,12 @@ class StreamLease:
 
     def take(self, limit: int) -> int | None:
         """Count this stream against its key: None, or the streams the key holds when at `limit` (0: off)."""
-        held = int(cast(int, self.client.eval(  # type: ignore[no-untyped-call]
-            _TAKE, len(self._keys()), *self._keys(), self.id, self._ms(), limit)))
+        held = as_int(_TAKE(self.client, self._keys(), self.id, self._ms(), limit))
         return None if held < 0 else held
 
     def look(self) -> Look:
         """Renew the lease; whether the session is still there and this stream still its writer."""
-        found = self.client.eval(  # type: ignore[no-untyped-call]
-            _LOOK, 2 + self.writer, keys.tenant_streams_key(self.tenant), keys.session_key(self.session_id),
-            *([keys.session_writer_key(self.session_id)] if self.writer else []), self.id, self._ms())
+        found = _LOOK(self.client, self._keys(), self.id, self._ms())
         return Look(found.decode() if isinstance(found, bytes) else str(found))
 
     def is_writer(self) -> bool:
@@ -89,11 +86,10 @@ class StreamLease:
 
     def give_back(self) -> None:
         writer = [keys.session_writer_key(self.session_id)] if self.writer else []
-        self.client.eval(_GIVE_BACK, 1 + len(writer), keys.tenant_streams_key(self.tenant),  # type: ignore[no-untyped-call]
-                         *writer, self.id)
+        _GIVE_BACK(self.client, [keys.tenant_streams_key(self.tenant), *writer], self.id)
 
     def _keys(self) -> list[str]:
-        # KEYS[2] is unused by _TAKE; it keeps the writer key at KEYS[3] in both scripts.
+        # KEYS[2] is unused by _TAKE; it keeps the writer key at KEYS[3] in both it and _LOOK.
         names = [keys.tenant_streams_key(self.tenant), keys.session_key(self.session_id)]
         return [*names, keys.session_writer_key(self.session_id)] if self.writer else names
 
