@@ -21,6 +21,14 @@ Clips 37-48 (`loud`) take the same bait but no silence, 12 dB louder (room noise
 long and always after the second phrase as well: the recorder left running on hold music, a cough into
 the microphone, a fan next to it.
 
+Clips 49-72 (`voiced`) take bait that sounds like speech, so the VAD passes it to the decoder (the bait
+above it mostly drops, and tiny.en invented text over only 2 of the first 48 clips' bait):
+
+- `mumble`: a voice through the wall, another clip of the commands set played backwards (speech-shaped
+  and unintelligible: any word written over it is invented), low-passed at 2.5 kHz, at -34 to -26 dBFS
+  RMS over a room bed, 4-12 s.
+- `babble`: a waiting room, three such voices at once, at -36 to -30 dBFS RMS, 4-12 s.
+
 Everything is seeded (clip n draws from `numpy.random.default_rng(n)`), so the same command makes the
 same clips. Output: bench/devset/audio/bait*.ogg (16 kHz mono Ogg/Opus at 16 kbit/s) and
 bench/devset/manifest.bait.json: per clip its file, `split` (`tune` or `heldout`: every fourth clip is
@@ -47,6 +55,9 @@ LOUD = 12
 """Clips after the first `CLIPS`: the same bait 12 dB louder and longer (a loud line, a close cough)."""
 LOUD_DB = 12.0
 KINDS = ("silence", "room", "breath", "cough", "music", "hum")
+VOICED = 24
+"""Clips after the loud ones: bait that sounds like speech (`VOICED_KINDS`), the VAD's blind spot."""
+VOICED_KINDS = ("mumble", "babble")
 
 
 def decode(path: Path) -> np.ndarray:
@@ -150,6 +161,28 @@ def hum(rng: np.random.Generator, seconds: float) -> np.ndarray:
     return at_level(np.asarray(tone, np.float32), float(rng.uniform(-46, -36))) + room(rng, seconds, -64)
 
 
+def backwards(rng: np.random.Generator, voices: list[np.ndarray], seconds: float) -> np.ndarray:
+    """`seconds` of a voice played backwards (clips of `voices` end to end from a random one), muffled."""
+    n = int(seconds * SAMPLE_RATE)
+    first = int(rng.integers(0, len(voices)))
+    joined = np.concatenate([voices[(first + k) % len(voices)][::-1] for k in range(4)])[:n]
+    joined = np.pad(joined, (0, n - joined.size))
+    spectrum = np.fft.rfft(joined)
+    freqs = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+    return np.fft.irfft(spectrum * (freqs < 2500), n).astype(np.float32)  # through a wall
+
+
+def voiced(kind: str, rng: np.random.Generator, voices: list[np.ndarray]) -> np.ndarray:
+    """A `mumble` (one voice backwards) or `babble` (three at once) over a room bed, 4-12 s."""
+    seconds = float(rng.uniform(4, 12))
+    if kind == "mumble":
+        speech = at_level(backwards(rng, voices, seconds), float(rng.uniform(-34, -26)))
+    else:
+        speech = at_level(sum((backwards(rng, voices, seconds) for _ in range(3)), np.zeros(1, np.float32)),
+                          float(rng.uniform(-36, -30)))
+    return speech + room(rng, seconds, -60)
+
+
 def bait(kind: str, rng: np.random.Generator, where: str, loud: bool = False) -> np.ndarray:
     """One stretch of bait of `kind`; `where` (lead, mid, tail) only sets how long; `loud`: 12 dB up, 10-25 s."""
     if loud:
@@ -170,11 +203,17 @@ def bait(kind: str, rng: np.random.Generator, where: str, loud: bool = False) ->
     return {"breath": breaths, "music": music, "hum": hum}[kind](rng, seconds)
 
 
+def make(kind: str, where: str, rng: np.random.Generator, voices: list[np.ndarray] | None, loud: bool) -> np.ndarray:
+    """Bait of `kind`: speech-like (`voiced`) where `voices` are given, the other kinds' otherwise."""
+    return voiced(kind, rng, voices) if voices is not None else bait(kind, rng, where, loud)
+
+
 def main() -> None:
     sources = json.loads(COMMANDS_MANIFEST.read_text())
     said = {d.id: " ".join(p.text for p in d.said) for d in load_commands()}
+    voices = [decode(HERE / s["file"]) for s in sources]
     manifest = []
-    for n in range(CLIPS + LOUD):
+    for n in range(CLIPS + LOUD + VOICED):
         rng = np.random.default_rng(n)
         first, second = sources[n % len(sources)], sources[(n * 7 + 5) % len(sources)]
         mid = KINDS[n % len(KINDS)]
@@ -184,19 +223,25 @@ def main() -> None:
         if loud:  # no silence to make louder: music, breaths, coughs, hum and noise, always after the speech too
             mid, edge = KINDS[1 + n % 5], KINDS[1 + (n + 2) % 5]
             lead, tail = n % 2 == 0, True
+        spoken = n >= CLIPS + LOUD
+        if spoken:  # a voice in the next room between the phrases, and before or after them
+            mid, edge = VOICED_KINDS[n % 2], VOICED_KINDS[(n // 2) % 2]
+            lead, tail, loud = n % 2 == 0, n % 2 == 1, False
+
         parts: list[tuple[str, np.ndarray, dict[str, str]]] = []
         if lead:
-            parts.append(("bait", bait(edge, rng, "lead", loud), {"kind": edge}))
+            parts.append(("bait", make(edge, "lead", rng, voices if spoken else None, loud), {"kind": edge}))
         parts.append(("speech", decode(HERE / first["file"]), {"text": said[first["id"]],
                                                                 "source": first["file"]}))
-        parts.append(("bait", bait(mid, rng, "mid", loud), {"kind": mid}))
+        parts.append(("bait", make(mid, "mid", rng, voices if spoken else None, loud), {"kind": mid}))
         parts.append(("speech", decode(HERE / second["file"]), {"text": said[second["id"]],
                                                                  "source": second["file"]}))
         if tail:
-            parts.append(("bait", bait(edge, rng, "tail", loud), {"kind": edge}))
+            parts.append(("bait", make(edge, "tail", rng, voices if spoken else None, loud), {"kind": edge}))
         clip: dict[str, object] = {"id": f"bait{n + 1:02d}", "file": f"audio/bait{n + 1:02d}.ogg",
                                    "split": "heldout" if n % 4 == 3 else "tune",
-                                   "note_type": first["note_type"], "loud": loud, "speech": [], "bait": []}
+                                   "note_type": first["note_type"], "loud": loud, "voiced": spoken,
+                                   "speech": [], "bait": []}
         at = 0
         for what, audio, about in parts:
             span = [round(at / SAMPLE_RATE, 3), round((at + audio.size) / SAMPLE_RATE, 3)]
