@@ -83,6 +83,12 @@ class HeldSession:
     """A look at it running off the scheduler's thread (see `LiveDesk.poll`)."""
     dictation: LiveDictation | None = None
     """Its document, where its finals go through the command grammar (dictation formatting on)."""
+    clear_to: int = 0
+    """The utterance in progress has no speech before this byte, as the last look found: a client command
+    that came before it applies before that speech (`worker.live.commanding`)."""
+    commands_sent: int = 0
+    """Commands its client sent, as last read."""
+    commands_applied: int = 0
 
     def restart(self, committed: int) -> None:
         """The next utterance starts at byte `committed`."""

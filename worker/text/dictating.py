@@ -4,7 +4,8 @@ On exactly when dictation formatting is (`formatting.dictation_enabled`: a job n
 `formatting=dictation`). Layout ("new paragraph", "new line") belongs to the command grammar
 (`dictation.grammar`), so formatting leaves it as said here and the editor writes the breaks, with
 "scratch that", "insert <template>" and the rest. The transcript's `text` becomes the document after
-every command; `commands` lists what was said to the system (with its audio time), and `unfilled_fields`
+every command (a live session's job: with the commands its client sent, `JobOptions.client_commands`,
+where they came); `commands` lists what was said to the system (with its audio time), and `unfilled_fields`
 the template fields still at their defaults. `segments` stay what was said, as subtitles.
 """
 
@@ -16,7 +17,7 @@ import redis
 
 from core.jobs import AppliedCommand, JobOptions, Transcript, UnfilledField
 from dictation.editor import edit
-from dictation.grammar import Utterance
+from dictation.grammar import Call, Utterance
 from dictation.template_store import TemplateStore
 from dictation.templates import Template
 from worker.text.formatting import dictation_enabled, format_transcript
@@ -28,20 +29,21 @@ def dictate(transcript: Transcript, options: JobOptions, templates: Callable[[],
     """The transcript formatted and with its commands applied, when the job wants dictation.
 
     `templates` gives what "insert" may insert (read only when dictation is on)."""
-    if not dictation_enabled(options) or not transcript.segments:
+    if not dictation_enabled(options) or not (transcript.segments or options.client_commands):
         return transcript
     said = format_transcript(transcript, options, layout=False)
     # The subtitles (segments) come from formatting as it always was: its layout marks dropped.
     subtitles = format_transcript(transcript, options)
-    return apply_commands(subtitles, said, templates(), raw_text=transcript.raw_text or transcript.text)
+    sent = [Call(c.name, "", c.at, c.at, c.template) for c in options.client_commands or ()]
+    return apply_commands(subtitles, said, templates(), raw_text=transcript.raw_text or transcript.text, sent=sent)
 
 
 def apply_commands(transcript: Transcript, said: Transcript, templates: Templates,
-                   raw_text: str | None = None) -> Transcript:
+                   raw_text: str | None = None, sent: list[Call] | None = None) -> Transcript:
     """`transcript` with `text` as the editor leaves it after the commands in `said`'s segments (one
-    utterance each)."""
+    utterance each) and those a live session's client `sent` (at their audio times)."""
     utterances = [Utterance(s.text, s.start, s.end) for s in said.segments]
-    edited = edit(utterances, templates)
+    edited = edit(utterances, templates, sent or ())
     update: dict[str, object] = {"text": edited.text}
     if edited.commands:
         update["commands"] = [AppliedCommand.model_validate(c) for c in edited.commands]
