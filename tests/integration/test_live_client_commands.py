@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from core import keys
-from core.jobs import ClientCommand, JobOptions, Segment, Transcript
+from core.jobs import ClientCommand, JobOptions, Segment, Transcript, Word
 from core.session_store import SessionStore
 from dictation.template_store import TemplateStore
 from tests.fakes import Harness, live_harness, tone_pcm
@@ -169,3 +169,19 @@ def test_a_sessions_job_applies_its_clients_commands_at_their_audio_times() -> N
     assert done.text == "The sigmoid was reached. Indication: screening. Preparation: adequate. Findings: normal."
     assert [(c.name, c.source, c.start, c.applied) for c in done.commands or []] == [
         ("scratch_that", "client", 3.0, True), ("insert_template", "client", 5.5, True)]
+
+
+def test_a_command_that_came_inside_a_segment_goes_between_its_timed_words() -> None:
+    said = [("Scratch", 1.0, 1.3), ("that.", 1.3, 1.6), ("Colorectal", 4.0, 4.5), ("cancer", 4.5, 4.8),
+            ("screening.", 4.8, 5.4)]
+    transcript = Transcript(text="Scratch that. Colorectal cancer screening.", language="en", duration=6.0,
+                            segments=[Segment(start=0.8, end=5.5, text="Scratch that. Colorectal cancer screening.",
+                                              words=[Word(word=w, start=s, end=e) for w, s, e in said])])
+    options = JobOptions(note_type="colonoscopy", client_commands=[
+        ClientCommand(name="insert_template", template="normal-colonoscopy", at=2.5)])
+
+    done = dictate(transcript, options, lambda: {COLONOSCOPY.name: COLONOSCOPY})
+
+    assert done.text == "Indication: colorectal cancer screening. Preparation: adequate. Findings: normal."
+    assert [(c.name, c.source) for c in done.commands or []] == [("scratch_that", "speech"),
+                                                                 ("insert_template", "client")]
