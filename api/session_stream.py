@@ -215,7 +215,7 @@ class SessionSocket:
         elif isinstance(message, Refused):
             await self.error(ErrorCode.BAD_MESSAGE, message.message)
         elif isinstance(message, Command):
-            pushed = await run_in_threadpool(self.sessions.push_command, self.id, message.command)
+            pushed = await run_in_threadpool(store_command, self.lease, self.sessions, self.id, message.command)
             if pushed == Pushed.CLOSED:
                 await self.error(ErrorCode.SESSION_ENDING, "the session is ending; commands after `end` are not "
                                  "taken")
@@ -258,3 +258,10 @@ def store_chunk(lease: StreamLease, sessions: SessionStore, session_id: str, seq
     if not lease.is_writer():
         raise ChunkRefused
     return sessions.append(session_id, seq, data, max_bytes)
+
+
+def store_command(lease: StreamLease, sessions: SessionStore, session_id: str, command: dict[str, Any]) -> int:
+    """Store a client's command after the audio stored so far, as `store_chunk` stores a chunk (blocking)."""
+    if not lease.is_writer():
+        raise ChunkRefused
+    return sessions.push_command(session_id, command)
