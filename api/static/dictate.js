@@ -194,14 +194,14 @@ function control(spec) {
 
 function controls(live) {
   $("controls").dataset.live = live ? "yes" : "no";
-  for (const button of $("buttons").children) button.disabled = !live;
+  for (const button of document.querySelectorAll("#controls button")) button.disabled = !live;
 }
 
 // The templates the key may insert, for the picker.
 async function templates() {
   const response = await fetch("/v1/templates", { headers });
   const found = response.ok ? (await response.json()).templates : [];
-  $("template").replaceChildren(...found.map((t) => new Option(`${t.name} (“${t.triggers[0]}”)`, t.name)));
+  $("template").replaceChildren(...found.map((t) => new Option(t.triggers[0], t.name)));
 }
 
 async function release() {
@@ -232,7 +232,7 @@ for (const spec of CONTROLS) {
   kbd.textContent = `Alt+${spec.key}`;
   button.append(spec.label, kbd);
   button.onclick = () => control(spec);
-  $("buttons").append(button);
+  $(spec.name === "insert_template" ? "inserting" : "buttons").append(button);  // Insert: beside its picker
 }
 document.addEventListener("keydown", (event) => {
   if (!event.altKey || event.ctrlKey || event.metaKey) return;

@@ -206,7 +206,7 @@ def scripted(tmp_path: Path, *parts: Any) -> tuple[Path, float, list[tuple[float
 def press(tab: Page, what: str) -> None:
     """Click a control's button, or (`Alt+KeyS`, `Alt+Shift+Enter`) type its key, as a user would."""
     if not what.startswith("Alt+"):
-        tab.evaluate(f"document.querySelector('#buttons [data-command={what}]').click()", gesture=True)
+        tab.evaluate(f"document.querySelector('#controls [data-command={what}]').click()", gesture=True)
         return
     code = what.rsplit("+", 1)[1]
     modifiers = 1 | (8 if "+Shift+" in what else 0)  # the DevTools protocol's Alt, Shift
@@ -302,7 +302,7 @@ def test_the_buttons_and_their_keys_act_as_the_spoken_commands_in_order_with_the
 
     with browser(tmp_path / "profile", microphone) as tab:
         tab.open(f"{api_url}/dictate")
-        buttons = tab.evaluate("[...document.querySelectorAll('#buttons button')].map((b) => [b.dataset.command, "
+        buttons = tab.evaluate("[...document.querySelectorAll('#controls button')].map((b) => [b.dataset.command, "
                                "b.title, b.disabled])")
         dictate_on_the_page(tab, api_url, seconds, presses, stop=False)  # "Stop dictation" ends it
         shown = what_the_page_shows(tab)
