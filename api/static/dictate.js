@@ -197,10 +197,13 @@ function controls(live) {
   for (const button of document.querySelectorAll("#controls button")) button.disabled = !live;
 }
 
-// The templates the key may insert, for the picker.
+// The templates the key may insert, for the picker (none when they cannot be listed: dictation goes on).
 async function templates() {
-  const response = await fetch("/v1/templates", { headers });
-  const found = response.ok ? (await response.json()).templates : [];
+  let found = [];
+  try {
+    const response = await fetch("/v1/templates", { headers });
+    if (response.ok) found = (await response.json()).templates;
+  } catch (error) { found = []; }
   $("template").replaceChildren(...found.map((t) => new Option(t.triggers[0], t.name)));
 }
 

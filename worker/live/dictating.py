@@ -3,14 +3,15 @@
 A final is corrected against the session's vocabulary and formatted (spoken punctuation, numbers; layout
 is the grammar's), as its job's text will be, and heard by the session's
 `dictation.editor.Editor`, which says what changed: `{"type": "command", "name", "applied",
-"applied_to", "source"}` for a command (`source`: `speech`, or `client` for a client's button or key,
-`worker.live.commanding`) (`"applied": false` and a `reason` when it cannot apply: it writes nothing),
+"applied_to", "source"}` for a command (`"applied": false` and a `reason` when it cannot apply: it writes
+nothing; `source`: `speech`, or `client` for a client's button or key, `worker.live.commanding`),
 and a `final` for each block of the document it wrote or changed, numbered by the block (`segment`) with
 a `revision`, so a client redraws that block. A command's words are never a final's text.
 
 What was heard is kept in Redis by final number (`keys.session_said_key`), written before the final is
 committed: a worker that takes the session over replays the finals committed so far and goes on with the
-same document, and a final decoded again after a lost lease overwrites its own entry.
+same document, and a final decoded again after a lost lease overwrites its own entry. The client's
+commands it applied are kept there too (`c<n>`: how many finals came before it), and replayed in place.
 """
 
 from __future__ import annotations
@@ -89,7 +90,6 @@ class LiveDictation:
         pipe.pexpire(key, self.keep_ms)
         pipe.execute()
         return [_public(event, start, end) for event in self.editor.hear(Utterance(formatted, start, end))]
-
 
     def command(self, command: ClientCommand) -> list[Event]:
         """The events a client's command makes (a button, a key), applied as the spoken one would be."""
