@@ -37,12 +37,17 @@ def apply_due(store: SessionStore, holder: str, session: HeldSession) -> None:
     `stop_dictation` among them ends the session."""
     if session.commands_sent <= session.commands_applied:
         return
-    for command in store.client_commands(session.id, session.commands_applied):
+    known = session.commands_applied + len(session.waiting)
+    if session.commands_sent > known:
+        session.waiting += store.client_commands(session.id, known)
+    while session.waiting:
+        command = session.waiting[0]
         if round(command.at * BYTES_PER_SECOND) > max(session.clear_to, session.committed):
             break
         events, replay = _apply(session, command)
         if not store.commit_command(session.id, holder, session.commands_applied, replay, events):
             return  # the lease is lost: the desk leaves the session when its renewer says so
+        session.waiting.pop(0)
         session.commands_applied += 1
     if session.dictation is not None and session.dictation.stopped:
         store.request_end(session.id, "stop_dictation")
