@@ -18,7 +18,11 @@ The protocol (docs/guides/live-dictation.md, "The protocol"):
 - One connection writes a session: a newer one (a client reconnecting, say, while its old connection is
   not yet known to be dead) replaces it, and the old one gets `stream_replaced` and close 4409.
 - `{"type": "end"}` ends the session: the worker makes the last final, then `ended` comes with the job.
-- Events (`partial`, `final`, `lagging`, `error`, `ended`) carry their stream `id`; connect with
+- `{"type": "command", "name": "scratch_that"}` (and `"template"` for `insert_template`) is a dictation
+  command from a button or a key: stored in order with the audio and applied by the worker at that point,
+  as the spoken command would be, with a `command` event whose `source` is `client`
+  (`api.session_messages`; a bad one is a `bad_message` error, and the connection goes on).
+- Events (`partial`, `final`, `command`, `lagging`, `error`, `ended`) carry their stream `id`; connect with
   `?after=<id>` to get only later ones.
 - A client that closes cleanly (1000, 1001) ends the session, as `end` does; a lost connection
   leaves it open for a reconnect until the idle timeout.
@@ -43,29 +47,23 @@ from celery import Celery
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from api import session_service
+from api.session_messages import Command, End, Refused, Resume, read_message
 from api.session_relay import GONE, TERMINAL, UNAVAILABLE, closing, look_every, session_events
+from api.session_watch import RoomGuard, Waker
 from api.stream_leases import Look, StreamLease
-from core.errors import ErrorCode, Overloaded
-from core.redis_safety import check_room_to_store
+from core.errors import ErrorCode
+from core.session_commands import Pushed
 from core.session_store import BYTES_PER_SECOND, Appended, SessionState, SessionStore
 from core.settings import LiveSettings, QuotaSettings
 
 log = logging.getLogger("endoscribe.api")
 
-ROOM_CHECK_SECONDS = 1.0
-"""How often a connection asks Redis whether it has room for more audio (the memory guard)."""
 MAX_CHUNK_BYTES = BYTES_PER_SECOND
 """One second: the protocol asks for 100-500 ms, and a bigger message would hold the socket's turn."""
 MIN_CHUNK_BYTES = BYTES_PER_SECOND // 50
 """20 ms: less is no audio to speak of, and an empty chunk must not pass for a client still talking."""
 MAX_WS_MESSAGE_BYTES = 32 * 1024
 """What uvicorn reads of one message (`--ws-max-size`, where the API is launched): just above a chunk."""
-MAX_COMMAND_CHARS = 1024
-"""A text message is a short command; a longer one is refused unparsed (no JSON nesting bombs)."""
-MAX_SEQ = 10**9
-WAKE_EVERY_SECONDS = 2.0
-"""How often a connection checks that a worker serves its session (and wakes one if not)."""
 CLEAN_CLOSE = {1000, 1001}
 CLOSE_CODES = {"session_gone": 4410, "stream_replaced": 4409, "unavailable": 1013}
 """How the WebSocket closes after each event that ends a stream (`ended`: 1000)."""
@@ -84,7 +82,6 @@ class SessionSocket:
         self.id = state.meta.id
         self.sessions = sessions
         self.events = events
-        self.celery = celery
         self.settings = settings
         self.lease = lease
         self.next_seq = state.next_seq
@@ -98,13 +95,8 @@ class SessionSocket:
         self.idle_deadline = time.monotonic() + max(0.0, idle_left)
         self.ending = False
         self.throttled = False
-        self.checked_at = 0.0
-        self.unserved_since: float | None = None
-        self.lag_told_at = 0.0
-        self.quota = quota
-        self.room_checked_at = -ROOM_CHECK_SECONDS
-        self.full: str | None = None
-        """The memory guard's refusal as last judged (None: room to store)."""
+        self.waker = Waker(celery, sessions, self.id, settings)
+        self.room = RoomGuard(sessions, quota)
 
     async def run(self, after: str) -> None:
         await self.send({"type": "ready", "next_seq": self.next_seq})
@@ -150,7 +142,7 @@ class SessionSocket:
             if message["type"] == "websocket.disconnect":
                 if message.get("code", 1000) in CLEAN_CLOSE:
                     await run_in_threadpool(self.sessions.request_end, self.id, "closed")
-                    await self.wake()
+                    await self.waker.wake()
                 return
             if message.get("bytes") is not None:
                 await self.chunk(message["bytes"])
@@ -167,7 +159,7 @@ class SessionSocket:
                              f"(1 s); this one has {len(data)} bytes")
             return
         seq = self.next_seq
-        if full := await self.no_room():
+        if full := await self.room.judge():
             # Not stored, not acked, but numbered as the client numbers it: a later chunk that is
             # stored would be the wrong one, so the store answers it `sequence_gap` until the client
             # resends from here.
@@ -179,7 +171,8 @@ class SessionSocket:
         if seq >= self.stored_seq:
             await self.pace(seq, len(data))
         max_bytes = int(self.settings.max_session_seconds * BYTES_PER_SECOND)
-        result, expected = await run_in_threadpool(self.store, seq, data, max_bytes)
+        result, expected = await run_in_threadpool(store_chunk, self.lease, self.sessions, self.id, seq, data,
+                                                    max_bytes)
         self.stored_seq = max(self.stored_seq, expected)
         if result in (Appended.STORED, Appended.DUPLICATE):
             self.next_seq = seq + 1
@@ -197,26 +190,7 @@ class SessionSocket:
             await self.error(ErrorCode.SESSION_ENDING, "the session is ending; its audio after `end` is not taken")
         else:
             await self.error(ErrorCode.SESSION_GONE, "the session expired or was erased")
-        await self.wake_if_unserved()
-
-    async def no_room(self) -> str | None:
-        """The memory guard, as for every write that stores data: judged at most once a second (an
-        INFO per chunk would cost Redis more than the chunk)."""
-        if self.quota is None or time.monotonic() - self.room_checked_at < ROOM_CHECK_SECONDS:
-            return self.full
-        self.room_checked_at = time.monotonic()
-        try:
-            await run_in_threadpool(check_room_to_store, self.sessions.redis, self.quota, "new live audio")
-            self.full = None
-        except Overloaded as exc:
-            self.full = exc.message
-        return self.full
-
-    def store(self, seq: int, data: bytes, max_bytes: int) -> tuple[Appended, int]:
-        """Append the chunk, unless a newer connection is the session's writer now (blocking)."""
-        if not self.lease.is_writer():
-            raise ChunkRefused
-        return self.sessions.append(self.id, seq, data, max_bytes)
+        await self.waker.if_unserved()
 
     async def pace(self, seq: int, size: int) -> None:
         """Hold a chunk that would put the session's audio too far ahead of the clock until it would not."""
@@ -232,49 +206,33 @@ class SessionSocket:
         await asyncio.sleep(ahead - limit)
 
     async def command(self, text: str) -> None:
-        message = parse_command(text)
-        kind = message.get("type") if message else None
-        seq = message.get("seq") if message else None
-        if kind == "end":
+        message = read_message(text)
+        if isinstance(message, End):
             await run_in_threadpool(self.sessions.request_end, self.id, "end")
-            await self.wake()
-        elif kind == "resume" and type(seq) is int and 0 <= seq <= MAX_SEQ:  # not a bool, which is an int
-            self.next_seq = seq
-        else:
-            await self.error(ErrorCode.BAD_MESSAGE, 'text messages are {"type": "end"} or {"type": "resume", "seq": N} '
-                             f"(N a whole number from 0 to {MAX_SEQ}), at most {MAX_COMMAND_CHARS} characters")
+            await self.waker.wake()
+        elif isinstance(message, Resume):
+            self.next_seq = message.seq
+        elif isinstance(message, Refused):
+            await self.error(ErrorCode.BAD_MESSAGE, message.message)
+        elif isinstance(message, Command):
+            pushed = await run_in_threadpool(store_command, self.lease, self.sessions, self.id, message.command)
+            if pushed == Pushed.CLOSED:
+                await self.error(ErrorCode.SESSION_ENDING, "the session is ending; commands after `end` are not "
+                                 "taken")
+            elif pushed == Pushed.TOO_MANY:
+                await self.error(ErrorCode.BAD_MESSAGE, "the session has taken as many commands as it may")
+            elif pushed == Pushed.MISSING:
+                await self.error(ErrorCode.SESSION_GONE, "the session expired or was erased")
+            else:
+                await self.waker.if_unserved()
 
     async def end(self, code: str, why: str) -> None:
         if await run_in_threadpool(self.sessions.request_end, self.id, code):
             await self.error(code, f"{why}; the session ends and its audio becomes a job")
-        await self.wake()
+        await self.waker.wake()
 
     async def error(self, code: str, message: str) -> None:
         await self.send({"type": "error", "code": code, "message": message})
-
-    async def wake_if_unserved(self) -> None:
-        """Wake a worker when none serves the session; past `lag_seconds` unserved, tell the client
-        (a `lagging` event with the audio waiting) instead of storing its audio in silence."""
-        now = time.monotonic()
-        if now - self.checked_at < min(WAKE_EVERY_SECONDS, self.settings.tuning.lag_seconds / 2):
-            return
-        self.checked_at = now
-        if await run_in_threadpool(self.sessions.is_served, self.id):
-            self.unserved_since = None
-            return
-        await self.wake()
-        if self.unserved_since is None:
-            self.unserved_since = now
-        elif min(now - self.unserved_since, now - self.lag_told_at) >= self.settings.tuning.lag_seconds:
-            self.lag_told_at = now
-            state = await run_in_threadpool(self.sessions.get, self.id)
-            if state is not None:
-                waiting = (state.audio_bytes - state.committed_bytes) / BYTES_PER_SECOND
-                await run_in_threadpool(self.sessions.emit, self.id,
-                                        {"type": "lagging", "delay": round(waiting, 1), "reason": "no_worker"})
-
-    async def wake(self) -> None:
-        await run_in_threadpool(session_service.wake_worker, self.celery, self.sessions)
 
     # ---- store -> client -----------------------------------------------------------------------
 
@@ -294,12 +252,16 @@ class SessionSocket:
         return None
 
 
-def parse_command(text: str) -> dict[str, Any] | None:
-    """A client's text message as a JSON object, or None when it is none (or too long to be one)."""
-    if len(text) > MAX_COMMAND_CHARS:
-        return None
-    try:
-        message = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    return message if isinstance(message, dict) else None
+def store_chunk(lease: StreamLease, sessions: SessionStore, session_id: str, seq: int, data: bytes,
+                max_bytes: int) -> tuple[Appended, int]:
+    """Append the chunk, unless a newer connection is the session's writer now (blocking)."""
+    if not lease.is_writer():
+        raise ChunkRefused
+    return sessions.append(session_id, seq, data, max_bytes)
+
+
+def store_command(lease: StreamLease, sessions: SessionStore, session_id: str, command: dict[str, Any]) -> int:
+    """Store a client's command after the audio stored so far, as `store_chunk` stores a chunk (blocking)."""
+    if not lease.is_writer():
+        raise ChunkRefused
+    return sessions.push_command(session_id, command)

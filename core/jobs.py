@@ -40,6 +40,17 @@ Priority = Literal["normal", "high"]
 Formatting = Literal["none", "dictation"]
 
 
+class ClientCommand(BaseModel):
+    """A command a live session's client sent (a button or a key on `/dictate`), where in the audio it came."""
+
+    name: str
+    """The command (`scratch_that`, `insert_template`, ...), as the grammar names it."""
+    template: str | None = None
+    """The template `insert_template` inserts (its name)."""
+    at: float
+    """The session's audio stored when it came (seconds): it applies after what was said before."""
+
+
 class JobOptions(BaseModel):
     """What the client asked for, besides the audio, as stored (its limits are checked at submission,
     `api.submissions`, so a record stored under other limits still reads)."""
@@ -59,6 +70,8 @@ class JobOptions(BaseModel):
     keep_audio_seconds: int = 0
     """Verification mode: how long the audio is kept after the job ends, for a reviewer to listen to
     (`GET /v1/jobs/{id}/audio`); 0 deletes it at the end."""
+    client_commands: list[ClientCommand] | None = None
+    """A live session's job: the commands its client sent (buttons, keys), applied where they came."""
 
 
 class JobError(BaseModel):
@@ -130,6 +143,8 @@ class AppliedCommand(BaseModel):
     applied_to: dict[str, Any] | None = None
     """What it acted on: the text it removed or selected, the template it inserted, the fields it left."""
     reason: str | None = None
+    source: str = "speech"
+    """`speech`: said and recognised; `client`: sent by a live session's client (a button or a key)."""
 
 
 class UnfilledField(BaseModel):

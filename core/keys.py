@@ -177,6 +177,12 @@ def session_said_key(session_id: str) -> str:
     return f"{PREFIX}:session:{session_id}:said"
 
 
+def session_commands_key(session_id: str) -> str:
+    """List of the commands a session's client sent (buttons, keys), each with the audio stored when it
+    came (`core.session_commands`); read into its job's options when it ends."""
+    return f"{PREFIX}:session:{session_id}:commands"
+
+
 def session_lease_key(session_id: str) -> str:
     """Held by the worker serving a session, so two workers never decode it at once."""
     return f"{PREFIX}:session:{session_id}:lease"

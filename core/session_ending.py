@@ -19,7 +19,8 @@ from core.job_codec import utcnow
 from core.job_participants import Transition
 from core.job_store import JobStore
 from core.jobs import JobRecord
-from core.redis_calls import as_bytes, as_int, as_optional_bytes_list, transact
+from core.redis_calls import as_bytes, as_int, as_optional_bytes_list, as_texts, transact
+from core.session_commands import read_command
 from core.session_records import (
     ENDED_KEEP_SECONDS,
     EVENTS_KEPT,
@@ -110,7 +111,10 @@ class SessionEnding(SessionReads):
                 return _Commit.ENDED
             if state.audio_bytes != put.audio_bytes:
                 return _Commit.CHANGED  # an open session took a chunk after its audio was put: put again
-            record = JobRecord(id=meta.job_id, tenant=meta.tenant, options=meta.options, upload_bytes=size,
+            commands = as_texts(pipe.lrange(keys.session_commands_key(session_id), 0, -1))
+            options = meta.options if not commands else meta.options.model_copy(
+                update={"client_commands": [read_command(c) for c in commands]})
+            record = JobRecord(id=meta.job_id, tenant=meta.tenant, options=options, upload_bytes=size,
                                audio_format="wav", created_at=utcnow())
             base = meta.base_url.rstrip("/")
             callback = meta.callback
@@ -120,7 +124,8 @@ class SessionEnding(SessionReads):
             pipe.multi()
             jobs.stage_create(pipe, record, callback)
             pipe.hset(session_key, "status", SessionStatus.ENDED.value)
-            pipe.delete(audio_key, keys.session_lease_key(session_id), keys.session_meta_key(session_id))
+            pipe.delete(audio_key, keys.session_lease_key(session_id), keys.session_meta_key(session_id),
+                        keys.session_commands_key(session_id))
             pipe.zrem(keys.LIVE_SESSIONS, session_id)
             pipe.zrem(keys.ENDING_SESSIONS, session_id)
             pipe.zrem(keys.tenant_sessions_key(meta.tenant), session_id)

@@ -105,6 +105,10 @@ class SessionState:
     reason: str
     ending_at: float = 0.0
     """When its end was asked for (epoch seconds; 0: open)."""
+    commands: int = 0
+    """Commands its client sent (`core.session_commands`)."""
+    commands_applied: int = 0
+    """Of those, how many its worker applied."""
 
     @property
     def audio_seconds(self) -> float:
@@ -112,7 +116,7 @@ class SessionState:
 
 
 FIELDS = ("status", "next_seq", "audio_bytes", "last_audio_at", "committed_bytes", "segment", "prompt", "reason",
-          "ending_at", keys.TENANT_FIELD, "job_id", "created_at")
+          "ending_at", keys.TENANT_FIELD, "job_id", "created_at", "commands", "commands_applied")
 """The hash's fields a look reads."""
 
 
@@ -133,7 +137,8 @@ def read_state(client: redis.Redis | Pipeline, session_id: str, values: list[byt
         audio_bytes=int(fields["audio_bytes"]), last_audio_at=float(fields["last_audio_at"]),
         committed_bytes=int(fields["committed_bytes"]), segment=int(fields["segment"]),
         prompt=fields.get("prompt", ""), reason=fields.get("reason", ""),
-        ending_at=float(fields.get("ending_at", 0.0)),
+        ending_at=float(fields.get("ending_at", 0.0)), commands=int(fields.get("commands", 0)),
+        commands_applied=int(fields.get("commands_applied", 0)),
     )
 
 

@@ -27,6 +27,7 @@ from redis.client import Pipeline
 
 from core import keys
 from core.redis_calls import Lua, as_int, as_text, as_texts, transact
+from core.session_commands import SessionCommands
 from core.session_ending import END_ATTEMPTS, READ_BYTES, SessionEnding
 from core.session_leases import SessionLeases
 from core.session_records import (
@@ -85,9 +86,10 @@ if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KE
 """)
 
 
-class SessionStore(SessionLeases, SessionEnding):
+class SessionStore(SessionLeases, SessionEnding, SessionCommands):
     """A live session's record, audio, events and lease in Redis: the API's side (create, append, end),
-    the worker's (`SessionLeases`, `commit_final`) and the end as a job (`SessionEnding`)."""
+    the worker's (`SessionLeases`, `commit_final`), the end as a job (`SessionEnding`) and its client's
+    commands (`SessionCommands`)."""
 
     def __init__(self, client: redis.Redis, keep_seconds: float, retention_seconds: int | None = None) -> None:
         self.redis = client
@@ -157,7 +159,7 @@ class SessionStore(SessionLeases, SessionEnding):
             pipe.hset(session_key, mapping={"status": SessionStatus.ENDING.value, "reason": reason,
                                             "ending_at": now})
             for key in (session_key, keys.session_audio_key(session_id), keys.session_meta_key(session_id),
-                        keys.session_events_key(session_id)):
+                        keys.session_events_key(session_id), keys.session_commands_key(session_id)):
                 pipe.pexpire(key, self.ending_ms)
             pipe.zadd(keys.ENDING_SESSIONS, {session_id: now})
             if tenant is not None:

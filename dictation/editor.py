@@ -58,13 +58,14 @@ class Editor:
             events += self.apply(piece)
         return events
 
-    def apply(self, piece: Piece) -> list[Event]:
+    def apply(self, piece: Piece, source: str = "speech") -> list[Event]:
+        """Apply a piece of what was said (or a command a client sent: `source` "client"): its events."""
         before = [(b.text, b.kind, self._current(b.id)) for b in self.state.blocks]
         if isinstance(piece, Text):
             self.history.append(copy.deepcopy(self.state))
             self._dictate(piece.text)
             return self._finals(before)
-        event: Event = {"type": "command", "name": piece.name, "said": piece.said,
+        event: Event = {"type": "command", "name": piece.name, "said": piece.said, "source": source,
                         "start": piece.start, "end": piece.end}
         snapshot = copy.deepcopy(self.state)
         try:
@@ -137,11 +138,19 @@ class Editor:
         return event
 
 
-def edit(utterances: Iterable[Utterance], templates: Mapping[str, Template] | None = None) -> Edited:
-    """A file job's transcript (its segments as utterances) with its commands applied."""
+def edit(utterances: Iterable[Utterance], templates: Mapping[str, Template] | None = None,
+         sent: Iterable[Call] = ()) -> Edited:
+    """A file job's transcript (its segments as utterances) with its commands applied; `sent`: the
+    commands a live session's client sent (its buttons), each applied before the first utterance that
+    starts at or after its `start`, as the session's worker applied it."""
     editor = Editor(templates=templates or {})
+    waiting = sorted(sent, key=lambda call: call.start)
     for utterance in utterances:
+        while waiting and waiting[0].start <= utterance.start:
+            editor.apply(waiting.pop(0), source="client")
         editor.hear(utterance)
+    for call in waiting:
+        editor.apply(call, source="client")
     return editor.result()
 
 

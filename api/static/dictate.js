@@ -3,6 +3,8 @@
 // the text: each final names its block (`segment`) and a block a command changed comes again with a
 // higher `revision`, so the page redraws it (what was scratched stays struck through; a template is
 // shaded, the field dictation fills next highlighted). When the session ends the page shows the job's note, the authoritative text, with a link.
+// The buttons (and their Alt+key shortcuts) send the spoken commands as messages, `{"type": "command",
+// "name"}`, after the audio recorded so far: the worker applies them at that point of the dictation.
 // Served as a file: the page's CSP runs no inline script.
 "use strict";
 const CHUNK = 3200;  // 200 ms at 16 kHz
@@ -10,6 +12,21 @@ const KEY = "endoscribe-key";
 const $ = (id) => document.getElementById(id);
 let ws = null, context = null, stream = null, pending = [], pendingLength = 0, headers = {};
 let blocks = new Map();  // segment -> {text, kind, struck}
+
+// One list: each button, its key (with Alt; Shift where it says so) and the command it sends.
+const CONTROLS = [
+  { name: "scratch_that", label: "Scratch that", code: "KeyS", key: "S" },
+  { name: "undo", label: "Undo that", code: "KeyU", key: "U" },
+  { name: "delete_last_word", label: "Delete last word", code: "KeyW", key: "W" },
+  { name: "delete_last_sentence", label: "Delete last sentence", code: "KeyW", shift: true, key: "Shift+W" },
+  { name: "new_line", label: "New line", code: "Enter", key: "Enter" },
+  { name: "new_paragraph", label: "New paragraph", code: "Enter", shift: true, key: "Shift+Enter" },
+  { name: "previous_field", label: "Previous field", code: "KeyP", key: "P" },
+  { name: "next_field", label: "Next field", code: "KeyN", key: "N" },
+  { name: "accept_defaults", label: "Accept defaults", code: "KeyA", key: "A" },
+  { name: "insert_template", label: "Insert", code: "KeyI", key: "I" },
+  { name: "stop_dictation", label: "Stop dictation", code: "KeyQ", key: "Q" },
+];
 
 function status(text) { $("status").textContent = text; }
 
@@ -61,8 +78,10 @@ function draw() {
 
 function command(event) {
   const item = document.createElement("li");
-  item.textContent = event.applied ? `${event.name.replaceAll("_", " ")}: “${event.said}”`
+  const how = event.source === "client" ? "from the page" : `“${event.said}”`;
+  item.textContent = event.applied ? `${event.name.replaceAll("_", " ")}: ${how}`
     : `${event.name.replaceAll("_", " ")} did not apply: ${event.reason}`;
+  item.dataset.source = event.source || "speech";
   if (!event.applied) item.className = "refused";
   $("commands").append(item);
 }
@@ -101,7 +120,12 @@ function show(event) {
 
 function send(samples) {
   pending.push(samples); pendingLength += samples.length;
-  if (pendingLength < CHUNK) return;
+  if (pendingLength >= CHUNK) flush();
+}
+
+// What the microphone gave since the last chunk, sent now (a command goes after the audio before it).
+function flush() {
+  if (pendingLength < 320) return;  // under 20 ms is no chunk: it waits for the next one
   const pcm = new Int16Array(pendingLength);
   let at = 0;
   for (const block of pending) {
@@ -130,6 +154,7 @@ async function start() {
   headers = {};
   const key = $("key").value.trim();
   if (key) { headers.Authorization = `Bearer ${key}`; keep(key); }
+  await templates();
   const options = {};
   if ($("hotwords").value.trim()) options.hotwords = $("hotwords").value.trim();
   if ($("note_type").value) options.note_type = $("note_type").value;
@@ -140,7 +165,7 @@ async function start() {
   ws = new WebSocket(session.stream_url);
   ws.binaryType = "arraybuffer";
   ws.onmessage = (message) => show(JSON.parse(message.data));
-  ws.onclose = () => { $("start").disabled = false; $("stop").disabled = true; };
+  ws.onclose = () => { $("start").disabled = false; $("stop").disabled = true; controls(false); };
   await new Promise((resolve) => ws.addEventListener("open", resolve, { once: true }));
   stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1 } });
   // The browser resamples the microphone to the context's 16 kHz.
@@ -150,13 +175,48 @@ async function start() {
   tap.port.onmessage = (message) => send(message.data);
   context.createMediaStreamSource(stream).connect(tap);
   $("stop").disabled = false;
+  controls(Boolean(options.note_type));  // commands need a note type (dictation formatting)
   status("Listening…");
 }
 
-async function stop() {
+// A button or its key: the command, after the audio recorded so far.
+function control(spec) {
+  if (!ws || ws.readyState !== WebSocket.OPEN || $("controls").dataset.live !== "yes") return;
+  const message = { type: "command", name: spec.name };
+  if (spec.name === "insert_template") {
+    if (!$("template").value) { status("No template to insert: POST one to /v1/templates."); return; }
+    message.template = $("template").value;
+  }
+  flush();
+  ws.send(JSON.stringify(message));
+  if (spec.name === "stop_dictation") release();  // the worker ends the session where it came
+}
+
+function controls(live) {
+  $("controls").dataset.live = live ? "yes" : "no";
+  for (const button of document.querySelectorAll("#controls button")) button.disabled = !live;
+}
+
+// The templates the key may insert, for the picker (none when they cannot be listed: dictation goes on).
+async function templates() {
+  let found = [];
+  try {
+    const response = await fetch("/v1/templates", { headers });
+    if (response.ok) found = (await response.json()).templates;
+  } catch (error) { found = []; }
+  $("template").replaceChildren(...found.map((t) => new Option(t.triggers[0], t.name)));
+}
+
+async function release() {
   $("stop").disabled = true;
+  controls(false);
   if (stream) stream.getTracks().forEach((track) => track.stop());
-  if (context) await context.close();
+  if (context && context.state !== "closed") await context.close();
+}
+
+async function stop() {
+  await release();
+  flush();
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "end" }));
   status("Finishing…");
 }
@@ -167,3 +227,20 @@ $("remember").onchange = () => { if (!$("remember").checked) localStorage.remove
 // The microphone starts on a click only: a link can't open it (there is no autostart parameter).
 $("start").onclick = start;
 $("stop").onclick = stop;
+for (const spec of CONTROLS) {
+  const button = document.createElement("button");
+  button.type = "button"; button.dataset.command = spec.name; button.disabled = true;
+  button.title = `${spec.label} (Alt+${spec.key})`;
+  const kbd = document.createElement("kbd");
+  kbd.textContent = `Alt+${spec.key}`;
+  button.append(spec.label, kbd);
+  button.onclick = () => control(spec);
+  $(spec.name === "insert_template" ? "inserting" : "buttons").append(button);  // Insert: beside its picker
+}
+document.addEventListener("keydown", (event) => {
+  if (!event.altKey || event.ctrlKey || event.metaKey) return;
+  const spec = CONTROLS.find((c) => c.code === event.code && Boolean(c.shift) === event.shiftKey);
+  if (!spec) return;
+  event.preventDefault();
+  control(spec);
+});

@@ -91,3 +91,47 @@ def test_a_session_that_scratches_and_fills_a_template_ends_as_the_job_the_clini
         {"template": "normal-colonoscopy", "field": 1, "label": "II|I|III", "default": "II"},
         {"template": "normal-colonoscopy", "field": 3, "label": "normal", "default": "normal"},
     ]
+
+
+def test_a_clients_commands_apply_in_order_with_the_audio_and_a_bad_one_is_refused(client: httpx.Client) -> None:
+    assert client.post("/v1/templates", json=COLONOSCOPY).status_code == 201
+    opened = client.post("/v1/sessions", json={"note_type": "colonoscopy"})
+    assert opened.status_code == 201, opened.text
+    session: dict[str, Any] = opened.json()
+    live = LiveClient(session["stream_url"])
+    [cecum] = phrases("cmd01", [0])
+    indication, sedation = phrases("cmd04", [1, 3])
+    pause = np.zeros(int(PAUSE_SECONDS * 16000), np.float32)
+
+    def say(*parts: np.ndarray) -> None:
+        live.send_audio(chunks((np.clip(np.concatenate(parts), -1, 1) * 32767).astype("<i2").tobytes()), speed=2)
+
+    def command(name: str, **more: str) -> None:
+        live.ws.send(json.dumps({"type": "command", "name": name, **more}))
+
+    say(pause, cecum, pause)
+    command("scratch_that")
+    command("select")  # spoken only: it takes words
+    command("insert_template", template="normal-colonoscopy")
+    say(pause, indication, pause)
+    command("next_field")
+    say(pause, sedation, pause)
+    command("accept_defaults")
+    say(pause)
+    live.end(timeout=120)
+
+    assert [e["code"] for e in live.of("error")] == ["bad_message"]
+    assert [(c["name"], c["applied"], c["source"]) for c in live.of("command")] == [
+        ("scratch_that", True, "client"), ("insert_template", True, "client"), ("next_field", True, "client"),
+        ("accept_defaults", True, "client")], [m for m in live.messages if m["type"] in ("final", "command")]
+    assert live.of("command")[0]["applied_to"]["text"].endswith("was reached.")
+    latest = {f["segment"]: f for f in live.of("final")}
+    shown = " ".join(f["text"] for _, f in sorted(latest.items()) if f["text"])
+    assert is_meant(shown), (shown, live.messages)
+
+    assert wait_for_status(client, session["job_id"])["status"] == "completed"
+    result = client.get(f"/v1/jobs/{session['job_id']}/result").json()
+    assert is_meant(result["text"]), result
+    assert [(c["name"], c["source"]) for c in result["commands"]] == [
+        ("scratch_that", "client"), ("insert_template", "client"), ("next_field", "client"),
+        ("accept_defaults", "client")]

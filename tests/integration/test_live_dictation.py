@@ -60,12 +60,14 @@ def test_commands_act_on_the_live_text_and_the_finals_they_change_carry_a_revisi
 
     assert told(harness.client, session_id) == [
         {"type": "final", "segment": 0, "revision": 0, "text": "The cecum was reached.", "kind": "dictated"},
-        {"type": "command", "name": "scratch_that", "applied": True, "said": "Scratch that.",
+        {"type": "command", "name": "scratch_that", "applied": True, "said": "Scratch that.", "source": "speech",
          "applied_to": {"block": 0, "text": "The cecum was reached."}},
         {"type": "final", "segment": 0, "revision": 1, "text": "", "kind": "dictated"},
         {"type": "command", "name": "correct_that", "applied": False, "said": "Correct that to sigmoid.",
+         "source": "speech",
          "applied_to": None, "reason": "nothing is selected: say “select” and the words to correct first"},
         {"type": "command", "name": "insert_template", "applied": True, "said": "Insert normal colonoscopy.",
+         "source": "speech",
          "applied_to": {"block": 1, "template": "normal-colonoscopy", "fields": 3}},
         {"type": "final", "segment": 1, "revision": 0, "kind": "template",
          "text": "Indication: screening. Preparation: adequate. Findings: normal.",
@@ -95,7 +97,7 @@ def test_a_worker_that_takes_the_session_over_goes_on_with_the_same_document(har
 
     last = told(harness.client, session_id)[-3:]
     assert last == [
-        {"type": "command", "name": "scratch_that", "applied": True, "said": "Scratch that.",
+        {"type": "command", "name": "scratch_that", "applied": True, "said": "Scratch that.", "source": "speech",
          "applied_to": {"block": 0, "field": 0}},
         {"type": "final", "segment": 0, "revision": 2, "kind": "template",
          "text": "Indication: screening. Preparation: adequate. Findings: normal.",

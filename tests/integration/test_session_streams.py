@@ -210,6 +210,30 @@ def test_bad_messages_get_error_events_and_the_connection_goes_on(stack: Stack) 
     live.drop()
 
 
+def test_a_command_message_is_stored_where_the_audio_has_come_to_and_a_bad_one_is_refused(stack: Stack) -> None:
+    session = open_session(stack.base, KEYS[6], note_type="colonoscopy")
+    live = connected(session["stream_url"])
+
+    insert = {"type": "command", "name": "insert_template", "template": "normal-colonoscopy"}
+    for message in [bytes(CHUNK_BYTES), bytes(CHUNK_BYTES), {"type": "command", "name": "scratch_that"},
+                    bytes(CHUNK_BYTES), insert, {"type": "command"}, {"type": "command", "name": "select"},
+                    {"type": "command", "name": "scratch_that", "template": "normal-colonoscopy"},
+                    {"type": "command", "name": "insert_template"}, {"type": "command", "name": "insert_template",
+                                                                     "template": ""},
+                    {"type": "command", "name": "undo", "said": "undo"}, {"type": "command", "name": ["undo"]}]:
+        live.ws.send(message if isinstance(message, bytes) else json.dumps(message))
+    live.wait_for(lambda: len(live.of("error")) == 7 and len(live.of("ack")) == 3, 5)
+    live.ws.send(json.dumps({"type": "end"}))
+    live.ws.send(json.dumps({"type": "command", "name": "undo"}))
+    live.wait_for(lambda: len(live.of("error")) == 8, 5)
+
+    assert [e["code"] for e in live.of("error")] == ["bad_message"] * 7 + ["session_ending"]
+    assert stack.redis.lrange(keys.session_commands_key(session["id"]), 0, -1) == [
+        b'12800 {"name":"scratch_that"}', b'19200 {"name":"insert_template","template":"normal-colonoscopy"}']
+    assert stack.redis.hget(keys.session_key(session["id"]), "commands") == b"2"
+    live.drop()
+
+
 @pytest.mark.parametrize("after", ["zzz", ":", "1-2-3", "-1", "9" * 40, "0-"])
 def test_a_websocket_after_that_is_no_event_id_is_refused_with_an_error_event(stack: Stack, after: str) -> None:
     session = open_session(stack.base, KEYS[4])

@@ -20,7 +20,8 @@ def test_scratch_that_removes_the_last_phrase_and_undo_brings_it_back() -> None:
     editor.hear(Utterance("The cecum was reached."))
     events = editor.hear(Utterance("Scratch that."))
     assert events == [
-        {"type": "command", "name": "scratch_that", "said": "Scratch that.", "start": 0.0, "end": 0.0,
+        {"type": "command", "name": "scratch_that", "said": "Scratch that.",
+         "source": "speech", "start": 0.0, "end": 0.0,
          "applied": True, "applied_to": {"block": 0, "text": "The cecum was reached."}},
         {"type": "final", "id": 0, "revision": 1, "text": "", "kind": "dictated"},
     ]
@@ -34,6 +35,7 @@ def test_a_command_that_cannot_apply_is_an_event_and_writes_nothing() -> None:
     editor.hear(Utterance("The sigmoid colon was normal."))
     events = editor.hear(Utterance("correct that to descending colon"))
     assert events == [{"type": "command", "name": "correct_that", "said": "correct that to descending colon",
+                       "source": "speech",
                        "start": 0.0, "end": 0.0, "applied": False, "applied_to": None,
                        "reason": "nothing is selected: say “select” and the words to correct first"}]
     assert editor.text == "The sigmoid colon was normal."

@@ -27,7 +27,7 @@ from core.session_store import BYTES_PER_SECOND, LIVE_PAGE, SessionStatus, Sessi
 from core.settings import LiveSettings
 from core.vocabulary import decoding_prompt
 from worker.context import JobContext
-from worker.live import limits
+from worker.live import commanding, limits
 from worker.live.dictating import LiveDictation
 from worker.live.endpointing import CutKind
 from worker.live.look import Look, Looked, look
@@ -133,6 +133,7 @@ class LiveDesk:
             self.store.request_end(session.id, "stop_dictation")
         session.restart(unit.end_byte)
         session.segment, session.prompt = segment, prompt
+        commanding.apply_due(self.store, self.holder, session)  # those that came during the utterance
         session.agreement.reset()
         session.shown = ""
 
@@ -203,6 +204,7 @@ class LiveDesk:
                                             lease=self.leases.hold_session(session_id, self.holder),
                                             partial_at=state.committed_bytes)
         held = self.held[session_id]
+        held.commands_sent, held.commands_applied = state.commands, state.commands_applied
         held.dictation = LiveDictation.load(self.store.redis, session_id, options, meta.tenant, state.segment,
                                             self.store.keep_ms, self.ctx.settings.vocabulary)
         if held.dictation is not None:
@@ -220,6 +222,8 @@ class LiveDesk:
         if state.audio_bytes > session.heard:
             # `last_audio_at` places the growth more closely than this look does (never later than now).
             session.heard, session.grew_at = state.audio_bytes, max(session.grew_at, min(now, state.last_audio_at))
+        session.commands_sent = state.commands
+        commanding.apply_due(self.store, self.holder, session)
         if state.status is SessionStatus.OPEN:
             state = limits.enforce(self.store, self.settings, session, state, now)
         ending = state.status is SessionStatus.ENDING
@@ -247,6 +251,8 @@ class LiveDesk:
             return None  # handed back, or a final moved the utterance on meanwhile
         # A look that saw only part of a backlog leaves the rest new: the next poll looks on at once.
         session.looked_at = found.seen_to
+        session.clear_to = commanding.heard_to(session, found)
+        commanding.apply_due(self.store, self.holder, session)  # before the speech the look found
         if (settled := found.settled) is not None:
             session.speaking, session.judged = True, settled.judged
             session.tail_from, session.head = settled.tail_from, list(settled.head)

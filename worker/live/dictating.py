@@ -3,13 +3,15 @@
 A final is corrected against the session's vocabulary and formatted (spoken punctuation, numbers; layout
 is the grammar's), as its job's text will be, and heard by the session's
 `dictation.editor.Editor`, which says what changed: `{"type": "command", "name", "applied",
-"applied_to"}` for a command (`"applied": false` and a `reason` when it cannot apply: it writes nothing),
+"applied_to", "source"}` for a command (`"applied": false` and a `reason` when it cannot apply: it writes
+nothing; `source`: `speech`, or `client` for a client's button or key, `worker.live.commanding`),
 and a `final` for each block of the document it wrote or changed, numbered by the block (`segment`) with
 a `revision`, so a client redraws that block. A command's words are never a final's text.
 
 What was heard is kept in Redis by final number (`keys.session_said_key`), written before the final is
 committed: a worker that takes the session over replays the finals committed so far and goes on with the
-same document, and a final decoded again after a lost lease overwrites its own entry.
+same document, and a final decoded again after a lost lease overwrites its own entry. The client's
+commands it applied are kept there too (`c<n>`: how many finals came before it), and replayed in place.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from typing import Any
 import redis
 
 from core import keys
-from core.jobs import JobOptions, Segment, Transcript
+from core.jobs import ClientCommand, JobOptions, Segment, Transcript
+from core.session_commands import replayed
 from core.settings import VocabularySettings
 from dictation.editor import Editor
-from dictation.grammar import Utterance
+from dictation.grammar import Call, Utterance
 from dictation.template_store import TemplateStore
 from worker.text import lexicon
 from worker.text.formatting import dictation_enabled, format_text
@@ -50,9 +53,12 @@ class LiveDictation:
         editor = Editor(templates=TemplateStore(client).templates(owner))
         live = cls(client, session_id, options, editor, keep_ms, vocabulary)
         said = client.hgetall(keys.session_said_key(session_id))
-        for number in range(finals):
+        commands = replayed(said)
+        for number in range(finals + 1):
+            while commands and commands[0].finals <= number:  # the client's commands, where they applied
+                live.command(commands.pop(0).command)
             raw = said.get(str(number).encode())
-            if raw is not None:
+            if raw is not None and number < finals:
                 text, start, end = json.loads(raw)
                 live.editor.hear(Utterance(text, start, end))
         return live
@@ -85,12 +91,18 @@ class LiveDictation:
         pipe.execute()
         return [_public(event, start, end) for event in self.editor.hear(Utterance(formatted, start, end))]
 
+    def command(self, command: ClientCommand) -> list[Event]:
+        """The events a client's command makes (a button, a key), applied as the spoken one would be."""
+        call = Call(command.name, "", command.at, command.at, command.template)
+        return [_public(event, command.at, command.at) for event in self.editor.apply(call, source="client")]
+
 
 def _public(event: Event, start: float, end: float) -> Event:
     """An editor event as a session event (a stream's own `id` is the event's place in the stream)."""
     if event["type"] == "command":
         told = {"type": "command", "name": event["name"], "applied": event["applied"],
-                "applied_to": event["applied_to"], "said": event["said"], "start": start, "end": end}
+                "applied_to": event["applied_to"], "said": event["said"], "source": event["source"], "start": start,
+                "end": end}
         if not event["applied"]:
             told["reason"] = event["reason"]
         return told

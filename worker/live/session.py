@@ -12,6 +12,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from core.jobs import ClientCommand
 from core.session_store import BYTES_PER_SECOND
 from core.settings import LiveSettings
 from worker.leases import Lease
@@ -83,6 +84,14 @@ class HeldSession:
     """A look at it running off the scheduler's thread (see `LiveDesk.poll`)."""
     dictation: LiveDictation | None = None
     """Its document, where its finals go through the command grammar (dictation formatting on)."""
+    clear_to: int = 0
+    """The utterance in progress has no speech before this byte, as the last look found: a client command
+    that came before it applies before that speech (`worker.live.commanding`)."""
+    commands_sent: int = 0
+    """Commands its client sent, as last read."""
+    commands_applied: int = 0
+    waiting: list[ClientCommand] = field(default_factory=list)
+    """The commands after those applied, read once each, that wait for their place in the audio."""
 
     def restart(self, committed: int) -> None:
         """The next utterance starts at byte `committed`."""
