@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from worker.context import JobContext
 from worker.jobs.run import RunOutcome
 from worker.live.desk import CLAIM_SCAN_SECONDS, LiveDesk
 from worker.live.endpointing import CutKind
-from worker.model.transcriber import Window
+from worker.model.transcriber import DecodeRequest, Window, WindowText
 from worker.schedule.batching import pick_batch
 from worker.schedule.loop import run_round
 
@@ -300,10 +301,14 @@ def test_on_a_cpu_file_work_goes_a_window_at_a_time_while_a_session_is_served(ha
     assert sizes[:4] == [1, 1, 1, 1] and 4 in sizes  # the session's own job, after it ended, in one batch
 
 
+@pytest.mark.parametrize("lanes", [1, 2])
 def test_on_a_cpu_file_work_waits_while_a_session_is_mid_utterance_but_gets_a_window_every_so_often(
-    harness: Harness,
+    harness: Harness, lanes: int,
 ) -> None:
+    # With two lanes too: a file window on the second lane all the time would leave every session's
+    # finals one lane to queue on.
     long_job, _, _ = long_job_beside_a_session(harness)  # a session with speech, no pause after it yet
+    harness.models.lanes = lanes
     ctx = context(harness)
     # The client keeps its connection but sends nothing: a stop (and so the final) only at the idle timeout.
     ctx.live = LiveSettings(idle_timeout_seconds=1.5, tuning=LiveTuning(file_window_every_seconds=1.0,
@@ -351,6 +356,52 @@ def test_with_two_lanes_a_final_due_while_a_file_window_decodes_does_not_wait_fo
     assert overlapped == [lanes > 1]
     assert [seconds for batch in harness.models.batches for _, seconds in batch].count(2.0) == 4
     assert harness.store.get(long_job).status is JobStatus.COMPLETED  # type: ignore[union-attr]
+
+
+def overlapping_file_batches(harness: Harness, seconds: float) -> list[int]:
+    """Make each batch take `seconds`; the list gets, per file batch, how many other file batches were
+    decoding as it started (a live unit's request has a token cap; a file window's has none)."""
+    active: list[int] = []
+    overlaps: list[int] = []
+    decode = harness.models.decode
+
+    def decoding(batch: Sequence[DecodeRequest]) -> list[WindowText]:
+        if any(r.max_tokens is not None for r in batch):
+            return decode(batch)
+        overlaps.append(len(active))
+        active.append(id(batch))
+        time.sleep(seconds)
+        try:
+            return decode(batch)
+        finally:
+            active.remove(id(batch))
+
+    harness.models.decode = decoding  # type: ignore[method-assign]
+    return overlaps
+
+
+@pytest.mark.parametrize("served", [False, True])
+def test_on_a_cpu_with_two_lanes_a_round_that_just_served_a_session_keeps_a_lane_free_of_file_batches(
+    harness: Harness, served: bool,
+) -> None:
+    # Two 16 s file jobs in 2 s windows (batches of 4); a round that served a session (it said a word
+    # and ended) keeps a lane for the next session's first final; one that served none uses both.
+    harness.models.lanes, harness.models.batch_size, harness.models.speech = 2, 4, None
+    harness.models.steps = 8
+    jobs = [harness.submit(tone_wav(16.0)) for _ in range(2)]
+    if served:
+        store = SessionStore(harness.client, 3600)
+        session_id = new_session(store)
+        store.append(session_id, 0, tone_pcm(0.5), max_bytes=10**9)
+        store.request_end(session_id, "client")
+    overlaps = overlapping_file_batches(harness, 0.2)
+    ctx = context(harness)
+
+    outcomes = run_round(jobs[0], ctx)
+
+    assert [outcomes[job] for job in jobs] == [RunOutcome.COMPLETED] * 2
+    assert len(overlaps) >= 4
+    assert (max(overlaps) == 0) is served, overlaps
 
 
 def test_a_session_whose_worker_is_gone_is_found_unserved(harness: Harness) -> None:
