@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 IDLE_POLL_SECONDS = 0.05
 LANE_KEPT_AFTER_SERVING_SECONDS = 30.0
 """Where batches cost in proportion to their size, a round that served a live session this recently
-keeps one decode lane free of file batches (sessions come and go; the next one's first final should
-not wait for two file batches)."""
+goes on as while serving (a window at a time, a lane kept free of file work): sessions come and go,
+and the next one's first final should not wait for two file batches of four windows."""
 
 
 def run_round(seed: str | None, ctx: JobContext, wake: Callable[[], None] | None = None) -> dict[str, RunOutcome]:
@@ -156,26 +156,21 @@ class Round:
         now = time.monotonic()
         if serving := any(source.serving for source in self.sources):
             self.served_at = now
-        if not (self.high_alone and serving):
-            slots = batching.pick_batch(items, self.ctx.batch.size, self.high_alone)
-            # A session that joins finds a lane free for its first final, not two file batches of
-            # seconds each: a worker that served sessions lately keeps one lane free of file work.
-            if (self.high_alone and slots and not slots[0][0].paced and self._lanes_full_of_others()
-                    and now - self.served_at < LANE_KEPT_AFTER_SERVING_SECONDS):
-                return []
-            return slots
+        if not (self.high_alone and now - self.served_at < LANE_KEPT_AFTER_SERVING_SECONDS):
+            return batching.pick_batch(items, self.ctx.batch.size, self.high_alone)
         # Where a batch costs in proportion to its size, a live final that comes up next waits for the
-        # batches in flight: while sessions are served, everything goes a window at a time (finals
-        # first: a final behind three partials would wait for all of them), and partials and file
-        # windows (seconds on a CPU) leave a lane free for finals. While a session is mid-utterance,
-        # file work waits but for a window every so often, with any number of lanes: a file window
-        # on the second lane would leave every session's finals one lane, and they would queue there.
+        # batches in flight: while sessions are served (or were, lately: the next one's first final),
+        # everything goes a window at a time (finals first: a final behind three partials would wait
+        # for all of them; a CPU decodes four windows in one batch no faster than one after another),
+        # and partials and file windows (seconds on a CPU) leave a lane free for finals. While a
+        # session is mid-utterance, file work waits but for a window every so often, with any number of
+        # lanes: a file window always on the second lane would leave every session's finals one lane.
         slots = batching.pick_batch(items, 1, True)
         if not slots or slots[0][0].final:
             return slots
         if self._lanes_full_of_others():
             return []
-        if slots[0][0].paced or not any(source.talking for source in self.sources) or (
+        if slots[0][0].paced or not (serving and any(source.talking for source in self.sources)) or (
                 now - self.file_window_at >= self.ctx.live.tuning.file_window_every_seconds):
             return slots
         return []
