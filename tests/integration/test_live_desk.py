@@ -401,6 +401,40 @@ def overlapping_file_batches(harness: Harness, seconds: float) -> list[int]:
     return overlaps
 
 
+def test_on_a_cpu_with_two_lanes_a_partial_waits_while_a_final_decodes_so_the_next_final_finds_a_lane(
+    harness: Harness,
+) -> None:
+    # One session paused after a word (its final is due), another talks on (a partial is due), both at
+    # the round's first look: the final goes first, and the partial only once it has landed.
+    harness.models.lanes = 2
+    store = SessionStore(harness.client, 3600)
+    paused, talking = new_session(store), new_session(store)
+    store.append(paused, 0, tone_pcm(1.0) + tone_pcm(1.0, 0), max_bytes=10**9)
+    store.append(talking, 0, tone_pcm(3.0), max_bytes=10**9)
+    spans: list[tuple[float, float]] = []
+    decode = harness.models.decode
+
+    def slowly(batch: Sequence[DecodeRequest]) -> list[WindowText]:
+        if all(r.max_tokens is not None for r in batch):  # a live unit (the sessions' jobs come after)
+            started = time.monotonic()
+            time.sleep(0.3)
+            spans.append((started, time.monotonic()))
+        return decode(batch)
+
+    harness.models.decode = slowly  # type: ignore[method-assign]
+    ctx = context(harness)
+    ctx.live = LiveSettings(idle_timeout_seconds=1, tuning=LiveTuning(
+        partial_seconds=0.5, endpoint_check_seconds=0.2, endpoint_silence_seconds=0.6,
+        endpoint_short_utterance_seconds=0))
+
+    run_round(None, ctx)
+
+    assert [e["type"] for e in events(harness.client, paused)][:1] == ["final"]
+    assert len(spans) == 3  # the final, the partial, the talking session's last final when it went quiet
+    overlapping = [(a, b) for n, a in enumerate(spans) for b in spans[n + 1:] if a[0] < b[1] and b[0] < a[1]]
+    assert overlapping == [], spans
+
+
 @pytest.mark.parametrize("served", [False, True])
 def test_on_a_cpu_with_two_lanes_a_round_that_just_served_a_session_keeps_a_lane_free_of_file_batches(
     harness: Harness, served: bool,

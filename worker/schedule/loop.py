@@ -162,14 +162,16 @@ class Round:
         # batches in flight: while sessions are served (or were, lately: the next one's first final),
         # everything goes a window at a time (finals first: a final behind three partials would wait
         # for all of them; a CPU decodes four windows in one batch no faster than one after another),
-        # and partials and file windows (seconds on a CPU) leave a lane free for finals. While a
+        # and partials and file windows (seconds on a CPU) leave a lane free for finals (a partial, only
+        # a preview, waits while a final decodes: finals come in bursts when sessions start together,
+        # and a partial on the second lane made the next one wait for it). While a
         # session is mid-utterance, file work waits but for a window every so often, with any number of
         # lanes: a file window always on the second lane would leave every session's finals one lane.
         slots = batching.pick_batch(items, 1, True)
         if not slots or slots[0][0].final:
             return slots
-        if self._lanes_full_of_others():
-            return []
+        if self._lanes_full_of_others() or (slots[0][0].paced and self._finals_inflight()):
+            return []  # a partial waits while a final decodes: the next final finds the other lane free
         if slots[0][0].paced or not (serving and any(source.talking for source in self.sources)) or (
                 now - self.file_window_at >= self.ctx.live.tuning.file_window_every_seconds):
             return slots
@@ -178,6 +180,10 @@ class Round:
     def _lanes_full_of_others(self) -> bool:
         """Every lane but the one kept for finals has a batch that is not a live final (one lane: none kept)."""
         return self.lanes > 1 and self._others_inflight() >= self.lanes - 1
+
+    def _finals_inflight(self) -> int:
+        """Batches in flight that a live final leads."""
+        return len(self.inflight) - self._others_inflight()
 
     def _others_inflight(self) -> int:
         """Batches in flight that are not a live final (partials, file windows)."""
