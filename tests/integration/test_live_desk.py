@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from worker.context import JobContext
 from worker.jobs.run import RunOutcome
 from worker.live.desk import CLAIM_SCAN_SECONDS, LiveDesk
 from worker.live.endpointing import CutKind
-from worker.model.transcriber import Window
+from worker.model.transcriber import DecodeRequest, Window, WindowText
 from worker.schedule.batching import pick_batch
 from worker.schedule.loop import run_round
 
@@ -182,6 +184,25 @@ def test_units_of_sessions_with_different_previous_finals_share_one_batch(harnes
     assert len(pick_batch(units, 4)) == 2  # one batch: their prompts are cut to one token count
 
 
+@pytest.mark.parametrize("device", ["cuda", "cpu"])
+def test_on_an_accelerator_a_short_and_a_long_final_due_together_share_one_batch(harness: Harness,
+                                                                                 device: str) -> None:
+    # One session said 1 s and paused, the other 9 s: on a GPU both finals go in one forward pass (one
+    # window length); on a CPU the short one takes a 15 s window at half the encoder's work, alone.
+    store = SessionStore(harness.client, 3600)
+    short, long = new_session(store), new_session(store)
+    store.append(short, 0, tone_pcm(1.0) + tone_pcm(1.0, 0), max_bytes=10**9)
+    store.append(long, 0, tone_pcm(9.0) + tone_pcm(1.0, 0), max_bytes=10**9)
+    info = replace(harness.models.info(), device=device, batch_size=16)
+    desk = LiveDesk(context(harness), info, store)
+
+    units = desk.poll(admit=True)
+
+    assert sorted((u.cut.kind.value, u.window_seconds) for u in units) == [
+        ("final", 15.0 if device == "cpu" else 30.0), ("final", 30.0)]
+    assert len(pick_batch(units, 16)) == (2 if device == "cuda" else 1)
+
+
 def test_ending_makes_the_rest_a_final_and_the_whole_session_a_queued_job_with_its_options(
     harness: Harness,
 ) -> None:
@@ -296,14 +317,18 @@ def test_on_a_cpu_file_work_goes_a_window_at_a_time_while_a_session_is_served(ha
     run_round(long_job, ctx)
 
     assert store.get(session_id).status.value == "ended"  # type: ignore[union-attr]
-    sizes = [len(batch) for batch in harness.models.batches]
-    assert sizes[:4] == [1, 1, 1, 1] and 4 in sizes  # the session's own job, after it ended, in one batch
+    # The session's own job too, after it ended: a session served lately means the next may come soon.
+    assert [len(batch) for batch in harness.models.batches] == [1] * 9
 
 
+@pytest.mark.parametrize("lanes", [1, 2])
 def test_on_a_cpu_file_work_waits_while_a_session_is_mid_utterance_but_gets_a_window_every_so_often(
-    harness: Harness,
+    harness: Harness, lanes: int,
 ) -> None:
+    # With two lanes too: a file window on the second lane all the time would leave every session's
+    # finals one lane to queue on.
     long_job, _, _ = long_job_beside_a_session(harness)  # a session with speech, no pause after it yet
+    harness.models.lanes = lanes
     ctx = context(harness)
     # The client keeps its connection but sends nothing: a stop (and so the final) only at the idle timeout.
     ctx.live = LiveSettings(idle_timeout_seconds=1.5, tuning=LiveTuning(file_window_every_seconds=1.0,
@@ -312,9 +337,10 @@ def test_on_a_cpu_file_work_waits_while_a_session_is_mid_utterance_but_gets_a_wi
     run_round(long_job, ctx)
 
     # The long job's first window, then one more a second later while the utterance was open; its
-    # final when the session went quiet; then, the session ended, full batches (with the session's job).
+    # final when the session went quiet; then, the session ended, the rest (with the session's job) a
+    # window at a time.
     windows = [[seconds for _, seconds in batch] for batch in harness.models.batches]
-    assert windows[:3] == [[2.0], [2.0], [0.5]] and [len(w) for w in windows[3:]] == [4, 2], windows
+    assert windows[:3] == [[2.0], [2.0], [0.5]] and [len(w) for w in windows[3:]] == [1] * 6, windows
 
 
 @pytest.mark.parametrize("lanes", [2, 1])
@@ -351,6 +377,88 @@ def test_with_two_lanes_a_final_due_while_a_file_window_decodes_does_not_wait_fo
     assert overlapped == [lanes > 1]
     assert [seconds for batch in harness.models.batches for _, seconds in batch].count(2.0) == 4
     assert harness.store.get(long_job).status is JobStatus.COMPLETED  # type: ignore[union-attr]
+
+
+def overlapping_file_batches(harness: Harness, seconds: float) -> list[int]:
+    """Make each batch take `seconds`; the list gets, per file batch, how many other file batches were
+    decoding as it started (a live unit's request has a token cap; a file window's has none)."""
+    active: list[int] = []
+    overlaps: list[int] = []
+    decode = harness.models.decode
+
+    def decoding(batch: Sequence[DecodeRequest]) -> list[WindowText]:
+        if any(r.max_tokens is not None for r in batch):
+            return decode(batch)
+        overlaps.append(len(active))
+        active.append(id(batch))
+        time.sleep(seconds)
+        try:
+            return decode(batch)
+        finally:
+            active.remove(id(batch))
+
+    harness.models.decode = decoding  # type: ignore[method-assign]
+    return overlaps
+
+
+def test_on_a_cpu_with_two_lanes_a_partial_waits_while_a_final_decodes_so_the_next_final_finds_a_lane(
+    harness: Harness,
+) -> None:
+    # One session paused after a word (its final is due), another talks on (a partial is due), both at
+    # the round's first look: the final goes first, and the partial only once it has landed.
+    harness.models.lanes = 2
+    store = SessionStore(harness.client, 3600)
+    paused, talking = new_session(store), new_session(store)
+    store.append(paused, 0, tone_pcm(1.0) + tone_pcm(1.0, 0), max_bytes=10**9)
+    store.append(talking, 0, tone_pcm(3.0), max_bytes=10**9)
+    spans: list[tuple[float, float]] = []
+    decode = harness.models.decode
+
+    def slowly(batch: Sequence[DecodeRequest]) -> list[WindowText]:
+        if all(r.max_tokens is not None for r in batch):  # a live unit (the sessions' jobs come after)
+            started = time.monotonic()
+            time.sleep(0.3)
+            spans.append((started, time.monotonic()))
+        return decode(batch)
+
+    harness.models.decode = slowly  # type: ignore[method-assign]
+    ctx = context(harness)
+    ctx.live = LiveSettings(idle_timeout_seconds=1, tuning=LiveTuning(
+        partial_seconds=0.5, endpoint_check_seconds=0.2, endpoint_silence_seconds=0.6,
+        endpoint_short_utterance_seconds=0))
+
+    run_round(None, ctx)
+
+    assert [e["type"] for e in events(harness.client, paused)][:1] == ["final"]
+    assert len(spans) == 3  # the final, the partial, the talking session's last final when it went quiet
+    overlapping = [(a, b) for n, a in enumerate(spans) for b in spans[n + 1:] if a[0] < b[1] and b[0] < a[1]]
+    assert overlapping == [], spans
+
+
+@pytest.mark.parametrize("served", [False, True])
+def test_on_a_cpu_with_two_lanes_a_round_that_just_served_a_session_keeps_a_lane_free_of_file_batches(
+    harness: Harness, served: bool,
+) -> None:
+    # Two 16 s file jobs in 2 s windows (batches of 4); a round that served a session (it said a word
+    # and ended) keeps a lane for the next session's first final; one that served none uses both.
+    harness.models.lanes, harness.models.batch_size, harness.models.speech = 2, 4, None
+    harness.models.steps = 8
+    jobs = [harness.submit(tone_wav(16.0)) for _ in range(2)]
+    if served:
+        store = SessionStore(harness.client, 3600)
+        session_id = new_session(store)
+        store.append(session_id, 0, tone_pcm(0.5), max_bytes=10**9)
+        store.request_end(session_id, "client")
+    overlaps = overlapping_file_batches(harness, 0.2)
+    ctx = context(harness)
+
+    outcomes = run_round(jobs[0], ctx)
+
+    assert [outcomes[job] for job in jobs] == [RunOutcome.COMPLETED] * 2
+    assert len(overlaps) >= 4
+    assert (max(overlaps) == 0) is served, overlaps
+    # A window at a time after serving (a CPU decodes four windows in one batch no faster), else by four.
+    assert {len(batch) for batch in harness.models.batches if len(batch) > 1} == (set() if served else {4})
 
 
 def test_a_session_whose_worker_is_gone_is_found_unserved(harness: Harness) -> None:

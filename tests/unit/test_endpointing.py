@@ -67,13 +67,15 @@ def test_the_first_pause_inside_the_utterance_ends_it_even_when_seen_late() -> N
 
 
 def test_a_breath_ends_an_utterance_once_it_is_long() -> None:
-    assert [pause_that_ends(s, DYNAMIC) for s in (0.0, 7.9, 8.0, 15.0)] == [0.3, 0.3, 0.15, 0.15]
-    breaths = [Window(0.0, 2.0), Window(2.2, 8.5), Window(8.67, 12.0)]
-    # A 0.2 s breath 2 s in does not end it, a 0.17 s one 8.5 s in does.
-    assert cut(12.0, breaths, False, DYNAMIC) == Cut(CutKind.FINAL, 0.0, 8.585)
-    # Past 8 s of speech, 0.15 s of silence at the end is enough.
-    assert cut(9.16, [Window(0.0, 9.0)], False, DYNAMIC) == Cut(CutKind.FINAL, 0.0, 9.16)
-    assert cut(9.1, [Window(0.0, 9.0)], False, DYNAMIC) == Cut(CutKind.PARTIAL, 0.0, 9.1)
+    assert [pause_that_ends(s, DYNAMIC) for s in (0.0, 4.9, 5.0, 15.0)] == [0.3, 0.3, 0.15, 0.15]
+    breaths = [Window(0.0, 2.0), Window(2.2, 5.5), Window(5.67, 12.0)]
+    # A 0.2 s breath 2 s in does not end it, a 0.17 s one 5.5 s in does: the final fits a 15 s window
+    # and is decoded while the talker goes on.
+    assert cut(12.0, breaths, False, DYNAMIC) == Cut(CutKind.FINAL, 0.0, 5.585)
+    assert cut(9.0, [Window(0.0, 6.0), Window(6.2, 9.0)], False, DYNAMIC) == Cut(CutKind.FINAL, 0.0, 6.1)
+    # Past 5 s of speech, 0.15 s of silence at the end is enough.
+    assert cut(6.16, [Window(0.0, 6.0)], False, DYNAMIC) == Cut(CutKind.FINAL, 0.0, 6.16)
+    assert cut(6.1, [Window(0.0, 6.0)], False, DYNAMIC) == Cut(CutKind.PARTIAL, 0.0, 6.1)
 
 
 def test_a_too_long_utterance_is_cut_at_its_last_breath_before_the_limit() -> None:

@@ -273,7 +273,7 @@ class LiveDesk:
         start, end_byte = session.committed + int(what.start * 16000) * 2, session.committed + int(what.end * 16000) * 2
         self.units_made += 1
         return make_unit(session, what, self.store.read_audio(session.id, start, end_byte), self.units_made,
-                         self.models, self.settings)
+                         self.models, self.settings, short_windows=self.info.device == "cpu")
 
     def _end(self, session: HeldSession) -> None:
         try:

@@ -157,16 +157,19 @@ class LiveUnit:
 
 
 def make_unit(session: HeldSession, cut: Cut, pcm: bytes, number: int, models: Transcriber,
-              settings: LiveSettings) -> LiveUnit:
+              settings: LiveSettings, short_windows: bool = True) -> LiveUnit:
     """The unit that decodes `cut` of the session's utterance in progress (`pcm`: its audio), the
-    desk's `number`-th."""
+    desk's `number`-th. `short_windows`: an utterance up to 8 s is encoded in a 15 s window (a CPU,
+    where the encoder's work is paid per window); else every unit takes Whisper's 30 s, so that every
+    session's units (and file windows) due together share one forward pass (an accelerator, where a
+    batch costs little more than one window and a second batch would wait for the first)."""
     import numpy as np
 
     clip = np.frombuffer(pcm[:len(pcm) - len(pcm) % 2], np.int16).astype(np.float32) / 32768.0
     prompt = session.unit_prompt()
     # Finals go before partials: a final is what a clinician waits for, a partial only a preview.
     order = number - (FINALS_FIRST if cut.kind is CutKind.FINAL else 0)
-    window = SHORT_WINDOW_SECONDS if clip.size <= SHORT_UTTERANCE_SECONDS * 16000 else 30.0
+    window = SHORT_WINDOW_SECONDS if short_windows and clip.size <= SHORT_UTTERANCE_SECONDS * 16000 else 30.0
     key = models.batch_key(session.language, prompt, session.hotwords, settings.tuning.prompt_tokens)
     key = key if window == 30.0 else (key, window)  # a 30 s window may share a file job's batch
     return LiveUnit(f"live:{session.id}:{number}", session, cut, np.ascontiguousarray(clip),

@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 # While the only open jobs wait for their speech, or live sessions for audio, how often the round looks
 # for newly ready work (and new audio).
 IDLE_POLL_SECONDS = 0.05
+LANE_KEPT_AFTER_SERVING_SECONDS = 30.0
+"""Where batches cost in proportion to their size, a round that served a live session this recently
+goes on as while serving (a window at a time, a lane kept free of file work): sessions come and go,
+and the next one's first final should not wait for two file batches of four windows."""
 
 
 def run_round(seed: str | None, ctx: JobContext, wake: Callable[[], None] | None = None) -> dict[str, RunOutcome]:
@@ -73,6 +77,8 @@ class Round:
         back, so the sessions can be handed back after them)."""
         self.file_window_at = 0.0
         """When the last batch of unpaced work (file windows) went (monotonic)."""
+        self.served_at = -LANE_KEPT_AFTER_SERVING_SECONDS
+        """When the round last served a live session (monotonic)."""
         # A round admits new work only for as long as one job may run, so its task message is acked
         # well inside the broker's visibility timeout; the next message starts a new round.
         self.admit_until = time.monotonic() + ctx.settings.job_time_limit_seconds
@@ -147,22 +153,37 @@ class Round:
 
     def _pick(self, items: Sequence[WorkItem]) -> list[Slot]:
         """The next batch, or none (nothing to decode, or unpaced work held back for paced work)."""
-        if not (self.high_alone and any(source.serving for source in self.sources)):
+        now = time.monotonic()
+        if serving := any(source.serving for source in self.sources):
+            self.served_at = now
+        if not (self.high_alone and now - self.served_at < LANE_KEPT_AFTER_SERVING_SECONDS):
             return batching.pick_batch(items, self.ctx.batch.size, self.high_alone)
         # Where a batch costs in proportion to its size, a live final that comes up next waits for the
-        # batches in flight: while sessions are served, everything goes a window at a time (finals
-        # first: a final behind three partials would wait for all of them), and partials and file
-        # windows (seconds on a CPU) leave a lane free for finals. With one lane, file work waits while
-        # a session is mid-utterance, but for a window every so often.
+        # batches in flight: while sessions are served (or were, lately: the next one's first final),
+        # everything goes a window at a time (finals first: a final behind three partials would wait
+        # for all of them; a CPU decodes four windows in one batch no faster than one after another),
+        # and partials and file windows (seconds on a CPU) leave a lane free for finals (a partial, only
+        # a preview, waits while a final decodes: finals come in bursts when sessions start together,
+        # and a partial on the second lane made the next one wait for it). While a
+        # session is mid-utterance, file work waits but for a window every so often, with any number of
+        # lanes: a file window always on the second lane would leave every session's finals one lane.
         slots = batching.pick_batch(items, 1, True)
         if not slots or slots[0][0].final:
             return slots
-        if self.lanes > 1:
-            return slots if self._others_inflight() < self.lanes - 1 else []
-        if slots[0][0].paced or not any(source.talking for source in self.sources) or (
-                time.monotonic() - self.file_window_at >= self.ctx.live.tuning.file_window_every_seconds):
+        if self._lanes_full_of_others() or (slots[0][0].paced and self._finals_inflight()):
+            return []  # a partial waits while a final decodes: the next final finds the other lane free
+        if slots[0][0].paced or not (serving and any(source.talking for source in self.sources)) or (
+                now - self.file_window_at >= self.ctx.live.tuning.file_window_every_seconds):
             return slots
         return []
+
+    def _lanes_full_of_others(self) -> bool:
+        """Every lane but the one kept for finals has a batch that is not a live final (one lane: none kept)."""
+        return self.lanes > 1 and self._others_inflight() >= self.lanes - 1
+
+    def _finals_inflight(self) -> int:
+        """Batches in flight that a live final leads."""
+        return len(self.inflight) - self._others_inflight()
 
     def _others_inflight(self) -> int:
         """Batches in flight that are not a live final (partials, file windows)."""
