@@ -27,15 +27,10 @@ from core.review_flags import ReviewFlag, ReviewReason
 
 
 class ReviewThresholds(BaseModel):
-    """Where each statistic starts to flag (measured by `bench/review.py`).
-
-    Measured 2026-12-04 (docs/benchmarks/2026-12-04-review-flags.md; bundled tiny.en, 2-core CPU): over the
-    48 bait clips no grid point of the sweep (21,609 of them) flags fewer correct clean words than these
-    while keeping their share of misheard words flagged, so they stay: 8.6 % of correct clean words flagged
-    (5.7 % held out), 21 % of misheard ones (18 % held out). Through VAD, tiny.en wrote almost nothing over
-    the bait (2 stretches, both spoken words timed into the pause); with plain 30-s windows (`--no-vad`)
-    it invented 10 stretches in the tune split, all 10 flagged at these thresholds (95 % interval
-    0.72-1.00), so the recall goal (>= 0.95) is not yet shown to that precision: see that page."""
+    """Where each statistic starts to flag, measured by `bench/review.py` on the hallucination-bait dev set:
+    no point of its sweep flags fewer correct clean words at these thresholds' share of misheard ones, and
+    they flag every invented stretch of its tune split (the figures, and what is not yet shown: the dated
+    review-flags pages under docs/benchmarks/)."""
 
     word_probability: float = 0.35
     avg_logprob: float = -1.0
