@@ -12,8 +12,8 @@ said alone after a pause: the hardest place for an ordinary sentence, since a co
 A recognised command is right when it lines up, in order, with a phrase labelled with that command
 (the model gives no word times); any other takes some ordinary text for a command. Each dictation's
 text after the editor is also compared with what it should be (`written`). With `--heldout`, the held-out
-sets instead: bench/devset/commands.heldout.yaml, written after the grammar's sound-match thresholds were
-chosen, and the transcription held-out set (bench/devset/heldout.yaml).
+sets instead: bench/devset/commands.heldout.yaml, never used to choose the grammar's sound-match threshold,
+and the transcription held-out set (bench/devset/heldout.yaml).
 """
 
 from __future__ import annotations

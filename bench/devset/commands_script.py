@@ -11,7 +11,7 @@ HERE = Path(__file__).resolve().parent
 COMMANDS = HERE / "commands.yaml"
 COMMANDS_MANIFEST = HERE / "manifest.commands.json"
 COMMANDS_HELDOUT = HERE / "commands.heldout.yaml"
-"""Written after the grammar's sound-match thresholds were chosen on commands.yaml: never tuned on."""
+"""Written before the grammar's sound-match threshold was chosen on commands.yaml, and never tuned on."""
 COMMANDS_HELDOUT_MANIFEST = HERE / "manifest.commands.heldout.json"
 AUDIO = HERE / "audio"
 
