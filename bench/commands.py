@@ -4,13 +4,16 @@
     .venv/bin/python bench/commands.py --json     # the same figures as JSON
     .venv/bin/python bench/commands.py --audio    # end to end: the voiced clips through the bundled model
     .venv/bin/python bench/commands.py --audio --formatted  # as a file job hears them: formatted first
+    .venv/bin/python bench/commands.py --audio --heldout    # the held-out sets, never tuned on
 
 The dev set is bench/devset/commands.yaml (dictations with commands, and near misses that must stay
 text), plus every sentence of the transcription dev set (bench/devset/dictations.yaml, as written), each
 said alone after a pause: the hardest place for an ordinary sentence, since a command is said that way.
 A recognised command is right when it lines up, in order, with a phrase labelled with that command
 (the model gives no word times); any other takes some ordinary text for a command. Each dictation's
-text after the editor is also compared with what it should be (`written`).
+text after the editor is also compared with what it should be (`written`). With `--heldout`, the held-out
+sets instead: bench/devset/commands.heldout.yaml, never used to choose the grammar's sound-match threshold,
+and the transcription held-out set (bench/devset/heldout.yaml).
 """
 
 from __future__ import annotations
@@ -27,8 +30,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench" / "devset"))
 
-from commands_script import COMMANDS_MANIFEST, CommandDictation, load_commands  # noqa: E402
-from script import MANIFEST, load  # noqa: E402
+from commands_script import (  # noqa: E402
+    COMMANDS,
+    COMMANDS_HELDOUT,
+    COMMANDS_HELDOUT_MANIFEST,
+    COMMANDS_MANIFEST,
+    CommandDictation,
+    load_commands,
+)
+from script import DICTATIONS, HELDOUT, HELDOUT_MANIFEST, MANIFEST, load  # noqa: E402
 
 from dictation.editor import Editor  # noqa: E402
 from dictation.grammar import Utterance, Word  # noqa: E402
@@ -173,23 +183,25 @@ def _common(a: list[str], b: list[str]) -> list[tuple[int, int]]:
     return pairs
 
 
-def reference_cases() -> tuple[list[tuple[CommandDictation, Heard]], list[list[Utterance]]]:
-    """The dev sets as a recogniser with perfect ears hears them; each ordinary sentence said alone."""
-    cases = [(d, reference_timeline(d)) for d in load_commands()]
-    texts = [d.written for d in load()]
+def reference_cases(heldout: bool = False) -> tuple[list[tuple[CommandDictation, Heard]], list[list[Utterance]]]:
+    """The dev sets (or the held-out sets) as a recogniser with perfect ears hears them; each ordinary
+    sentence said alone."""
+    cases = [(d, reference_timeline(d)) for d in load_commands(COMMANDS_HELDOUT if heldout else COMMANDS)]
+    texts = [d.written for d in load(HELDOUT if heldout else DICTATIONS)]
     sentences = [s for text in texts for paragraph in text.split("\n\n") for s in _SENTENCES.split(paragraph) if s]
     return cases, [[Utterance(s)] for s in sentences]
 
 
-def audio_cases() -> tuple[list[tuple[CommandDictation, Heard]], list[list[Utterance]]]:
+def audio_cases(heldout: bool = False) -> tuple[list[tuple[CommandDictation, Heard]], list[list[Utterance]]]:
     """End to end: every voiced clip through the bundled model, its segments as utterances. The ordinary
-    dictations are the transcription dev set's clips that speak no commands (bench/devset/manifest.json)."""
-    dictations = {d.id: d for d in load_commands()}
+    dictations are the transcription dev set's clips that speak no commands (bench/devset/manifest.json;
+    with `heldout`, the held-out sets' clips)."""
+    dictations = {d.id: d for d in load_commands(COMMANDS_HELDOUT if heldout else COMMANDS)}
     cases = []
-    for clip in json.loads(COMMANDS_MANIFEST.read_text()):
+    for clip in json.loads((COMMANDS_HELDOUT_MANIFEST if heldout else COMMANDS_MANIFEST).read_text()):
         spans = [(float(a), float(b)) for a, b in clip["spans"]]
         cases.append((dictations[clip["id"]], (_transcribed(clip), spans)))
-    plain = [c for c in json.loads(MANIFEST.read_text()) if not c["commands"]]
+    plain = [c for c in json.loads((HELDOUT_MANIFEST if heldout else MANIFEST).read_text()) if not c["commands"]]
     return cases, [_transcribed(c) for c in plain]
 
 
@@ -248,16 +260,21 @@ def main() -> None:
                         help="with --audio: also prompt the model with the command phrases")
     parser.add_argument("--formatted", action="store_true",
                         help="format each utterance before the editor, as a file job does")
+    parser.add_argument("--heldout", action="store_true",
+                        help="the held-out sets (never tuned on) instead of the dev sets")
     parser.add_argument("--fresh", action="store_true", help="with --audio: decode again, not from bench/.cache")
     parser.add_argument("--verbose", action="store_true", help="list misses, false hits and wrong notes")
     args = parser.parse_args()
     _LOADED["prompt_commands"] = args.prompt_commands
-    heard = ROOT / "bench" / ".cache" / f"commands-heard{'-prompted' if args.prompt_commands else ''}.json"
+    heard = ROOT / "bench" / ".cache" / (f"commands-heard{'-heldout' if args.heldout else ''}"
+                                         f"{'-prompted' if args.prompt_commands else ''}.json")
     if args.audio and heard.exists() and not args.fresh:
         _LOADED["cache"] = json.loads(heard.read_text())
-    result = score(*(audio_cases() if args.audio else reference_cases()), format_first=args.formatted)
+    cases = audio_cases(args.heldout) if args.audio else reference_cases(args.heldout)
+    result = score(*cases, format_first=args.formatted)
     mode = ("audio, command phrases prompted" if args.prompt_commands else "audio") if args.audio else "reference text"
     mode += ", formatted first" if args.formatted else ""
+    mode += ", held-out sets" if args.heldout else ""
     figures = {"mode": mode, **result.figures()}
     if args.json:
         print(json.dumps(figures, indent=1))

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from enum import StrEnum
 
+from dictation.sounds import sounds_like
+
 CLOSE = 0.85
 """How alike (difflib's ratio) a phrase said alone must be to a command's words to be taken for it."""
 PAUSE_SECONDS = 0.3
@@ -82,6 +84,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("stop_dictation", ("stop dictation", "stop dictating"), "Ends the dictation (a live session)."),
 )
 BY_NAME: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}
+_SOUNDED: tuple[tuple[str, str], ...] = tuple(
+    (spec.name, phrase) for spec in COMMANDS if spec.argument is Argument.NONE for phrase in spec.phrases
+    if " " in phrase)
+"""The commands taken by how they sound, said alone (`dictation.sounds`): those of two words or more and no
+argument. An argument is what the clinician chose to say, and "undo" alone is too short to hear by sound."""
 
 
 @dataclass(frozen=True)
@@ -211,7 +218,7 @@ def _phrase_pieces(words: list[Word], context: Context) -> list[Piece]:
 
 def _alone(words: Sequence[Word], context: Context) -> Call | None:
     said = normalise(" ".join(w.text for w in words))
-    found = _exact(said, context) or _close(said, context)
+    found = _exact(said, context) or _close(said, context) or _sounded(said)
     if found is None:
         return None
     name, argument = found
@@ -246,6 +253,12 @@ def _close(said: str, context: Context) -> tuple[str, str] | None:
                 if _alike(rest, trigger):
                     return spec.name, name
     return None
+
+
+def _sounded(said: str) -> tuple[str, str] | None:
+    """A phrase alone that sounds like a command the model misheard ("crashed at", "and do that")."""
+    name = sounds_like(said, _SOUNDED)
+    return (name, "") if name else None
 
 
 def _alike(said: str, phrase: str) -> bool:

@@ -1,7 +1,7 @@
 """Voice the commands dev set (commands.yaml) like the transcription dev set (make.py): Piper's joe on
 every dictation, espeak-ng on every other one, at cycled rates, noise on some.
 
-    python3 -m uv run --group devset python bench/devset/make_commands.py
+    python3 -m uv run --group devset python bench/devset/make_commands.py [--heldout]
 
 Each phrase is synthesised on its own and the clip joins them with the silence commands.yaml gives
 before each (a command is said after a pause). The manifest keeps where each phrase lies in the clip,
@@ -19,7 +19,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from commands_script import AUDIO, COMMANDS_MANIFEST, CommandDictation, load_commands
+from commands_script import (
+    AUDIO,
+    COMMANDS,
+    COMMANDS_HELDOUT,
+    COMMANDS_HELDOUT_MANIFEST,
+    COMMANDS_MANIFEST,
+    CommandDictation,
+    load_commands,
+)
 from make import (
     ESPEAK_WPM,
     NOISE_SNR_DB,
@@ -62,7 +70,8 @@ def _trimmed(audio: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    dictations = load_commands()
+    heldout = "--heldout" in sys.argv[1:]  # commands.heldout.yaml into manifest.commands.heldout.json
+    dictations = load_commands(COMMANDS_HELDOUT if heldout else COMMANDS)
     AUDIO.mkdir(exist_ok=True)
     joe = piper_voice()
     manifest = []
@@ -87,7 +96,7 @@ def main() -> None:
             manifest.append({**clip, "noise_snr_db": NOISE_SNR_DB if noisy else None, "file": f"audio/{file}",
                              "note_type": d.note_type, "spans": spans, "seconds": round(audio.size / SAMPLE_RATE, 2)})
             print(f"{file:<24} {audio.size / SAMPLE_RATE:6.1f} s", flush=True)
-    COMMANDS_MANIFEST.write_text(json.dumps(manifest, indent=1) + "\n")
+    (COMMANDS_HELDOUT_MANIFEST if heldout else COMMANDS_MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     total = sum(float(c["seconds"]) for c in manifest)  # type: ignore[arg-type]
     print(f"{len(manifest)} clips, {total / 60:.1f} min")
 

@@ -27,3 +27,11 @@ def test_commands_are_recognised_and_ordinary_sentences_stay_text() -> None:
     assert figures["recall"] >= 0.95, result.misses
     assert figures["taken_share"] <= 0.01, result.false_hits
     assert result.notes_right == result.notes, result.wrong_notes
+
+
+def test_the_held_out_commands_are_recognised_on_reference_text_too() -> None:
+    commands = bench()
+    result = commands.score(*commands.reference_cases(heldout=True))
+    assert result.said >= 15 and result.sentences >= 50
+    assert result.right == result.said and result.false == 0, (result.misses, result.false_hits)
+    assert result.notes_right == result.notes, result.wrong_notes

@@ -79,3 +79,32 @@ def test_a_command_misheard_by_a_letter_is_still_one_but_other_words_are_not() -
         "insert_template", "Insert normal egg.", 0.0, 0.0, "normal-egd")
     assert names("And that.") == ["text"]
     assert names("Next week.") == ["text"]
+
+
+def test_a_command_the_model_misheard_is_taken_by_its_sound_when_said_alone() -> None:
+    # What tiny.en wrote for the commands of the commands dev set (bench/commands.py --audio)
+    assert names("Crashed at.") == ["scratch_that"]
+    assert names("And do that.") == ["undo"]
+    assert names("The leak blast sentence.") == ["delete_last_sentence"]
+    assert names("Accept the files.") == ["accept_defaults"]
+    assert names("Start dictation.") == ["stop_dictation"]
+    assert names("The esophagus was normal, the leak last sentence, the stomach was normal.") == [
+        "text", "delete_last_sentence", "text"]
+
+
+def test_the_same_misheard_words_inside_a_sentence_stay_text() -> None:
+    assert names("He crashed at home after the procedure.") == ["text"]
+    assert names("We will accept the files from the referring hospital.") == ["text"]
+    assert names("Start dictation software before the case.") == ["text"]
+    assert names("If the polyp recurs, and do that again next year.") == ["text"]
+
+
+def test_phrases_that_only_share_a_command_s_consonants_stay_text() -> None:
+    assert names("Into the.") == ["text"]  # the consonants of "undo that", not its sound
+    assert names("And thirty.") == ["text"]
+    assert names("Stop the dictation.") == ["text"]  # a syllable more than "stop dictation"
+    assert names("Stricture.") == ["text"]  # a single word said alone is a finding
+    assert names("Dilated.") == ["text"]
+    assert names("Z line.") == ["text"]
+    assert names("3 and 3.") == ["text"]
+    assert names("Which appeared normal.") == ["text"]
