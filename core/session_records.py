@@ -25,6 +25,11 @@ from core.webhook_records import WebhookConfig
 
 SAMPLE_RATE = 16000
 BYTES_PER_SECOND = SAMPLE_RATE * 2
+
+
+def byte_at(seconds: float) -> int:
+    """Where `seconds` into a session's audio falls, in bytes, on a whole sample (16-bit mono)."""
+    return int(seconds * SAMPLE_RATE) * 2
 EVENTS_KEPT = 5000
 """Events a session's stream keeps (partials included): enough for a reconnecting client to catch up."""
 LIVE_PAGE = 128

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from core.jobs import ClientCommand
 from core.session_commands import Replayed
+from core.session_records import byte_at
 from core.session_store import BYTES_PER_SECOND, SessionStore
 from worker.live.dictating import Event
 from worker.live.endpointing import PAD_SECONDS, CutKind
@@ -27,9 +28,9 @@ def heard_to(session: HeldSession, found: Looked) -> int:
     if what is None:
         return found.seen_to
     if what.kind is CutKind.SKIP:
-        return session.committed + _byte(what.end)
+        return session.committed + byte_at(what.end)
     # A cut starts `PAD_SECONDS` before the speech VAD found (or at the utterance's start).
-    return session.committed + _byte(what.start + PAD_SECONDS if what.start > 0 else 0.0)
+    return session.committed + byte_at(what.start + PAD_SECONDS if what.start > 0 else 0.0)
 
 
 def apply_due(store: SessionStore, holder: str, session: HeldSession) -> None:
@@ -60,6 +61,3 @@ def _apply(session: HeldSession, command: ClientCommand) -> tuple[list[Event], R
     replay = Replayed(session.commands_applied, session.segment, command)
     return session.dictation.command(command), replay
 
-
-def _byte(seconds: float) -> int:
-    return int(seconds * 16000) * 2

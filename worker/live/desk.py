@@ -23,6 +23,7 @@ from concurrent.futures import Executor, Future, wait
 
 import redis
 
+from core.session_records import byte_at
 from core.session_store import BYTES_PER_SECOND, LIVE_PAGE, SessionStatus, SessionStore
 from core.settings import LiveSettings
 from core.vocabulary import decoding_prompt
@@ -262,7 +263,7 @@ class LiveDesk:
                 self._end(session)
             return None
         if what.kind is CutKind.SKIP:
-            session.restart(session.committed + int(what.end * 16000) * 2)
+            session.restart(session.committed + byte_at(what.end))
             return None
         if what.kind is CutKind.PARTIAL:
             # No partial of audio the session is behind on: only finals, until it has caught up.
@@ -270,7 +271,7 @@ class LiveDesk:
             if found.backlog or not partial or asked.audio_bytes - session.partial_at < every:
                 return None
             session.partial_at, session.partial_made_at = asked.audio_bytes, time.monotonic()
-        start, end_byte = session.committed + int(what.start * 16000) * 2, session.committed + int(what.end * 16000) * 2
+        start, end_byte = session.committed + byte_at(what.start), session.committed + byte_at(what.end)
         self.units_made += 1
         return make_unit(session, what, self.store.read_audio(session.id, start, end_byte), self.units_made,
                          self.models, self.settings, short_windows=self.info.device == "cpu")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from core.session_records import byte_at
 from core.session_store import BYTES_PER_SECOND, SessionStore
 from core.settings import LiveSettings
 from worker.live.endpointing import Cut, CutKind, cut
@@ -96,8 +97,8 @@ def look(store: SessionStore, models: Transcriber, settings: LiveSettings, sessi
     # Enough for the longest utterance from where it is settled (and the settling margin), so a look
     # always sees where an utterance too long must be cut.
     horizon = at.tail_from + settings.tuning.max_utterance_seconds + SETTLE_SECONDS
-    first = at.committed + _byte(warm)
-    pcm = store.read_audio(session_id, first, at.committed + _byte(horizon))
+    first = at.committed + byte_at(warm)
+    pcm = store.read_audio(session_id, first, at.committed + byte_at(horizon))
     pcm = pcm[:len(pcm) - len(pcm) % 2]
     seen_to = first + len(pcm)
     backlog = at.audio_bytes > seen_to
@@ -131,6 +132,3 @@ def _speech(models: Transcriber, at: Look, audio: np.ndarray, warm: float) -> li
         head[-1] = Window(head[-1].start, windows.pop(0).end)  # speech that runs on across `tail_from`
     return head + windows
 
-
-def _byte(seconds: float) -> int:
-    return int(seconds * 16000) * 2

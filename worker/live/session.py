@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from core.jobs import ClientCommand
+from core.session_records import byte_at
 from core.session_store import BYTES_PER_SECOND
 from core.settings import LiveSettings
 from worker.leases import Lease
@@ -173,5 +174,5 @@ def make_unit(session: HeldSession, cut: Cut, pcm: bytes, number: int, models: T
     key = models.batch_key(session.language, prompt, session.hotwords, settings.tuning.prompt_tokens)
     key = key if window == 30.0 else (key, window)  # a 30 s window may share a file job's batch
     return LiveUnit(f"live:{session.id}:{number}", session, cut, np.ascontiguousarray(clip),
-                    session.committed / BYTES_PER_SECOND, session.committed + int(cut.end * 16000) * 2, key, order,
+                    session.committed / BYTES_PER_SECOND, session.committed + byte_at(cut.end), key, order,
                     prompt, settings.tuning.prompt_tokens, window)
